@@ -1,0 +1,52 @@
+"""mastra-storage: durable memory for AI agents, Mastra's storage layer in Python."""
+
+from .domain import (
+    DateRange,
+    EvalPage,
+    EvalRow,
+    MastraDBMessage,
+    MessageContent,
+    MessagePage,
+    RunLock,
+    StorageResource,
+    StorageThread,
+    ThreadPage,
+    WorkflowRun,
+    WorkflowRuns,
+)
+from .errors import (
+    FencingTokenError,
+    LockNotAcquiredError,
+    MigrationRequiredError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from .storage import DefaultStorage, MastraStorage, PostgresStorage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DateRange",
+    "DefaultStorage",
+    "EvalPage",
+    "EvalRow",
+    "FencingTokenError",
+    "LockNotAcquiredError",
+    "MastraDBMessage",
+    "MastraStorage",
+    "MessageContent",
+    "MessagePage",
+    "MigrationRequiredError",
+    "NotFoundError",
+    "PostgresStorage",
+    "RunLock",
+    "StorageError",
+    "StorageResource",
+    "StorageThread",
+    "ThreadPage",
+    "ValidationError",
+    "WorkflowRun",
+    "WorkflowRuns",
+    "__version__",
+]

@@ -1,0 +1,64 @@
+"""UTC time: every datetime the library stores or returns is aware UTC, in ms.
+
+Mastra stores timestamps with millisecond precision (`2026-11-26T11:50:17.385Z`),
+so values are truncated to milliseconds on the way in; what is saved is then
+exactly what is read back, on every backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+UTC = timezone.utc
+_MS = timedelta(milliseconds=1)
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC, truncated to milliseconds. Naive input is refused."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError("naive datetime refused: give a timezone-aware datetime (UTC)")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def utc_now() -> datetime:
+    return to_utc(datetime.now(UTC))
+
+
+def format_iso(value: datetime) -> str:
+    """Mastra's text timestamp: ISO 8601, UTC, milliseconds, `Z`."""
+    value = to_utc(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """Read a stored timestamp: `...Z`, an offset, or (as UTC) no offset at all."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    value = datetime.fromisoformat(text.replace(" ", "T", 1))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return to_utc(value)
+
+
+class MonotonicClock:
+    """Hands out strictly increasing millisecond timestamps within a process.
+
+    Messages saved without `created_at` get one each, so that messages saved in
+    one call (or in quick succession) keep their order instead of tying.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def next(self) -> datetime:
+        with self._lock:
+            now = utc_now()
+            self._last = now if now > self._last else self._last + _MS
+            return self._last
+
+
+message_clock = MonotonicClock()

@@ -1,0 +1,372 @@
+"""What each data method of the API does, given a Session.
+
+The facades (sync `MastraStorage` and, later, the async twins) validate
+nothing and decide nothing themselves: they open or borrow a session and call
+one of these functions, so the logic exists once. Each function validates all
+of its input before its first write, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from .clock import message_clock, utc_now
+from .domain import (
+    DateRange,
+    EvalPage,
+    EvalRow,
+    MastraDBMessage,
+    MessagePage,
+    StorageResource,
+    StorageThread,
+    ThreadPage,
+    check_paging,
+    page_info,
+    parse,
+)
+from .errors import NotFoundError, ValidationError
+from .repositories import (
+    EvalRepository,
+    MessageRepository,
+    ResourceRepository,
+    ThreadRepository,
+    WorkflowRepository,
+)
+
+Direction = Literal["ASC", "DESC"]
+_ORDER_BY = {
+    "createdAt": "createdAt",
+    "created_at": "createdAt",
+    "updatedAt": "updatedAt",
+    "updated_at": "updatedAt",
+}
+
+
+# -- input checks ---------------------------------------------------------------
+
+
+def require_text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
+    return value
+
+
+def optional_text(value: Any, field: str) -> str | None:
+    return None if value is None else require_text(value, field)
+
+
+def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be a mapping, got {type(value).__name__}", field=field)
+    return dict(value)
+
+
+def direction_of(value: str) -> bool:
+    """True for descending."""
+    if not isinstance(value, str) or value.upper() not in ("ASC", "DESC"):
+        raise ValidationError(
+            f"direction must be 'ASC' or 'DESC', got {value!r}", field="direction"
+        )
+    return value.upper() == "DESC"
+
+
+def thread_ids_of(value: Any) -> list[str]:
+    ids = (
+        [value]
+        if isinstance(value, str)
+        else list(value)
+        if isinstance(value, Iterable)
+        else [value]
+    )
+    if not ids:
+        raise ValidationError("thread_id must be a non-empty string", field="thread_id")
+    for item in ids:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError("thread_id must be a non-empty string", field="thread_id")
+    return list(dict.fromkeys(ids))
+
+
+def date_range_of(value: Any) -> DateRange | None:
+    return None if value is None else parse(DateRange, value, what="date_range")
+
+
+# -- threads ----------------------------------------------------------------------
+
+
+def save_thread(session: Session, *, thread: Any) -> StorageThread:
+    model = parse(StorageThread, thread, what="thread")
+    now = utc_now()
+    model = model.model_copy(
+        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
+    )
+    return ThreadRepository(session).save(model)
+
+
+def get_thread_by_id(
+    session: Session, *, thread_id: str, resource_id: str | None = None
+) -> StorageThread | None:
+    require_text(thread_id, "thread_id")
+    thread = ThreadRepository(session).get(thread_id)
+    if thread is None or (resource_id is not None and thread.resource_id != resource_id):
+        return None
+    return thread
+
+
+def update_thread(
+    session: Session,
+    *,
+    id: str,
+    title: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> StorageThread:
+    require_text(id, "id")
+    if title is not None and not isinstance(title, str):
+        raise ValidationError("title must be a string", field="title")
+    updated = ThreadRepository(session).update(
+        id, title=title, metadata=optional_dict(metadata, "metadata"), updated_at=utc_now()
+    )
+    if updated is None:
+        raise NotFoundError(f"thread {id!r} not found")
+    return updated
+
+
+def delete_thread(session: Session, *, thread_id: str) -> None:
+    require_text(thread_id, "thread_id")
+    MessageRepository(session).delete_in_thread(thread_id)
+    ThreadRepository(session).delete(thread_id)
+
+
+def list_threads(
+    session: Session,
+    *,
+    resource_id: str | None = None,
+    page: int = 0,
+    per_page: int | None = 100,
+    order_by: str = "createdAt",
+    direction: str = "DESC",
+) -> ThreadPage:
+    optional_text(resource_id, "resource_id")
+    check_paging(page, per_page)
+    if order_by not in _ORDER_BY:
+        raise ValidationError(
+            f"order_by must be 'createdAt' or 'updatedAt', got {order_by!r}", field="order_by"
+        )
+    threads, total = ThreadRepository(session).list(
+        resource_id=resource_id,
+        page=page,
+        per_page=per_page,
+        order_by=_ORDER_BY[order_by],  # type: ignore[arg-type]
+        descending=direction_of(direction),
+    )
+    return ThreadPage(threads=threads, **page_info(total, page, per_page))
+
+
+# -- messages ---------------------------------------------------------------------
+
+
+def save_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
+    """Upsert by id, all or nothing; see API.md for the rules."""
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        raise ValidationError("messages must be a list of messages", field="messages")
+    parsed: dict[str, MastraDBMessage] = {}
+    for index, item in enumerate(messages):
+        message = parse(MastraDBMessage, item, what=f"messages[{index}]")
+        require_text(message.thread_id, f"messages[{index}].thread_id")
+        parsed.pop(message.id, None)  # a repeated id: the last one wins, at its place
+        parsed[message.id] = message
+    if not parsed:
+        return []
+
+    threads = ThreadRepository(session)
+    known = threads.get_many(m.thread_id for m in parsed.values() if m.thread_id)
+    missing = sorted({str(m.thread_id) for m in parsed.values() if m.thread_id not in known})
+    if missing:
+        raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
+
+    ready = [
+        message.model_copy(
+            update={
+                "created_at": message.created_at or message_clock.next(),
+                "resource_id": message.resource_id or known[message.thread_id].resource_id,  # type: ignore[index]
+            }
+        )
+        for message in parsed.values()
+    ]
+    stored = MessageRepository(session).upsert(ready)
+    threads.touch(known, utc_now())
+    return [m.model_copy(update={"created_at": stored.get(m.id, m.created_at)}) for m in ready]
+
+
+def list_messages(
+    session: Session,
+    *,
+    thread_id: str | Sequence[str],
+    resource_id: str | None = None,
+    include: Sequence[Any] | None = None,
+    page: int = 0,
+    per_page: int | None = 40,
+    date_range: Any = None,
+    direction: str = "ASC",
+) -> MessagePage:
+    thread_ids = thread_ids_of(thread_id)
+    return _message_page(
+        session,
+        thread_ids=thread_ids,
+        resource_id=optional_text(resource_id, "resource_id"),
+        include=include,
+        page=page,
+        per_page=per_page,
+        date_range=date_range,
+        direction=direction,
+    )
+
+
+def _message_page(
+    session: Session,
+    *,
+    thread_ids: list[str] | None,
+    resource_id: str | None,
+    include: Sequence[Any] | None,
+    page: int,
+    per_page: int | None,
+    date_range: Any,
+    direction: str,
+) -> MessagePage:
+    check_paging(page, per_page)
+    descending = direction_of(direction)
+    if include:
+        raise ValidationError("include is not supported yet", field="include")
+    messages, total = MessageRepository(session).page(
+        thread_ids=thread_ids,
+        resource_id=resource_id,
+        date_range=date_range_of(date_range),
+        page=page,
+        per_page=per_page,
+        descending=descending,
+    )
+    return MessagePage(messages=messages, **page_info(total, page, per_page))
+
+
+# -- resources --------------------------------------------------------------------
+
+
+def get_resource_by_id(session: Session, *, resource_id: str) -> StorageResource | None:
+    require_text(resource_id, "resource_id")
+    return ResourceRepository(session).get(resource_id)
+
+
+def save_resource(session: Session, *, resource: Any) -> StorageResource:
+    model = parse(StorageResource, resource, what="resource")
+    now = utc_now()
+    model = model.model_copy(
+        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
+    )
+    return ResourceRepository(session).save(model)
+
+
+def update_resource(
+    session: Session,
+    *,
+    resource_id: str,
+    working_memory: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> StorageResource:
+    require_text(resource_id, "resource_id")
+    if working_memory is not None and not isinstance(working_memory, str):
+        raise ValidationError("working_memory must be a string", field="working_memory")
+    new_metadata = optional_dict(metadata, "metadata")
+    repository = ResourceRepository(session)
+    now = utc_now()
+    current = repository.get(resource_id, for_update=True) or StorageResource(
+        id=resource_id, created_at=now
+    )
+    merged = {**(current.metadata or {}), **new_metadata} if new_metadata is not None else None
+    return repository.save(
+        current.model_copy(
+            update={
+                "working_memory": current.working_memory
+                if working_memory is None
+                else working_memory,
+                "metadata": current.metadata if merged is None else merged,
+                "updated_at": now,
+            }
+        )
+    )
+
+
+# -- workflow snapshots -----------------------------------------------------------
+
+
+def persist_workflow_snapshot(
+    session: Session,
+    *,
+    workflow_name: str,
+    run_id: str,
+    snapshot: Mapping[str, Any],
+    resource_id: str | None = None,
+) -> None:
+    require_text(workflow_name, "workflow_name")
+    require_text(run_id, "run_id")
+    value = optional_dict(snapshot, "snapshot")
+    if value is None:
+        raise ValidationError("snapshot must be a mapping", field="snapshot")
+    WorkflowRepository(session).persist(
+        workflow_name=workflow_name,
+        run_id=run_id,
+        snapshot=value,
+        resource_id=optional_text(resource_id, "resource_id"),
+        now=utc_now(),
+    )
+
+
+def load_workflow_snapshot(
+    session: Session, *, workflow_name: str, run_id: str
+) -> dict[str, Any] | None:
+    require_text(workflow_name, "workflow_name")
+    require_text(run_id, "run_id")
+    return WorkflowRepository(session).load(workflow_name, run_id)
+
+
+# -- evals ------------------------------------------------------------------------
+
+
+def save_evals(session: Session, *, evals: Sequence[Any]) -> list[EvalRow]:
+    if isinstance(evals, str | bytes | Mapping) or not isinstance(evals, Iterable):
+        raise ValidationError("evals must be a list of eval rows", field="evals")
+    now = utc_now()
+    rows = [
+        (model := parse(EvalRow, item, what=f"evals[{index}]")).model_copy(
+            update={"created_at": model.created_at or now}
+        )
+        for index, item in enumerate(evals)
+    ]
+    EvalRepository(session).insert(rows)
+    return rows
+
+
+def get_evals(
+    session: Session,
+    *,
+    agent_name: str | None = None,
+    type: str | None = None,
+    page: int = 0,
+    per_page: int | None = 100,
+    date_range: Any = None,
+) -> EvalPage:
+    optional_text(agent_name, "agent_name")
+    check_paging(page, per_page)
+    if type not in (None, "test", "live"):
+        raise ValidationError(f"type must be 'test' or 'live', got {type!r}", field="type")
+    evals, total = EvalRepository(session).page(
+        agent_name=agent_name,
+        type_=type,  # type: ignore[arg-type]
+        date_range=date_range_of(date_range),
+        page=page,
+        per_page=per_page,
+    )
+    return EvalPage(evals=evals, **page_info(total, page, per_page))

@@ -1,0 +1,50 @@
+"""The declarative base: our own MetaData with a naming convention, and the
+type map that gives every annotated column the right Mastra type."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.compiler import DDLCompiler
+
+from .types import JSONValue, SafeText, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+POSTGRESQL_ONLY = "mastra_storage_postgresql_only"
+"""`Column.info` key of columns that exist on PostgreSQL only (the `...Z` twins)."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        str: SafeText(),
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONValue(),
+    }
+
+
+@compiles(CreateColumn)
+def _skip_postgresql_only_columns(element: CreateColumn, compiler: DDLCompiler, **kw: Any) -> Any:
+    """Mastra's `"<col>Z"` timestamptz twins exist on PostgreSQL only: leave them
+    out of CREATE TABLE elsewhere, so a SQLite file has exactly Mastra's columns."""
+    column = element.element
+    if column.info.get(POSTGRESQL_ONLY) and compiler.dialect.name != "postgresql":
+        return None
+    return compiler.visit_create_column(element, **kw)  # type: ignore[no-untyped-call]
+
+
+def is_present(column: Any, dialect_name: str) -> bool:
+    """Whether `column` exists in a database of this dialect."""
+    return not (column.info.get(POSTGRESQL_ONLY) and dialect_name != "postgresql")

@@ -1,0 +1,127 @@
+"""Declarative models of Mastra's tables. Table and column names are Mastra's
+(`../shared/mastra-schema.md`); attribute names are snake_case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import POSTGRESQL_ONLY, Base
+from .types import UTCDateTimeTZ
+
+
+def timestamp_twin(name: str) -> Mapped[datetime | None]:
+    """Mastra's `"<col>Z" timestamptz DEFAULT now()` twin of a timestamp column,
+    present on PostgreSQL only and filled by every writer."""
+    return mapped_column(
+        name,
+        UTCDateTimeTZ(),
+        server_default=func.now(),
+        nullable=True,
+        deferred=True,
+        info={POSTGRESQL_ONLY: True},
+    )
+
+
+class ThreadRow(Base):
+    __tablename__ = "mastra_threads"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    resource_id: Mapped[str] = mapped_column("resourceId")
+    title: Mapped[str]
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    created_at: Mapped[datetime] = mapped_column("createdAt")
+    updated_at: Mapped[datetime] = mapped_column("updatedAt")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+    updated_at_z: Mapped[datetime | None] = timestamp_twin("updatedAtZ")
+
+    __table_args__ = (
+        Index("mastra_threads_resourceid_createdat_idx", "resourceId", "createdAt"),
+        Index("mastra_threads_resourceid_updatedat_idx", "resourceId", "updatedAt"),
+    )
+
+
+class MessageRow(Base):
+    __tablename__ = "mastra_messages"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    thread_id: Mapped[str]
+    # A JSON string of the v2 content, as Mastra stores it (text, not jsonb).
+    content: Mapped[str] = mapped_column(Text)
+    role: Mapped[str]
+    type: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column("createdAt")
+    resource_id: Mapped[str | None] = mapped_column("resourceId")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+
+    __table_args__ = (
+        # Serves "messages of a thread in createdAt order", ties broken by id, so
+        # pages, last-N reads and context windows are index range scans.
+        Index("mastra_messages_thread_id_createdat_id_idx", "thread_id", "createdAt", "id"),
+        Index("mastra_messages_resourceid_createdat_id_idx", "resourceId", "createdAt", "id"),
+    )
+
+
+class ResourceRow(Base):
+    __tablename__ = "mastra_resources"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    working_memory: Mapped[str | None] = mapped_column("workingMemory")
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    created_at: Mapped[datetime] = mapped_column("createdAt")
+    updated_at: Mapped[datetime] = mapped_column("updatedAt")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+    updated_at_z: Mapped[datetime | None] = timestamp_twin("updatedAtZ")
+
+
+class WorkflowSnapshotRow(Base):
+    __tablename__ = "mastra_workflow_snapshot"
+
+    workflow_name: Mapped[str]
+    run_id: Mapped[str]
+    resource_id: Mapped[str | None] = mapped_column("resourceId")
+    snapshot: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column("createdAt")
+    updated_at: Mapped[datetime] = mapped_column("updatedAt")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+    updated_at_z: Mapped[datetime | None] = timestamp_twin("updatedAtZ")
+
+    __table_args__ = (
+        # Mastra's key is a UNIQUE constraint, not a primary key; the mapper
+        # treats it as the identity.
+        UniqueConstraint("workflow_name", "run_id"),
+        Index("mastra_workflow_snapshot_name_createdat_idx", "workflow_name", "createdAt"),
+        Index("mastra_workflow_snapshot_run_id_idx", "run_id"),
+        Index("mastra_workflow_snapshot_resourceid_createdat_idx", "resourceId", "createdAt"),
+    )
+    __mapper_args__ = {"primary_key": ["workflow_name", "run_id"]}
+
+
+class EvalResultRow(Base):
+    __tablename__ = "mastra_evals"
+
+    # Mastra's table has no key; this surrogate one is filled by the database
+    # and ignored by Mastra's readers and writers.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    input: Mapped[str]
+    output: Mapped[str]
+    result: Mapped[dict[str, Any]]
+    agent_name: Mapped[str]
+    metric_name: Mapped[str]
+    instructions: Mapped[str]
+    test_info: Mapped[dict[str, Any] | None]
+    global_run_id: Mapped[str]
+    run_id: Mapped[str]
+    created_at: Mapped[datetime]
+    created_at_camel: Mapped[datetime | None] = mapped_column("createdAt")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("created_atZ")
+    created_at_camel_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+
+    __table_args__ = (
+        Index("mastra_evals_agent_name_created_at_idx", "agent_name", "created_at", "id"),
+    )

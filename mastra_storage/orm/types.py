@@ -1,0 +1,148 @@
+"""Column types that carry the invariants: UTC timestamps in Mastra's formats,
+JSON that is JSONB on PostgreSQL and text elsewhere, text that keeps NUL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from ..clock import UTC, format_iso, parse_iso, to_utc
+
+# PostgreSQL text and jsonb cannot hold U+0000. Such strings are stored with a
+# reversible escape built on a private-use character: U+E000 is doubled, and NUL
+# becomes U+E000 "0". Nothing changes on other backends, or for strings
+# without either character.
+_MARK = "\ue000"
+_DECODE = re.compile("\ue000([\ue0000])")
+
+
+def encode_nul(text: str) -> str:
+    if "\x00" not in text and _MARK not in text:
+        return text
+    return text.replace(_MARK, _MARK + _MARK).replace("\x00", _MARK + "0")
+
+
+def decode_nul(text: str) -> str:
+    if _MARK not in text:
+        return text
+    return _DECODE.sub(lambda m: _MARK if m.group(1) == _MARK else "\x00", text)
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {fn(k) if isinstance(k, str) else k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def _is_postgres(dialect: Dialect) -> bool:
+    return dialect.name == "postgresql"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Mastra's timestamp column: ISO `...Z` text on SQLite, `timestamp`
+    (without time zone, holding UTC) elsewhere. Refuses naive datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return format_iso(value)
+        return to_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return parse_iso(value)
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC) if stored.tzinfo is None else to_utc(stored)
+
+
+class UTCDateTimeTZ(TypeDecorator[datetime]):
+    """The `"<col>Z"` timestamptz twins that Mastra keeps on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        return None if value is None else to_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else to_utc(value)
+
+
+class JSONValue(TypeDecorator[Any]):
+    """JSON: `jsonb` on PostgreSQL, JSON text in a TEXT column elsewhere (as Mastra).
+
+    SQL NULL stands for Python None. Index access (`col["status"].as_string()`)
+    works on both backends through SQLAlchemy's JSON comparator.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if _is_postgres(dialect):
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if _is_postgres(dialect):
+            return _map_strings(value, encode_nul)
+        return dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if _is_postgres(dialect):
+            return _map_strings(value, decode_nul)
+        if isinstance(value, bytes | bytearray):
+            value = value.decode("utf-8")
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+
+class SafeText(TypeDecorator[str]):
+    """TEXT that round-trips NUL characters on PostgreSQL too."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if not _is_postgres(dialect):
+            return None
+        return lambda value: value if value is None else encode_nul(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if not _is_postgres(dialect):
+            return None
+        return lambda value: value if value is None else decode_nul(value)

@@ -1,0 +1,17 @@
+"""One repository per entity. Each takes a SQLAlchemy `Session`, flushes what
+it writes and never commits: the facade (or a host application) owns the
+transaction."""
+
+from .evals import EvalRepository
+from .messages import MessageRepository
+from .resources import ResourceRepository
+from .threads import ThreadRepository
+from .workflows import WorkflowRepository
+
+__all__ = [
+    "EvalRepository",
+    "MessageRepository",
+    "ResourceRepository",
+    "ThreadRepository",
+    "WorkflowRepository",
+]

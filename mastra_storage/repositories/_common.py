@@ -1,0 +1,71 @@
+"""Helpers shared by the repositories: the PostgreSQL timestamp twins, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, Table, func
+from sqlalchemy.orm import Session
+from typing_extensions import Unpack
+
+from ..dialects import Features
+from ..orm import POSTGRESQL_ONLY
+
+T = TypeVar("T")
+AnySelect = Select[Unpack[tuple[Any, ...]]]
+S = TypeVar("S", bound=AnySelect)
+
+
+def twin_pairs(table: Table) -> tuple[tuple[str, str], ...]:
+    """(`"createdAt"`, `"createdAtZ"`) pairs: each PostgreSQL-only twin and the
+    column it mirrors."""
+    return tuple(
+        (column.key[:-1], column.key)
+        for column in table.columns
+        if column.info.get(POSTGRESQL_ONLY)
+    )
+
+
+def with_twins(
+    feats: Features, pairs: Sequence[tuple[str, str]], values: dict[str, Any]
+) -> dict[str, Any]:
+    """Fill the `"<col>Z"` twins of the timestamps in `values` where they exist."""
+    if feats.timestamp_twins:
+        for source, twin in pairs:
+            if source in values:
+                values[twin] = values[source]
+    return values
+
+
+def twin_updates(
+    feats: Features, pairs: Sequence[tuple[str, str]], names: Iterable[str]
+) -> list[str]:
+    """The column names an upsert sets, with their twins added where they exist."""
+    names = list(names)
+    if feats.timestamp_twins:
+        names += [twin for source, twin in pairs if source in names]
+    return names
+
+
+def count(session: Session, stmt: AnySelect) -> int:
+    """COUNT(*) of a filtered select, without its ordering or paging."""
+    counted = stmt.with_only_columns(func.count()).order_by(None).limit(None).offset(None)
+    return int(session.execute(counted).scalar_one())
+
+
+def paged(stmt: S, page: int, per_page: int | None) -> S:
+    if per_page is None:
+        return stmt
+    return stmt.limit(per_page).offset(page * per_page)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def latest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None

@@ -1,0 +1,75 @@
+"""Resources (per-user working memory): `mastra_resources`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from ..dialects import features, lock_rows, upsert
+from ..domain import StorageResource
+from ..orm import ResourceRow
+from ._common import twin_pairs, twin_updates, with_twins
+
+TABLE = cast(Table, ResourceRow.__table__)
+PAIRS = twin_pairs(TABLE)
+COLUMNS = (
+    ResourceRow.id,
+    ResourceRow.working_memory,
+    ResourceRow.metadata_,
+    ResourceRow.created_at,
+    ResourceRow.updated_at,
+)
+
+
+def to_resource(row: Sequence[Any]) -> StorageResource:
+    id_, working_memory, metadata, created_at, updated_at = row
+    return StorageResource.model_construct(
+        id=id_,
+        working_memory=working_memory,
+        metadata=metadata,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+class ResourceRepository:
+    """Reads and writes resources in the caller's session; never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.features = features(session)
+
+    def get(self, resource_id: str, *, for_update: bool = False) -> StorageResource | None:
+        stmt = select(*COLUMNS).where(ResourceRow.id == resource_id)
+        if for_update:
+            lock_rows(self.session, TABLE, ResourceRow.id == resource_id)
+            if self.features.row_locks:
+                stmt = stmt.with_for_update()
+        row = self.session.execute(stmt).first()
+        return None if row is None else to_resource(row)
+
+    def save(self, resource: StorageResource) -> StorageResource:
+        """Insert or replace by id; `created_at` stays as first saved."""
+        values = with_twins(
+            self.features,
+            PAIRS,
+            {
+                "id": resource.id,
+                "workingMemory": resource.working_memory,
+                "metadata": resource.metadata,
+                "createdAt": resource.created_at,
+                "updatedAt": resource.updated_at,
+            },
+        )
+        stmt = upsert(
+            self.features,
+            TABLE,
+            keys=["id"],
+            update_columns=twin_updates(
+                self.features, PAIRS, ["workingMemory", "metadata", "updatedAt"]
+            ),
+        )
+        return to_resource(self.session.execute(stmt.values(values).returning(*COLUMNS)).one())

@@ -1,0 +1,145 @@
+"""Threads: `mastra_threads`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import Select, Table, delete, select, update
+from sqlalchemy.orm import Session
+
+from ..dialects import features, lock_rows, upsert
+from ..domain import StorageThread
+from ..orm import ThreadRow
+from ._common import count, paged, twin_pairs, twin_updates, with_twins
+
+TABLE = cast(Table, ThreadRow.__table__)
+PAIRS = twin_pairs(TABLE)
+COLUMNS = (
+    ThreadRow.id,
+    ThreadRow.resource_id,
+    ThreadRow.title,
+    ThreadRow.metadata_,
+    ThreadRow.created_at,
+    ThreadRow.updated_at,
+)
+ORDER_COLUMNS = {"createdAt": ThreadRow.created_at, "updatedAt": ThreadRow.updated_at}
+
+
+def to_thread(row: Sequence[Any]) -> StorageThread:
+    id_, resource_id, title, metadata, created_at, updated_at = row
+    return StorageThread.model_construct(
+        id=id_,
+        resource_id=resource_id,
+        title=title,
+        metadata=metadata,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+class ThreadRepository:
+    """Reads and writes threads in the caller's session; never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.features = features(session)
+
+    def get(self, thread_id: str, *, for_update: bool = False) -> StorageThread | None:
+        stmt = select(*COLUMNS).where(ThreadRow.id == thread_id)
+        if for_update:
+            lock_rows(self.session, TABLE, ThreadRow.id == thread_id)
+            if self.features.row_locks:
+                stmt = stmt.with_for_update()
+        row = self.session.execute(stmt).first()
+        return None if row is None else to_thread(row)
+
+    def get_many(self, thread_ids: Iterable[str]) -> dict[str, StorageThread]:
+        ids = sorted(set(thread_ids))
+        if not ids:
+            return {}
+        rows = self.session.execute(select(*COLUMNS).where(ThreadRow.id.in_(ids)))
+        return {row[0]: to_thread(row) for row in rows}
+
+    def save(self, thread: StorageThread) -> StorageThread:
+        """Insert or replace by id; `created_at` stays as first saved."""
+        values = with_twins(
+            self.features,
+            PAIRS,
+            {
+                "id": thread.id,
+                "resourceId": thread.resource_id,
+                "title": thread.title,
+                "metadata": thread.metadata,
+                "createdAt": thread.created_at,
+                "updatedAt": thread.updated_at,
+            },
+        )
+        stmt = upsert(
+            self.features,
+            TABLE,
+            keys=["id"],
+            update_columns=twin_updates(
+                self.features, PAIRS, ["resourceId", "title", "metadata", "updatedAt"]
+            ),
+        )
+        row = self.session.execute(stmt.values(values).returning(*COLUMNS)).one()
+        return to_thread(row)
+
+    def update(
+        self,
+        thread_id: str,
+        *,
+        title: str | None,
+        metadata: dict[str, Any] | None,
+        updated_at: datetime,
+    ) -> StorageThread | None:
+        """Change title and/or merge metadata one level deep; None if unknown."""
+        current = self.get(thread_id, for_update=True)
+        if current is None:
+            return None
+        values: dict[str, Any] = {"updatedAt": updated_at}
+        if title is not None:
+            values["title"] = title
+        if metadata is not None:
+            values["metadata"] = {**(current.metadata or {}), **metadata}
+        stmt = (
+            update(TABLE)
+            .where(ThreadRow.id == thread_id)
+            .values(with_twins(self.features, PAIRS, values))
+            .returning(*COLUMNS)
+        )
+        return to_thread(self.session.execute(stmt).one())
+
+    def touch(self, thread_ids: Iterable[str], updated_at: datetime) -> None:
+        """Set `updated_at` of these threads."""
+        ids = sorted(set(thread_ids))
+        if ids:
+            values = with_twins(self.features, PAIRS, {"updatedAt": updated_at})
+            self.session.execute(update(TABLE).where(ThreadRow.id.in_(ids)).values(values))
+
+    def delete(self, thread_id: str) -> None:
+        self.session.execute(delete(TABLE).where(ThreadRow.id == thread_id))
+
+    def list(
+        self,
+        *,
+        resource_id: str | None,
+        page: int,
+        per_page: int | None,
+        order_by: Literal["createdAt", "updatedAt"],
+        descending: bool,
+    ) -> tuple[list[StorageThread], int]:
+        stmt: Select[Any] = select(*COLUMNS)
+        if resource_id is not None:
+            stmt = stmt.where(ThreadRow.resource_id == resource_id)
+        total = count(self.session, stmt)
+        order = ORDER_COLUMNS[order_by]
+        keys = (
+            (order.desc(), ThreadRow.id.desc()) if descending else (order.asc(), ThreadRow.id.asc())
+        )
+        if per_page == 0:
+            return [], total
+        rows = self.session.execute(paged(stmt.order_by(*keys), page, per_page))
+        return [to_thread(row) for row in rows], total

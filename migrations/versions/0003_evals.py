@@ -1,0 +1,82 @@
+"""Evaluation results: mastra_evals, with a surrogate key Mastra ignores.
+
+Revision ID: 0003_evals
+Revises: 0002_workflow_snapshots
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0003_evals"
+down_revision: str | Sequence[str] | None = "0002_workflow_snapshots"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLE = "mastra_evals"
+
+
+def upgrade() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
+    json_type = postgresql.JSONB() if pg else sa.Text()
+    inspector = sa.inspect(op.get_bind())
+    if not inspector.has_table(TABLE):
+        op.create_table(
+            TABLE,
+            sa.Column(
+                "id",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                primary_key=True,
+                autoincrement=True,
+            ),
+            sa.Column("input", sa.Text(), nullable=False),
+            sa.Column("output", sa.Text(), nullable=False),
+            sa.Column("result", json_type, nullable=False),
+            sa.Column("agent_name", sa.Text(), nullable=False),
+            sa.Column("metric_name", sa.Text(), nullable=False),
+            sa.Column("instructions", sa.Text(), nullable=False),
+            sa.Column("test_info", json_type, nullable=True),
+            sa.Column("global_run_id", sa.Text(), nullable=False),
+            sa.Column("run_id", sa.Text(), nullable=False),
+            sa.Column("created_at", timestamp, nullable=False),
+            sa.Column("createdAt", timestamp, nullable=True),
+            *(
+                [
+                    sa.Column(
+                        "created_atZ", sa.DateTime(timezone=True), server_default=sa.func.now()
+                    ),
+                    sa.Column(
+                        "createdAtZ", sa.DateTime(timezone=True), server_default=sa.func.now()
+                    ),
+                ]
+                if pg
+                else []
+            ),
+            sa.PrimaryKeyConstraint("id", name="mastra_evals_pkey"),
+        )
+    elif "id" not in {column["name"] for column in inspector.get_columns(TABLE)}:
+        # A table Mastra created has no key; give it ours (existing rows numbered).
+        if pg:
+            op.add_column(TABLE, sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False))
+            op.create_primary_key("mastra_evals_pkey", TABLE, ["id"])
+        else:
+            raise RuntimeError(
+                "mastra_evals exists without a key; SQLite cannot add one in place. "
+                "Rename it, run the migration, and copy its rows into the new table."
+            )
+    op.create_index(
+        "mastra_evals_agent_name_created_at_idx",
+        TABLE,
+        ["agent_name", "created_at", "id"],
+        if_not_exists=True,
+    )
+
+
+def downgrade() -> None:
+    op.drop_table(TABLE)

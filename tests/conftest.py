@@ -1,0 +1,149 @@
+"""The backend matrix: every storage test runs on SQLite in memory, SQLite in a
+file and PostgreSQL.
+
+PostgreSQL comes from MASTRA_STORAGE_TEST_PG_URL (default: the local `test`
+database). Each test run works in a schema of its own, dropped at the end, and
+each test starts from empty tables, so runs and tests cannot see each other's
+rows. With CI=true an unreachable PostgreSQL fails the run; elsewhere its tests
+skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage
+from mastra_storage.orm import metadata
+
+PG_URL = os.environ.get(
+    "MASTRA_STORAGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ("sqlite-memory", "sqlite-file", "postgresql")
+
+
+def _probe_postgres() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    engine = create_engine(PG_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # any failure means: not reachable
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    problem = _probe_postgres()
+    if problem is not None:
+        message = f"PostgreSQL at {PG_URL} is unreachable ({problem})"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(f"{message}; set MASTRA_STORAGE_TEST_PG_URL or start it")
+    return PG_URL
+
+
+@dataclass
+class PostgresSchemas:
+    """Hands out fresh schemas in the test database and drops them at the end."""
+
+    url: str
+    run: str
+    made: list[str]
+
+    def new(self, label: str = "s") -> str:
+        name = f"{self.run}_{label}{len(self.made)}"
+        self.made.append(name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(postgres_url: str) -> Iterator[PostgresSchemas]:
+    schemas = PostgresSchemas(postgres_url, f"mst_{os.getpid()}_{uuid.uuid4().hex[:6]}", [])
+    yield schemas
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        for name in schemas.made:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_pg_storage(pg_schemas: PostgresSchemas) -> Iterator[PostgresStorage]:
+    """One migrated schema for the whole run; tests empty its tables first."""
+    storage = PostgresStorage(url=pg_schemas.url, schema=pg_schemas.new("shared"))
+    storage.init()
+    yield storage
+    storage.close()
+
+
+def _empty_tables(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+
+
+@dataclass
+class Backend:
+    """What a test needs to know about the database it runs on."""
+
+    name: str
+    make: Callable[..., MastraStorage]
+    """A new storage on the same database (a second worker, say)."""
+    url: str
+    schema: str | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgresql"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
+    made: list[MastraStorage] = []
+
+    def remember(storage: MastraStorage) -> MastraStorage:
+        made.append(storage)
+        return storage
+
+    if request.param == "sqlite-memory":
+        first = remember(DefaultStorage(url="file::memory:"))
+        # In-memory SQLite lives in one connection: "another storage" shares its engine.
+        yield Backend(
+            "sqlite-memory",
+            lambda **kw: remember(DefaultStorage(engine=first.engine, **kw)),
+            "file::memory:",
+        )
+    elif request.param == "sqlite-file":
+        url = f"file:{tmp_path / 'mastra.db'}"
+        yield Backend("sqlite-file", lambda **kw: remember(DefaultStorage(url=url, **kw)), url)
+    else:
+        shared: PostgresStorage = request.getfixturevalue("shared_pg_storage")
+        _empty_tables(shared.engine)
+        yield Backend(
+            "postgresql",
+            lambda **kw: remember(PostgresStorage(url=PG_URL, schema=shared.schema, **kw)),
+            PG_URL,
+            shared.schema,
+        )
+    for storage in made:
+        storage.close()
+
+
+@pytest.fixture
+def storage(backend: Backend) -> MastraStorage:
+    """A migrated, empty storage on the backend under test."""
+    store = backend.make()
+    store.init()
+    return store
