@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, event, update
+from sqlalchemy import Table, Text, bindparam, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
@@ -82,6 +82,29 @@ def upsert(
             }
         )
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)  # type: ignore[no-any-return]
+
+
+def json_contains(
+    feats: Features, column: Any, expected: dict[str, Any]
+) -> list[ColumnElement[bool]]:
+    """Conditions keeping rows whose JSON object in `column` has each key of
+    `expected` with an equal value (top level)."""
+    from .orm.types import JSONValue, dumps
+
+    if feats.name == "postgresql":
+        return [column.op("@>")(bindparam(None, expected, type_=JSONValue()))]
+    conditions: list[ColumnElement[bool]] = []
+    for key, value in expected.items():
+        if '"' in key or "\\" in key:
+            raise ValidationError(
+                f"metadata filter key {key!r}: double quotes and backslashes are not "
+                "supported in keys on SQLite",
+                field="metadata",
+            )
+        # `->` gives the JSON text of the value, compared with ours (compact).
+        path = bindparam(None, f'$."{key}"', type_=Text())
+        conditions.append(column.op("->", return_type=Text())(path) == dumps(value))
+    return conditions
 
 
 def lock_rows(session: Session, table: Table, where: ColumnElement[bool]) -> None:

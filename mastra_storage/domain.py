@@ -83,6 +83,40 @@ class MastraDBMessage(DomainModel):
     type: str = "v2"
 
 
+class MessageUpdate(DomainModel):
+    """A partial update of a stored message: `id` and any of the other fields."""
+
+    id: str = Field(min_length=1)
+    role: Role | None = None
+    content: MessageContent | None = None
+    thread_id: str | None = Field(default=None, min_length=1)
+    resource_id: str | None = None
+    type: str | None = None
+
+    def apply_to(self, message: MastraDBMessage) -> MastraDBMessage:
+        changes: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("role", "thread_id", "resource_id", "type")
+            if getattr(self, name) is not None
+        }
+        if self.content is not None:
+            given = self.content.model_dump(exclude_unset=True)
+            merged = {**message.content.to_stored(), **given}
+            if "metadata" in given:
+                merged["metadata"] = {**message.content.metadata, **self.content.metadata}
+            changes["content"] = MessageContent.model_validate(merged)
+        return message.model_copy(update=changes)
+
+
+class IncludeItem(DomainModel):
+    """A context window for `list_messages(include=...)`."""
+
+    id: str = Field(min_length=1)
+    thread_id: str | None = None
+    with_previous_messages: int = Field(default=0, ge=0)
+    with_next_messages: int = Field(default=0, ge=0)
+
+
 class StorageResource(DomainModel):
     id: str = Field(min_length=1)
     working_memory: str | None = None
@@ -140,6 +174,8 @@ class ThreadPage(Page):
 
 class MessagePage(Page):
     messages: list[MastraDBMessage]
+    total: int | None  # type: ignore[assignment]
+    """None when the caller asked `count_total=False` (a last-N read)."""
 
 
 class EvalPage(Page):

@@ -9,6 +9,7 @@ of its input before its first write, so bad input writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -18,14 +19,19 @@ from .domain import (
     DateRange,
     EvalPage,
     EvalRow,
+    IncludeItem,
     MastraDBMessage,
     MessagePage,
+    MessageUpdate,
     StorageResource,
     StorageThread,
     ThreadPage,
+    WorkflowRun,
+    WorkflowRuns,
     check_paging,
     page_info,
     parse,
+    require_aware,
 )
 from .errors import NotFoundError, ValidationError
 from .repositories import (
@@ -145,6 +151,7 @@ def list_threads(
     session: Session,
     *,
     resource_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
     page: int = 0,
     per_page: int | None = 100,
     order_by: str = "createdAt",
@@ -158,6 +165,7 @@ def list_threads(
         )
     threads, total = ThreadRepository(session).list(
         resource_id=resource_id,
+        metadata=optional_dict(metadata, "metadata"),
         page=page,
         per_page=per_page,
         order_by=_ORDER_BY[order_by],  # type: ignore[arg-type]
@@ -212,18 +220,56 @@ def list_messages(
     per_page: int | None = 40,
     date_range: Any = None,
     direction: str = "ASC",
+    count_total: bool = True,
 ) -> MessagePage:
-    thread_ids = thread_ids_of(thread_id)
     return _message_page(
         session,
-        thread_ids=thread_ids,
+        thread_ids=thread_ids_of(thread_id),
         resource_id=optional_text(resource_id, "resource_id"),
         include=include,
         page=page,
         per_page=per_page,
         date_range=date_range,
         direction=direction,
+        count_total=count_total,
     )
+
+
+def list_messages_by_resource_id(
+    session: Session,
+    *,
+    resource_id: str,
+    include: Sequence[Any] | None = None,
+    page: int = 0,
+    per_page: int | None = 40,
+    date_range: Any = None,
+    direction: str = "ASC",
+    count_total: bool = True,
+) -> MessagePage:
+    return _message_page(
+        session,
+        thread_ids=None,
+        resource_id=require_text(resource_id, "resource_id"),
+        include=include,
+        page=page,
+        per_page=per_page,
+        date_range=date_range,
+        direction=direction,
+        count_total=count_total,
+    )
+
+
+def _windows_of(include: Sequence[Any] | None) -> list[tuple[str, int, int]]:
+    """`include` items as (message id, n before, n after)."""
+    if include is None:
+        return []
+    if isinstance(include, str | bytes | Mapping) or not isinstance(include, Iterable):
+        raise ValidationError("include must be a list of {id, ...} items", field="include")
+    windows = []
+    for index, item in enumerate(include):
+        parsed = parse(IncludeItem, item, what=f"include[{index}]")
+        windows.append((parsed.id, parsed.with_previous_messages, parsed.with_next_messages))
+    return windows
 
 
 def _message_page(
@@ -236,20 +282,82 @@ def _message_page(
     per_page: int | None,
     date_range: Any,
     direction: str,
+    count_total: bool,
 ) -> MessagePage:
     check_paging(page, per_page)
     descending = direction_of(direction)
-    if include:
-        raise ValidationError("include is not supported yet", field="include")
-    messages, total = MessageRepository(session).page(
+    windows = _windows_of(include)
+    repository = MessageRepository(session)
+    messages, total, has_more = repository.page(
         thread_ids=thread_ids,
         resource_id=resource_id,
         date_range=date_range_of(date_range),
         page=page,
         per_page=per_page,
         descending=descending,
+        count_total=count_total,
     )
-    return MessagePage(messages=messages, **page_info(total, page, per_page))
+    if windows:
+        merged = {m.id: m for m in messages}
+        for message in repository.context_windows(windows):
+            merged.setdefault(message.id, message)
+        messages = sorted(merged.values(), key=lambda m: (m.created_at, m.id), reverse=descending)
+    return MessagePage(
+        messages=messages, total=total, page=page, per_page=per_page, has_more=has_more
+    )
+
+
+def list_messages_by_id(session: Session, *, message_ids: Sequence[str]) -> list[MastraDBMessage]:
+    return MessageRepository(session).get_many(_ids_of(message_ids, "message_ids"))
+
+
+def _ids_of(value: Any, field: str) -> list[str]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(f"{field} must be a list of ids", field=field)
+    ids = list(value)
+    for item in ids:
+        require_text(item, field)
+    return ids
+
+
+def update_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
+    """Partial updates by id: content merged into the stored content (top-level
+    keys; `content.metadata` one level deep); a new `thread_id` moves the
+    message; old and new threads' `updated_at` become now. Unknown ids are
+    skipped."""
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        raise ValidationError("messages must be a list of updates", field="messages")
+    updates = [parse(MessageUpdate, item, what=f"messages[{i}]") for i, item in enumerate(messages)]
+    if not updates:
+        return []
+    repository = MessageRepository(session)
+    stored = {m.id: m for m in repository.get_many((u.id for u in updates), for_update=True)}
+    threads = ThreadRepository(session)
+    targets = {u.thread_id for u in updates if u.thread_id is not None and u.id in stored}
+    known = threads.get_many(targets)
+    missing = sorted(targets - known.keys())
+    if missing:
+        raise NotFoundError(f"thread {missing[0]!r} not found: cannot move messages there")
+
+    touched: set[str] = set()
+    for change in updates:
+        current = stored.get(change.id)
+        if current is None:
+            continue
+        touched.add(str(current.thread_id))
+        stored[change.id] = updated = change.apply_to(current)
+        touched.add(str(updated.thread_id))
+    changed = [stored[u.id] for u in updates if u.id in stored]
+    changed = list({m.id: m for m in changed}.values())
+    repository.update_many(changed)
+    threads.touch(touched, utc_now())
+    return changed
+
+
+def delete_messages(session: Session, *, message_ids: Sequence[str]) -> None:
+    ids = _ids_of(message_ids, "message_ids")
+    touched = MessageRepository(session).delete_many(ids)
+    ThreadRepository(session).touch(touched, utc_now())
 
 
 # -- resources --------------------------------------------------------------------
@@ -370,3 +478,90 @@ def get_evals(
         per_page=per_page,
     )
     return EvalPage(evals=evals, **page_info(total, page, per_page))
+
+
+def list_workflow_runs(
+    session: Session,
+    *,
+    workflow_name: str | None = None,
+    resource_id: str | None = None,
+    status: str | None = None,
+    from_date: datetime | None = None,
+    to_date: datetime | None = None,
+    page: int | None = None,
+    per_page: int | None = None,
+) -> WorkflowRuns:
+    check_paging(page, per_page)
+    if status is not None and not isinstance(status, str):
+        raise ValidationError("status must be a string", field="status")
+    runs, total = WorkflowRepository(session).list_runs(
+        workflow_name=optional_text(workflow_name, "workflow_name"),
+        resource_id=optional_text(resource_id, "resource_id"),
+        status=status,
+        from_date=require_aware(from_date, field="from_date"),
+        to_date=require_aware(to_date, field="to_date"),
+        page=page,
+        per_page=per_page,
+    )
+    return WorkflowRuns(runs=runs, total=total)
+
+
+def get_workflow_run_by_id(
+    session: Session, *, run_id: str, workflow_name: str | None = None
+) -> WorkflowRun | None:
+    require_text(run_id, "run_id")
+    return WorkflowRepository(session).find(run_id, optional_text(workflow_name, "workflow_name"))
+
+
+def delete_workflow_run_by_id(session: Session, *, run_id: str, workflow_name: str) -> None:
+    require_text(run_id, "run_id")
+    require_text(workflow_name, "workflow_name")
+    WorkflowRepository(session).delete(run_id, workflow_name)
+
+
+def update_workflow_results(
+    session: Session,
+    *,
+    workflow_name: str,
+    run_id: str,
+    step_id: str,
+    result: Any,
+    request_context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`snapshot["context"][step_id] = result` (and `request_context` merged into
+    `snapshot["requestContext"]`) as one locked read-modify-write; returns the
+    context, `{}` when the run does not exist."""
+    require_text(workflow_name, "workflow_name")
+    require_text(run_id, "run_id")
+    require_text(step_id, "step_id")
+    extra = optional_dict(request_context, "request_context")
+    repository = WorkflowRepository(session)
+    snapshot = repository.load_for_update(workflow_name, run_id)
+    if snapshot is None:
+        return {}
+    context = dict(snapshot.get("context") or {})
+    context[step_id] = result
+    snapshot["context"] = context
+    if extra:
+        snapshot["requestContext"] = {**(snapshot.get("requestContext") or {}), **extra}
+    repository.replace_snapshot(workflow_name, run_id, snapshot, utc_now())
+    return context
+
+
+def update_workflow_state(
+    session: Session, *, workflow_name: str, run_id: str, opts: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Shallow merge of `opts` into the snapshot, as one locked read-modify-write;
+    returns the new snapshot, None when the run does not exist."""
+    require_text(workflow_name, "workflow_name")
+    require_text(run_id, "run_id")
+    changes = optional_dict(opts, "opts")
+    if changes is None:
+        raise ValidationError("opts must be a mapping", field="opts")
+    repository = WorkflowRepository(session)
+    snapshot = repository.load_for_update(workflow_name, run_id)
+    if snapshot is None:
+        return None
+    snapshot = {**snapshot, **changes}
+    repository.replace_snapshot(workflow_name, run_id, snapshot, utc_now())
+    return snapshot

@@ -11,6 +11,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -27,6 +28,8 @@ from .domain import (
     StorageResource,
     StorageThread,
     ThreadPage,
+    WorkflowRun,
+    WorkflowRuns,
 )
 from .engines import DEFAULT_URL, check_identifier, create_engine_for_url, is_memory_sqlite
 from .errors import ValidationError, translate_errors
@@ -180,6 +183,7 @@ class MastraStorage(ABC):
         self,
         *,
         resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         page: int = 0,
         per_page: int | None = 100,
         order_by: str = "createdAt",
@@ -191,10 +195,33 @@ class MastraStorage(ABC):
             session,
             write=False,
             resource_id=resource_id,
+            metadata=metadata,
             page=page,
             per_page=per_page,
             order_by=order_by,
             direction=direction,
+        )
+
+    def list_threads_by_resource_id(
+        self,
+        *,
+        resource_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: str = "createdAt",
+        direction: str = "DESC",
+        session: Session | None = None,
+    ) -> ThreadPage:
+        operations.require_text(resource_id, "resource_id")
+        return self.list_threads(
+            resource_id=resource_id,
+            metadata=metadata,
+            page=page,
+            per_page=per_page,
+            order_by=order_by,
+            direction=direction,
+            session=session,
         )
 
     # -- messages -----------------------------------------------------------------
@@ -217,8 +244,12 @@ class MastraStorage(ABC):
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
         direction: str = "ASC",
+        count_total: bool = True,
         session: Session | None = None,
     ) -> MessagePage:
+        """A page of a thread's (or threads') messages, plus `include` windows.
+        `count_total=False` skips the COUNT (total is None): a last-N read then
+        costs the same on a thread of any size."""
         return self._run(
             operations.list_messages,
             session,
@@ -230,7 +261,50 @@ class MastraStorage(ABC):
             per_page=per_page,
             date_range=date_range,
             direction=direction,
+            count_total=count_total,
         )
+
+    def list_messages_by_resource_id(
+        self,
+        *,
+        resource_id: str,
+        include: Sequence[Mapping[str, Any]] | None = None,
+        page: int = 0,
+        per_page: int | None = 40,
+        date_range: Mapping[str, Any] | None = None,
+        direction: str = "ASC",
+        count_total: bool = True,
+        session: Session | None = None,
+    ) -> MessagePage:
+        return self._run(
+            operations.list_messages_by_resource_id,
+            session,
+            write=False,
+            resource_id=resource_id,
+            include=include,
+            page=page,
+            per_page=per_page,
+            date_range=date_range,
+            direction=direction,
+            count_total=count_total,
+        )
+
+    def list_messages_by_id(
+        self, *, message_ids: Sequence[str], session: Session | None = None
+    ) -> list[MastraDBMessage]:
+        return self._run(
+            operations.list_messages_by_id, session, write=False, message_ids=message_ids
+        )
+
+    def update_messages(
+        self, *, messages: Sequence[Mapping[str, Any]], session: Session | None = None
+    ) -> list[MastraDBMessage]:
+        return self._run(operations.update_messages, session, write=True, messages=messages)
+
+    def delete_messages(
+        self, *, message_ids: Sequence[str], session: Session | None = None
+    ) -> None:
+        self._run(operations.delete_messages, session, write=True, message_ids=message_ids)
 
     # -- resources ----------------------------------------------------------------
 
@@ -293,6 +367,91 @@ class MastraStorage(ABC):
             write=False,
             workflow_name=workflow_name,
             run_id=run_id,
+        )
+
+    def list_workflow_runs(
+        self,
+        *,
+        workflow_name: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page: int | None = None,
+        per_page: int | None = None,
+        session: Session | None = None,
+    ) -> WorkflowRuns:
+        return self._run(
+            operations.list_workflow_runs,
+            session,
+            write=False,
+            workflow_name=workflow_name,
+            resource_id=resource_id,
+            status=status,
+            from_date=from_date,
+            to_date=to_date,
+            page=page,
+            per_page=per_page,
+        )
+
+    def get_workflow_run_by_id(
+        self, *, run_id: str, workflow_name: str | None = None, session: Session | None = None
+    ) -> WorkflowRun | None:
+        return self._run(
+            operations.get_workflow_run_by_id,
+            session,
+            write=False,
+            run_id=run_id,
+            workflow_name=workflow_name,
+        )
+
+    def delete_workflow_run_by_id(
+        self, *, run_id: str, workflow_name: str, session: Session | None = None
+    ) -> None:
+        self._run(
+            operations.delete_workflow_run_by_id,
+            session,
+            write=True,
+            run_id=run_id,
+            workflow_name=workflow_name,
+        )
+
+    def update_workflow_results(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        step_id: str,
+        result: Any,
+        request_context: Mapping[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> dict[str, Any]:
+        return self._run(
+            operations.update_workflow_results,
+            session,
+            write=True,
+            workflow_name=workflow_name,
+            run_id=run_id,
+            step_id=step_id,
+            result=result,
+            request_context=request_context,
+        )
+
+    def update_workflow_state(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        opts: Mapping[str, Any],
+        session: Session | None = None,
+    ) -> dict[str, Any] | None:
+        return self._run(
+            operations.update_workflow_state,
+            session,
+            write=True,
+            workflow_name=workflow_name,
+            run_id=run_id,
+            opts=opts,
         )
 
     # -- evals --------------------------------------------------------------------

@@ -51,7 +51,12 @@ def twin_updates(
 
 def count(session: Session, stmt: AnySelect) -> int:
     """COUNT(*) of a filtered select, without its ordering or paging."""
-    counted = stmt.with_only_columns(func.count()).order_by(None).limit(None).offset(None)
+    counted = (
+        stmt.with_only_columns(func.count(), maintain_column_froms=True)
+        .order_by(None)
+        .limit(None)
+        .offset(None)
+    )
     return int(session.execute(counted).scalar_one())
 
 

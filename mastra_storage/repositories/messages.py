@@ -7,14 +7,24 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    literal,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from ..dialects import features, upsert
+from ..dialects import features, lock_rows, upsert
 from ..domain import DateRange, MastraDBMessage, MessageContent
 from ..orm import MessageRow
 from ..orm.types import dumps
-from ._common import chunks, count, paged, twin_pairs, with_twins
+from ._common import AnySelect, chunks, count, twin_pairs, with_twins
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -107,25 +117,21 @@ class MessageRepository:
                 stored[id_] = created_at
         return stored
 
-    def created_at_of(self, message_ids: Iterable[str]) -> dict[str, tuple[str, datetime]]:
-        """(thread_id, created_at) of the stored messages among these ids."""
-        ids = sorted(set(message_ids))
-        found: dict[str, tuple[str, datetime]] = {}
-        for chunk in chunks(ids, self.features.max_bind_params):
-            stmt = select(MessageRow.id, MessageRow.thread_id, MessageRow.created_at).where(
-                MessageRow.id.in_(chunk)
-            )
-            for id_, thread_id, created_at in self.session.execute(stmt):
-                found[id_] = (thread_id, created_at)
-        return found
-
-    def get_many(self, message_ids: Iterable[str]) -> list[MastraDBMessage]:
-        """These messages, oldest first."""
+    def get_many(
+        self, message_ids: Iterable[str], *, for_update: bool = False
+    ) -> list[MastraDBMessage]:
+        """These messages (unknown ids left out), oldest first; `for_update`
+        locks them until the transaction ends."""
         ids = sorted(set(message_ids))
         found: list[MastraDBMessage] = []
         for chunk in chunks(ids, self.features.max_bind_params):
-            rows = self.session.execute(select(*COLUMNS).where(MessageRow.id.in_(chunk)))
-            found.extend(to_message(row) for row in rows)
+            where = MessageRow.id.in_(chunk)
+            stmt = select(*COLUMNS).where(where)
+            if for_update:
+                lock_rows(self.session, TABLE, where)
+                if self.features.row_locks:
+                    stmt = stmt.with_for_update()
+            found.extend(to_message(row) for row in self.session.execute(stmt))
         found.sort(key=lambda m: (m.created_at, m.id))
         return found
 
@@ -138,8 +144,14 @@ class MessageRepository:
         page: int,
         per_page: int | None,
         descending: bool,
-    ) -> tuple[list[MastraDBMessage], int]:
-        """One page of messages in (created_at, id) order, and how many match."""
+        count_total: bool = True,
+    ) -> tuple[list[MastraDBMessage], int | None, bool]:
+        """One page in (created_at, id) order, how many match (None unless
+        `count_total`), and whether more follow.
+
+        The page is an index range scan over (thread_id, createdAt, id); the
+        count is a separate COUNT(*), skipped with `count_total=False` so a
+        last-N read costs the same on a thread of any size."""
         stmt = select(*COLUMNS)
         if thread_ids is not None:
             stmt = stmt.where(
@@ -150,19 +162,110 @@ class MessageRepository:
         if resource_id is not None:
             stmt = stmt.where(MessageRow.resource_id == resource_id)
         stmt = stmt.where(*date_filter(MessageRow.created_at, date_range))
-        total = count(self.session, stmt)
+        total = count(self.session, stmt) if count_total else None
         if per_page == 0:
-            return [], total
-        keys = (
-            (MessageRow.created_at.desc(), MessageRow.id.desc())
-            if descending
-            else (MessageRow.created_at.asc(), MessageRow.id.asc())
+            more = bool(total) if total is not None else self._any(stmt)
+            return [], total, more
+        ordered = stmt.order_by(*order_keys(descending))
+        if per_page is None:
+            rows = [to_message(row) for row in self.session.execute(ordered)]
+            return rows, total, False
+        # One row past the page says whether more follow, without counting.
+        window = ordered.limit(per_page + 1).offset(page * per_page)
+        rows = [to_message(row) for row in self.session.execute(window)]
+        return rows[:per_page], total, len(rows) > per_page
+
+    def _any(self, stmt: AnySelect) -> bool:
+        return self.session.execute(stmt.limit(1)).first() is not None
+
+    def context_windows(self, windows: Sequence[tuple[str, int, int]]) -> list[MastraDBMessage]:
+        """For each (message id, n before, n after): that message and its
+        neighbours in its own thread. Unknown ids add nothing.
+
+        Two round trips whatever the count: the targets by primary key, then one
+        UNION ALL of cursor queries, each a LIMITed range scan of the
+        (thread_id, createdAt, id) index from the target outwards.
+        """
+        ids = sorted({message_id for message_id, _, _ in windows})
+        targets = {m.id: m for m in self.get_many(ids)}
+        parts = []
+        for message_id, before, after in windows:
+            target = targets.get(message_id)
+            if target is None:
+                continue
+            cursor = tuple_(MessageRow.created_at, MessageRow.id)
+            here = tuple_(
+                literal(target.created_at, MessageRow.created_at.type),
+                literal(target.id, MessageRow.id.type),
+            )
+            same_thread = MessageRow.thread_id == target.thread_id
+            if before > 0:
+                parts.append(
+                    select(*COLUMNS)
+                    .where(same_thread, cursor < here)
+                    .order_by(*order_keys(descending=True))
+                    .limit(before)
+                )
+            if after > 0:
+                parts.append(
+                    select(*COLUMNS)
+                    .where(same_thread, cursor > here)
+                    .order_by(*order_keys(descending=False))
+                    .limit(after)
+                )
+        found = list(targets.values())
+        if parts:
+            subqueries = [part.subquery() for part in parts]
+            stmt = union_all(*(select(*sub.c) for sub in subqueries))
+            found.extend(to_message(row) for row in self.session.execute(stmt))
+        return found
+
+    def update_many(self, messages: Sequence[MastraDBMessage]) -> None:
+        """Write every column but created_at of these (existing) messages."""
+        rows = [
+            {
+                "b_id": message.id,
+                "b_thread_id": message.thread_id,
+                "b_content": dumps(message.content.to_stored()),
+                "b_role": message.role,
+                "b_type": message.type,
+                "b_resource_id": message.resource_id,
+            }
+            for message in messages
+        ]
+        if not rows:
+            return
+        stmt = (
+            update(TABLE)
+            .where(MessageRow.id == bindparam("b_id"))
+            .values(
+                thread_id=bindparam("b_thread_id"),
+                content=bindparam("b_content"),
+                role=bindparam("b_role"),
+                type=bindparam("b_type"),
+                resourceId=bindparam("b_resource_id"),
+            )
         )
-        rows = self.session.execute(paged(stmt.order_by(*keys), page, per_page))
-        return [to_message(row) for row in rows], total
+        self.session.connection().execute(stmt, rows)
+
+    def delete_many(self, message_ids: Iterable[str]) -> set[str]:
+        """Delete these messages; returns the ids of the threads they were in."""
+        ids = sorted(set(message_ids))
+        threads: set[str] = set()
+        for chunk in chunks(ids, self.features.max_bind_params):
+            stmt = delete(TABLE).where(MessageRow.id.in_(chunk)).returning(MessageRow.thread_id)
+            threads.update(self.session.execute(stmt).scalars())
+        return threads
 
     def delete_in_thread(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(MessageRow.thread_id == thread_id))
 
 
-__all__ = ["COLUMNS", "MessageRepository", "parse_content", "to_message"]
+def order_keys(descending: bool) -> tuple[Any, Any]:
+    """Thread order: created_at, ties broken by id, the same on every page."""
+    if descending:
+        return MessageRow.created_at.desc(), MessageRow.id.desc()
+    return MessageRow.created_at.asc(), MessageRow.id.asc()
+
+
+__all__ = ["COLUMNS", "MessageRepository", "order_keys", "parse_content", "to_message"]

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Select, Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from ..dialects import features, lock_rows, upsert
+from ..dialects import features, json_contains, lock_rows, upsert
 from ..domain import StorageThread
 from ..orm import ThreadRow
 from ._common import count, paged, twin_pairs, twin_updates, with_twins
@@ -126,14 +126,19 @@ class ThreadRepository:
         self,
         *,
         resource_id: str | None,
+        metadata: dict[str, Any] | None = None,
         page: int,
         per_page: int | None,
         order_by: Literal["createdAt", "updatedAt"],
         descending: bool,
     ) -> tuple[list[StorageThread], int]:
+        """A page of threads; `metadata` keeps those whose metadata holds every
+        given key with an equal value."""
         stmt: Select[Any] = select(*COLUMNS)
         if resource_id is not None:
             stmt = stmt.where(ThreadRow.resource_id == resource_id)
+        if metadata:
+            stmt = stmt.where(*json_contains(self.features, ThreadRow.metadata_, metadata))
         total = count(self.session, stmt)
         order = ORDER_COLUMNS[order_by]
         keys = (

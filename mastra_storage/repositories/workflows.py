@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..dialects import features, upsert
+from ..dialects import features, lock_rows, upsert
 from ..domain import WorkflowRun
-from ..orm import WorkflowSnapshotRow
-from ._common import twin_pairs, twin_updates, with_twins
+from ..orm import SafeText, WorkflowSnapshotRow
+from ._common import count, paged, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, WorkflowSnapshotRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -96,3 +96,80 @@ class WorkflowRepository:
         )
         row = self.session.execute(stmt).first()
         return None if row is None else to_run(row)
+
+    def _key(self, workflow_name: str, run_id: str) -> ColumnElement[bool]:
+        return (WorkflowSnapshotRow.workflow_name == workflow_name) & (
+            WorkflowSnapshotRow.run_id == run_id
+        )
+
+    def load_for_update(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
+        """The snapshot, with the row locked until the transaction ends, so a
+        read-modify-write cannot interleave with another writer."""
+        where = self._key(workflow_name, run_id)
+        lock_rows(self.session, TABLE, where)
+        stmt = select(WorkflowSnapshotRow.snapshot).where(where)
+        if self.features.row_locks:
+            stmt = stmt.with_for_update()
+        value: dict[str, Any] | None = self.session.execute(stmt).scalar_one_or_none()
+        return value
+
+    def replace_snapshot(
+        self, workflow_name: str, run_id: str, snapshot: dict[str, Any], now: datetime
+    ) -> None:
+        values = with_twins(self.features, PAIRS, {"snapshot": snapshot, "updatedAt": now})
+        self.session.execute(update(TABLE).where(self._key(workflow_name, run_id)).values(values))
+
+    def find(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
+        """A run by id (the newest, if several workflows share the id)."""
+        stmt = select(*COLUMNS).where(WorkflowSnapshotRow.run_id == run_id)
+        if workflow_name is not None:
+            stmt = stmt.where(WorkflowSnapshotRow.workflow_name == workflow_name)
+        stmt = stmt.order_by(
+            WorkflowSnapshotRow.created_at.desc(), WorkflowSnapshotRow.workflow_name.desc()
+        ).limit(1)
+        row = self.session.execute(stmt).first()
+        return None if row is None else to_run(row)
+
+    def delete(self, run_id: str, workflow_name: str) -> None:
+        self.session.execute(delete(TABLE).where(self._key(workflow_name, run_id)))
+
+    def list_runs(
+        self,
+        *,
+        workflow_name: str | None,
+        resource_id: str | None,
+        status: str | None,
+        from_date: datetime | None,
+        to_date: datetime | None,
+        page: int | None,
+        per_page: int | None,
+    ) -> tuple[list[WorkflowRun], int]:
+        """Newest first; paged only when both `page` and `per_page` are given."""
+        stmt = select(*COLUMNS)
+        if workflow_name is not None:
+            stmt = stmt.where(WorkflowSnapshotRow.workflow_name == workflow_name)
+        if resource_id is not None:
+            stmt = stmt.where(WorkflowSnapshotRow.resource_id == resource_id)
+        if status is not None:
+            status_text = WorkflowSnapshotRow.snapshot["status"].as_string()
+            stmt = stmt.where(status_text == type_coerce_text(status))
+        if from_date is not None:
+            stmt = stmt.where(WorkflowSnapshotRow.created_at >= from_date)
+        if to_date is not None:
+            stmt = stmt.where(WorkflowSnapshotRow.created_at <= to_date)
+        total = count(self.session, stmt)
+        stmt = stmt.order_by(
+            WorkflowSnapshotRow.created_at.desc(),
+            WorkflowSnapshotRow.workflow_name.desc(),
+            WorkflowSnapshotRow.run_id.desc(),
+        )
+        if page is not None and per_page is not None:
+            if per_page == 0:
+                return [], total
+            stmt = paged(stmt, page, per_page)
+        return [to_run(row) for row in self.session.execute(stmt)], total
+
+
+def type_coerce_text(value: str) -> Any:
+    """A bound value compared with JSON text: NUL-escaped like the stored text."""
+    return bindparam(None, value, type_=SafeText())
