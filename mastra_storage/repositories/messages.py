@@ -176,7 +176,9 @@ class MessageRepository:
         return rows[:per_page], total, len(rows) > per_page
 
     def _any(self, stmt: AnySelect) -> bool:
-        return self.session.execute(stmt.limit(1)).first() is not None
+        # Ordered like a page, so the database walks the thread index, not the table.
+        first = stmt.order_by(*order_keys(descending=False)).limit(1)
+        return self.session.execute(first).first() is not None
 
     def context_windows(self, windows: Sequence[tuple[str, int, int]]) -> list[MastraDBMessage]:
         """For each (message id, n before, n after): that message and its

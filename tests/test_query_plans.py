@@ -1,0 +1,86 @@
+"""The statements behind a page, a last-N read and a context window are index
+range scans on a large thread, on both backends: we capture the SQL the
+library really runs and ask the database for its plan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from conftest import Backend
+from mastra_storage import MastraStorage
+from support import at, make_thread, message
+
+INDEX = "mastra_messages_thread_id_createdat_id_idx"
+
+
+@contextmanager
+def captured(storage: MastraStorage) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
+            statements.append((statement, parameters))
+
+    event.listen(storage.engine, "before_cursor_execute", remember)
+    try:
+        yield statements
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", remember)
+
+
+def plan(storage: MastraStorage, statement: str, parameters: Any) -> str:
+    prefix = "EXPLAIN (FORMAT JSON) " if storage.engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with storage.engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+    if storage.engine.dialect.name == "postgresql":
+        return json.dumps(rows[0][0])
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+@pytest.fixture(scope="module")
+def reads() -> dict[str, Callable[[MastraStorage], Any]]:
+    return {
+        "page": lambda s: s.list_messages(thread_id="big", page=37, per_page=40),
+        "last-40": lambda s: s.list_messages(thread_id="big", per_page=40, direction="DESC", count_total=False),
+        "window": lambda s: s.list_messages(
+            thread_id="big",
+            per_page=0,
+            count_total=False,
+            include=[{"id": "m02500", "with_previous_messages": 5, "with_next_messages": 5}],
+        ),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("read", ["page", "last-40", "window"])
+def test_reads_on_a_large_thread_use_the_thread_index(
+    storage: MastraStorage, backend: Backend, reads: dict[str, Callable[[MastraStorage], Any]], read: str
+) -> None:
+    make_thread(storage, "big")
+    make_thread(storage, "other")
+    for start in range(0, 5000, 1000):
+        storage.save_messages(
+            messages=[message(f"m{i:05d}", "big", created_at=at(i)) for i in range(start, start + 1000)]
+            + [message(f"o{i:05d}", "other", created_at=at(i)) for i in range(start, start + 1000)]
+        )
+    with storage.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    with captured(storage) as statements:
+        reads[read](storage)
+    assert statements, "no LIMITed SELECT was run"
+    for statement, parameters in statements:
+        explained = plan(storage, statement, parameters)
+        if backend.is_postgres:
+            assert '"Seq Scan"' not in explained, explained
+            assert '"Sort"' not in explained, explained  # the index gives the order
+            assert INDEX in explained or "mastra_messages_pkey" in explained, explained
+        else:
+            assert "TEMP B-TREE" not in explained, explained
+            lines = [line for line in explained.splitlines() if "mastra_messages" in line]
+            assert lines and all("USING" in line and "INDEX" in line for line in lines), explained
