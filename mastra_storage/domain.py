@@ -12,14 +12,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from .clock import to_utc
+from .clock import format_iso, to_utc
 from .errors import ValidationError
 
-UTCDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
-"""An aware datetime, converted to UTC and truncated to milliseconds."""
+UTCDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(to_utc),
+    PlainSerializer(format_iso, return_type=str, when_used="json"),
+]
+"""An aware datetime, converted to UTC and truncated to milliseconds; in JSON,
+Mastra's `2026-11-26T11:50:17.385Z`."""
 
 Role = Literal["user", "assistant", "system", "tool"]
 

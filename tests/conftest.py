@@ -89,9 +89,10 @@ def shared_pg_storage(pg_schemas: PostgresSchemas) -> Iterator[PostgresStorage]:
 
 
 def _empty_tables(engine: Engine) -> None:
-    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    # DELETE, not TRUNCATE: on tables this small it is many times faster.
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @dataclass

@@ -50,8 +50,60 @@ def _is_postgres(dialect: Dialect) -> bool:
     return dialect.name == "postgresql"
 
 
+# One encoder for every call: `json.dumps` with non-default options builds a new
+# JSONEncoder each time, which costs more than encoding a small object.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+def loads_blob(blob: bytes) -> Any:
+    """A JSON column read as a BLOB: SQLite's binary JSONB, which newer
+    `@mastra/libsql` writes (`jsonb(?)`), or else UTF-8 JSON text."""
+    try:
+        value, end = _jsonb_element(blob, 0)
+        if end == len(blob):
+            return value
+    except (IndexError, ValueError):
+        pass
+    return json.loads(blob.decode("utf-8"))
+
+
+def _jsonb_element(blob: bytes, start: int) -> tuple[Any, int]:
+    """Decode one element of SQLite's JSONB format (sqlite.org/jsonb.html):
+    a header (type in the low nibble, payload size in the high one or in the
+    1/2/4/8 bytes after it) and the payload. Returns it and where it ends."""
+    kind, size, pos = blob[start] & 0x0F, blob[start] >> 4, start + 1
+    if size >= 12:
+        width = 1 << (size - 12)
+        size, pos = int.from_bytes(blob[pos : pos + width], "big"), pos + width
+    end = pos + size
+    if end > len(blob):
+        raise ValueError("truncated JSONB")
+    payload = blob[pos:end]
+    if kind <= 2 and size == 0:  # NULL, TRUE, FALSE
+        return (None, True, False)[kind], end
+    if kind in (3, 5):  # INT, FLOAT: canonical JSON number text
+        return json.loads(payload), end
+    if kind == 4:  # INT5: JSON5 integer (hexadecimal, leading +)
+        return int(payload.decode("ascii"), 0), end
+    if kind == 6:  # FLOAT5: JSON5 float (.5, 5., Infinity, NaN)
+        return float(payload.decode("ascii")), end
+    if kind in (7, 10):  # TEXT, TEXTRAW: the characters themselves
+        return payload.decode("utf-8"), end
+    if kind == 8:  # TEXTJ: text with JSON escapes
+        return json.loads(b'"' + payload + b'"'), end
+    if kind in (11, 12):  # ARRAY, OBJECT
+        items: list[Any] = []
+        while pos < end:
+            item, pos = _jsonb_element(blob, pos)
+            items.append(item)
+        if pos != end or (kind == 12 and len(items) % 2):
+            raise ValueError("malformed JSONB container")
+        return (items if kind == 11 else dict(zip(items[::2], items[1::2], strict=True))), end
+    raise ValueError(f"unsupported JSONB element {kind}/{size}")  # TEXT5, reserved, bad sizes
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -125,7 +177,7 @@ class JSONValue(TypeDecorator[Any]):
         if _is_postgres(dialect):
             return _map_strings(value, decode_nul)
         if isinstance(value, bytes | bytearray):
-            value = value.decode("utf-8")
+            return loads_blob(bytes(value))
         if isinstance(value, str):
             return json.loads(value)
         return value

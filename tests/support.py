@@ -1,0 +1,129 @@
+"""Small helpers shared by the behaviour tests (not a test module)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
+
+from mastra_storage import MastraDBMessage, MastraStorage, StorageThread
+from mastra_storage.orm import metadata
+
+UTC = timezone.utc
+BASE = datetime(2026, 11, 26, 11, 50, 17, 385000, tzinfo=UTC)
+"""A fixed instant with milliseconds, as Mastra stores them."""
+PAST = datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    """`BASE` shifted by a number of seconds."""
+    return BASE + timedelta(seconds=seconds)
+
+
+def assert_utc(value: Any) -> None:
+    """Every datetime returned is timezone-aware UTC."""
+    assert isinstance(value, datetime), value
+    assert value.tzinfo is not None, f"naive datetime returned: {value!r}"
+    assert value.utcoffset() == timedelta(0), f"not UTC: {value!r}"
+
+
+def assert_all_utc(model: BaseModel) -> int:
+    """Check every datetime field of a model (and nested models); returns how many."""
+    seen = 0
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, datetime):
+                assert_utc(item)
+                seen += 1
+            elif isinstance(item, BaseModel):
+                seen += assert_all_utc(item)
+    return seen
+
+
+def same_json(left: Any, right: Any) -> bool:
+    """Equal as JSON, types included (True is not 1, 1.0 is not 1)."""
+    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+
+
+def make_thread(
+    storage: MastraStorage,
+    thread_id: str = "thread-1",
+    resource_id: str = "resource-1",
+    *,
+    created_at: datetime = PAST,
+    **fields: Any,
+) -> StorageThread:
+    """A thread saved with timestamps in the past, so "became now" is visible."""
+    return storage.save_thread(
+        thread={
+            "id": thread_id,
+            "resource_id": resource_id,
+            "created_at": created_at,
+            "updated_at": created_at,
+            **fields,
+        }
+    )
+
+
+def message(
+    message_id: str,
+    thread_id: str = "thread-1",
+    text_: str | None = None,
+    *,
+    created_at: datetime | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A user message as a plain mapping."""
+    item: dict[str, Any] = {
+        "id": message_id,
+        "thread_id": thread_id,
+        "role": "user",
+        "content": text_ if text_ is not None else f"text of {message_id}",
+        **fields,
+    }
+    if created_at is not None:
+        item["created_at"] = created_at
+    return item
+
+
+def ids(messages: Iterable[MastraDBMessage]) -> list[str]:
+    return [m.id for m in messages]
+
+
+def page_through(
+    storage: MastraStorage, thread_id: str | Sequence[str], per_page: int, direction: str
+) -> list[str]:
+    """Every message id of a thread, read page by page."""
+    seen: list[str] = []
+    page = 0
+    while True:
+        result = storage.list_messages(
+            thread_id=thread_id, page=page, per_page=per_page, direction=direction
+        )
+        seen += ids(result.messages)
+        if not result.has_more:
+            assert len(result.messages) <= per_page
+            return seen
+        assert len(result.messages) == per_page
+        page += 1
+
+
+def row_counts(storage: MastraStorage) -> dict[str, int]:
+    """How many rows each of our tables holds (read straight from the database)."""
+    with storage.engine.connect() as conn:
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in metadata.sorted_tables
+        }
+
+
+def raw_one(storage: MastraStorage, sql: str, **params: Any) -> Any:
+    """The one row a raw SQL query returns, bypassing the library's types."""
+    with storage.engine.connect() as conn:
+        return conn.execute(text(sql), params).one()

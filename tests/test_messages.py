@@ -1,0 +1,316 @@
+"""Messages: save (upsert, all or nothing), list with paging, order and filters."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from support import (
+    PAST,
+    assert_all_utc,
+    at,
+    ids,
+    make_thread,
+    message,
+    page_through,
+    row_counts,
+)
+
+from mastra_storage import MastraDBMessage, MastraStorage, NotFoundError, ValidationError
+from mastra_storage.clock import utc_now
+
+
+def test_save_and_list_round_trip(storage: MastraStorage) -> None:
+    make_thread(storage)
+    saved = storage.save_messages(
+        messages=[
+            message("m1", text_="Hello", created_at=at(0)),
+            MastraDBMessage(
+                id="m2",
+                role="assistant",
+                content=[{"type": "text", "text": "Hi!"}],
+                thread_id="thread-1",
+                created_at=at(1),
+            ),
+            {
+                "id": "m3",
+                "threadId": "thread-1",
+                "role": "tool",
+                "content": {"format": 2, "parts": [], "toolInvocations": [{"id": 1}]},
+                "createdAt": "2026-11-26T11:50:19.385Z",
+            },
+        ]
+    )
+    assert ids(saved) == ["m1", "m2", "m3"]
+    listed = storage.list_messages(thread_id="thread-1")
+    assert listed.messages == saved
+    first, second, third = listed.messages
+    assert (first.role, first.content.parts, first.content.content) == (
+        "user",
+        [{"type": "text", "text": "Hello"}],
+        "Hello",
+    )
+    assert second.content.parts == [{"type": "text", "text": "Hi!"}]
+    assert third.content.model_extra == {"toolInvocations": [{"id": 1}]}
+    assert third.created_at == at(2)
+    for item in listed.messages:
+        assert (item.thread_id, item.resource_id, item.type) == ("thread-1", "resource-1", "v2")
+        assert assert_all_utc(item) == 1
+
+
+@pytest.fixture
+def seven(storage: MastraStorage) -> list[str]:
+    """Seven messages one second apart, saved out of order; their ids oldest first."""
+    make_thread(storage)
+    order = [3, 0, 6, 1, 5, 2, 4]
+    storage.save_messages(messages=[message(f"m{i}", created_at=at(i)) for i in order])
+    return [f"m{i}" for i in range(7)]
+
+
+PAGES = [
+    # direction, page, per_page, expected indexes, has_more
+    ("ASC", 0, 3, [0, 1, 2], True),
+    ("ASC", 1, 3, [3, 4, 5], True),
+    ("ASC", 2, 3, [6], False),
+    ("ASC", 3, 3, [], False),
+    ("DESC", 0, 3, [6, 5, 4], True),
+    ("DESC", 2, 3, [0], False),
+    ("ASC", 0, 7, [0, 1, 2, 3, 4, 5, 6], False),
+    ("DESC", 0, None, [6, 5, 4, 3, 2, 1, 0], False),
+    ("ASC", 0, 6, [0, 1, 2, 3, 4, 5], True),
+]
+
+
+def test_pages_both_directions(storage: MastraStorage, seven: list[str]) -> None:
+    for direction, page, per_page, expected, has_more in PAGES:
+        case = f"{direction} page={page} per_page={per_page}"
+        result = storage.list_messages(
+            thread_id="thread-1", page=page, per_page=per_page, direction=direction
+        )
+        assert ids(result.messages) == [seven[i] for i in expected], case
+        assert (result.total, result.page, result.per_page, result.has_more) == (
+            7,
+            page,
+            per_page,
+            has_more,
+        ), case
+
+
+def test_per_page_zero_and_defaults(storage: MastraStorage, seven: list[str]) -> None:
+    nothing = storage.list_messages(thread_id="thread-1", per_page=0)
+    assert (nothing.messages, nothing.total) == ([], 7)
+    default = storage.list_messages(thread_id="thread-1")
+    assert (ids(default.messages), default.per_page, default.has_more) == (seven, 40, False)
+
+
+def test_negative_paging_is_refused(storage: MastraStorage) -> None:
+    make_thread(storage)
+    for page, per_page in [(-1, 10), (0, -1)]:
+        with pytest.raises(ValueError, match="must be >= 0"):
+            storage.list_messages(thread_id="thread-1", page=page, per_page=per_page)
+
+
+def test_identical_created_at_pages_each_message_once(storage: MastraStorage) -> None:
+    make_thread(storage)
+    # Random ids: neither input order nor id order matches anything by chance.
+    names = [uuid.uuid4().hex for _ in range(13)]
+    storage.save_messages(messages=[message(name, created_at=at(0)) for name in names])
+    ascending = page_through(storage, "thread-1", per_page=4, direction="ASC")
+    descending = page_through(storage, "thread-1", per_page=5, direction="DESC")
+    assert sorted(ascending) == sorted(names)
+    assert len(ascending) == 13
+    assert descending == ascending[::-1]
+    everything = storage.list_messages(thread_id="thread-1", per_page=None)
+    assert ids(everything.messages) == ascending
+
+
+def test_messages_without_created_at_keep_input_order(storage: MastraStorage) -> None:
+    make_thread(storage)
+    names = [f"m-{uuid.uuid4().hex[:6]}" for _ in range(25)]
+    before = utc_now()
+    saved = storage.save_messages(messages=[message(name) for name in names])
+    assert ids(saved) == names
+    stamps = [m.created_at for m in saved]
+    assert all(a is not None and b is not None and a < b for a, b in pairwise(stamps))
+    assert stamps[0] is not None and stamps[0] >= before
+    assert ids(storage.list_messages(thread_id="thread-1", per_page=None).messages) == names
+    # A second call lands after the first.
+    storage.save_messages(messages=[message("later")])
+    listed = storage.list_messages(thread_id="thread-1", per_page=None, direction="DESC")
+    assert listed.messages[0].id == "later"
+
+
+def test_upsert_keeps_created_at(storage: MastraStorage) -> None:
+    make_thread(storage)
+    storage.save_messages(messages=[message("m1", text_="first", created_at=at(0))])
+    again = storage.save_messages(
+        messages=[message("m1", text_="second", created_at=at(60), role="assistant")]
+    )
+    assert again[0].created_at == at(0)
+    (stored,) = storage.list_messages(thread_id="thread-1").messages
+    assert stored.content.content == "second"
+    assert stored.role == "assistant"
+    assert stored.created_at == at(0)
+    # Saved again without created_at: it still keeps the first one.
+    storage.save_messages(messages=[message("m1", text_="third")])
+    (stored,) = storage.list_messages(thread_id="thread-1").messages
+    assert (stored.content.content, stored.created_at) == ("third", at(0))
+
+
+def test_repeated_id_in_one_batch_last_wins(storage: MastraStorage) -> None:
+    make_thread(storage)
+    saved = storage.save_messages(
+        messages=[
+            message("dup", text_="one", created_at=at(0)),
+            message("other", created_at=at(1)),
+            message("dup", text_="two", created_at=at(2)),
+        ]
+    )
+    listed = storage.list_messages(thread_id="thread-1")
+    assert listed.total == 2
+    by_id = {m.id: m for m in listed.messages}
+    assert by_id["dup"].content.content == "two"
+    assert [m.content.content for m in saved if m.id == "dup"] == ["two"]
+
+
+def test_resource_id_defaults_to_the_threads(storage: MastraStorage) -> None:
+    make_thread(storage, "thread-1", "owner")
+    saved = storage.save_messages(
+        messages=[message("plain"), message("explicit", resource_id="someone-else")]
+    )
+    assert [m.resource_id for m in saved] == ["owner", "someone-else"]
+    listed = storage.list_messages(thread_id="thread-1")
+    assert {m.id: m.resource_id for m in listed.messages} == {
+        "plain": "owner",
+        "explicit": "someone-else",
+    }
+    only_owner = storage.list_messages(thread_id="thread-1", resource_id="owner")
+    assert ids(only_owner.messages) == ["plain"]
+    assert only_owner.total == 1
+
+
+def test_each_touched_thread_is_updated_now(storage: MastraStorage) -> None:
+    for name in ("a", "b", "untouched"):
+        make_thread(storage, name)
+    before = utc_now()
+    storage.save_messages(messages=[message("m1", "a"), message("m2", "b"), message("m3", "a")])
+    after = utc_now()
+    for name in ("a", "b"):
+        thread = storage.get_thread_by_id(thread_id=name)
+        assert thread is not None and thread.updated_at is not None
+        assert before <= thread.updated_at <= after, name
+        assert thread.created_at == PAST
+    untouched = storage.get_thread_by_id(thread_id="untouched")
+    assert untouched is not None and untouched.updated_at == PAST
+
+
+BAD_MESSAGES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("role", message("bad", role="robot"), ValidationError, "role"),
+    ("no-thread-id", {"id": "bad", "role": "user", "content": "x"}, ValidationError, "thread_id"),
+    ("blank-thread-id", message("bad", "  "), ValidationError, "thread_id"),
+    ("unknown-thread", message("bad", "no-such-thread"), NotFoundError, "no-such-thread"),
+    ("naive-created-at", message("bad", created_at=datetime(2026, 1, 1)), ValidationError,
+     "created_at"),
+    ("no-content", {"id": "bad", "role": "user", "thread_id": "thread-1"}, ValidationError,
+     "content"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "names"),
+    [case[1:] for case in BAD_MESSAGES],
+    ids=[case[0] for case in BAD_MESSAGES],
+)
+def test_save_messages_is_all_or_nothing(
+    storage: MastraStorage, bad: dict[str, Any], error: type[Exception], names: str
+) -> None:
+    make_thread(storage)
+    storage.save_messages(messages=[message("existing", text_="original", created_at=at(0))])
+    thread_before = storage.get_thread_by_id(thread_id="thread-1")
+    with pytest.raises(error) as caught:
+        storage.save_messages(
+            messages=[
+                message("new-1"),
+                message("existing", text_="changed"),
+                bad,
+                message("new-2"),
+            ]
+        )
+    assert names in str(caught.value)
+    if isinstance(caught.value, ValidationError):
+        assert caught.value.field is not None and names in caught.value.field
+    listed = storage.list_messages(thread_id="thread-1")
+    assert ids(listed.messages) == ["existing"]
+    assert listed.messages[0].content.content == "original"
+    assert row_counts(storage)["mastra_messages"] == 1
+    assert storage.get_thread_by_id(thread_id="thread-1") == thread_before
+
+
+def test_save_no_messages(storage: MastraStorage) -> None:
+    assert storage.save_messages(messages=[]) == []
+    with pytest.raises(ValidationError, match="messages"):
+        storage.save_messages(messages=message("m1"))  # type: ignore[arg-type]
+
+
+RANGES: list[tuple[dict[str, Any], list[int]]] = [
+    ({"start": at(1), "end": at(3)}, [1, 2, 3]),
+    ({"start": at(1), "end": at(3), "start_exclusive": True}, [2, 3]),
+    ({"start": at(1), "end": at(3), "end_exclusive": True}, [1, 2]),
+    ({"start": at(1), "end": at(3), "start_exclusive": True, "end_exclusive": True}, [2]),
+    ({"start": at(4)}, [4, 5, 6]),
+    ({"end": at(1)}, [0, 1]),
+    ({"end": at(1), "endExclusive": True}, [0]),
+    ({"start": "2026-11-26T11:50:22.385Z"}, [5, 6]),
+    ({"start": at(2.5), "end": at(2.6)}, []),
+    ({}, [0, 1, 2, 3, 4, 5, 6]),
+]
+
+
+def test_date_range_bounds(storage: MastraStorage, seven: list[str]) -> None:
+    for date_range, expected in RANGES:
+        for direction in ("ASC", "DESC"):
+            result = storage.list_messages(
+                thread_id="thread-1", date_range=date_range, direction=direction
+            )
+            wanted = [seven[i] for i in expected]
+            if direction == "DESC":
+                wanted.reverse()
+            assert ids(result.messages) == wanted, (date_range, direction)
+            assert result.total == len(expected), date_range
+    paged = storage.list_messages(
+        thread_id="thread-1", date_range={"start": at(1)}, page=1, per_page=2
+    )
+    assert (ids(paged.messages), paged.total, paged.has_more) == (["m3", "m4"], 6, True)
+
+
+def test_blank_thread_id_is_refused(storage: MastraStorage) -> None:
+    make_thread(storage)
+    storage.save_messages(messages=[message("m1")])
+    for thread_id in ["", "   ", "\t\n", [], [""], ["thread-1", " "], None]:
+        with pytest.raises(ValueError, match="thread_id must be a non-empty string"):
+            storage.list_messages(thread_id=thread_id)  # type: ignore[arg-type]
+
+
+def test_thread_id_as_a_list(storage: MastraStorage) -> None:
+    for name in ("a", "b", "c"):
+        make_thread(storage, name)
+    storage.save_messages(
+        messages=[
+            message("a1", "a", created_at=at(0)),
+            message("c1", "c", created_at=at(1)),
+            message("b1", "b", created_at=at(2)),
+            message("a2", "a", created_at=at(3)),
+            message("b2", "b", created_at=at(4)),
+        ]
+    )
+    both = storage.list_messages(thread_id=["a", "b"])
+    assert ids(both.messages) == ["a1", "b1", "a2", "b2"]
+    assert both.total == 4
+    paged = storage.list_messages(thread_id=("b", "a"), direction="DESC", per_page=3)
+    assert (ids(paged.messages), paged.has_more) == (["b2", "a2", "b1"], True)
+    assert ids(storage.list_messages(thread_id=["c"]).messages) == ["c1"]
+    assert storage.list_messages(thread_id=["a", "a"]).total == 2
+    assert storage.list_messages(thread_id="unknown").total == 0
