@@ -4,10 +4,12 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from .dialects import configure_sqlite
@@ -48,30 +50,87 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> Engine:
-    """An Engine set up the way this library needs it."""
+def engine_arguments(
+    url: str | URL, *, schema: str | None = None, asynchronous: bool = False, **kwargs: Any
+) -> tuple[URL, dict[str, Any]]:
+    """The URL and `create_engine` arguments this library needs, for a sync or
+    an async engine: the driver, the pool of an in-memory SQLite database, the
+    PostgreSQL schema (as the connections' search_path)."""
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        memory = is_memory_sqlite(parsed)
-        if memory:
+        if asynchronous and parsed.get_driver_name() in ("pysqlite", "sqlite"):
+            parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if is_memory_sqlite(parsed):
             # One shared connection: each new connection would be a new database.
             kwargs.setdefault("poolclass", StaticPool)
         connect_args = kwargs.setdefault("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", 30)
-        engine = create_engine(parsed, **kwargs)
-        configure_sqlite(engine, wal=not memory)
-        return engine
-    if backend == "postgresql":
+    elif backend == "postgresql":
         if schema is not None:
             check_identifier(schema, field="schema")
             connect_args = kwargs.setdefault("connect_args", {})
-            connect_args["options"] = f"-csearch_path={schema}"
+            given = connect_args.get("options")
+            connect_args["options"] = " ".join(filter(None, [given, f"-csearch_path={schema}"]))
         kwargs.setdefault("json_serializer", dumps)
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(parsed, **kwargs)
-    return create_engine(parsed, **kwargs)
+    return parsed, kwargs
+
+
+def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> Engine:
+    """A sync Engine set up the way this library needs it."""
+    parsed, arguments = engine_arguments(url, schema=schema, **kwargs)
+    engine = create_engine(parsed, **arguments)
+    prepare_engine(engine)
+    return engine
+
+
+def create_async_engine_for_url(
+    url: str | URL, *, schema: str | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An AsyncEngine (aiosqlite; psycopg's async mode) set up likewise."""
+    parsed, arguments = engine_arguments(url, schema=schema, asynchronous=True, **kwargs)
+    engine = create_async_engine(parsed, **arguments)
+    prepare_engine(engine.sync_engine)
+    return engine
+
+
+def prepare_engine(engine: Engine) -> None:
+    """Hooks an engine needs, ours or a caller's (SQLite's transaction recipe)."""
+    if engine.dialect.name == "sqlite":
+        memory = is_memory_sqlite(engine.url)
+        if not memory and not event.contains(engine, "connect", _switch_to_wal):
+            # First of the connect hooks: the WAL pragma after it finds WAL on.
+            event.listen(engine, "connect", _switch_to_wal, insert=True)
+        configure_sqlite(engine, wal=not memory)
+
+
+WAL_SWITCH_TIMEOUT = 30.0
+"""Seconds to keep retrying a SQLite file's switch to WAL (as busy_timeout)."""
+
+
+def _switch_to_wal(dbapi_connection: Any, _record: Any) -> None:
+    """Put a SQLite file in WAL mode, retrying while it is locked.
+
+    The switch needs the file's exclusive lock, and when several processes open
+    a fresh file together SQLite answers "database is locked" at once instead
+    of waiting out busy_timeout (it would deadlock), so concurrent first
+    `init()` calls failed. Once the file is in WAL mode this is a no-op.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT
+    cursor = dbapi_connection.cursor()
+    try:
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                return
+            except Exception as error:  # the driver's OperationalError
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+    finally:
+        cursor.close()
 
 
 def check_identifier(name: str, *, field: str) -> str:

@@ -21,10 +21,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from .dialects import BEGIN_OPTION
+from .dialects import BEGIN_OPTION, configure_sqlite
+from .engines import check_identifier
 from .errors import MigrationRequiredError, translate_errors
-
-VERSION_TABLE = "mastra_storage_alembic_version"
+from .orm.base import VERSION_TABLE
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # Installed wheel: mastra_storage/_migrations. Source checkout: ./migrations.
@@ -69,16 +69,26 @@ def migration_connection(bind: Engine | Connection) -> Iterator[Connection]:
     """A connection in a transaction that holds the migration lock.
 
     An Engine gets a new connection and transaction, committed at the end.
-    A Connection already in a transaction is used inside it, as it is.
+    A Connection already in a transaction is used inside it, as it is; one
+    that is not gets its own transaction, committed at the end.
     """
+    if bind.dialect.name == "sqlite":
+        # A caller's plain engine would let pysqlite run DDL outside any
+        # transaction (no atomic migration, no write lock to take turns on).
+        configure_sqlite(bind.engine, wal=False)
     if isinstance(bind, Connection):
         if bind.in_transaction():
             serialize_migrations(bind)
             yield bind
-        else:
+            return
+        previous = bind.get_execution_options().get(BEGIN_OPTION)
+        bind.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        try:
             with bind.begin():
                 serialize_migrations(bind)
                 yield bind
+        finally:
+            bind.execution_options(**{BEGIN_OPTION: previous})
         return
     with bind.connect() as conn:
         conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
@@ -92,6 +102,15 @@ def serialize_migrations(conn: Connection) -> None:
     lock taken when the transaction began does it)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+def ensure_schema(conn: Connection, schema: str) -> None:
+    """Create a PostgreSQL schema when it is missing. Call it on a
+    `migration_connection`, so concurrent callers take turns instead of racing."""
+    quoted = conn.dialect.identifier_preparer.quote_identifier(
+        check_identifier(schema, field="schema")
+    )
+    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
 
 
 def _run(bind: Engine | Connection, action: Callable[[Config], T]) -> T:
@@ -157,6 +176,6 @@ def configure_context(context: Any, connection: Connection, **extra: Any) -> Non
         render_as_batch=dialect == "sqlite",
         include_object=include_object,
         compare_type=True,
-        compare_server_default=False,
+        compare_server_default=True,
         **extra,
     )

@@ -22,6 +22,9 @@ NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
 }
 
+VERSION_TABLE = "mastra_storage_alembic_version"
+"""Our Alembic version table, apart from a host application's `alembic_version`."""
+
 POSTGRESQL_ONLY = "mastra_storage_postgresql_only"
 """`Column.info` key of columns that exist on PostgreSQL only (the `...Z` twins)."""
 

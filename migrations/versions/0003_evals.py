@@ -66,10 +66,13 @@ def upgrade() -> None:
             op.add_column(TABLE, sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False))
             op.create_primary_key("mastra_evals_pkey", TABLE, ["id"])
         else:
-            raise RuntimeError(
-                "mastra_evals exists without a key; SQLite cannot add one in place. "
-                "Rename it, run the migration, and copy its rows into the new table."
-            )
+            # SQLite cannot add a primary key in place: the table is rebuilt, its
+            # rows copied over and numbered by the INTEGER PRIMARY KEY (rowid).
+            with op.batch_alter_table(TABLE, recreate="always") as batch:
+                batch.add_column(
+                    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+                    insert_before="input",
+                )
     op.create_index(
         "mastra_evals_agent_name_created_at_idx",
         TABLE,

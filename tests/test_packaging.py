@@ -1,0 +1,162 @@
+"""The wheel is complete: built from the checkout, installed in a fresh virtualenv
+(dependencies from the package index), it migrates and stores data from a
+directory that knows nothing of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mastra_storage import migrate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CHECK_SCRIPT = """
+import importlib, json, pkgutil, sys
+
+import mastra_storage
+from mastra_storage import DefaultStorage, PostgresStorage, migrate
+
+# Every module imports with only the declared dependencies installed.
+modules = [
+    importlib.import_module(info.name).__name__
+    for info in pkgutil.walk_packages(mastra_storage.__path__, "mastra_storage.")
+]
+
+url, schema = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+storage = DefaultStorage(url=url) if schema is None else PostgresStorage(url=url, schema=schema)
+storage.init()
+thread = storage.create_thread(resource_id="user-1", title="from the wheel")
+read = storage.get_thread_by_id(thread_id=thread.id)
+print(json.dumps({
+    "package": mastra_storage.__file__,
+    "migrations": str(migrate.script_location()),
+    "modules": modules,
+    "head": migrate.head(),
+    "current": migrate.current(storage.engine),
+    "read_back": read.model_dump(mode="json") if read else None,
+    "written": thread.model_dump(mode="json"),
+}))
+storage.close()
+"""
+
+
+@dataclass
+class Installed:
+    wheel: Path
+    python: Path
+    venv: Path
+
+    def run(self, args: Sequence[str], cwd: Path) -> dict[str, Any]:
+        script = cwd / "check.py"
+        script.write_text(CHECK_SCRIPT)
+        done = subprocess.run(
+            [str(self.python), str(script), *args],
+            cwd=cwd,
+            env=outside_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without anything that points at the checkout."""
+    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("MASTRA_")}
+
+
+def check_call(command: Sequence[str | Path], cwd: Path) -> None:
+    done = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=outside_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"{command}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    check_call(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, REPO_ROOT],
+        cwd=dist,
+    )
+    [built] = dist.glob("mastra_storage-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """A fresh virtualenv with the wheel and its dependencies from the index.
+
+    The venv gets no pip of its own (ensurepip takes seconds); this pip installs
+    into it with `--python`.
+    """
+    venv = tmp_path_factory.mktemp("venv")
+    check_call([sys.executable, "-m", "venv", "--clear", "--without-pip", venv], cwd=venv)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    pip = [sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check"]
+    check_call([*pip, "install", "--quiet", "--no-compile", wheel], cwd=venv)
+    return Installed(wheel, python, venv)
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_migrations_and_type_information(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    shipped = {
+        f"mastra_storage/_migrations/{path.relative_to(REPO_ROOT / 'migrations').as_posix()}"
+        for path in (REPO_ROOT / "migrations").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert "mastra_storage/_migrations/env.py" in shipped
+    assert "mastra_storage/_migrations/versions/0001_memory_tables.py" in shipped
+    assert shipped <= names, sorted(shipped - names)
+    assert "mastra_storage/py.typed" in names
+    assert not [name for name in names if name.endswith((".pyc", ".db"))]
+    # Nothing but the package and its metadata (no top-level `migrations` or `tests`).
+    assert {name.split("/")[0].split("-")[0] for name in names} == {"mastra_storage"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+def test_installed_wheel_migrates_and_stores_outside_the_repo(
+    installed: Installed, backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "sqlite-file":
+        args = [f"file:{tmp_path / 'x.db'}"]
+    else:
+        schemas = request.getfixturevalue("pg_schemas")
+        args = [schemas.url, schemas.new("wheel")]
+
+    result = installed.run(args, cwd=tmp_path)
+
+    site = installed.venv.resolve()
+    assert Path(result["package"]).resolve().is_relative_to(site)
+    migrations = Path(result["migrations"]).resolve()
+    assert migrations.is_relative_to(site) and migrations.name == "_migrations"
+    assert {"mastra_storage.migrate", "mastra_storage.storage"} <= set(result["modules"])
+    assert result["head"] == migrate.head()
+    assert result["current"] == result["head"]
+    assert result["read_back"] == result["written"]
+    assert result["read_back"]["title"] == "from the wheel"
+    if backend == "sqlite-file":
+        assert (tmp_path / "x.db").is_file()
