@@ -68,7 +68,8 @@ def main() -> int:
             result={"status": "success", "output": {"month": "May"}},
         )  # fmt: skip
         loaded = storage.load_workflow_snapshot(workflow_name="plan-trip", run_id="run-1")
-        print(f"snapshot round trip: status={loaded and loaded['status']} context={loaded and loaded['context']}")
+        assert loaded is not None
+        print(f"snapshot round trip: status={loaded['status']} context={loaded['context']}")
 
         storage.save_eval(
             eval={

@@ -1,5 +1,6 @@
 """mastra-storage: durable memory for AI agents, Mastra's storage layer in Python."""
 
+from .async_storage import AsyncDefaultStorage, AsyncMastraStorage, AsyncPostgresStorage
 from .domain import (
     DateRange,
     EvalPage,
@@ -27,6 +28,9 @@ from .storage import DefaultStorage, MastraStorage, PostgresStorage
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncDefaultStorage",
+    "AsyncMastraStorage",
+    "AsyncPostgresStorage",
     "DateRange",
     "DefaultStorage",
     "EvalPage",

@@ -16,6 +16,8 @@ _MS = timedelta(milliseconds=1)
 
 def to_utc(value: datetime) -> datetime:
     """An aware datetime in UTC, truncated to milliseconds. Naive input is refused."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already what we would return (the common case)
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError("naive datetime refused: give a timezone-aware datetime (UTC)")
     value = value.astimezone(UTC)
@@ -29,11 +31,19 @@ def utc_now() -> datetime:
 def format_iso(value: datetime) -> str:
     """Mastra's text timestamp: ISO 8601, UTC, milliseconds, `Z`."""
     value = to_utc(value)
+    if value.year >= 1000:  # isoformat pads years to 4 digits, strftime does not
+        return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:
     """Read a stored timestamp: `...Z`, an offset, or (as UTC) no offset at all."""
+    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T":
+        # Mastra's own format, `2026-11-26T11:50:17.385Z`: already UTC and in ms.
+        try:
+            return datetime.fromisoformat(text[:23]).replace(tzinfo=UTC)
+        except ValueError:
+            pass
     text = text.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -61,4 +71,4 @@ class MonotonicClock:
             return self._last
 
 
-message_clock = MonotonicClock()
+monotonic_clock = MonotonicClock()

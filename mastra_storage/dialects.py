@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, event, update
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Interval,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    event,
+    func,
+    literal_column,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
@@ -19,6 +33,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 
 from .errors import ValidationError
+from .orm.types import UTCDateTime
 
 SUPPORTED = ("sqlite", "postgresql")
 
@@ -84,6 +99,69 @@ def upsert(
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)  # type: ignore[no-any-return]
 
 
+def insert_if_absent(feats: Features, table: Table, *, keys: Sequence[str]) -> Insert:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, the same on both backends."""
+    module: Any = postgresql if feats.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]
+
+
+ROWS_PARAMETER = "mastra_storage_rows"
+"""Bound parameter of `upsert_many` on PostgreSQL: every row, as one JSON array."""
+
+
+def upsert_many(
+    feats: Features,
+    table: Table,
+    *,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    update_columns: Sequence[str],
+) -> Insert:
+    """`upsert` of many rows (each with exactly `columns`), executed with
+    `many_rows_parameters(...)`.
+
+    On PostgreSQL the rows travel as one JSON parameter, unpacked by
+    `json_to_recordset` into typed columns: a short statement with a single
+    placeholder, which psycopg converts and prepares once. A multi-row VALUES
+    list has a placeholder per value, and psycopg re-parses a statement with
+    more than 50 of them on every execution (about 3 ms per 100 messages).
+    Elsewhere it is `upsert`, given the list of rows (multi-row VALUES)."""
+    if feats.name != "postgresql":
+        return upsert(feats, table, keys=keys, update_columns=update_columns)
+    from sqlalchemy import column, select
+
+    source = (
+        func.json_to_recordset(bindparam(ROWS_PARAMETER, type_=postgresql.JSON()))
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived(with_types=True)
+    )
+    stmt = postgresql.insert(table).from_select(list(columns), select(*source.c))
+    set_ = {name: stmt.excluded[name] for name in update_columns}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+
+
+def many_rows_parameters(
+    feats: Features, dialect: Dialect, table: Table, rows: list[dict[str, Any]]
+) -> Any:
+    """The parameters of an `upsert_many` statement for these rows: the list
+    itself, or on PostgreSQL the one JSON parameter, each value first put
+    through its column type's bind processing (UTC, NUL escapes), timestamps
+    then as ISO text, which PostgreSQL reads back exactly."""
+    if feats.name != "postgresql" or not rows:
+        return rows
+    processors = [(name, table.c[name].type.bind_processor(dialect)) for name in rows[0]]
+    encoded = []
+    for row in rows:
+        item = {}
+        for name, process in processors:
+            value = row[name]
+            if process is not None:
+                value = process(value)
+            item[name] = value.isoformat() if isinstance(value, datetime) else value
+        encoded.append(item)
+    return {ROWS_PARAMETER: encoded}
+
+
 def json_contains(
     feats: Features, column: Any, expected: dict[str, Any]
 ) -> list[ColumnElement[bool]]:
@@ -105,6 +183,35 @@ def json_contains(
         path = bindparam(None, f'$."{key}"', type_=Text())
         conditions.append(column.op("->", return_type=Text())(path) == dumps(value))
     return conditions
+
+
+def database_now(feats: Features, *, plus_ms: Any = None) -> ColumnElement[datetime]:
+    """The database's clock, plus `plus_ms` milliseconds (a number or a bound
+    parameter), as a value of a `UTCDateTime` column.
+
+    Leases are written and compared in database time, so holders on machines
+    whose clocks disagree still agree on when a lease runs out.
+    """
+    if feats.name == "postgresql":
+        now: ColumnElement[Any] = func.timezone("UTC", func.statement_timestamp(), type_=DateTime())
+        if plus_ms is not None:
+            now = now + plus_ms * literal_column("INTERVAL '1 millisecond'", Interval())
+        return type_coerce(now, UTCDateTime())
+    # SQLite: Mastra's ISO text, `2026-11-26T11:50:17.385Z`, from a julian day.
+    day: ColumnElement[float] = func.julianday("now", type_=Float())
+    if plus_ms is not None:
+        day = day + cast(plus_ms, Float()) / literal_column("86400000.0", Float())
+    return type_coerce(func.strftime("%Y-%m-%dT%H:%M:%fZ", day), UTCDateTime())
+
+
+def single_statement_options(feats: Features) -> dict[str, Any]:
+    """Execution options for a connection whose every statement is a whole
+    transaction (a compare-and-set): autocommit on PostgreSQL, so the row lock
+    the statement takes ends with it rather than after a COMMIT round trip;
+    a BEGIN IMMEDIATE transaction on SQLite, whose BEGIN we issue ourselves."""
+    if feats.name == "postgresql":
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {BEGIN_OPTION: "IMMEDIATE"}
 
 
 def lock_rows(session: Session, table: Table, where: ColumnElement[bool]) -> None:

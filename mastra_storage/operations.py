@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from .clock import message_clock, utc_now
+from .clock import monotonic_clock, utc_now
 from .domain import (
     DateRange,
     EvalPage,
@@ -34,6 +34,7 @@ from .domain import (
     require_aware,
 )
 from .errors import NotFoundError, ValidationError
+from .locks import check_fencing
 from .repositories import (
     EvalRepository,
     MessageRepository,
@@ -182,11 +183,14 @@ def save_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDB
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
         raise ValidationError("messages must be a list of messages", field="messages")
     parsed: dict[str, MastraDBMessage] = {}
+    built: set[int] = set()  # ids of the models made here (not the caller's objects)
     for index, item in enumerate(messages):
         message = parse(MastraDBMessage, item, what=f"messages[{index}]")
         require_text(message.thread_id, f"messages[{index}].thread_id")
         parsed.pop(message.id, None)  # a repeated id: the last one wins, at its place
         parsed[message.id] = message
+        if message is not item:
+            built.add(id(message))
     if not parsed:
         return []
 
@@ -196,18 +200,25 @@ def save_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDB
     if missing:
         raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
 
-    ready = [
-        message.model_copy(
-            update={
-                "created_at": message.created_at or message_clock.next(),
-                "resource_id": message.resource_id or known[message.thread_id].resource_id,  # type: ignore[index]
-            }
-        )
-        for message in parsed.values()
-    ]
+    ready = []
+    for message in parsed.values():
+        created_at = message.created_at or monotonic_clock.next()
+        resource_id = message.resource_id or known[message.thread_id].resource_id  # type: ignore[index]
+        if id(message) in built:  # ours: fill in place, as model_copy(update=) would
+            message.created_at, message.resource_id = created_at, resource_id
+            ready.append(message)
+        else:
+            update = {"created_at": created_at, "resource_id": resource_id}
+            ready.append(message.model_copy(update=update))
     stored = MessageRepository(session).upsert(ready)
     threads.touch(known, utc_now())
-    return [m.model_copy(update={"created_at": stored.get(m.id, m.created_at)}) for m in ready]
+    # `ready` holds copies of its own; only a message saved before changes here.
+    return [
+        m
+        if (at := stored.get(m.id, m.created_at)) == m.created_at
+        else m.model_copy(update={"created_at": at})
+        for m in ready
+    ]
 
 
 def list_messages(
@@ -417,18 +428,26 @@ def persist_workflow_snapshot(
     run_id: str,
     snapshot: Mapping[str, Any],
     resource_id: str | None = None,
+    fencing_token: int | None = None,
 ) -> None:
+    """Upsert the run's snapshot; with `fencing_token`, only while no newer
+    lock holder exists for the run (checked, and the lock row held, in this
+    transaction before the write)."""
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
     value = optional_dict(snapshot, "snapshot")
     if value is None:
         raise ValidationError("snapshot must be a mapping", field="snapshot")
+    if fencing_token is not None:
+        check_fencing(session, workflow_name, run_id, fencing_token)
     WorkflowRepository(session).persist(
         workflow_name=workflow_name,
         run_id=run_id,
         snapshot=value,
         resource_id=optional_text(resource_id, "resource_id"),
-        now=utc_now(),
+        # Strictly increasing within a process: runs created one after the
+        # other list newest first even within one millisecond.
+        now=monotonic_clock.next(),
     )
 
 
@@ -527,6 +546,7 @@ def update_workflow_results(
     step_id: str,
     result: Any,
     request_context: Mapping[str, Any] | None = None,
+    fencing_token: int | None = None,
 ) -> dict[str, Any]:
     """`snapshot["context"][step_id] = result` (and `request_context` merged into
     `snapshot["requestContext"]`) as one locked read-modify-write; returns the
@@ -535,6 +555,8 @@ def update_workflow_results(
     require_text(run_id, "run_id")
     require_text(step_id, "step_id")
     extra = optional_dict(request_context, "request_context")
+    if fencing_token is not None:
+        check_fencing(session, workflow_name, run_id, fencing_token)
     repository = WorkflowRepository(session)
     snapshot = repository.load_for_update(workflow_name, run_id)
     if snapshot is None:
@@ -549,7 +571,12 @@ def update_workflow_results(
 
 
 def update_workflow_state(
-    session: Session, *, workflow_name: str, run_id: str, opts: Mapping[str, Any]
+    session: Session,
+    *,
+    workflow_name: str,
+    run_id: str,
+    opts: Mapping[str, Any],
+    fencing_token: int | None = None,
 ) -> dict[str, Any] | None:
     """Shallow merge of `opts` into the snapshot, as one locked read-modify-write;
     returns the new snapshot, None when the run does not exist."""
@@ -558,6 +585,8 @@ def update_workflow_state(
     changes = optional_dict(opts, "opts")
     if changes is None:
         raise ValidationError("opts must be a mapping", field="opts")
+    if fencing_token is not None:
+        check_fencing(session, workflow_name, run_id, fencing_token)
     repository = WorkflowRepository(session)
     snapshot = repository.load_for_update(workflow_name, run_id)
     if snapshot is None:

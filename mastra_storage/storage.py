@@ -10,29 +10,30 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
-from .dialects import BEGIN_OPTION, configure_sqlite, features
+from .dialects import BEGIN_OPTION, features
 from .domain import (
     EvalPage,
     EvalRow,
     MastraDBMessage,
     MessagePage,
+    RunLock,
     StorageResource,
     StorageThread,
     ThreadPage,
     WorkflowRun,
     WorkflowRuns,
 )
-from .engines import DEFAULT_URL, check_identifier, create_engine_for_url, is_memory_sqlite
+from .engines import DEFAULT_URL, check_identifier, create_engine_for_url, prepare_engine
 from .errors import ValidationError, translate_errors
+from .locks import DEFAULT_TTL_MS, HeldRunLock, create_lock_service, new_holder_id
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class MastraStorage(ABC):
         name: str = "mastra-storage",
         url: str | URL | None = None,
         engine: Engine | None = None,
+        lock_backend: str | None = None,
         **engine_options: Any,
     ) -> None:
         self.name = name
@@ -62,8 +64,7 @@ class MastraStorage(ABC):
             self._owns_engine = True
             self.engine = self._create_engine(url, **engine_options)
         self.features = features(self.engine)  # refuses unsupported databases early
-        if self.engine.dialect.name == "sqlite":
-            configure_sqlite(self.engine, wal=not is_memory_sqlite(self.engine.url))
+        prepare_engine(self.engine)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             bind=self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}),
@@ -71,6 +72,12 @@ class MastraStorage(ABC):
         )
         self._initialized = False
         self._init_lock = threading.Lock()
+        self._run_locks = create_lock_service(
+            self.engine,
+            lock_backend,
+            holder=new_holder_id(name),
+            prepare=self._prepare_run_locks,
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -78,19 +85,23 @@ class MastraStorage(ABC):
     def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
         """The engine this storage creates (and disposes in `close`)."""
 
-    def _prepare_database(self) -> None:  # noqa: B027 (optional hook)
-        """Anything the database needs before its first migration."""
+    def _prepare_database(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
+        """Anything the database needs before its first migration (runs on the
+        migration connection, holding the migration lock)."""
 
     def init(self) -> None:
         """Bring the schema to head. Idempotent; safe when several processes
         call it at once (they take turns); also done on first use."""
-        with self._init_lock:
-            self._prepare_database()
-            migrate.upgrade(self.engine)
+        with self._init_lock, self.engine.connect() as conn, translate_errors():
+            migrate_on(
+                conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}), self._prepare_database
+            )
             self._initialized = True
 
     def close(self) -> None:
-        """Dispose the engine this storage created (a caller's engine is left alone)."""
+        """Release the run locks this storage holds, then dispose the engine it
+        created (a caller's engine is left alone)."""
+        self._run_locks.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -346,8 +357,11 @@ class MastraStorage(ABC):
         run_id: str,
         snapshot: Mapping[str, Any],
         resource_id: str | None = None,
+        fencing_token: int | None = None,
         session: Session | None = None,
     ) -> None:
+        """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
+        refused with `FencingTokenError` once a newer holder has taken the run."""
         self._run(
             operations.persist_workflow_snapshot,
             session,
@@ -356,6 +370,7 @@ class MastraStorage(ABC):
             run_id=run_id,
             snapshot=snapshot,
             resource_id=resource_id,
+            fencing_token=fencing_token,
         )
 
     def load_workflow_snapshot(
@@ -424,8 +439,11 @@ class MastraStorage(ABC):
         step_id: str,
         result: Any,
         request_context: Mapping[str, Any] | None = None,
+        fencing_token: int | None = None,
         session: Session | None = None,
     ) -> dict[str, Any]:
+        """Set `snapshot["context"][step_id] = result` atomically; returns the
+        context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
         return self._run(
             operations.update_workflow_results,
             session,
@@ -435,6 +453,7 @@ class MastraStorage(ABC):
             step_id=step_id,
             result=result,
             request_context=request_context,
+            fencing_token=fencing_token,
         )
 
     def update_workflow_state(
@@ -443,8 +462,11 @@ class MastraStorage(ABC):
         workflow_name: str,
         run_id: str,
         opts: Mapping[str, Any],
+        fencing_token: int | None = None,
         session: Session | None = None,
     ) -> dict[str, Any] | None:
+        """Shallow-merge `opts` into the snapshot atomically; None for an unknown
+        run. `fencing_token` as in `persist_workflow_snapshot`."""
         return self._run(
             operations.update_workflow_state,
             session,
@@ -452,6 +474,7 @@ class MastraStorage(ABC):
             workflow_name=workflow_name,
             run_id=run_id,
             opts=opts,
+            fencing_token=fencing_token,
         )
 
     # -- evals --------------------------------------------------------------------
@@ -495,6 +518,85 @@ class MastraStorage(ABC):
             agent_name=agent_name, type=type, per_page=None, session=session
         ).evals
 
+    # -- workflow run locks -------------------------------------------------------
+
+    @property
+    def lock_backend(self) -> str:
+        """Which run lock backend this storage uses: "advisory", "lease" or "memory"."""
+        return self._run_locks.backend
+
+    @property
+    def lock_holder(self) -> str:
+        """This instance's holder id, as `RunLock.holder` shows it."""
+        return self._run_locks.holder
+
+    def _prepare_run_locks(self) -> None:
+        if not self._initialized:
+            self.init()
+
+    def try_acquire_workflow_run_lock(
+        self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
+    ) -> bool:
+        """Take the run's lock for `ttl_ms` unless another holder has it. Not
+        reentrant: False when this instance already holds it."""
+        return self._run_locks.try_acquire(workflow_name, run_id, ttl_ms)
+
+    def renew_workflow_run_lock(
+        self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
+    ) -> bool:
+        """Extend this instance's lock to now + `ttl_ms`; False when it does not hold it."""
+        return self._run_locks.renew(workflow_name, run_id, ttl_ms)
+
+    def get_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> RunLock | None:
+        """The run's current holder, or None when the lock is free."""
+        return self._run_locks.get(workflow_name, run_id)
+
+    def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
+        """Release the run's lock if this instance holds it; otherwise do nothing."""
+        self._run_locks.release(workflow_name, run_id)
+
+    def workflow_run_lock(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        ttl_ms: int = DEFAULT_TTL_MS,
+        heartbeat: bool = True,
+    ) -> AbstractContextManager[HeldRunLock]:
+        """Hold the run's lock for the body of a `with`: `LockNotAcquiredError`
+        when held elsewhere, renewed in the background (`heartbeat`), released on
+        exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes."""
+        return self._run_locks.hold(workflow_name, run_id, ttl_ms, heartbeat)
+
+
+def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:
+    """Prepare the database and migrate it to head on one connection, in one
+    transaction holding the migration lock (sync and async facades alike)."""
+    with migrate.migration_connection(conn) as locked:
+        prepare(locked)
+        migrate.upgrade(locked)
+
+
+class PostgresOptions:
+    """What the sync and async PostgreSQL facades share: the `schema=` option."""
+
+    schema: str | None
+
+    def _take_schema(self, schema: str | None, url: object, engine: object) -> None:
+        self.schema = None if schema is None else check_identifier(schema, field="schema")
+        if url is None and engine is None:
+            raise ValidationError(f"{type(self).__name__} needs a url or an engine", field="url")
+
+    def _require_postgres(self, dialect_name: str) -> None:
+        if dialect_name != "postgresql":
+            raise ValidationError(
+                f"{type(self).__name__} needs a PostgreSQL URL, got {dialect_name!r}", field="url"
+            )
+
+    def _prepare_database(self, conn: Connection) -> None:
+        if self.schema is not None:
+            migrate.ensure_schema(conn, self.schema)
+
 
 class DefaultStorage(MastraStorage):
     """SQLite by default (`file:mastra.db`); accepts any supported SQLAlchemy URL
@@ -504,7 +606,7 @@ class DefaultStorage(MastraStorage):
         return create_engine_for_url(DEFAULT_URL if url is None else url, **options)
 
 
-class PostgresStorage(MastraStorage):
+class PostgresStorage(PostgresOptions, MastraStorage):
     """PostgreSQL through psycopg 3. `schema=` keeps the tables in that schema
     (created by `init()` when missing)."""
 
@@ -515,25 +617,15 @@ class PostgresStorage(MastraStorage):
         url: str | URL | None = None,
         schema: str | None = None,
         engine: Engine | None = None,
+        lock_backend: str | None = None,
         **engine_options: Any,
     ) -> None:
-        self.schema = None if schema is None else check_identifier(schema, field="schema")
-        if url is None and engine is None:
-            raise ValidationError("PostgresStorage needs a url or an engine", field="url")
-        super().__init__(name=name, url=url, engine=engine, **engine_options)
-        if self.engine.dialect.name != "postgresql":
-            raise ValidationError(
-                f"PostgresStorage needs a PostgreSQL URL, got {self.engine.dialect.name!r}",
-                field="url",
-            )
+        self._take_schema(schema, url, engine)
+        super().__init__(
+            name=name, url=url, engine=engine, lock_backend=lock_backend, **engine_options
+        )
+        self._require_postgres(self.engine.dialect.name)
 
     def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
         assert url is not None
         return create_engine_for_url(url, schema=self.schema, **options)
-
-    def _prepare_database(self) -> None:
-        if self.schema is None:
-            return
-        with translate_errors(), migrate.migration_connection(self.engine) as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(self.schema)
-            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))

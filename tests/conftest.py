@@ -1,5 +1,6 @@
 """The backend matrix: every storage test runs on SQLite in memory, SQLite in a
-file and PostgreSQL.
+file and PostgreSQL, and through the async classes on SQLite in a file and
+PostgreSQL (driven by `BlockingStorage`, so the test bodies exist once).
 
 PostgreSQL comes from MASTRA_STORAGE_TEST_PG_URL (default: the local `test`
 database). Each test run works in a schema of its own, dropped at the end, and
@@ -10,6 +11,8 @@ skip with the reason.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,15 +22,25 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage
+from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncMastraStorage,
+    AsyncPostgresStorage,
+    DefaultStorage,
+    MastraStorage,
+    PostgresStorage,
+)
+from mastra_storage.engines import create_engine_for_url
 from mastra_storage.orm import metadata
 
 PG_URL = os.environ.get(
     "MASTRA_STORAGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BACKENDS = ("sqlite-memory", "sqlite-file", "postgresql")
+BACKENDS = ("sqlite-memory", "sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql")
+SYNC_BACKENDS = BACKENDS[:3]
 
 
 def _probe_postgres() -> str | None:
@@ -104,17 +117,77 @@ class Backend:
     """A new storage on the same database (a second worker, say)."""
     url: str
     schema: str | None = None
+    asynchronous: bool = False
+    """The storage under test is an async class, driven through `BlockingStorage`."""
 
     @property
     def is_postgres(self) -> bool:
         return self.name == "postgresql"
 
 
+class BlockingStorage:
+    """Drives an async storage from the (sync) test bodies, so the whole
+    behaviour suite runs against the async classes without a second copy.
+
+    Coroutines run to completion on the backend's event loop; async context
+    managers become sync ones; `engine` is a sync engine on the same database
+    for the tests' raw SQL.
+    """
+
+    def __init__(self, storage: AsyncMastraStorage, engine: Engine, loop: Any) -> None:
+        self.storage, self.engine, self._loop = storage, engine, loop
+
+    def __getattr__(self, name: str) -> Any:
+        return _blocking(getattr(self.storage, name), name, self._loop)
+
+
+class BlockingSession:
+    """An AsyncSession driven the same way; given back to the storage as
+    `session=`, it is unwrapped to the AsyncSession."""
+
+    def __init__(self, session: AsyncSession, loop: Any) -> None:
+        self.session, self._loop = session, loop
+
+    def __getattr__(self, name: str) -> Any:
+        return _blocking(getattr(self.session, name), name, self._loop)
+
+
+def _blocking(value: Any, name: str, loop: Any) -> Any:
+    if name.startswith("_") or not callable(value):
+        return value
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if isinstance(kwargs.get("session"), BlockingSession):
+            kwargs["session"] = kwargs["session"].session
+        result = value(*args, **kwargs)
+        if inspect.isawaitable(result):
+            return loop.run_until_complete(result)
+        if hasattr(result, "__aenter__"):
+            return _BlockingContext(result, loop)
+        return result
+
+    return call
+
+
+@dataclass
+class _BlockingContext:
+    context: Any
+    loop: Any
+
+    def __enter__(self) -> Any:
+        entered = self.loop.run_until_complete(self.context.__aenter__())
+        return BlockingSession(entered, self.loop) if isinstance(entered, AsyncSession) else entered
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.loop.run_until_complete(self.context.__aexit__(*exc))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
-    made: list[MastraStorage] = []
+    made: list[Any] = []
+    cleanups: list[Callable[[], Any]] = []
 
-    def remember(storage: MastraStorage) -> MastraStorage:
+    def remember(storage: Any) -> Any:
         made.append(storage)
         return storage
 
@@ -129,7 +202,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
     elif request.param == "sqlite-file":
         url = f"file:{tmp_path / 'mastra.db'}"
         yield Backend("sqlite-file", lambda **kw: remember(DefaultStorage(url=url, **kw)), url)
-    else:
+    elif request.param == "postgresql":
         shared: PostgresStorage = request.getfixturevalue("shared_pg_storage")
         _empty_tables(shared.engine)
         yield Backend(
@@ -138,8 +211,36 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
             PG_URL,
             shared.schema,
         )
+    else:
+        loop = asyncio.new_event_loop()
+        cleanups.append(loop.close)
+        if request.param == "async-sqlite-file":
+            url, schema = f"file:{tmp_path / 'mastra.db'}", None
+            raw = create_engine_for_url(url)
+            cleanups.insert(0, raw.dispose)
+
+            def make_async(**kw: Any) -> AsyncMastraStorage:
+                return AsyncDefaultStorage(url=url, **kw)
+
+        else:
+            shared = request.getfixturevalue("shared_pg_storage")
+            _empty_tables(shared.engine)
+            url, schema, raw = PG_URL, shared.schema, shared.engine
+
+            def make_async(**kw: Any) -> AsyncMastraStorage:
+                return AsyncPostgresStorage(url=PG_URL, schema=schema, **kw)
+
+        yield Backend(
+            request.param.removeprefix("async-"),
+            lambda **kw: remember(BlockingStorage(make_async(**kw), raw, loop)),
+            url,
+            schema,
+            asynchronous=True,
+        )
     for storage in made:
         storage.close()
+    for cleanup in cleanups:
+        cleanup()
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from support import PAST, at, ids, make_thread, message, row_counts
 
 from mastra_storage import MastraStorage, NotFoundError, ValidationError
-from support import PAST, at, ids, make_thread, message, row_counts
 
 
 def updated_at(storage: MastraStorage, thread_id: str) -> datetime:
@@ -45,7 +45,12 @@ def two_threads(storage: MastraStorage) -> MastraStorage:
 def test_content_merges_top_level_keys_and_metadata_one_level(two_threads: MastraStorage) -> None:
     storage = two_threads
     [updated] = storage.update_messages(
-        messages=[{"id": "m1", "content": {"content": "edited", "metadata": {"change": "new", "added": True}}}]
+        messages=[
+            {
+                "id": "m1",
+                "content": {"content": "edited", "metadata": {"change": "new", "added": True}},
+            }
+        ]
     )
     stored = storage.list_messages_by_id(message_ids=["m1"])[0]
     assert stored == updated
@@ -77,7 +82,9 @@ def test_moving_a_message_bumps_both_threads(two_threads: MastraStorage) -> None
 
 def test_unknown_ids_are_skipped(two_threads: MastraStorage) -> None:
     storage = two_threads
-    result = storage.update_messages(messages=[{"id": "nope", "role": "assistant"}, {"id": "m2", "role": "system"}])
+    result = storage.update_messages(
+        messages=[{"id": "nope", "role": "assistant"}, {"id": "m2", "role": "system"}]
+    )
     assert ids(result) == ["m2"]
     assert updated_at(storage, "thread-2") == PAST
     assert storage.update_messages(messages=[{"id": "nope", "role": "user"}]) == []
@@ -97,7 +104,9 @@ def test_moving_to_an_unknown_thread_changes_nothing(two_threads: MastraStorage)
 def test_bad_update_is_refused_before_anything_is_written(two_threads: MastraStorage) -> None:
     storage = two_threads
     with pytest.raises(ValidationError, match="role"):
-        storage.update_messages(messages=[{"id": "m1", "content": "x"}, {"id": "m2", "role": "robot"}])
+        storage.update_messages(
+            messages=[{"id": "m1", "content": "x"}, {"id": "m2", "role": "robot"}]
+        )
     assert storage.list_messages_by_id(message_ids=["m1"])[0].content.content == "one"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from mastra_storage import MastraStorage, ValidationError
 from support import BASE, at, ids, make_thread, message, page_through
 
+from mastra_storage import MastraStorage, ValidationError
 
-def save_sequence(storage: MastraStorage, thread_id: str, count: int, prefix: str = "m") -> list[str]:
+
+def save_sequence(
+    storage: MastraStorage, thread_id: str, count: int, prefix: str = "m"
+) -> list[str]:
     """`count` messages one second apart, ids in thread order."""
     names = [f"{prefix}{i:03d}" for i in range(count)]
     storage.save_messages(
@@ -42,7 +44,17 @@ def test_window_in_the_middle_of_the_thread(storage: MastraStorage) -> None:
         direction="DESC",
         include=[{"id": "m010", "with_previous_messages": 2, "with_next_messages": 3}],
     )
-    assert ids(page.messages) == ["m029", "m028", "m027", "m013", "m012", "m011", "m010", "m009", "m008"]
+    assert ids(page.messages) == [
+        "m029",
+        "m028",
+        "m027",
+        "m013",
+        "m012",
+        "m011",
+        "m010",
+        "m009",
+        "m008",
+    ]
     assert page.total == 30
     assert page.has_more is True
     assert names[8:14] == ["m008", "m009", "m010", "m011", "m012", "m013"]
@@ -90,7 +102,12 @@ def test_windows_stay_in_the_included_message_s_own_thread(storage: MastraStorag
         thread_id="thread-1",
         per_page=2,
         include=[
-            {"id": "b002", "thread_id": "thread-2", "with_previous_messages": 1, "with_next_messages": 1}
+            {
+                "id": "b002",
+                "thread_id": "thread-2",
+                "with_previous_messages": 1,
+                "with_next_messages": 1,
+            }
         ],
     )
     assert ids(page.messages) == ["a000", "a001", "b001", "b002", "b003"]
@@ -130,7 +147,9 @@ def test_negative_window_sizes_are_refused(storage: MastraStorage) -> None:
 def test_last_n_without_counting(storage: MastraStorage) -> None:
     make_thread(storage)
     save_sequence(storage, "thread-1", 12)
-    page = storage.list_messages(thread_id="thread-1", per_page=5, direction="DESC", count_total=False)
+    page = storage.list_messages(
+        thread_id="thread-1", per_page=5, direction="DESC", count_total=False
+    )
     assert ids(page.messages) == ["m011", "m010", "m009", "m008", "m007"]
     assert page.total is None
     assert page.has_more is True

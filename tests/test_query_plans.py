@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from conftest import SYNC_BACKENDS, Backend
 from sqlalchemy import event, text
-
-from conftest import Backend
-from mastra_storage import MastraStorage
 from support import at, make_thread, message
+
+from mastra_storage import MastraStorage
 
 INDEX = "mastra_messages_thread_id_createdat_id_idx"
 
@@ -35,7 +35,11 @@ def captured(storage: MastraStorage) -> Iterator[list[tuple[str, Any]]]:
 
 
 def plan(storage: MastraStorage, statement: str, parameters: Any) -> str:
-    prefix = "EXPLAIN (FORMAT JSON) " if storage.engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    prefix = (
+        "EXPLAIN (FORMAT JSON) "
+        if storage.engine.dialect.name == "postgresql"
+        else "EXPLAIN QUERY PLAN "
+    )
     with storage.engine.connect() as conn:
         rows = conn.exec_driver_sql(prefix + statement, parameters).all()
     if storage.engine.dialect.name == "postgresql":
@@ -47,7 +51,9 @@ def plan(storage: MastraStorage, statement: str, parameters: Any) -> str:
 def reads() -> dict[str, Callable[[MastraStorage], Any]]:
     return {
         "page": lambda s: s.list_messages(thread_id="big", page=37, per_page=40),
-        "last-40": lambda s: s.list_messages(thread_id="big", per_page=40, direction="DESC", count_total=False),
+        "last-40": lambda s: s.list_messages(
+            thread_id="big", per_page=40, direction="DESC", count_total=False
+        ),
         "window": lambda s: s.list_messages(
             thread_id="big",
             per_page=0,
@@ -58,15 +64,21 @@ def reads() -> dict[str, Callable[[MastraStorage], Any]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)  # plans: one engine suffices
 @pytest.mark.parametrize("read", ["page", "last-40", "window"])
 def test_reads_on_a_large_thread_use_the_thread_index(
-    storage: MastraStorage, backend: Backend, reads: dict[str, Callable[[MastraStorage], Any]], read: str
+    storage: MastraStorage,
+    backend: Backend,
+    reads: dict[str, Callable[[MastraStorage], Any]],
+    read: str,
 ) -> None:
     make_thread(storage, "big")
     make_thread(storage, "other")
     for start in range(0, 5000, 1000):
         storage.save_messages(
-            messages=[message(f"m{i:05d}", "big", created_at=at(i)) for i in range(start, start + 1000)]
+            messages=[
+                message(f"m{i:05d}", "big", created_at=at(i)) for i in range(start, start + 1000)
+            ]
             + [message(f"o{i:05d}", "other", created_at=at(i)) for i in range(start, start + 1000)]
         )
     with storage.engine.begin() as conn:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support import at, make_thread
 
 from mastra_storage import MastraStorage, ValidationError
-from support import at, make_thread
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import multiprocessing
 from typing import Any
 
 import pytest
-
 from conftest import Backend
-from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage, ValidationError
 from support import at
+
+from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage, ValidationError
 
 
 def snapshot(status: str, **extra: Any) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def snapshot(status: str, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def runs(storage: MastraStorage) -> MastraStorage:
-    odd_text = 'quote " apostrophe \' backslash \\ escape \\u0000 nul \x00 unicode é 🚀 \ue000'
+    odd_text = "quote \" apostrophe ' backslash \\ escape \\u0000 nul \x00 unicode é 🚀 \ue000"
     for i, (name, status) in enumerate(
         [("alpha", "running"), ("alpha", "success"), ("beta", "running"), ("alpha", "failed")]
     ):
@@ -77,7 +77,7 @@ def test_inclusive_date_bounds(storage: MastraStorage) -> None:
     created = run.created_at
     assert storage.list_workflow_runs(from_date=created, to_date=created).total == 1
     assert storage.list_workflow_runs(from_date=at(10**8)).total == 0
-    assert storage.list_workflow_runs(to_date=at(-10**8)).total == 0
+    assert storage.list_workflow_runs(to_date=at(-(10**8))).total == 0
     with pytest.raises(ValidationError, match="from_date"):
         storage.list_workflow_runs(from_date=created.replace(tzinfo=None))
 
@@ -111,7 +111,10 @@ def test_update_results_and_state(storage: MastraStorage) -> None:
     )
     assert state is not None and state["status"] == "success" and state["context"] == context
     assert storage.load_workflow_snapshot(workflow_name="w", run_id="r") == state
-    assert storage.update_workflow_results(workflow_name="w", run_id="nope", step_id="s", result=1) == {}
+    assert (
+        storage.update_workflow_results(workflow_name="w", run_id="nope", step_id="s", result=1)
+        == {}
+    )
     assert storage.update_workflow_state(workflow_name="w", run_id="nope", opts={"a": 1}) is None
     assert storage.load_workflow_snapshot(workflow_name="w", run_id="nope") is None
 
@@ -122,7 +125,9 @@ def open_storage(name: str, url: str, schema: str | None) -> MastraStorage:
     return DefaultStorage(url=url)
 
 
-def hammer(name: str, url: str, schema: str | None, worker: int, rounds: int, kind: str, start: Any) -> None:
+def hammer(
+    name: str, url: str, schema: str | None, worker: int, rounds: int, kind: str, start: Any
+) -> None:
     storage = open_storage(name, url, schema)
     start.wait()
     for n in range(rounds):

@@ -8,28 +8,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import NAMING_CONVENTION, POSTGRESQL_ONLY, Base, is_present
-from .models import EvalResultRow, MessageRow, ResourceRow, ThreadRow, WorkflowSnapshotRow
+from .base import NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base, is_present
+from .models import (
+    EvalResultRow,
+    MessageRow,
+    ResourceRow,
+    ThreadRow,
+    WorkflowRunLockRow,
+    WorkflowSnapshotRow,
+)
 from .types import JSONValue, SafeText, UTCDateTime, UTCDateTimeTZ
 
 metadata = Base.metadata
 TABLE_NAMES = frozenset(metadata.tables)
+LIBRARY_TABLES = TABLE_NAMES | {VERSION_TABLE}
+"""Every table this library creates, its version table included."""
 
 
 def include_object(
     object_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """For a host's Alembic `include_object`: leaves this library's tables (and
-    their indexes and constraints) out of the host's autogenerate."""
-    table = getattr(object_, "table", None) if type_ != "table" else object_
+    """For a host's Alembic `include_object`: leaves this library's tables (its
+    version table too, and their columns, indexes and constraints) out of the
+    host's autogenerate."""
+    table = object_ if type_ == "table" else getattr(object_, "table", None)
     table_name = name if type_ == "table" else getattr(table, "name", None)
-    return table_name not in TABLE_NAMES
+    return table_name not in LIBRARY_TABLES
 
 
 __all__ = [
+    "LIBRARY_TABLES",
     "NAMING_CONVENTION",
     "POSTGRESQL_ONLY",
     "TABLE_NAMES",
+    "VERSION_TABLE",
     "Base",
     "EvalResultRow",
     "JSONValue",
@@ -39,6 +51,7 @@ __all__ = [
     "ThreadRow",
     "UTCDateTime",
     "UTCDateTimeTZ",
+    "WorkflowRunLockRow",
     "WorkflowSnapshotRow",
     "include_object",
     "is_present",

@@ -125,3 +125,25 @@ class EvalResultRow(Base):
     __table_args__ = (
         Index("mastra_evals_agent_name_created_at_idx", "agent_name", "created_at", "id"),
     )
+
+
+class WorkflowRunLockRow(Base):
+    """Our table, not Mastra's: who holds each workflow run's lock, and its
+    fencing counter.
+
+    A run gets its row on its first acquisition, and nothing deletes it, so
+    `fencing_token` only grows. Releasing a lease clears `holder` and
+    `expires_at`; an advisory row is free as soon as its advisory lock is.
+    """
+
+    __tablename__ = "mastra_workflow_run_locks"
+
+    workflow_name: Mapped[str] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(primary_key=True)
+    holder: Mapped[str | None]
+    # Which lock backend took the row: "advisory" rows are live while their
+    # PostgreSQL advisory lock is held, "lease" rows until `expires_at`.
+    backend: Mapped[str]
+    fencing_token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]

@@ -46,6 +46,18 @@ def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
+def _has_nul_or_mark(value: Any) -> bool:
+    """Whether a string in `value` (keys too) holds NUL or the escape mark, so
+    that it needs `encode_nul`. Read off its JSON text, made in C: cheaper than
+    walking the value in Python, which is then needed only when the answer is
+    yes (or when the value is not plain JSON)."""
+    try:
+        text = dumps(value)
+    except (TypeError, ValueError):
+        return True
+    return "\\u0000" in text or _MARK in text
+
+
 def _is_postgres(dialect: Dialect) -> bool:
     return dialect.name == "postgresql"
 
@@ -168,7 +180,7 @@ class JSONValue(TypeDecorator[Any]):
         if value is None:
             return None
         if _is_postgres(dialect):
-            return _map_strings(value, encode_nul)
+            return _map_strings(value, encode_nul) if _has_nul_or_mark(value) else value
         return dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
@@ -192,9 +204,15 @@ class SafeText(TypeDecorator[str]):
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         if not _is_postgres(dialect):
             return None
-        return lambda value: value if value is None else encode_nul(value)
+        # The checks of encode_nul / decode_nul inlined: this runs for every
+        # text value of every row.
+        return lambda value: (
+            value
+            if value is None or ("\x00" not in value and _MARK not in value)
+            else encode_nul(value)
+        )
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         if not _is_postgres(dialect):
             return None
-        return lambda value: value if value is None else decode_nul(value)
+        return lambda value: value if value is None or _MARK not in value else decode_nul(value)

@@ -5,26 +5,31 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
+    Integer,
     Table,
     bindparam,
     delete,
-    literal,
+    func,
     select,
     tuple_,
     union_all,
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
-from ..dialects import features, lock_rows, upsert
+from ..dialects import Features, features, lock_rows, many_rows_parameters, upsert_many
 from ..domain import DateRange, MastraDBMessage, MessageContent
 from ..orm import MessageRow
 from ..orm.types import dumps
-from ._common import AnySelect, chunks, count, twin_pairs, with_twins
+from ._common import AnySelect, chunks, construct, twin_pairs, with_twins
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -38,6 +43,12 @@ COLUMNS = (
     MessageRow.resource_id,
 )
 _UPDATED_ON_CONFLICT = ["thread_id", "content", "role", "type", "resourceId"]
+
+# Reads select the Table's columns (same types as COLUMNS): a Core select runs
+# without the ORM's per-statement loading machinery. The statements are built
+# once per shape with bound parameters (below), not once per call.
+_C = TABLE.c
+READ_COLUMNS = (_C.id, _C.thread_id, _C.content, _C.role, _C.type, _C.createdAt, _C.resourceId)
 
 
 def parse_content(text: str) -> MessageContent:
@@ -53,14 +64,17 @@ def parse_content(text: str) -> MessageContent:
 
 def to_message(row: Sequence[Any]) -> MastraDBMessage:
     id_, thread_id, content, role, type_, created_at, resource_id = row
-    return MastraDBMessage.model_construct(
-        id=id_,
-        role=role,
-        content=parse_content(content),
-        created_at=created_at,
-        thread_id=thread_id,
-        resource_id=resource_id,
-        type=type_,
+    return construct(
+        MastraDBMessage,
+        {
+            "id": id_,
+            "role": role,
+            "content": parse_content(content),
+            "created_at": created_at,
+            "thread_id": thread_id,
+            "resource_id": resource_id,
+            "type": type_,
+        },
     )
 
 
@@ -79,6 +93,145 @@ def date_filter(column: Any, date_range: DateRange | None) -> list[ColumnElement
     return clauses
 
 
+# -- statements, built once per shape ---------------------------------------------------
+
+ThreadFilter = int
+"""How a read filters threads: 0 (none), 1 (`:thread_id`), 2 (`:thread_ids`, a list)."""
+DateShape = tuple[str | None, str | None]
+"""The date filter's operators: (`>`/`>=` or None, `<`/`<=` or None)."""
+
+
+def date_shape(date_range: DateRange | None) -> DateShape:
+    if date_range is None:
+        return None, None
+    start = None if date_range.start is None else (">" if date_range.start_exclusive else ">=")
+    end = None if date_range.end is None else ("<" if date_range.end_exclusive else "<=")
+    return start, end
+
+
+@lru_cache(maxsize=64)
+def _filtered(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
+    """The message columns WHERE thread, resource and date filters, as bound
+    parameters `thread_id` / `thread_ids`, `resource_id`, `start`, `end`."""
+    stmt = select(*READ_COLUMNS)
+    if threads == 1:
+        stmt = stmt.where(_C.thread_id == bindparam("thread_id"))
+    elif threads == 2:
+        stmt = stmt.where(_C.thread_id.in_(bindparam("thread_ids", expanding=True)))
+    if resource:
+        stmt = stmt.where(_C.resourceId == bindparam("resource_id"))
+    for op, name in zip(dates, ("start", "end"), strict=True):
+        if op is not None:
+            stmt = stmt.where(_compare_created_at(op, bindparam(name, type_=_C.createdAt.type)))
+    return stmt
+
+
+def _compare_created_at(op: str, value: BindParameter[datetime]) -> ColumnElement[bool]:
+    column: ColumnElement[datetime] = _C.createdAt
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "<":
+        return column < value
+    return column <= value
+
+
+@lru_cache(maxsize=64)
+def _count_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
+    """COUNT(*) of `_filtered`."""
+    return _filtered(threads, resource, dates).with_only_columns(
+        func.count(), maintain_column_froms=True
+    )
+
+
+@lru_cache(maxsize=128)
+def _page_statement(
+    threads: ThreadFilter, resource: bool, dates: DateShape, descending: bool, paged: bool
+) -> AnySelect:
+    """`_filtered` in thread order; `paged`: with `LIMIT :limit OFFSET :offset`."""
+    stmt = _filtered(threads, resource, dates).order_by(*order_keys(descending))
+    if paged:
+        stmt = stmt.limit(bindparam("limit", type_=Integer())).offset(
+            bindparam("offset", type_=Integer())
+        )
+    return stmt
+
+
+@lru_cache(maxsize=64)
+def _any_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
+    # Ordered like a page, so the database walks the thread index, not the table.
+    return _filtered(threads, resource, dates).order_by(*order_keys(descending=False)).limit(1)
+
+
+@lru_cache(maxsize=2)
+def _by_ids_statement(for_update: bool) -> AnySelect:
+    stmt = select(*READ_COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+    return stmt.with_for_update() if for_update else stmt
+
+
+@lru_cache(maxsize=64)
+def _windows_statement(shape: tuple[tuple[bool, bool], ...]) -> CompoundSelect[Any]:
+    """UNION ALL of cursor queries: for window `i` of `shape` (has messages
+    before, has messages after), up to `:before_i` messages before and
+    `:after_i` after the message (`:thread_i`, `:at_i`, `:id_i`) in its thread."""
+    cursor = tuple_(_C.createdAt, _C.id)
+    parts = []
+    for i, (before, after) in enumerate(shape):
+        here = tuple_(
+            bindparam(f"at_{i}", type_=_C.createdAt.type), bindparam(f"id_{i}", type_=_C.id.type)
+        )
+        same_thread = _C.thread_id == bindparam(f"thread_{i}", type_=_C.thread_id.type)
+        if before:
+            parts.append(
+                select(*READ_COLUMNS)
+                .where(same_thread, cursor < here)
+                .order_by(*order_keys(descending=True))
+                .limit(bindparam(f"before_{i}", type_=Integer()))
+            )
+        if after:
+            parts.append(
+                select(*READ_COLUMNS)
+                .where(same_thread, cursor > here)
+                .order_by(*order_keys(descending=False))
+                .limit(bindparam(f"after_{i}", type_=Integer()))
+            )
+    subqueries = [part.subquery() for part in parts]
+    return union_all(*(select(*sub.c) for sub in subqueries))
+
+
+_INSERTED = ("id", "thread_id", "content", "role", "type", "createdAt", "resourceId")
+
+
+@lru_cache(maxsize=4)
+def _upsert_statement(feats: Features) -> ReturningInsert[Any]:
+    columns = list(with_twins(feats, PAIRS, dict.fromkeys(_INSERTED)))
+    return upsert_many(
+        feats, TABLE, columns=columns, keys=["id"], update_columns=_UPDATED_ON_CONFLICT
+    ).returning(_C.id, _C.createdAt)
+
+
+def filter_params(
+    thread_ids: Sequence[str] | None, resource_id: str | None, date_range: DateRange | None
+) -> tuple[tuple[ThreadFilter, bool, DateShape], dict[str, Any]]:
+    """The shape of a read's filters, and their bound values."""
+    params: dict[str, Any] = {}
+    threads = 0
+    if thread_ids is not None:
+        if len(thread_ids) == 1:
+            threads, params["thread_id"] = 1, thread_ids[0]
+        else:
+            threads, params["thread_ids"] = 2, list(thread_ids)
+    if resource_id is not None:
+        params["resource_id"] = resource_id
+    if date_range is not None:
+        if date_range.start is not None:
+            params["start"] = date_range.start
+        if date_range.end is not None:
+            params["end"] = date_range.end
+    return (threads, resource_id is not None, date_shape(date_range)), params
+
+
 class MessageRepository:
     """Reads and writes messages in the caller's session; never commits."""
 
@@ -89,12 +242,6 @@ class MessageRepository:
     def upsert(self, messages: Sequence[MastraDBMessage]) -> dict[str, datetime]:
         """Insert or update by id; returns each message's stored `created_at`
         (kept as first saved on update)."""
-        stmt = upsert(
-            self.features,
-            TABLE,
-            keys=["id"],
-            update_columns=_UPDATED_ON_CONFLICT,
-        ).returning(MessageRow.id, MessageRow.created_at)
         rows = [
             with_twins(
                 self.features,
@@ -113,7 +260,10 @@ class MessageRepository:
         ]
         stored: dict[str, datetime] = {}
         if rows:
-            for id_, created_at in self.session.execute(stmt, rows):
+            stmt = _upsert_statement(self.features)
+            dialect = self.session.get_bind().dialect
+            params = many_rows_parameters(self.features, dialect, TABLE, rows)
+            for id_, created_at in self.session.execute(stmt, params).all():
                 stored[id_] = created_at
         return stored
 
@@ -124,14 +274,12 @@ class MessageRepository:
         locks them until the transaction ends."""
         ids = sorted(set(message_ids))
         found: list[MastraDBMessage] = []
+        stmt = _by_ids_statement(for_update and self.features.row_locks)
         for chunk in chunks(ids, self.features.max_bind_params):
-            where = MessageRow.id.in_(chunk)
-            stmt = select(*COLUMNS).where(where)
             if for_update:
-                lock_rows(self.session, TABLE, where)
-                if self.features.row_locks:
-                    stmt = stmt.with_for_update()
-            found.extend(to_message(row) for row in self.session.execute(stmt))
+                lock_rows(self.session, TABLE, _C.id.in_(chunk))
+            rows = self.session.execute(stmt, {"ids": list(chunk)}).all()
+            found.extend(to_message(row) for row in rows)
         found.sort(key=lambda m: (m.created_at, m.id))
         return found
 
@@ -152,33 +300,28 @@ class MessageRepository:
         The page is an index range scan over (thread_id, createdAt, id); the
         count is a separate COUNT(*), skipped with `count_total=False` so a
         last-N read costs the same on a thread of any size."""
-        stmt = select(*COLUMNS)
-        if thread_ids is not None:
-            stmt = stmt.where(
-                MessageRow.thread_id == thread_ids[0]
-                if len(thread_ids) == 1
-                else MessageRow.thread_id.in_(thread_ids)
-            )
-        if resource_id is not None:
-            stmt = stmt.where(MessageRow.resource_id == resource_id)
-        stmt = stmt.where(*date_filter(MessageRow.created_at, date_range))
-        total = count(self.session, stmt) if count_total else None
+        shape, params = filter_params(thread_ids, resource_id, date_range)
+        total = (
+            int(self.session.execute(_count_statement(*shape), params).scalar_one())
+            if count_total
+            else None
+        )
         if per_page == 0:
-            more = bool(total) if total is not None else self._any(stmt)
+            more = bool(total) if total is not None else self._any(shape, params)
             return [], total, more
-        ordered = stmt.order_by(*order_keys(descending))
         if per_page is None:
-            rows = [to_message(row) for row in self.session.execute(ordered)]
+            stmt = _page_statement(*shape, descending, False)
+            rows = [to_message(row) for row in self.session.execute(stmt, params).all()]
             return rows, total, False
         # One row past the page says whether more follow, without counting.
-        window = ordered.limit(per_page + 1).offset(page * per_page)
-        rows = [to_message(row) for row in self.session.execute(window)]
+        stmt = _page_statement(*shape, descending, True)
+        window = {**params, "limit": per_page + 1, "offset": page * per_page}
+        # .all(): one fetchall, not a driver fetchone per row.
+        rows = [to_message(row) for row in self.session.execute(stmt, window).all()]
         return rows[:per_page], total, len(rows) > per_page
 
-    def _any(self, stmt: AnySelect) -> bool:
-        # Ordered like a page, so the database walks the thread index, not the table.
-        first = stmt.order_by(*order_keys(descending=False)).limit(1)
-        return self.session.execute(first).first() is not None
+    def _any(self, shape: tuple[ThreadFilter, bool, DateShape], params: dict[str, Any]) -> bool:
+        return self.session.execute(_any_statement(*shape), params).first() is not None
 
     def context_windows(self, windows: Sequence[tuple[str, int, int]]) -> list[MastraDBMessage]:
         """For each (message id, n before, n after): that message and its
@@ -190,36 +333,27 @@ class MessageRepository:
         """
         ids = sorted({message_id for message_id, _, _ in windows})
         targets = {m.id: m for m in self.get_many(ids)}
-        parts = []
+        shape: list[tuple[bool, bool]] = []
+        params: dict[str, Any] = {}
         for message_id, before, after in windows:
             target = targets.get(message_id)
-            if target is None:
+            if target is None or (before <= 0 and after <= 0):
                 continue
-            cursor = tuple_(MessageRow.created_at, MessageRow.id)
-            here = tuple_(
-                literal(target.created_at, MessageRow.created_at.type),
-                literal(target.id, MessageRow.id.type),
+            i = len(shape)
+            shape.append((before > 0, after > 0))
+            params.update(
+                {
+                    f"thread_{i}": target.thread_id,
+                    f"at_{i}": target.created_at,
+                    f"id_{i}": target.id,
+                    f"before_{i}": before,
+                    f"after_{i}": after,
+                }
             )
-            same_thread = MessageRow.thread_id == target.thread_id
-            if before > 0:
-                parts.append(
-                    select(*COLUMNS)
-                    .where(same_thread, cursor < here)
-                    .order_by(*order_keys(descending=True))
-                    .limit(before)
-                )
-            if after > 0:
-                parts.append(
-                    select(*COLUMNS)
-                    .where(same_thread, cursor > here)
-                    .order_by(*order_keys(descending=False))
-                    .limit(after)
-                )
         found = list(targets.values())
-        if parts:
-            subqueries = [part.subquery() for part in parts]
-            stmt = union_all(*(select(*sub.c) for sub in subqueries))
-            found.extend(to_message(row) for row in self.session.execute(stmt))
+        if shape:
+            stmt = _windows_statement(tuple(shape))
+            found.extend(to_message(row) for row in self.session.execute(stmt, params).all())
         return found
 
     def update_many(self, messages: Sequence[MastraDBMessage]) -> None:
@@ -266,8 +400,8 @@ class MessageRepository:
 def order_keys(descending: bool) -> tuple[Any, Any]:
     """Thread order: created_at, ties broken by id, the same on every page."""
     if descending:
-        return MessageRow.created_at.desc(), MessageRow.id.desc()
-    return MessageRow.created_at.asc(), MessageRow.id.asc()
+        return _C.createdAt.desc(), _C.id.desc()
+    return _C.createdAt.asc(), _C.id.asc()
 
 
 __all__ = ["COLUMNS", "MessageRepository", "order_keys", "parse_content", "to_message"]

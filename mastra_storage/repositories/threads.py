@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Select, Table, delete, select, update
+from sqlalchemy import Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..dialects import features, json_contains, lock_rows, upsert
 from ..domain import StorageThread
 from ..orm import ThreadRow
-from ._common import count, paged, twin_pairs, twin_updates, with_twins
+from ._common import construct, count, paged, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, ThreadRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -26,16 +26,26 @@ COLUMNS = (
 )
 ORDER_COLUMNS = {"createdAt": ThreadRow.created_at, "updatedAt": ThreadRow.updated_at}
 
+# Point reads: Core selects of the Table's columns, built once, with bound ids.
+_C = TABLE.c
+_READ_COLUMNS = (_C.id, _C.resourceId, _C.title, _C.metadata, _C.createdAt, _C.updatedAt)
+_BY_ID = select(*_READ_COLUMNS).where(_C.id == bindparam("id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BY_IDS = select(*_READ_COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+
 
 def to_thread(row: Sequence[Any]) -> StorageThread:
     id_, resource_id, title, metadata, created_at, updated_at = row
-    return StorageThread.model_construct(
-        id=id_,
-        resource_id=resource_id,
-        title=title,
-        metadata=metadata,
-        created_at=created_at,
-        updated_at=updated_at,
+    return construct(
+        StorageThread,
+        {
+            "id": id_,
+            "resource_id": resource_id,
+            "title": title,
+            "metadata": metadata,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        },
     )
 
 
@@ -47,19 +57,19 @@ class ThreadRepository:
         self.features = features(session)
 
     def get(self, thread_id: str, *, for_update: bool = False) -> StorageThread | None:
-        stmt = select(*COLUMNS).where(ThreadRow.id == thread_id)
+        stmt = _BY_ID
         if for_update:
-            lock_rows(self.session, TABLE, ThreadRow.id == thread_id)
+            lock_rows(self.session, TABLE, _C.id == thread_id)
             if self.features.row_locks:
-                stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).first()
+                stmt = _BY_ID_FOR_UPDATE
+        row = self.session.execute(stmt, {"id": thread_id}).first()
         return None if row is None else to_thread(row)
 
     def get_many(self, thread_ids: Iterable[str]) -> dict[str, StorageThread]:
         ids = sorted(set(thread_ids))
         if not ids:
             return {}
-        rows = self.session.execute(select(*COLUMNS).where(ThreadRow.id.in_(ids)))
+        rows = self.session.execute(_BY_IDS, {"ids": ids}).all()
         return {row[0]: to_thread(row) for row in rows}
 
     def save(self, thread: StorageThread) -> StorageThread:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
-from ..dialects import features, lock_rows, upsert
+from ..dialects import Features, features, lock_rows, upsert
 from ..domain import WorkflowRun
 from ..orm import SafeText, WorkflowSnapshotRow
 from ._common import count, paged, twin_pairs, twin_updates, with_twins
@@ -24,6 +26,32 @@ COLUMNS = (
     WorkflowSnapshotRow.created_at,
     WorkflowSnapshotRow.updated_at,
 )
+
+
+# The per-run statements, built once, with the run's key as bound parameters
+# (`b_` names, apart from the columns an UPDATE sets).
+_C = TABLE.c
+_RUN = (_C.workflow_name == bindparam("b_workflow_name")) & (_C.run_id == bindparam("b_run_id"))
+_LOAD = select(_C.snapshot).where(_RUN)
+_LOAD_FOR_UPDATE = _LOAD.with_for_update()
+_REPLACE = update(TABLE).where(_RUN)
+
+
+@lru_cache(maxsize=4)
+def _persist_statement(feats: Features) -> Insert:
+    return upsert(
+        feats,
+        TABLE,
+        keys=["workflow_name", "run_id"],
+        update_columns=twin_updates(feats, PAIRS, ["snapshot", "updatedAt"]),
+        set_extra={
+            "resourceId": lambda excluded: func.coalesce(excluded["resourceId"], _C.resourceId)
+        },
+    )
+
+
+def _run_key(workflow_name: str, run_id: str) -> dict[str, str]:
+    return {"b_workflow_name": workflow_name, "b_run_id": run_id}
 
 
 def to_run(row: Sequence[Any]) -> WorkflowRun:
@@ -68,25 +96,11 @@ class WorkflowRepository:
                 "updatedAt": now,
             },
         )
-        stmt = upsert(
-            self.features,
-            TABLE,
-            keys=["workflow_name", "run_id"],
-            update_columns=twin_updates(self.features, PAIRS, ["snapshot", "updatedAt"]),
-            set_extra={
-                "resourceId": lambda excluded: func.coalesce(
-                    excluded["resourceId"], WorkflowSnapshotRow.resource_id
-                )
-            },
-        )
-        self.session.execute(stmt.values(values))
+        self.session.execute(_persist_statement(self.features), values)
 
     def load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
-        stmt = select(WorkflowSnapshotRow.snapshot).where(
-            WorkflowSnapshotRow.workflow_name == workflow_name,
-            WorkflowSnapshotRow.run_id == run_id,
-        )
-        value: dict[str, Any] | None = self.session.execute(stmt).scalar_one_or_none()
+        params = _run_key(workflow_name, run_id)
+        value: dict[str, Any] | None = self.session.execute(_LOAD, params).scalar_one_or_none()
         return value
 
     def get(self, workflow_name: str, run_id: str) -> WorkflowRun | None:
@@ -105,19 +119,17 @@ class WorkflowRepository:
     def load_for_update(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
         """The snapshot, with the row locked until the transaction ends, so a
         read-modify-write cannot interleave with another writer."""
-        where = self._key(workflow_name, run_id)
-        lock_rows(self.session, TABLE, where)
-        stmt = select(WorkflowSnapshotRow.snapshot).where(where)
-        if self.features.row_locks:
-            stmt = stmt.with_for_update()
-        value: dict[str, Any] | None = self.session.execute(stmt).scalar_one_or_none()
+        lock_rows(self.session, TABLE, (_C.workflow_name == workflow_name) & (_C.run_id == run_id))
+        stmt = _LOAD_FOR_UPDATE if self.features.row_locks else _LOAD
+        params = _run_key(workflow_name, run_id)
+        value: dict[str, Any] | None = self.session.execute(stmt, params).scalar_one_or_none()
         return value
 
     def replace_snapshot(
         self, workflow_name: str, run_id: str, snapshot: dict[str, Any], now: datetime
     ) -> None:
         values = with_twins(self.features, PAIRS, {"snapshot": snapshot, "updatedAt": now})
-        self.session.execute(update(TABLE).where(self._key(workflow_name, run_id)).values(values))
+        self.session.execute(_REPLACE, {**values, **_run_key(workflow_name, run_id)})
 
     def find(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
         """A run by id (the newest, if several workflows share the id)."""

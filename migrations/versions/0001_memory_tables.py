@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0001_memory_tables"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("mastra_storage",)  # for hosts: mastra_storage@head
 depends_on: str | Sequence[str] | None = None
 
 

@@ -1,0 +1,118 @@
+"""A FastAPI chat service that keeps a chat in its own session.
+
+The host application owns the engine and the `AsyncSession`; mastra-storage's
+async API works inside that session (`session=`), so the host's own row (a
+per-thread usage counter) and the saved messages commit, or roll back,
+together.
+
+    uvicorn chat_api:app          # from examples/chat_api, with the package installed
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mastra_storage import AsyncDefaultStorage, NotFoundError
+from mastra_storage.engines import create_async_engine_for_url
+
+
+class HostBase(DeclarativeBase):
+    pass
+
+
+class ThreadUsage(HostBase):
+    """The host's own table: how many messages each thread received."""
+
+    __tablename__ = "chat_thread_usage"
+
+    thread_id: Mapped[str] = mapped_column(primary_key=True)
+    messages: Mapped[int] = mapped_column(default=0)
+
+
+class NewThread(BaseModel):
+    resource_id: str
+    title: str = ""
+
+
+class NewMessage(BaseModel):
+    role: str = "user"
+    content: Any
+
+
+async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """One host transaction per request: committed when the handler returns,
+    rolled back when it raises."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+Transaction = Annotated[AsyncSession, Depends(transaction)]
+
+
+def create_app(engine: AsyncEngine) -> FastAPI:
+    storage = AsyncDefaultStorage(engine=engine)  # any supported engine, the host's own
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with engine.begin() as conn:
+            await conn.run_sync(HostBase.metadata.create_all)
+        await storage.init()
+        yield
+
+    app = FastAPI(title="chat", lifespan=lifespan)
+    app.state.sessions = sessions
+
+    @app.post("/threads")
+    async def create_thread(body: NewThread, session: Transaction) -> Any:
+        thread = await storage.create_thread(
+            resource_id=body.resource_id, title=body.title, session=session
+        )
+        session.add(ThreadUsage(thread_id=thread.id, messages=0))
+        return thread.model_dump(mode="json", by_alias=True)
+
+    @app.post("/threads/{thread_id}/messages")
+    async def post_message(thread_id: str, body: NewMessage, session: Transaction) -> Any:
+        usage = await session.get(ThreadUsage, thread_id, with_for_update=True)
+        if usage is None:
+            usage = ThreadUsage(thread_id=thread_id, messages=0)
+            session.add(usage)
+        usage.messages += 1
+        try:
+            [saved] = await storage.save_messages(
+                messages=[{"thread_id": thread_id, "role": body.role, "content": body.content}],
+                session=session,
+            )
+        except NotFoundError as error:
+            # Raising rolls the whole transaction back: the usage row too.
+            raise HTTPException(status_code=404, detail=str(error)) from error
+        return saved.model_dump(mode="json", by_alias=True)
+
+    @app.get("/threads/{thread_id}/messages")
+    async def list_messages(
+        thread_id: str,
+        session: Transaction,
+        page: int = 0,
+        per_page: int = 40,
+    ) -> Any:
+        result = await storage.list_messages(
+            thread_id=thread_id, page=page, per_page=per_page, session=session
+        )
+        usage = await session.scalar(
+            select(ThreadUsage.messages).where(ThreadUsage.thread_id == thread_id)
+        )
+        return {**result.model_dump(mode="json", by_alias=True), "usage": usage}
+
+    return app
+
+
+app = create_app(create_async_engine_for_url(os.environ.get("CHAT_DB_URL", "file:chat.db")))

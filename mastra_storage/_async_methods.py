@@ -1,0 +1,415 @@
+"""The async facade's data methods: GENERATED from storage.py by
+scripts/generate_async.py. Do not edit; change the sync facade and regenerate.
+
+Each method validates nothing itself: it awaits `self._run(operation, ...)`,
+which runs the same `operations` function as the sync facade inside
+`AsyncSession.run_sync`, so the logic exists once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import operations
+from .domain import (
+    EvalPage,
+    EvalRow,
+    MastraDBMessage,
+    MessagePage,
+    StorageResource,
+    StorageThread,
+    ThreadPage,
+    WorkflowRun,
+    WorkflowRuns,
+)
+
+T = TypeVar("T")
+
+
+class AsyncDataMethods(ABC):
+    """Every data method of `MastraStorage`, as coroutines."""
+
+    @abstractmethod
+    async def _run(
+        self,
+        operation: Callable[..., T],
+        session: AsyncSession | None,
+        *,
+        write: bool,
+        **kwargs: Any,
+    ) -> T:
+        """Run `operation(session, **kwargs)` in the caller's or a new transaction."""
+
+    async def create_thread(
+        self,
+        *,
+        resource_id: str,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> StorageThread:
+        thread: dict[str, Any] = {
+            "resource_id": resource_id,
+            "title": title or "",
+            "metadata": metadata,
+        }
+        if thread_id is not None:
+            thread["id"] = thread_id
+        return await self.save_thread(thread=thread, session=session)
+
+    async def save_thread(
+        self, *, thread: StorageThread | Mapping[str, Any], session: AsyncSession | None = None
+    ) -> StorageThread:
+        return await self._run(operations.save_thread, session, write=True, thread=thread)
+
+    async def get_thread_by_id(
+        self, *, thread_id: str, resource_id: str | None = None, session: AsyncSession | None = None
+    ) -> StorageThread | None:
+        return await self._run(
+            operations.get_thread_by_id,
+            session,
+            write=False,
+            thread_id=thread_id,
+            resource_id=resource_id,
+        )
+
+    async def update_thread(
+        self,
+        *,
+        id: str,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> StorageThread:
+        return await self._run(
+            operations.update_thread, session, write=True, id=id, title=title, metadata=metadata
+        )
+
+    async def delete_thread(self, *, thread_id: str, session: AsyncSession | None = None) -> None:
+        await self._run(operations.delete_thread, session, write=True, thread_id=thread_id)
+
+    async def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: str = "createdAt",
+        direction: str = "DESC",
+        session: AsyncSession | None = None,
+    ) -> ThreadPage:
+        return await self._run(
+            operations.list_threads,
+            session,
+            write=False,
+            resource_id=resource_id,
+            metadata=metadata,
+            page=page,
+            per_page=per_page,
+            order_by=order_by,
+            direction=direction,
+        )
+
+    async def list_threads_by_resource_id(
+        self,
+        *,
+        resource_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: str = "createdAt",
+        direction: str = "DESC",
+        session: AsyncSession | None = None,
+    ) -> ThreadPage:
+        operations.require_text(resource_id, "resource_id")
+        return await self.list_threads(
+            resource_id=resource_id,
+            metadata=metadata,
+            page=page,
+            per_page=per_page,
+            order_by=order_by,
+            direction=direction,
+            session=session,
+        )
+
+    async def save_messages(
+        self,
+        *,
+        messages: Sequence[MastraDBMessage | Mapping[str, Any]],
+        session: AsyncSession | None = None,
+    ) -> list[MastraDBMessage]:
+        return await self._run(operations.save_messages, session, write=True, messages=messages)
+
+    async def list_messages(
+        self,
+        *,
+        thread_id: str | Sequence[str],
+        resource_id: str | None = None,
+        include: Sequence[Mapping[str, Any]] | None = None,
+        page: int = 0,
+        per_page: int | None = 40,
+        date_range: Mapping[str, Any] | None = None,
+        direction: str = "ASC",
+        count_total: bool = True,
+        session: AsyncSession | None = None,
+    ) -> MessagePage:
+        """A page of a thread's (or threads') messages, plus `include` windows.
+        `count_total=False` skips the COUNT (total is None): a last-N read then
+        costs the same on a thread of any size."""
+        return await self._run(
+            operations.list_messages,
+            session,
+            write=False,
+            thread_id=thread_id,
+            resource_id=resource_id,
+            include=include,
+            page=page,
+            per_page=per_page,
+            date_range=date_range,
+            direction=direction,
+            count_total=count_total,
+        )
+
+    async def list_messages_by_resource_id(
+        self,
+        *,
+        resource_id: str,
+        include: Sequence[Mapping[str, Any]] | None = None,
+        page: int = 0,
+        per_page: int | None = 40,
+        date_range: Mapping[str, Any] | None = None,
+        direction: str = "ASC",
+        count_total: bool = True,
+        session: AsyncSession | None = None,
+    ) -> MessagePage:
+        return await self._run(
+            operations.list_messages_by_resource_id,
+            session,
+            write=False,
+            resource_id=resource_id,
+            include=include,
+            page=page,
+            per_page=per_page,
+            date_range=date_range,
+            direction=direction,
+            count_total=count_total,
+        )
+
+    async def list_messages_by_id(
+        self, *, message_ids: Sequence[str], session: AsyncSession | None = None
+    ) -> list[MastraDBMessage]:
+        return await self._run(
+            operations.list_messages_by_id, session, write=False, message_ids=message_ids
+        )
+
+    async def update_messages(
+        self, *, messages: Sequence[Mapping[str, Any]], session: AsyncSession | None = None
+    ) -> list[MastraDBMessage]:
+        return await self._run(operations.update_messages, session, write=True, messages=messages)
+
+    async def delete_messages(
+        self, *, message_ids: Sequence[str], session: AsyncSession | None = None
+    ) -> None:
+        await self._run(operations.delete_messages, session, write=True, message_ids=message_ids)
+
+    async def get_resource_by_id(
+        self, *, resource_id: str, session: AsyncSession | None = None
+    ) -> StorageResource | None:
+        return await self._run(
+            operations.get_resource_by_id, session, write=False, resource_id=resource_id
+        )
+
+    async def save_resource(
+        self, *, resource: StorageResource | Mapping[str, Any], session: AsyncSession | None = None
+    ) -> StorageResource:
+        return await self._run(operations.save_resource, session, write=True, resource=resource)
+
+    async def update_resource(
+        self,
+        *,
+        resource_id: str,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> StorageResource:
+        return await self._run(
+            operations.update_resource,
+            session,
+            write=True,
+            resource_id=resource_id,
+            working_memory=working_memory,
+            metadata=metadata,
+        )
+
+    async def persist_workflow_snapshot(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        snapshot: Mapping[str, Any],
+        resource_id: str | None = None,
+        fencing_token: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
+        refused with `FencingTokenError` once a newer holder has taken the run."""
+        await self._run(
+            operations.persist_workflow_snapshot,
+            session,
+            write=True,
+            workflow_name=workflow_name,
+            run_id=run_id,
+            snapshot=snapshot,
+            resource_id=resource_id,
+            fencing_token=fencing_token,
+        )
+
+    async def load_workflow_snapshot(
+        self, *, workflow_name: str, run_id: str, session: AsyncSession | None = None
+    ) -> dict[str, Any] | None:
+        return await self._run(
+            operations.load_workflow_snapshot,
+            session,
+            write=False,
+            workflow_name=workflow_name,
+            run_id=run_id,
+        )
+
+    async def list_workflow_runs(
+        self,
+        *,
+        workflow_name: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page: int | None = None,
+        per_page: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> WorkflowRuns:
+        return await self._run(
+            operations.list_workflow_runs,
+            session,
+            write=False,
+            workflow_name=workflow_name,
+            resource_id=resource_id,
+            status=status,
+            from_date=from_date,
+            to_date=to_date,
+            page=page,
+            per_page=per_page,
+        )
+
+    async def get_workflow_run_by_id(
+        self, *, run_id: str, workflow_name: str | None = None, session: AsyncSession | None = None
+    ) -> WorkflowRun | None:
+        return await self._run(
+            operations.get_workflow_run_by_id,
+            session,
+            write=False,
+            run_id=run_id,
+            workflow_name=workflow_name,
+        )
+
+    async def delete_workflow_run_by_id(
+        self, *, run_id: str, workflow_name: str, session: AsyncSession | None = None
+    ) -> None:
+        await self._run(
+            operations.delete_workflow_run_by_id,
+            session,
+            write=True,
+            run_id=run_id,
+            workflow_name=workflow_name,
+        )
+
+    async def update_workflow_results(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        step_id: str,
+        result: Any,
+        request_context: Mapping[str, Any] | None = None,
+        fencing_token: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> dict[str, Any]:
+        """Set `snapshot["context"][step_id] = result` atomically; returns the
+        context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
+        return await self._run(
+            operations.update_workflow_results,
+            session,
+            write=True,
+            workflow_name=workflow_name,
+            run_id=run_id,
+            step_id=step_id,
+            result=result,
+            request_context=request_context,
+            fencing_token=fencing_token,
+        )
+
+    async def update_workflow_state(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        opts: Mapping[str, Any],
+        fencing_token: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> dict[str, Any] | None:
+        """Shallow-merge `opts` into the snapshot atomically; None for an unknown
+        run. `fencing_token` as in `persist_workflow_snapshot`."""
+        return await self._run(
+            operations.update_workflow_state,
+            session,
+            write=True,
+            workflow_name=workflow_name,
+            run_id=run_id,
+            opts=opts,
+            fencing_token=fencing_token,
+        )
+
+    async def save_eval(
+        self, *, eval: EvalRow | Mapping[str, Any], session: AsyncSession | None = None
+    ) -> EvalRow:
+        return (await self.save_evals(evals=[eval], session=session))[0]
+
+    async def save_evals(
+        self, *, evals: Sequence[EvalRow | Mapping[str, Any]], session: AsyncSession | None = None
+    ) -> list[EvalRow]:
+        return await self._run(operations.save_evals, session, write=True, evals=evals)
+
+    async def get_evals(
+        self,
+        *,
+        agent_name: str | None = None,
+        type: str | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        date_range: Mapping[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> EvalPage:
+        return await self._run(
+            operations.get_evals,
+            session,
+            write=False,
+            agent_name=agent_name,
+            type=type,
+            page=page,
+            per_page=per_page,
+            date_range=date_range,
+        )
+
+    async def get_evals_by_agent_name(
+        self, *, agent_name: str, type: str | None = None, session: AsyncSession | None = None
+    ) -> list[EvalRow]:
+        operations.require_text(agent_name, "agent_name")
+        return (
+            await self.get_evals(agent_name=agent_name, type=type, per_page=None, session=session)
+        ).evals

@@ -1,0 +1,172 @@
+"""Statements over `mastra_workflow_run_locks`, shared by the row-backed lock
+backends and by fencing. They run on a Session or a Connection; none commits.
+
+A row is *live* (its holder still holds the lock) when:
+- it was taken by the advisory backend and its advisory lock is still held
+  (PostgreSQL ends that lock when the holder's connection ends), or
+- it was taken by a lease and `expires_at` is still ahead of the database clock.
+
+Each dialect's statements are built once, with every value a bound parameter
+(`params`), so a lock operation costs its round trips and little else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Table, and_, bindparam, not_, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.dml import Insert, Update
+
+from ..dialects import Features, database_now, features, insert_if_absent, lock_rows
+from ..domain import RunLock
+from ..orm import WorkflowRunLockRow
+from .keys import advisory_lock_held, key_halves
+
+TABLE = cast(Table, WorkflowRunLockRow.__table__)
+C = TABLE.c
+
+ADVISORY = "advisory"
+LEASE = "lease"
+MEMORY = "memory"
+
+RunKey = tuple[str, str]
+Executor = Session | Connection
+
+
+def params(
+    run: RunKey,
+    *,
+    key: int = 0,
+    holder: str | None = None,
+    backend: str | None = None,
+    ttl_ms: int | None = None,
+    token: int | None = None,
+) -> dict[str, Any]:
+    """The bound values of the statements below."""
+    high, low = key_halves(key)
+    return {
+        "p_workflow_name": run[0],
+        "p_run_id": run[1],
+        "p_key_high": high,
+        "p_key_low": low,
+        "p_holder": holder,
+        "p_backend": backend,
+        "p_ttl_ms": ttl_ms,
+        "p_token": token,
+    }
+
+
+@dataclass(frozen=True)
+class LockStatements:
+    take_for_lease: Update
+    """Claim a row nobody live holds."""
+    take_for_advisory: Update
+    """Claim a row once holding the run's advisory lock: any advisory row (no
+    other live advisory holder can exist), or a lease row that is free or expired."""
+    first_row: Insert
+    """Claim a run that has no row yet."""
+    renew: Update
+    renew_advisory: Update
+    """Renew, only while this very connection holds the advisory lock."""
+    clear: Update
+    read: Select[Any]
+    newest_token: Select[Any]
+
+
+@lru_cache(maxsize=4)
+def statements(feats: Features) -> LockStatements:
+    run = and_(C.workflow_name == bindparam("p_workflow_name"), C.run_id == bindparam("p_run_id"))
+    holder: ColumnElement[Any] = bindparam("p_holder")
+    token: ColumnElement[Any] = bindparam("p_token", type_=BigInteger())
+    now = database_now(feats)
+    later = database_now(feats, plus_ms=bindparam("p_ttl_ms", type_=BigInteger()))
+    lease_live = and_(C.holder.is_not(None), C.expires_at > now)
+    live: ColumnElement[bool] = lease_live
+    if feats.advisory_locks:
+        live = or_(
+            and_(C.backend == ADVISORY, C.holder.is_not(None), advisory_lock_held()),
+            and_(C.backend != ADVISORY, lease_live),
+        )
+    claim = {"holder": holder, "backend": bindparam("p_backend"), "acquired_at": now}
+
+    def take_row(takeover: ColumnElement[bool]) -> Update:
+        return (
+            update(TABLE)
+            .where(run, takeover)
+            .values(fencing_token=C.fencing_token + 1, expires_at=later, **claim)
+            .returning(C.fencing_token)
+        )
+
+    def renew(*also: ColumnElement[bool]) -> Update:
+        return (
+            update(TABLE)
+            .where(run, C.holder == holder, C.fencing_token == token, *also)
+            .values(expires_at=later)
+        )
+
+    newest_token = select(C.fencing_token).where(run)
+    return LockStatements(
+        take_for_lease=take_row(not_(live)),
+        take_for_advisory=take_row(or_(C.backend == ADVISORY, not_(lease_live))),
+        first_row=insert_if_absent(feats, TABLE, keys=["workflow_name", "run_id"])
+        .values(
+            workflow_name=bindparam("p_workflow_name"),
+            run_id=bindparam("p_run_id"),
+            fencing_token=1,
+            expires_at=later,
+            **claim,
+        )
+        .returning(C.fencing_token),
+        renew=renew(),
+        renew_advisory=renew(advisory_lock_held(by_this_session=True)),
+        clear=update(TABLE)
+        .where(run, C.holder == holder, C.fencing_token == token)
+        .values(holder=None, expires_at=None),
+        read=select(C.holder, C.expires_at, C.backend, C.fencing_token, live).where(run),
+        newest_token=newest_token.with_for_update(read=True) if feats.row_locks else newest_token,
+    )
+
+
+def take(executor: Executor, take_row: Update, values: dict[str, Any]) -> int | None:
+    """Compare-and-set: claim the run's row with `take_row` (one of the `take_*`
+    statements), or create it if the run has none. Returns the new fencing
+    token, one more than any before it for this run, or None when not taken.
+
+    A failed attempt writes nothing: an UPDATE whose condition fails locks no
+    row, so contenders for a held lock cost the database a read each.
+    """
+    token: int | None = executor.execute(take_row, values).scalar_one_or_none()
+    if token is None:  # held, or the run has no row yet
+        first_row = statements(features(executor)).first_row
+        token = executor.execute(first_row, values).scalar_one_or_none()
+    return token
+
+
+def changed_one(executor: Executor, statement: Update, values: dict[str, Any]) -> bool:
+    result: Any = executor.execute(statement, values)
+    return int(result.rowcount) == 1
+
+
+def read(executor: Executor, values: dict[str, Any]) -> RunLock | None:
+    """The run's live holder, or None."""
+    row = executor.execute(statements(features(executor)).read, values).first()
+    if row is None or row[0] is None or not row[4]:
+        return None
+    return RunLock(holder=row[0], expires_at=row[1], backend=row[2], fencing_token=row[3])
+
+
+def token_for_write(session: Session, run: RunKey) -> int | None:
+    """The run's newest fencing token, with the row locked against a new
+    acquisition until the session's transaction ends (FOR SHARE on PostgreSQL:
+    writers of one run do not queue behind each other; the write lock on SQLite)."""
+    feats = features(session)
+    lock_rows(session, TABLE, and_(C.workflow_name == run[0], C.run_id == run[1]))
+    token: int | None = session.execute(
+        statements(feats).newest_token, params(run)
+    ).scalar_one_or_none()
+    return token

@@ -1,0 +1,87 @@
+"""Worker processes of tests/test_locks.py (not a test module).
+
+Kept apart so that each spawned worker imports only the library, not pytest
+and the test suite: eight workers start in a fraction of the time on 2 cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage
+
+WF = "trip-planner"
+ROUNDS = 200
+CONTENDERS = 8
+CHURN = 60
+
+
+def open_storage(spec: dict[str, Any]) -> MastraStorage:
+    if spec["name"] == "postgresql":
+        return PostgresStorage(
+            url=spec["url"], schema=spec["schema"], lock_backend=spec["lock_backend"]
+        )
+    return DefaultStorage(url=spec["url"], lock_backend=spec["lock_backend"])
+
+
+def race(
+    storage: MastraStorage,
+    run_id: str,
+    worker: int,
+    barrier: Any,
+    record: Callable[[str], None],
+) -> list[bool]:
+    """ROUNDS barrier rounds (all try at once while a winner holds), then CHURN
+    free-running attempts. Every holder records `enter <token>` after acquiring
+    and `exit` before releasing."""
+
+    def hold_once() -> bool:
+        if not storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id=run_id):
+            return False
+        lock = storage.get_workflow_run_lock(workflow_name=WF, run_id=run_id)
+        assert lock is not None and lock.holder == storage.lock_holder
+        record(f"{worker} enter {lock.fencing_token}")
+        return True
+
+    def let_go() -> None:
+        record(f"{worker} exit")
+        storage.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
+
+    wins = []
+    for _ in range(ROUNDS):
+        barrier.wait(timeout=60)
+        won = hold_once()
+        barrier.wait(timeout=60)  # everyone has tried while the winner holds
+        if won:
+            let_go()
+        wins.append(won)
+    barrier.wait(timeout=60)
+    for _ in range(CHURN):
+        if hold_once():
+            let_go()
+    return wins
+
+
+def race_process(
+    spec: dict[str, Any], run_id: str, worker: int, barrier: Any, path: str, results: Any
+) -> None:
+    storage = open_storage(spec)
+    storage.init()
+    with open(path, "a", buffering=1) as shared:  # one O_APPEND write per line
+
+        def record(line: str) -> None:
+            shared.write(line + "\n")
+
+        wins = race(storage, run_id, worker, barrier, record)
+    storage.close()
+    results.put((worker, wins))
+
+
+def hold_until_killed(spec: dict[str, Any], run_id: str, ttl_ms: int, out: Any) -> None:
+    storage = open_storage(spec)
+    acquired = storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=ttl_ms)
+    lock = storage.get_workflow_run_lock(workflow_name=WF, run_id=run_id)
+    out.put((acquired, lock.model_dump() if lock else None))
+    time.sleep(600)

@@ -1,0 +1,49 @@
+"""The FastAPI example: a chat stored in the host's own async session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chat_api import create_app
+from conftest import PostgresSchemas
+from fastapi.testclient import TestClient
+
+from mastra_storage import migrate
+from mastra_storage.engines import create_async_engine_for_url, create_engine_for_url
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def client(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[TestClient]:
+    if request.param == "sqlite-file":
+        url, schema = f"file:{tmp_path / 'chat.db'}", None
+    else:
+        schemas: PostgresSchemas = request.getfixturevalue("pg_schemas")
+        url, schema = schemas.url, schemas.new("chat")
+        setup = create_engine_for_url(url)
+        with setup.begin() as conn:
+            migrate.ensure_schema(conn, schema)
+        setup.dispose()
+    with TestClient(create_app(create_async_engine_for_url(url, schema=schema))) as test_client:
+        yield test_client
+
+
+def test_a_chat_round_trip(client: TestClient) -> None:
+    thread = client.post("/threads", json={"resource_id": "user-1", "title": "Hi"}).json()
+    assert thread["resourceId"] == "user-1" and thread["createdAt"].endswith("Z")
+    for text_ in ("hello", "how are you?", "🙂"):
+        response = client.post(f"/threads/{thread['id']}/messages", json={"content": text_})
+        assert response.status_code == 200, response.text
+    page = client.get(f"/threads/{thread['id']}/messages", params={"per_page": 2}).json()
+    assert [m["content"]["content"] for m in page["messages"]] == ["hello", "how are you?"]
+    assert page["total"] == 3 and page["hasMore"] is True
+    assert page["usage"] == 3  # the host's row, written in the same transactions
+
+
+def test_a_failed_save_rolls_back_the_host_row_too(client: TestClient) -> None:
+    response = client.post("/threads/nope/messages", json={"content": "lost"})
+    assert response.status_code == 404
+    page = client.get("/threads/nope/messages").json()
+    assert page["total"] == 0
+    assert page["usage"] is None  # the usage row was rolled back with the messages

@@ -1,0 +1,148 @@
+"""Embedding: a host application with its own model, engine, session and
+Alembic history shares a database (and transactions) with the library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import PostgresSchemas
+from host_app import db
+from host_app.models import Customer, target_metadata
+from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.orm import Session
+
+import mastra_storage.orm
+from mastra_storage import DefaultStorage, MastraStorage, migrate
+from mastra_storage.engines import create_engine_for_url
+
+HOST_TABLES = {"customers", "alembic_version"}
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def host_engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    if request.param == "sqlite-file":
+        engine = create_engine_for_url(f"sqlite:///{tmp_path / 'host.db'}")
+    else:
+        schemas: PostgresSchemas = request.getfixturevalue("pg_schemas")
+        schema = schemas.new("host")
+        engine = create_engine_for_url(schemas.url, schema=schema)
+        with engine.begin() as conn:
+            migrate.ensure_schema(conn, schema)
+    yield engine
+    engine.dispose()
+
+
+def host_diff(engine: Engine, mode: str) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_object": mastra_storage.orm.include_object}
+        )
+        return list(compare_metadata(context, target_metadata(mode)))
+
+
+def host_versions(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+
+
+def test_separate_histories_on_the_host_connection(host_engine: Engine) -> None:
+    db.upgrade(host_engine, mode="separate")
+    db.upgrade(host_engine, mode="separate")  # idempotent
+    tables = set(inspect(host_engine).get_table_names())
+    assert tables >= HOST_TABLES | mastra_storage.orm.LIBRARY_TABLES
+    assert "customer_threads" not in tables
+    assert host_versions(host_engine) == {"h001_customers"}
+    assert migrate.current(host_engine) == migrate.head()
+    assert host_diff(host_engine, "separate") == []
+
+
+def test_our_versions_as_a_branch_of_the_host_history(host_engine: Engine) -> None:
+    db.upgrade(host_engine, mode="branch")
+    db.upgrade(host_engine, mode="branch")
+    tables = set(inspect(host_engine).get_table_names())
+    assert {"customers", "customer_threads"} | mastra_storage.orm.TABLE_NAMES <= tables
+    assert mastra_storage.orm.VERSION_TABLE not in tables  # one version table: the host's
+    assert host_versions(host_engine) == {"h002_customer_threads", migrate.head()}
+    assert host_diff(host_engine, "branch") == []
+
+
+def test_without_include_object_the_host_would_see_our_tables(host_engine: Engine) -> None:
+    db.upgrade(host_engine, mode="separate")
+    with host_engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), [Customer.metadata])
+    removed = {d[1].name for d in diff if d[0] == "remove_table"}
+    assert removed >= mastra_storage.orm.LIBRARY_TABLES
+
+
+@pytest.fixture
+def shared(host_engine: Engine) -> tuple[Engine, MastraStorage]:
+    db.upgrade(host_engine, mode="separate")
+    storage = DefaultStorage(engine=host_engine)
+    storage.init()
+    return host_engine, storage
+
+
+def counts(engine: Engine) -> tuple[int, int, int]:
+    with Session(engine) as session:
+        return (
+            session.scalar(select(func.count()).select_from(Customer)) or 0,
+            session.scalar(select(func.count()).select_from(mastra_storage.orm.ThreadRow)) or 0,
+            session.scalar(select(func.count()).select_from(mastra_storage.orm.MessageRow)) or 0,
+        )
+
+
+def write_both(storage: MastraStorage, session: Session, n: int) -> None:
+    session.add(Customer(name=f"customer {n}"))
+    thread = storage.create_thread(resource_id=f"c{n}", thread_id=f"t{n}", session=session)
+    storage.save_messages(
+        messages=[{"thread_id": thread.id, "role": "user", "content": "hi"}], session=session
+    )
+
+
+def test_host_rows_and_ours_commit_together(shared: tuple[Engine, MastraStorage]) -> None:
+    engine, storage = shared
+    with Session(engine) as session, session.begin():
+        write_both(storage, session, 1)
+        # Visible inside the transaction, through the same session.
+        assert storage.get_thread_by_id(thread_id="t1", session=session) is not None
+    assert counts(engine) == (1, 1, 1)
+
+
+def test_one_rollback_undoes_host_rows_and_ours(shared: tuple[Engine, MastraStorage]) -> None:
+    engine, storage = shared
+    with Session(engine) as session:
+        session.begin()
+        write_both(storage, session, 1)
+        session.rollback()
+    assert counts(engine) == (0, 0, 0)
+
+
+def test_a_savepoint_rollback_removes_only_ours(shared: tuple[Engine, MastraStorage]) -> None:
+    engine, storage = shared
+    with Session(engine) as session, session.begin():
+        session.add(Customer(name="kept"))
+        session.flush()
+        with pytest.raises(RuntimeError), session.begin_nested():
+            storage.create_thread(resource_id="c", thread_id="gone", session=session)
+            raise RuntimeError("undo the savepoint")
+        assert storage.get_thread_by_id(thread_id="gone", session=session) is None
+    assert counts(engine) == (1, 0, 0)
+
+
+def test_an_error_in_our_call_leaves_the_host_transaction_usable(
+    shared: tuple[Engine, MastraStorage],
+) -> None:
+    engine, storage = shared
+    with Session(engine) as session, session.begin():
+        session.add(Customer(name="kept"))
+        with pytest.raises(Exception, match="not found"):
+            storage.save_messages(
+                messages=[{"thread_id": "missing", "role": "user", "content": "x"}],
+                session=session,
+            )
+        storage.create_thread(resource_id="c", thread_id="t", session=session)
+    assert counts(engine) == (1, 1, 0)
