@@ -27,6 +27,7 @@ from .domain import (
     WorkflowRun,
     WorkflowRuns,
 )
+from .storage import arguments
 
 T = TypeVar("T")
 
@@ -66,17 +67,13 @@ class AsyncDataMethods(ABC):
     async def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: AsyncSession | None = None
     ) -> StorageThread:
-        return await self._run(operations.save_thread, session, write=True, thread=thread)
+        return await self._run(operations.save_thread, session, write=True, **arguments(locals()))
 
     async def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: AsyncSession | None = None
     ) -> StorageThread | None:
         return await self._run(
-            operations.get_thread_by_id,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
+            operations.get_thread_by_id, session, write=False, **arguments(locals())
         )
 
     async def update_thread(
@@ -87,12 +84,10 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> StorageThread:
-        return await self._run(
-            operations.update_thread, session, write=True, id=id, title=title, metadata=metadata
-        )
+        return await self._run(operations.update_thread, session, write=True, **arguments(locals()))
 
     async def delete_thread(self, *, thread_id: str, session: AsyncSession | None = None) -> None:
-        await self._run(operations.delete_thread, session, write=True, thread_id=thread_id)
+        await self._run(operations.delete_thread, session, write=True, **arguments(locals()))
 
     async def list_threads(
         self,
@@ -105,17 +100,7 @@ class AsyncDataMethods(ABC):
         direction: str = "DESC",
         session: AsyncSession | None = None,
     ) -> ThreadPage:
-        return await self._run(
-            operations.list_threads,
-            session,
-            write=False,
-            resource_id=resource_id,
-            metadata=metadata,
-            page=page,
-            per_page=per_page,
-            order_by=order_by,
-            direction=direction,
-        )
+        return await self._run(operations.list_threads, session, write=False, **arguments(locals()))
 
     async def list_threads_by_resource_id(
         self,
@@ -145,7 +130,7 @@ class AsyncDataMethods(ABC):
         messages: Sequence[MastraDBMessage | Mapping[str, Any]],
         session: AsyncSession | None = None,
     ) -> list[MastraDBMessage]:
-        return await self._run(operations.save_messages, session, write=True, messages=messages)
+        return await self._run(operations.save_messages, session, write=True, **arguments(locals()))
 
     async def list_messages(
         self,
@@ -164,17 +149,7 @@ class AsyncDataMethods(ABC):
         `count_total=False` skips the COUNT (total is None): a last-N read then
         costs the same on a thread of any size."""
         return await self._run(
-            operations.list_messages,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
-            include=include,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-            direction=direction,
-            count_total=count_total,
+            operations.list_messages, session, write=False, **arguments(locals())
         )
 
     async def list_messages_by_resource_id(
@@ -190,46 +165,39 @@ class AsyncDataMethods(ABC):
         session: AsyncSession | None = None,
     ) -> MessagePage:
         return await self._run(
-            operations.list_messages_by_resource_id,
-            session,
-            write=False,
-            resource_id=resource_id,
-            include=include,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-            direction=direction,
-            count_total=count_total,
+            operations.list_messages_by_resource_id, session, write=False, **arguments(locals())
         )
 
     async def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> list[MastraDBMessage]:
         return await self._run(
-            operations.list_messages_by_id, session, write=False, message_ids=message_ids
+            operations.list_messages_by_id, session, write=False, **arguments(locals())
         )
 
     async def update_messages(
         self, *, messages: Sequence[Mapping[str, Any]], session: AsyncSession | None = None
     ) -> list[MastraDBMessage]:
-        return await self._run(operations.update_messages, session, write=True, messages=messages)
+        return await self._run(
+            operations.update_messages, session, write=True, **arguments(locals())
+        )
 
     async def delete_messages(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> None:
-        await self._run(operations.delete_messages, session, write=True, message_ids=message_ids)
+        await self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     async def get_resource_by_id(
         self, *, resource_id: str, session: AsyncSession | None = None
     ) -> StorageResource | None:
         return await self._run(
-            operations.get_resource_by_id, session, write=False, resource_id=resource_id
+            operations.get_resource_by_id, session, write=False, **arguments(locals())
         )
 
     async def save_resource(
         self, *, resource: StorageResource | Mapping[str, Any], session: AsyncSession | None = None
     ) -> StorageResource:
-        return await self._run(operations.save_resource, session, write=True, resource=resource)
+        return await self._run(operations.save_resource, session, write=True, **arguments(locals()))
 
     async def update_resource(
         self,
@@ -240,12 +208,7 @@ class AsyncDataMethods(ABC):
         session: AsyncSession | None = None,
     ) -> StorageResource:
         return await self._run(
-            operations.update_resource,
-            session,
-            write=True,
-            resource_id=resource_id,
-            working_memory=working_memory,
-            metadata=metadata,
+            operations.update_resource, session, write=True, **arguments(locals())
         )
 
     async def persist_workflow_snapshot(
@@ -261,25 +224,14 @@ class AsyncDataMethods(ABC):
         """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
         refused with `FencingTokenError` once a newer holder has taken the run."""
         await self._run(
-            operations.persist_workflow_snapshot,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            snapshot=snapshot,
-            resource_id=resource_id,
-            fencing_token=fencing_token,
+            operations.persist_workflow_snapshot, session, write=True, **arguments(locals())
         )
 
     async def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: AsyncSession | None = None
     ) -> dict[str, Any] | None:
         return await self._run(
-            operations.load_workflow_snapshot,
-            session,
-            write=False,
-            workflow_name=workflow_name,
-            run_id=run_id,
+            operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
 
     async def list_workflow_runs(
@@ -295,38 +247,21 @@ class AsyncDataMethods(ABC):
         session: AsyncSession | None = None,
     ) -> WorkflowRuns:
         return await self._run(
-            operations.list_workflow_runs,
-            session,
-            write=False,
-            workflow_name=workflow_name,
-            resource_id=resource_id,
-            status=status,
-            from_date=from_date,
-            to_date=to_date,
-            page=page,
-            per_page=per_page,
+            operations.list_workflow_runs, session, write=False, **arguments(locals())
         )
 
     async def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: AsyncSession | None = None
     ) -> WorkflowRun | None:
         return await self._run(
-            operations.get_workflow_run_by_id,
-            session,
-            write=False,
-            run_id=run_id,
-            workflow_name=workflow_name,
+            operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
 
     async def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: AsyncSession | None = None
     ) -> None:
         await self._run(
-            operations.delete_workflow_run_by_id,
-            session,
-            write=True,
-            run_id=run_id,
-            workflow_name=workflow_name,
+            operations.delete_workflow_run_by_id, session, write=True, **arguments(locals())
         )
 
     async def update_workflow_results(
@@ -343,15 +278,7 @@ class AsyncDataMethods(ABC):
         """Set `snapshot["context"][step_id] = result` atomically; returns the
         context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
         return await self._run(
-            operations.update_workflow_results,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            step_id=step_id,
-            result=result,
-            request_context=request_context,
-            fencing_token=fencing_token,
+            operations.update_workflow_results, session, write=True, **arguments(locals())
         )
 
     async def update_workflow_state(
@@ -366,13 +293,7 @@ class AsyncDataMethods(ABC):
         """Shallow-merge `opts` into the snapshot atomically; None for an unknown
         run. `fencing_token` as in `persist_workflow_snapshot`."""
         return await self._run(
-            operations.update_workflow_state,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            opts=opts,
-            fencing_token=fencing_token,
+            operations.update_workflow_state, session, write=True, **arguments(locals())
         )
 
     async def save_eval(
@@ -383,7 +304,7 @@ class AsyncDataMethods(ABC):
     async def save_evals(
         self, *, evals: Sequence[EvalRow | Mapping[str, Any]], session: AsyncSession | None = None
     ) -> list[EvalRow]:
-        return await self._run(operations.save_evals, session, write=True, evals=evals)
+        return await self._run(operations.save_evals, session, write=True, **arguments(locals()))
 
     async def get_evals(
         self,
@@ -395,16 +316,7 @@ class AsyncDataMethods(ABC):
         date_range: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> EvalPage:
-        return await self._run(
-            operations.get_evals,
-            session,
-            write=False,
-            agent_name=agent_name,
-            type=type,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-        )
+        return await self._run(operations.get_evals, session, write=False, **arguments(locals()))
 
     async def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: AsyncSession | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -65,6 +65,13 @@ def optional_text(value: Any, field: str) -> str | None:
     return None if value is None else require_text(value, field)
 
 
+def optional_string(value: Any, field: str) -> str | None:
+    """None, or any string (empty included)."""
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    return value
+
+
 def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -102,16 +109,22 @@ def date_range_of(value: Any) -> DateRange | None:
     return None if value is None else parse(DateRange, value, what="date_range")
 
 
+Stamped = TypeVar("Stamped", StorageThread, StorageResource)
+
+
+def stamped(model: Stamped) -> Stamped:
+    """`created_at` and `updated_at` default to now."""
+    now = utc_now()
+    return model.model_copy(
+        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
+    )
+
+
 # -- threads ----------------------------------------------------------------------
 
 
 def save_thread(session: Session, *, thread: Any) -> StorageThread:
-    model = parse(StorageThread, thread, what="thread")
-    now = utc_now()
-    model = model.model_copy(
-        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
-    )
-    return ThreadRepository(session).save(model)
+    return ThreadRepository(session).save(stamped(parse(StorageThread, thread, what="thread")))
 
 
 def get_thread_by_id(
@@ -132,8 +145,7 @@ def update_thread(
     metadata: Mapping[str, Any] | None = None,
 ) -> StorageThread:
     require_text(id, "id")
-    if title is not None and not isinstance(title, str):
-        raise ValidationError("title must be a string", field="title")
+    optional_string(title, "title")
     updated = ThreadRepository(session).update(
         id, title=title, metadata=optional_dict(metadata, "metadata"), updated_at=utc_now()
     )
@@ -381,11 +393,7 @@ def get_resource_by_id(session: Session, *, resource_id: str) -> StorageResource
 
 def save_resource(session: Session, *, resource: Any) -> StorageResource:
     model = parse(StorageResource, resource, what="resource")
-    now = utc_now()
-    model = model.model_copy(
-        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
-    )
-    return ResourceRepository(session).save(model)
+    return ResourceRepository(session).save(stamped(model))
 
 
 def update_resource(
@@ -396,8 +404,7 @@ def update_resource(
     metadata: Mapping[str, Any] | None = None,
 ) -> StorageResource:
     require_text(resource_id, "resource_id")
-    if working_memory is not None and not isinstance(working_memory, str):
-        raise ValidationError("working_memory must be a string", field="working_memory")
+    optional_string(working_memory, "working_memory")
     new_metadata = optional_dict(metadata, "metadata")
     repository = ResourceRepository(session)
     now = utc_now()
@@ -511,8 +518,7 @@ def list_workflow_runs(
     per_page: int | None = None,
 ) -> WorkflowRuns:
     check_paging(page, per_page)
-    if status is not None and not isinstance(status, str):
-        raise ValidationError("status must be a string", field="status")
+    optional_string(status, "status")
     runs, total = WorkflowRepository(session).list_runs(
         workflow_name=optional_text(workflow_name, "workflow_name"),
         resource_id=optional_text(resource_id, "resource_id"),

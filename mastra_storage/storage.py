@@ -162,18 +162,12 @@ class MastraStorage(ABC):
     def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: Session | None = None
     ) -> StorageThread:
-        return self._run(operations.save_thread, session, write=True, thread=thread)
+        return self._run(operations.save_thread, session, write=True, **arguments(locals()))
 
     def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: Session | None = None
     ) -> StorageThread | None:
-        return self._run(
-            operations.get_thread_by_id,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
-        )
+        return self._run(operations.get_thread_by_id, session, write=False, **arguments(locals()))
 
     def update_thread(
         self,
@@ -183,12 +177,10 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> StorageThread:
-        return self._run(
-            operations.update_thread, session, write=True, id=id, title=title, metadata=metadata
-        )
+        return self._run(operations.update_thread, session, write=True, **arguments(locals()))
 
     def delete_thread(self, *, thread_id: str, session: Session | None = None) -> None:
-        self._run(operations.delete_thread, session, write=True, thread_id=thread_id)
+        self._run(operations.delete_thread, session, write=True, **arguments(locals()))
 
     def list_threads(
         self,
@@ -201,17 +193,7 @@ class MastraStorage(ABC):
         direction: str = "DESC",
         session: Session | None = None,
     ) -> ThreadPage:
-        return self._run(
-            operations.list_threads,
-            session,
-            write=False,
-            resource_id=resource_id,
-            metadata=metadata,
-            page=page,
-            per_page=per_page,
-            order_by=order_by,
-            direction=direction,
-        )
+        return self._run(operations.list_threads, session, write=False, **arguments(locals()))
 
     def list_threads_by_resource_id(
         self,
@@ -243,7 +225,7 @@ class MastraStorage(ABC):
         messages: Sequence[MastraDBMessage | Mapping[str, Any]],
         session: Session | None = None,
     ) -> list[MastraDBMessage]:
-        return self._run(operations.save_messages, session, write=True, messages=messages)
+        return self._run(operations.save_messages, session, write=True, **arguments(locals()))
 
     def list_messages(
         self,
@@ -261,19 +243,7 @@ class MastraStorage(ABC):
         """A page of a thread's (or threads') messages, plus `include` windows.
         `count_total=False` skips the COUNT (total is None): a last-N read then
         costs the same on a thread of any size."""
-        return self._run(
-            operations.list_messages,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
-            include=include,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-            direction=direction,
-            count_total=count_total,
-        )
+        return self._run(operations.list_messages, session, write=False, **arguments(locals()))
 
     def list_messages_by_resource_id(
         self,
@@ -288,48 +258,37 @@ class MastraStorage(ABC):
         session: Session | None = None,
     ) -> MessagePage:
         return self._run(
-            operations.list_messages_by_resource_id,
-            session,
-            write=False,
-            resource_id=resource_id,
-            include=include,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-            direction=direction,
-            count_total=count_total,
+            operations.list_messages_by_resource_id, session, write=False, **arguments(locals())
         )
 
     def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> list[MastraDBMessage]:
         return self._run(
-            operations.list_messages_by_id, session, write=False, message_ids=message_ids
+            operations.list_messages_by_id, session, write=False, **arguments(locals())
         )
 
     def update_messages(
         self, *, messages: Sequence[Mapping[str, Any]], session: Session | None = None
     ) -> list[MastraDBMessage]:
-        return self._run(operations.update_messages, session, write=True, messages=messages)
+        return self._run(operations.update_messages, session, write=True, **arguments(locals()))
 
     def delete_messages(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> None:
-        self._run(operations.delete_messages, session, write=True, message_ids=message_ids)
+        self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     # -- resources ----------------------------------------------------------------
 
     def get_resource_by_id(
         self, *, resource_id: str, session: Session | None = None
     ) -> StorageResource | None:
-        return self._run(
-            operations.get_resource_by_id, session, write=False, resource_id=resource_id
-        )
+        return self._run(operations.get_resource_by_id, session, write=False, **arguments(locals()))
 
     def save_resource(
         self, *, resource: StorageResource | Mapping[str, Any], session: Session | None = None
     ) -> StorageResource:
-        return self._run(operations.save_resource, session, write=True, resource=resource)
+        return self._run(operations.save_resource, session, write=True, **arguments(locals()))
 
     def update_resource(
         self,
@@ -339,14 +298,7 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> StorageResource:
-        return self._run(
-            operations.update_resource,
-            session,
-            write=True,
-            resource_id=resource_id,
-            working_memory=working_memory,
-            metadata=metadata,
-        )
+        return self._run(operations.update_resource, session, write=True, **arguments(locals()))
 
     # -- workflow snapshots -------------------------------------------------------
 
@@ -362,26 +314,13 @@ class MastraStorage(ABC):
     ) -> None:
         """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
         refused with `FencingTokenError` once a newer holder has taken the run."""
-        self._run(
-            operations.persist_workflow_snapshot,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            snapshot=snapshot,
-            resource_id=resource_id,
-            fencing_token=fencing_token,
-        )
+        self._run(operations.persist_workflow_snapshot, session, write=True, **arguments(locals()))
 
     def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: Session | None = None
     ) -> dict[str, Any] | None:
         return self._run(
-            operations.load_workflow_snapshot,
-            session,
-            write=False,
-            workflow_name=workflow_name,
-            run_id=run_id,
+            operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
 
     def list_workflow_runs(
@@ -396,40 +335,19 @@ class MastraStorage(ABC):
         per_page: int | None = None,
         session: Session | None = None,
     ) -> WorkflowRuns:
-        return self._run(
-            operations.list_workflow_runs,
-            session,
-            write=False,
-            workflow_name=workflow_name,
-            resource_id=resource_id,
-            status=status,
-            from_date=from_date,
-            to_date=to_date,
-            page=page,
-            per_page=per_page,
-        )
+        return self._run(operations.list_workflow_runs, session, write=False, **arguments(locals()))
 
     def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: Session | None = None
     ) -> WorkflowRun | None:
         return self._run(
-            operations.get_workflow_run_by_id,
-            session,
-            write=False,
-            run_id=run_id,
-            workflow_name=workflow_name,
+            operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
 
     def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: Session | None = None
     ) -> None:
-        self._run(
-            operations.delete_workflow_run_by_id,
-            session,
-            write=True,
-            run_id=run_id,
-            workflow_name=workflow_name,
-        )
+        self._run(operations.delete_workflow_run_by_id, session, write=True, **arguments(locals()))
 
     def update_workflow_results(
         self,
@@ -445,15 +363,7 @@ class MastraStorage(ABC):
         """Set `snapshot["context"][step_id] = result` atomically; returns the
         context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
         return self._run(
-            operations.update_workflow_results,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            step_id=step_id,
-            result=result,
-            request_context=request_context,
-            fencing_token=fencing_token,
+            operations.update_workflow_results, session, write=True, **arguments(locals())
         )
 
     def update_workflow_state(
@@ -468,13 +378,7 @@ class MastraStorage(ABC):
         """Shallow-merge `opts` into the snapshot atomically; None for an unknown
         run. `fencing_token` as in `persist_workflow_snapshot`."""
         return self._run(
-            operations.update_workflow_state,
-            session,
-            write=True,
-            workflow_name=workflow_name,
-            run_id=run_id,
-            opts=opts,
-            fencing_token=fencing_token,
+            operations.update_workflow_state, session, write=True, **arguments(locals())
         )
 
     # -- evals --------------------------------------------------------------------
@@ -487,7 +391,7 @@ class MastraStorage(ABC):
     def save_evals(
         self, *, evals: Sequence[EvalRow | Mapping[str, Any]], session: Session | None = None
     ) -> list[EvalRow]:
-        return self._run(operations.save_evals, session, write=True, evals=evals)
+        return self._run(operations.save_evals, session, write=True, **arguments(locals()))
 
     def get_evals(
         self,
@@ -499,16 +403,7 @@ class MastraStorage(ABC):
         date_range: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> EvalPage:
-        return self._run(
-            operations.get_evals,
-            session,
-            write=False,
-            agent_name=agent_name,
-            type=type,
-            page=page,
-            per_page=per_page,
-            date_range=date_range,
-        )
+        return self._run(operations.get_evals, session, write=False, **arguments(locals()))
 
     def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: Session | None = None
@@ -567,6 +462,12 @@ class MastraStorage(ABC):
         when held elsewhere, renewed in the background (`heartbeat`), released on
         exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes."""
         return self._run_locks.hold(workflow_name, run_id, ttl_ms, heartbeat)
+
+
+def arguments(frame: dict[str, Any]) -> dict[str, Any]:
+    """A facade method's own parameters (from `locals()`, taken first thing),
+    less `self` and `session`: what it forwards to its operation."""
+    return {name: value for name, value in frame.items() if name not in ("self", "session")}
 
 
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import operations
 {domain_import}
+from .storage import arguments
 
 T = TypeVar("T")
 

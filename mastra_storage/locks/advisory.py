@@ -109,33 +109,30 @@ class AdvisoryLockService(RowLockService):
                 raise
 
     def _release(self, run: RunKey, hold: Hold) -> None:
+        # The row needs no clearing: an advisory row is live only while its
+        # advisory lock is held (and the fencing token stays anyway).
+        self._let_go(hold, lost=False)
+
+    def _drop(self, run: RunKey, hold: Hold) -> None:
+        self._let_go(hold, lost=True)
+
+    def _let_go(self, hold: Hold, *, lost: bool) -> None:
+        """Unlock and give back the hold's connection (once). A lost hold's
+        errors are only logged: its lock is gone with its connection anyway."""
         with hold.mutex:
             if hold.released or hold.connection is None:
                 return
             hold.released = True
             connection = hold.connection
             try:
-                # The row needs no clearing: an advisory row is live only while
-                # its advisory lock is held (and the fencing token stays anyway).
-                connection.scalar(select(func.pg_advisory_unlock(hold.key)))
+                if not connection.invalidated:
+                    connection.scalar(select(func.pg_advisory_unlock(hold.key)))
                 connection.close()
             except DBAPIError as error:
+                if lost:
+                    logger.debug("closing the connection of a lost run lock", exc_info=True)
+                    return
                 discard(connection)  # closing it frees the lock in any case
                 if not error.connection_invalidated:
                     raise
-
-    def _drop(self, run: RunKey, hold: Hold) -> None:
-        with hold.mutex:
-            if hold.released or hold.connection is None:
-                return
-            hold.released = True
-            connection = hold.connection
-            try:
-                if connection.invalidated:
-                    connection.close()
-                else:
-                    connection.scalar(select(func.pg_advisory_unlock(hold.key)))
-                    connection.close()
-            except DBAPIError:
-                logger.debug("closing the connection of a lost run lock", exc_info=True)
                 discard(connection)
