@@ -1,0 +1,184 @@
+"""The databases a run uses: a SQLite file in a temporary directory and a
+PostgreSQL schema of its own, each brought to head by the library's
+migrations, with raw bulk loaders for the setup (which is not measured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage
+
+from .clients import RawPostgres, RawSqlite
+from .data import BASE_TIME, bulk_message_rows, iso
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_url_from_env() -> str:
+    return os.environ.get(
+        "MASTRA_STORAGE_BENCH_PG_URL",
+        os.environ.get("MASTRA_STORAGE_TEST_PG_URL", DEFAULT_PG_URL),
+    )
+
+
+def libpq_conninfo(url: str) -> str:
+    """The SQLAlchemy URL as a libpq URL for plain psycopg."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def postgres_problem(url: str) -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        with psycopg.connect(libpq_conninfo(url), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception as error:  # any failure means: not reachable
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    return None
+
+
+@dataclass
+class Database:
+    """One benchmark database: the library's storage on it, a raw client on it,
+    and raw bulk loaders."""
+
+    backend: str  # "sqlite" | "postgresql"
+    storage: MastraStorage
+    raw: RawSqlite | RawPostgres
+    cleanup: list[Any] = field(default_factory=list)
+
+    def insert_threads(self, threads: Iterable[tuple[str, str]]) -> None:
+        """(thread id, resource id) rows, created and updated at BASE_TIME."""
+        rows = list(threads)
+        if isinstance(self.raw, RawSqlite):
+            stamp = iso(BASE_TIME)
+            with _sqlite_transaction(self.raw.conn) as conn:
+                conn.executemany(
+                    'INSERT INTO mastra_threads (id, "resourceId", title, metadata, '
+                    '"createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?, ?)',
+                    [(t, r, "bench", '{"channel":"bench"}', stamp, stamp) for t, r in rows],
+                )
+        else:
+            naive = BASE_TIME.replace(tzinfo=None)
+            with self.raw.conn.cursor() as cur:
+                cur.executemany(
+                    'INSERT INTO mastra_threads (id, "resourceId", title, metadata, "createdAt", '
+                    '"updatedAt", "createdAtZ", "updatedAtZ") '
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (t, r, "bench", '{"channel":"bench"}', naive, naive, BASE_TIME, BASE_TIME)
+                        for t, r in rows
+                    ],
+                )
+            self.raw.conn.commit()
+
+    def load_messages(self, thread_id: str, resource_id: str, first: int, last: int) -> float:
+        """Bulk-load messages `first`..`last - 1` of a thread (1 ms apart from
+        BASE_TIME); returns the seconds it took (ANALYZE included on PostgreSQL)."""
+        start = time.perf_counter()
+        rows = bulk_message_rows(thread_id, resource_id, first, last, seed=17)
+        if isinstance(self.raw, RawSqlite):
+            with _sqlite_transaction(self.raw.conn) as conn:
+                conn.executemany(
+                    'INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
+                    '"resourceId") VALUES (?, ?, ?, ?, ?, ?, ?)',
+                    ((i, t, c, r, ty, iso(at), res) for i, t, c, r, ty, at, res in rows),
+                )
+            self.raw.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            pg = self.raw.conn
+            with (
+                pg.cursor() as cur,
+                cur.copy(
+                    'COPY mastra_messages (id, thread_id, content, role, type, "createdAt", '
+                    '"resourceId", "createdAtZ") FROM STDIN'
+                ) as copy,
+            ):
+                for i, t, c, r, ty, at, res in rows:
+                    copy.write_row((i, t, c, r, ty, at.replace(tzinfo=None), res, at))
+            pg.commit()
+            pg.autocommit = True
+            try:
+                pg.execute("ANALYZE mastra_messages")
+            finally:
+                pg.autocommit = False
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.raw.close()
+        self.storage.close()
+        for undo in reversed(self.cleanup):
+            undo()
+
+
+@contextmanager
+def _sqlite_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def sqlite_database(label: str) -> Iterator[Database]:
+    """A fresh SQLite file in a temporary directory, removed afterwards."""
+    directory = tempfile.mkdtemp(prefix=f"mastra-bench-{label}-")
+    path = os.path.join(directory, "bench.db")
+    storage = DefaultStorage(name=f"bench-{label}", url=f"file:{path}")
+    storage.init()
+    database = Database("sqlite", storage, RawSqlite(path))
+    database.cleanup.append(lambda: shutil.rmtree(directory, ignore_errors=True))
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@contextmanager
+def postgres_database(url: str, label: str) -> Iterator[Database]:
+    """A fresh schema `bench_<label>_<random>` in the given database, dropped afterwards."""
+    schema = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+    storage = PostgresStorage(name=f"bench-{label}", url=url, schema=schema)
+    storage.init()
+    conninfo = libpq_conninfo(url)
+    database = Database("postgresql", storage, RawPostgres(conninfo, schema))
+
+    def drop() -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    database.cleanup.append(drop)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@contextmanager
+def open_database(backend: str, pg_url: str, label: str) -> Iterator[Database]:
+    if backend == "sqlite":
+        with sqlite_database(label) as database:
+            yield database
+    else:
+        with postgres_database(pg_url, label) as database:
+            yield database
+
+
+def message_id(thread_id: str, n: int) -> str:
+    """The id `bulk_message_rows` gives message number `n` of a thread."""
+    return f"{thread_id}-{n:08d}"
