@@ -64,10 +64,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self.features = features(self.engine.sync_engine)
         prepare_engine(self.engine.sync_engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = async_sessionmaker(
-            self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}),
-            expire_on_commit=False,
-        )
+        self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._run_locks, self._lock_engine = self._create_lock_service(lock_backend, lock_engine)
@@ -82,9 +80,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     async def init(self) -> None:
         """Bring the schema to head; idempotent; safe from several processes."""
         async with self._init_lock:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-                with translate_errors():
+            with translate_errors():
+                async with self.engine.connect() as conn:
+                    conn = await conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
                     await conn.run_sync(migrate_on, self._prepare_database)
             self._initialized = True
 
@@ -126,8 +124,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if session is not None:
             with translate_errors():
                 return await session.run_sync(_call, operation, kwargs)
-        async with self.session_scope(write=write) as own:
-            return await own.run_sync(_call, operation, kwargs)
+        if not self._initialized:
+            await self.init()
+        engine = self._write_engine if write else self.engine
+        with translate_errors():
+            async with engine.begin() as conn:
+                return await conn.run_sync(_call, operation, kwargs)
 
     # -- workflow run locks -------------------------------------------------------
     # The lock service is the sync one (its heartbeat is a thread, its advisory

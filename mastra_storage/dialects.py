@@ -26,6 +26,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
@@ -67,6 +68,19 @@ def _features(name: str) -> Features:
         f"unsupported database dialect {name!r}: mastra-storage supports {', '.join(SUPPORTED)}",
         field="url",
     )
+
+
+Executor = Session | Connection
+"""What operations and repositories run statements on: the caller's Session,
+or the Connection the facade opened (cheaper: no ORM unit of work)."""
+
+
+def connection_of(executor: Executor) -> Connection:
+    return executor.connection() if isinstance(executor, Session) else executor
+
+
+def engine_of(executor: Executor) -> Engine:
+    return connection_of(executor).engine
 
 
 def features(bind: Session | Connection | Engine | Dialect) -> Features:
@@ -214,7 +228,7 @@ def single_statement_options(feats: Features) -> dict[str, Any]:
     return {BEGIN_OPTION: "IMMEDIATE"}
 
 
-def lock_rows(session: Session, table: Table, where: ColumnElement[bool]) -> None:
+def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> None:
     """Serialise writers of the rows matching `where` until the transaction ends.
 
     PostgreSQL callers add `.with_for_update()` to their SELECT instead; on
@@ -242,7 +256,6 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
         if wal:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -251,10 +264,23 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     event.listen(engine, "begin", _sqlite_begin)
 
 
+_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "EXCLUSIVE": "BEGIN EXCLUSIVE"}
+
+
 def _sqlite_begin(conn: Connection) -> None:
     dbapi_connection: Any = conn.connection.dbapi_connection
     if dbapi_connection.isolation_level is not None:
         # A caller's engine without our connect hook: take over BEGIN here too.
         dbapi_connection.isolation_level = None
-    mode = conn.get_execution_options().get(BEGIN_OPTION, "")
-    conn.exec_driver_sql(f"BEGIN {mode}" if mode in ("IMMEDIATE", "EXCLUSIVE") else "BEGIN")
+    statement = _BEGIN.get(conn.get_execution_options().get(BEGIN_OPTION, ""), "BEGIN")
+    # Straight on the driver's cursor: a full SQLAlchemy execution per
+    # transaction cost a measurable share of every short call.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    except Exception as error:
+        raise sa_exc.DBAPIError.instance(
+            statement, (), error, conn.dialect.loaded_dbapi.Error
+        ) from error
+    finally:
+        cursor.close()

@@ -74,7 +74,6 @@ def engine_arguments(
             given = connect_args.get("options")
             connect_args["options"] = " ".join(filter(None, [given, f"-csearch_path={schema}"]))
         kwargs.setdefault("json_serializer", dumps)
-        kwargs.setdefault("pool_pre_ping", True)
     return parsed, kwargs
 
 

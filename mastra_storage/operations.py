@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy.orm import Session
-
 from .clock import monotonic_clock, utc_now
+from .dialects import Executor
 from .domain import (
     DateRange,
     EvalPage,
@@ -123,12 +122,12 @@ def stamped(model: Stamped) -> Stamped:
 # -- threads ----------------------------------------------------------------------
 
 
-def save_thread(session: Session, *, thread: Any) -> StorageThread:
+def save_thread(session: Executor, *, thread: Any) -> StorageThread:
     return ThreadRepository(session).save(stamped(parse(StorageThread, thread, what="thread")))
 
 
 def get_thread_by_id(
-    session: Session, *, thread_id: str, resource_id: str | None = None
+    session: Executor, *, thread_id: str, resource_id: str | None = None
 ) -> StorageThread | None:
     require_text(thread_id, "thread_id")
     thread = ThreadRepository(session).get(thread_id)
@@ -138,7 +137,7 @@ def get_thread_by_id(
 
 
 def update_thread(
-    session: Session,
+    session: Executor,
     *,
     id: str,
     title: str | None = None,
@@ -154,14 +153,14 @@ def update_thread(
     return updated
 
 
-def delete_thread(session: Session, *, thread_id: str) -> None:
+def delete_thread(session: Executor, *, thread_id: str) -> None:
     require_text(thread_id, "thread_id")
     MessageRepository(session).delete_in_thread(thread_id)
     ThreadRepository(session).delete(thread_id)
 
 
 def list_threads(
-    session: Session,
+    session: Executor,
     *,
     resource_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -190,7 +189,7 @@ def list_threads(
 # -- messages ---------------------------------------------------------------------
 
 
-def save_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
+def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
     """Upsert by id, all or nothing; see API.md for the rules."""
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
         raise ValidationError("messages must be a list of messages", field="messages")
@@ -234,7 +233,7 @@ def save_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDB
 
 
 def list_messages(
-    session: Session,
+    session: Executor,
     *,
     thread_id: str | Sequence[str],
     resource_id: str | None = None,
@@ -259,7 +258,7 @@ def list_messages(
 
 
 def list_messages_by_resource_id(
-    session: Session,
+    session: Executor,
     *,
     resource_id: str,
     include: Sequence[Any] | None = None,
@@ -296,7 +295,7 @@ def _windows_of(include: Sequence[Any] | None) -> list[tuple[str, int, int]]:
 
 
 def _message_page(
-    session: Session,
+    session: Executor,
     *,
     thread_ids: list[str] | None,
     resource_id: str | None,
@@ -330,7 +329,7 @@ def _message_page(
     )
 
 
-def list_messages_by_id(session: Session, *, message_ids: Sequence[str]) -> list[MastraDBMessage]:
+def list_messages_by_id(session: Executor, *, message_ids: Sequence[str]) -> list[MastraDBMessage]:
     return MessageRepository(session).get_many(_ids_of(message_ids, "message_ids"))
 
 
@@ -343,7 +342,7 @@ def _ids_of(value: Any, field: str) -> list[str]:
     return ids
 
 
-def update_messages(session: Session, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
+def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
     """Partial updates by id: content merged into the stored content (top-level
     keys; `content.metadata` one level deep); a new `thread_id` moves the
     message; old and new threads' `updated_at` become now. Unknown ids are
@@ -377,7 +376,7 @@ def update_messages(session: Session, *, messages: Sequence[Any]) -> list[Mastra
     return changed
 
 
-def delete_messages(session: Session, *, message_ids: Sequence[str]) -> None:
+def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
     ids = _ids_of(message_ids, "message_ids")
     touched = MessageRepository(session).delete_many(ids)
     ThreadRepository(session).touch(touched, utc_now())
@@ -386,18 +385,18 @@ def delete_messages(session: Session, *, message_ids: Sequence[str]) -> None:
 # -- resources --------------------------------------------------------------------
 
 
-def get_resource_by_id(session: Session, *, resource_id: str) -> StorageResource | None:
+def get_resource_by_id(session: Executor, *, resource_id: str) -> StorageResource | None:
     require_text(resource_id, "resource_id")
     return ResourceRepository(session).get(resource_id)
 
 
-def save_resource(session: Session, *, resource: Any) -> StorageResource:
+def save_resource(session: Executor, *, resource: Any) -> StorageResource:
     model = parse(StorageResource, resource, what="resource")
     return ResourceRepository(session).save(stamped(model))
 
 
 def update_resource(
-    session: Session,
+    session: Executor,
     *,
     resource_id: str,
     working_memory: str | None = None,
@@ -429,7 +428,7 @@ def update_resource(
 
 
 def persist_workflow_snapshot(
-    session: Session,
+    session: Executor,
     *,
     workflow_name: str,
     run_id: str,
@@ -459,7 +458,7 @@ def persist_workflow_snapshot(
 
 
 def load_workflow_snapshot(
-    session: Session, *, workflow_name: str, run_id: str
+    session: Executor, *, workflow_name: str, run_id: str
 ) -> dict[str, Any] | None:
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
@@ -469,7 +468,7 @@ def load_workflow_snapshot(
 # -- evals ------------------------------------------------------------------------
 
 
-def save_evals(session: Session, *, evals: Sequence[Any]) -> list[EvalRow]:
+def save_evals(session: Executor, *, evals: Sequence[Any]) -> list[EvalRow]:
     if isinstance(evals, str | bytes | Mapping) or not isinstance(evals, Iterable):
         raise ValidationError("evals must be a list of eval rows", field="evals")
     now = utc_now()
@@ -484,7 +483,7 @@ def save_evals(session: Session, *, evals: Sequence[Any]) -> list[EvalRow]:
 
 
 def get_evals(
-    session: Session,
+    session: Executor,
     *,
     agent_name: str | None = None,
     type: str | None = None,
@@ -507,7 +506,7 @@ def get_evals(
 
 
 def list_workflow_runs(
-    session: Session,
+    session: Executor,
     *,
     workflow_name: str | None = None,
     resource_id: str | None = None,
@@ -532,20 +531,20 @@ def list_workflow_runs(
 
 
 def get_workflow_run_by_id(
-    session: Session, *, run_id: str, workflow_name: str | None = None
+    session: Executor, *, run_id: str, workflow_name: str | None = None
 ) -> WorkflowRun | None:
     require_text(run_id, "run_id")
     return WorkflowRepository(session).find(run_id, optional_text(workflow_name, "workflow_name"))
 
 
-def delete_workflow_run_by_id(session: Session, *, run_id: str, workflow_name: str) -> None:
+def delete_workflow_run_by_id(session: Executor, *, run_id: str, workflow_name: str) -> None:
     require_text(run_id, "run_id")
     require_text(workflow_name, "workflow_name")
     WorkflowRepository(session).delete(run_id, workflow_name)
 
 
 def update_workflow_results(
-    session: Session,
+    session: Executor,
     *,
     workflow_name: str,
     run_id: str,
@@ -577,7 +576,7 @@ def update_workflow_results(
 
 
 def update_workflow_state(
-    session: Session,
+    session: Executor,
     *,
     workflow_name: str,
     run_id: str,

@@ -66,10 +66,8 @@ class MastraStorage(ABC):
         self.features = features(self.engine)  # refuses unsupported databases early
         prepare_engine(self.engine)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            bind=self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}),
-            expire_on_commit=False,
-        )
+        self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
         self._init_lock = threading.Lock()
         self._run_locks = create_lock_service(
@@ -92,7 +90,7 @@ class MastraStorage(ABC):
     def init(self) -> None:
         """Bring the schema to head. Idempotent; safe when several processes
         call it at once (they take turns); also done on first use."""
-        with self._init_lock, self.engine.connect() as conn, translate_errors():
+        with self._init_lock, translate_errors(), self.engine.connect() as conn:
             migrate_on(
                 conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}), self._prepare_database
             )
@@ -133,11 +131,16 @@ class MastraStorage(ABC):
         write: bool,
         **kwargs: Any,
     ) -> T:
+        """`operation` in the caller's session, or in a transaction of its own on
+        a plain Connection (no ORM unit of work: nothing here needs one)."""
         if session is not None:
             with translate_errors():
                 return operation(session, **kwargs)
-        with self.session_scope(write=write) as own:
-            return operation(own, **kwargs)
+        if not self._initialized:
+            self.init()
+        engine = self._write_engine if write else self.engine
+        with translate_errors(), engine.begin() as conn:
+            return operation(conn, **kwargs)
 
     # -- threads ------------------------------------------------------------------
 

@@ -8,16 +8,14 @@ somebody else took the run since, and the write is refused.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
+from ..dialects import Executor, engine_of
 from ..errors import FencingTokenError, ValidationError
-from ..orm import WorkflowRunLockRow
 from . import rows
 from .base import run_key
 from .memory import process_lock_table
 
 
-def check_fencing(session: Session, workflow_name: str, run_id: str, token: int) -> None:
+def check_fencing(session: Executor, workflow_name: str, run_id: str, token: int) -> None:
     """Refuse a write to run (`workflow_name`, `run_id`) made under fencing
     token `token` unless it is the newest token issued for that run.
 
@@ -41,7 +39,7 @@ def check_fencing(session: Session, workflow_name: str, run_id: str, token: int)
             f"fencing_token must be a positive int, got {token!r}", field="fencing_token"
         )
     newest: int | None = None
-    memory = process_lock_table(session.get_bind(WorkflowRunLockRow).engine.pool, create=False)
+    memory = process_lock_table(engine_of(session).pool, create=False)
     if memory is not None:  # an in-memory database: its locks live in this process
         newest = memory.newest_token(run)
     if newest is None:

@@ -17,12 +17,10 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, and_, bindparam, not_, or_, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert, Update
 
-from ..dialects import Features, database_now, features, insert_if_absent, lock_rows
+from ..dialects import Executor, Features, database_now, features, insert_if_absent, lock_rows
 from ..domain import RunLock
 from ..orm import WorkflowRunLockRow
 from .keys import advisory_lock_held, key_halves
@@ -35,7 +33,6 @@ LEASE = "lease"
 MEMORY = "memory"
 
 RunKey = tuple[str, str]
-Executor = Session | Connection
 
 
 def params(
@@ -160,7 +157,7 @@ def read(executor: Executor, values: dict[str, Any]) -> RunLock | None:
     return RunLock(holder=row[0], expires_at=row[1], backend=row[2], fencing_token=row[3])
 
 
-def token_for_write(session: Session, run: RunKey) -> int | None:
+def token_for_write(session: Executor, run: RunKey) -> int | None:
     """The run's newest fencing token, with the row locked against a new
     acquisition until the session's transaction ends (FOR SHARE on PostgreSQL:
     writers of one run do not queue behind each other; the write lock on SQLite)."""

@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select, Table, func
-from sqlalchemy.orm import Session
 from typing_extensions import Unpack
 
-from ..dialects import Features
+from ..dialects import Executor, Features
 from ..orm import POSTGRESQL_ONLY
 
 T = TypeVar("T")
@@ -82,7 +81,7 @@ def twin_updates(
     return names
 
 
-def count(session: Session, stmt: AnySelect) -> int:
+def count(session: Executor, stmt: AnySelect) -> int:
     """COUNT(*) of a filtered select, without its ordering or paging."""
     counted = (
         stmt.with_only_columns(func.count(), maintain_column_froms=True)

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Select, Table, select
-from sqlalchemy.orm import Session
 
-from ..dialects import features
+from ..dialects import Executor, features
 from ..domain import DateRange, EvalRow
 from ..orm import EvalResultRow
 from ._common import count, paged, twin_pairs, with_twins
@@ -50,7 +49,7 @@ def type_filter(type_: EvalType | None) -> list[ColumnElement[bool]]:
 class EvalRepository:
     """Reads and writes evaluation results in the caller's session; never commits."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
 

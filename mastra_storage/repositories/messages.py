@@ -23,10 +23,17 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from ..dialects import Features, features, lock_rows, many_rows_parameters, upsert_many
+from ..dialects import (
+    Executor,
+    Features,
+    connection_of,
+    features,
+    lock_rows,
+    many_rows_parameters,
+    upsert_many,
+)
 from ..domain import DateRange, MastraDBMessage, MessageContent
 from ..orm import MessageRow
 from ..orm.types import dumps
@@ -242,7 +249,7 @@ def filter_params(
 class MessageRepository:
     """Reads and writes messages in the caller's session; never commits."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
 
@@ -268,7 +275,7 @@ class MessageRepository:
         stored: dict[str, datetime] = {}
         if rows:
             stmt = _upsert_statement(self.features)
-            dialect = self.session.get_bind().dialect
+            dialect = connection_of(self.session).dialect
             params = many_rows_parameters(self.features, dialect, TABLE, rows)
             for id_, created_at in self.session.execute(stmt, params).all():
                 stored[id_] = created_at
@@ -389,7 +396,7 @@ class MessageRepository:
                 resourceId=bindparam("b_resource_id"),
             )
         )
-        self.session.connection().execute(stmt, rows)
+        connection_of(self.session).execute(stmt, rows)
 
     def delete_many(self, message_ids: Iterable[str]) -> set[str]:
         """Delete these messages; returns the ids of the threads they were in."""

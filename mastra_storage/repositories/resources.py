@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
 
-from ..dialects import features, lock_rows, upsert
+from ..dialects import Executor, features, lock_rows, upsert
 from ..domain import StorageResource
 from ..orm import ResourceRow
 from ._common import twin_pairs, twin_updates, with_twins
@@ -38,7 +37,7 @@ def to_resource(row: Sequence[Any]) -> StorageResource:
 class ResourceRepository:
     """Reads and writes resources in the caller's session; never commits."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
 

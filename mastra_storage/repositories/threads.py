@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, select, update
-from sqlalchemy.orm import Session
 
-from ..dialects import features, json_contains, lock_rows, upsert
+from ..dialects import Executor, features, json_contains, lock_rows, upsert
 from ..domain import StorageThread
 from ..orm import ThreadRow
 from ._common import construct, count, paged, twin_pairs, twin_updates, with_twins
@@ -52,7 +51,7 @@ def to_thread(row: Sequence[Any]) -> StorageThread:
 class ThreadRepository:
     """Reads and writes threads in the caller's session; never commits."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
 

@@ -8,10 +8,9 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from ..dialects import Features, features, lock_rows, upsert
+from ..dialects import Executor, Features, features, lock_rows, upsert
 from ..domain import WorkflowRun
 from ..orm import SafeText, WorkflowSnapshotRow
 from ._common import count, paged, twin_pairs, twin_updates, with_twins
@@ -69,7 +68,7 @@ def to_run(row: Sequence[Any]) -> WorkflowRun:
 class WorkflowRepository:
     """Reads and writes workflow snapshots in the caller's session; never commits."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
 
