@@ -410,18 +410,33 @@ def test_the_heartbeat_notices_a_lost_connection(
 # -- fencing ----------------------------------------------------------------------------
 
 
+def first_holder_replaced(
+    backend: Backend,
+    lock_backend: str,
+    a: MastraStorage,
+    b: MastraStorage,
+    then: Callable[[str, int], object] | None = None,
+) -> tuple[str, int, int]:
+    """A run that `a` locked and wrote (value 1, then `then(run_id, token)`), before `b`
+    took it over: (run id, a's stale token, b's token)."""
+    run_id = new_run()
+    assert acquire(a, run_id, ttl_ms=300)
+    old_token = token_of(a, run_id)
+    persist(a, run_id, 1, old_token)
+    if then is not None:
+        then(run_id, old_token)
+    take_over(backend, lock_backend, a, b, run_id)
+    new_token = token_of(b, run_id)
+    assert new_token > old_token
+    return run_id, old_token, new_token
+
+
 @lock_cases(ALL_CASES)
 def test_a_stale_holder_cannot_write(
     backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
 ) -> None:
     a, b = make(), make()
-    run_id = new_run()
-    assert acquire(a, run_id, ttl_ms=300)
-    old_token = token_of(a, run_id)
-    persist(a, run_id, 1, old_token)
-    take_over(backend, lock_backend, a, b, run_id)
-    new_token = token_of(b, run_id)
-    assert new_token > old_token
+    run_id, old_token, new_token = first_holder_replaced(backend, lock_backend, a, b)
     with pytest.raises(FencingTokenError, match="stale"):
         persist(a, run_id, 2, old_token)
     assert snapshot_value(b, run_id) == 1, "the refused write left nothing"
@@ -441,15 +456,15 @@ def test_a_stale_holder_cannot_update_results_or_state(
     backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
 ) -> None:
     a, b = make(), make()
-    run_id = new_run()
-    assert acquire(a, run_id, ttl_ms=300)
-    old_token = token_of(a, run_id)
-    persist(a, run_id, 1, old_token)
-    a.update_workflow_results(
-        workflow_name=WF, run_id=run_id, step_id="s", result="a", fencing_token=old_token
+    run_id, old_token, new_token = first_holder_replaced(
+        backend,
+        lock_backend,
+        a,
+        b,
+        lambda run_id, token: a.update_workflow_results(
+            workflow_name=WF, run_id=run_id, step_id="s", result="a", fencing_token=token
+        ),
     )
-    take_over(backend, lock_backend, a, b, run_id)
-    new_token = token_of(b, run_id)
     with pytest.raises(FencingTokenError, match="stale"):
         a.update_workflow_results(
             workflow_name=WF, run_id=run_id, step_id="s", result="late", fencing_token=old_token
