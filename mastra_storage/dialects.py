@@ -100,8 +100,7 @@ def upsert(
 ) -> Insert:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET each of `update_columns` to
     the new value (plus `set_extra` expressions), the same on both backends."""
-    module: Any = postgresql if feats.name == "postgresql" else sqlite
-    stmt = module.insert(table)
+    stmt = _insert(feats, table)
     set_: dict[str, Any] = {name: stmt.excluded[name] for name in update_columns}
     if set_extra:
         set_.update(
@@ -115,8 +114,12 @@ def upsert(
 
 def insert_if_absent(feats: Features, table: Table, *, keys: Sequence[str]) -> Insert:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, the same on both backends."""
-    module: Any = postgresql if feats.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]
+    return _insert(feats, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]
+
+
+def _insert(feats: Features, table: Table) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_update/nothing`."""
+    return (postgresql if feats.name == "postgresql" else sqlite).insert(table)
 
 
 ROWS_PARAMETER = "mastra_storage_rows"
@@ -237,6 +240,8 @@ def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> No
     """
     if features(session).row_locks:
         return
+    if connection_of(session).get_execution_options().get(BEGIN_OPTION) in _BEGIN:
+        return  # our writer transaction began IMMEDIATE: it holds the write lock already
     first = (list(table.primary_key.columns) or list(table.columns))[0]
     session.execute(update(table).where(where).values({first.key: first}))
 

@@ -237,47 +237,23 @@ def list_messages(
     *,
     thread_id: str | Sequence[str],
     resource_id: str | None = None,
-    include: Sequence[Any] | None = None,
-    page: int = 0,
-    per_page: int | None = 40,
-    date_range: Any = None,
-    direction: str = "ASC",
-    count_total: bool = True,
+    **options: Any,
 ) -> MessagePage:
+    """`options`: include, page, per_page, date_range, direction, count_total."""
     return _message_page(
         session,
         thread_ids=thread_ids_of(thread_id),
         resource_id=optional_text(resource_id, "resource_id"),
-        include=include,
-        page=page,
-        per_page=per_page,
-        date_range=date_range,
-        direction=direction,
-        count_total=count_total,
+        **options,
     )
 
 
 def list_messages_by_resource_id(
-    session: Executor,
-    *,
-    resource_id: str,
-    include: Sequence[Any] | None = None,
-    page: int = 0,
-    per_page: int | None = 40,
-    date_range: Any = None,
-    direction: str = "ASC",
-    count_total: bool = True,
+    session: Executor, *, resource_id: str, **options: Any
 ) -> MessagePage:
+    """As `list_messages`, across all of a resource's threads."""
     return _message_page(
-        session,
-        thread_ids=None,
-        resource_id=require_text(resource_id, "resource_id"),
-        include=include,
-        page=page,
-        per_page=per_page,
-        date_range=date_range,
-        direction=direction,
-        count_total=count_total,
+        session, thread_ids=None, resource_id=require_text(resource_id, "resource_id"), **options
     )
 
 
@@ -299,12 +275,12 @@ def _message_page(
     *,
     thread_ids: list[str] | None,
     resource_id: str | None,
-    include: Sequence[Any] | None,
-    page: int,
-    per_page: int | None,
-    date_range: Any,
-    direction: str,
-    count_total: bool,
+    include: Sequence[Any] | None = None,
+    page: int = 0,
+    per_page: int | None = 40,
+    date_range: Any = None,
+    direction: str = "ASC",
+    count_total: bool = True,
 ) -> MessagePage:
     check_paging(page, per_page)
     descending = direction_of(direction)

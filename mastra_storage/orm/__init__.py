@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base, is_present
+from .base import NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base
 from .models import (
     EvalResultRow,
     MessageRow,
@@ -54,6 +54,5 @@ __all__ = [
     "WorkflowRunLockRow",
     "WorkflowSnapshotRow",
     "include_object",
-    "is_present",
     "metadata",
 ]

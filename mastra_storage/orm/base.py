@@ -46,8 +46,3 @@ def _skip_postgresql_only_columns(element: CreateColumn, compiler: DDLCompiler, 
     if column.info.get(POSTGRESQL_ONLY) and compiler.dialect.name != "postgresql":
         return None
     return compiler.visit_create_column(element, **kw)  # type: ignore[no-untyped-call]
-
-
-def is_present(column: Any, dialect_name: str) -> bool:
-    """Whether `column` exists in a database of this dialect."""
-    return not (column.info.get(POSTGRESQL_ONLY) and dialect_name != "postgresql")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -48,6 +47,11 @@ def construct(model: type[M], values: dict[str, Any]) -> M:
     _set_attribute(instance, "__pydantic_extra__", None)
     _set_attribute(instance, "__pydantic_private__", None)
     return instance
+
+
+def from_row(model: type[M], row: Sequence[Any]) -> M:
+    """A model from a row whose columns are the model's fields, in order."""
+    return construct(model, dict(zip(model.model_fields, row, strict=True)))
 
 
 def twin_pairs(table: Table) -> tuple[tuple[str, str], ...]:
@@ -101,8 +105,3 @@ def paged(stmt: S, page: int, per_page: int | None) -> S:
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def latest(*values: datetime | None) -> datetime | None:
-    present = [value for value in values if value is not None]
-    return max(present) if present else None

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, Table, select
 from ..dialects import Executor, features
 from ..domain import DateRange, EvalRow
 from ..orm import EvalResultRow
-from ._common import count, paged, twin_pairs, with_twins
+from ._common import count, from_row, paged, twin_pairs, with_twins
 from .messages import date_filter
 
 TABLE = cast(Table, EvalResultRow.__table__)
@@ -31,11 +31,7 @@ EvalType = Literal["test", "live"]
 
 
 def to_eval(row: Sequence[Any]) -> EvalRow:
-    names = (
-        "input", "output", "result", "agent_name", "metric_name", "instructions",
-        "test_info", "global_run_id", "run_id", "created_at",
-    )  # fmt: skip
-    return EvalRow.model_construct(**dict(zip(names, row, strict=True)))
+    return from_row(EvalRow, row)
 
 
 def type_filter(type_: EvalType | None) -> list[ColumnElement[bool]]:

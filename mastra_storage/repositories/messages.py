@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import pydantic
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -41,22 +40,13 @@ from ._common import AnySelect, chunks, construct, twin_pairs, with_twins
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
-COLUMNS = (
-    MessageRow.id,
-    MessageRow.thread_id,
-    MessageRow.content,
-    MessageRow.role,
-    MessageRow.type,
-    MessageRow.created_at,
-    MessageRow.resource_id,
-)
 _UPDATED_ON_CONFLICT = ["thread_id", "content", "role", "type", "resourceId"]
 
-# Reads select the Table's columns (same types as COLUMNS): a Core select runs
-# without the ORM's per-statement loading machinery. The statements are built
-# once per shape with bound parameters (below), not once per call.
+# Reads select the Table's columns: a Core select runs without the ORM's
+# per-statement loading machinery. The statements are built once per shape with
+# bound parameters (below), not once per call.
 _C = TABLE.c
-READ_COLUMNS = (_C.id, _C.thread_id, _C.content, _C.role, _C.type, _C.createdAt, _C.resourceId)
+COLUMNS = (_C.id, _C.thread_id, _C.content, _C.role, _C.type, _C.createdAt, _C.resourceId)
 
 
 def parse_content(text: str) -> MessageContent:
@@ -93,18 +83,27 @@ def to_message(row: Sequence[Any]) -> MastraDBMessage:
 
 
 def date_filter(column: Any, date_range: DateRange | None) -> list[ColumnElement[bool]]:
+    """`column` within `date_range` (bounds inclusive unless marked exclusive)."""
     if date_range is None:
         return []
-    clauses: list[ColumnElement[bool]] = []
-    if date_range.start is not None:
-        clauses.append(
-            column > date_range.start if date_range.start_exclusive else column >= date_range.start
-        )
-    if date_range.end is not None:
-        clauses.append(
-            column < date_range.end if date_range.end_exclusive else column <= date_range.end
-        )
+    start_op, end_op = date_shape(date_range)
+    clauses = []
+    if start_op is not None:
+        clauses.append(compare(column, start_op, date_range.start))
+    if end_op is not None:
+        clauses.append(compare(column, end_op, date_range.end))
     return clauses
+
+
+def compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """`column <op> value` for one of `>`, `>=`, `<`, `<=`."""
+    if op == ">":
+        return column > value  # type: ignore[no-any-return]
+    if op == ">=":
+        return column >= value  # type: ignore[no-any-return]
+    if op == "<":
+        return column < value  # type: ignore[no-any-return]
+    return column <= value  # type: ignore[no-any-return]
 
 
 # -- statements, built once per shape ---------------------------------------------------
@@ -127,7 +126,7 @@ def date_shape(date_range: DateRange | None) -> DateShape:
 def _filtered(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
     """The message columns WHERE thread, resource and date filters, as bound
     parameters `thread_id` / `thread_ids`, `resource_id`, `start`, `end`."""
-    stmt = select(*READ_COLUMNS)
+    stmt = select(*COLUMNS)
     if threads == 1:
         stmt = stmt.where(_C.thread_id == bindparam("thread_id"))
     elif threads == 2:
@@ -136,19 +135,8 @@ def _filtered(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySel
         stmt = stmt.where(_C.resourceId == bindparam("resource_id"))
     for op, name in zip(dates, ("start", "end"), strict=True):
         if op is not None:
-            stmt = stmt.where(_compare_created_at(op, bindparam(name, type_=_C.createdAt.type)))
+            stmt = stmt.where(compare(_C.createdAt, op, bindparam(name, type_=_C.createdAt.type)))
     return stmt
-
-
-def _compare_created_at(op: str, value: BindParameter[datetime]) -> ColumnElement[bool]:
-    column: ColumnElement[datetime] = _C.createdAt
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "<":
-        return column < value
-    return column <= value
 
 
 @lru_cache(maxsize=64)
@@ -180,7 +168,7 @@ def _any_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> A
 
 @lru_cache(maxsize=2)
 def _by_ids_statement(for_update: bool) -> AnySelect:
-    stmt = select(*READ_COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+    stmt = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
     return stmt.with_for_update() if for_update else stmt
 
 
@@ -198,14 +186,14 @@ def _windows_statement(shape: tuple[tuple[bool, bool], ...]) -> CompoundSelect[A
         same_thread = _C.thread_id == bindparam(f"thread_{i}", type_=_C.thread_id.type)
         if before:
             parts.append(
-                select(*READ_COLUMNS)
+                select(*COLUMNS)
                 .where(same_thread, cursor < here)
                 .order_by(*order_keys(descending=True))
                 .limit(bindparam(f"before_{i}", type_=Integer()))
             )
         if after:
             parts.append(
-                select(*READ_COLUMNS)
+                select(*COLUMNS)
                 .where(same_thread, cursor > here)
                 .order_by(*order_keys(descending=False))
                 .limit(bindparam(f"after_{i}", type_=Integer()))

@@ -10,7 +10,7 @@ from sqlalchemy import Table, select
 from ..dialects import Executor, features, lock_rows, upsert
 from ..domain import StorageResource
 from ..orm import ResourceRow
-from ._common import twin_pairs, twin_updates, with_twins
+from ._common import from_row, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, ResourceRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -24,14 +24,7 @@ COLUMNS = (
 
 
 def to_resource(row: Sequence[Any]) -> StorageResource:
-    id_, working_memory, metadata, created_at, updated_at = row
-    return StorageResource.model_construct(
-        id=id_,
-        working_memory=working_memory,
-        metadata=metadata,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
+    return from_row(StorageResource, row)
 
 
 class ResourceRepository:

@@ -11,41 +11,22 @@ from sqlalchemy import Select, Table, bindparam, delete, select, update
 from ..dialects import Executor, features, json_contains, lock_rows, upsert
 from ..domain import StorageThread
 from ..orm import ThreadRow
-from ._common import construct, count, paged, twin_pairs, twin_updates, with_twins
+from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, ThreadRow.__table__)
 PAIRS = twin_pairs(TABLE)
-COLUMNS = (
-    ThreadRow.id,
-    ThreadRow.resource_id,
-    ThreadRow.title,
-    ThreadRow.metadata_,
-    ThreadRow.created_at,
-    ThreadRow.updated_at,
-)
 ORDER_COLUMNS = {"createdAt": ThreadRow.created_at, "updatedAt": ThreadRow.updated_at}
 
 # Point reads: Core selects of the Table's columns, built once, with bound ids.
 _C = TABLE.c
-_READ_COLUMNS = (_C.id, _C.resourceId, _C.title, _C.metadata, _C.createdAt, _C.updatedAt)
-_BY_ID = select(*_READ_COLUMNS).where(_C.id == bindparam("id"))
+COLUMNS = (_C.id, _C.resourceId, _C.title, _C.metadata, _C.createdAt, _C.updatedAt)
+_BY_ID = select(*COLUMNS).where(_C.id == bindparam("id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
-_BY_IDS = select(*_READ_COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+_BY_IDS = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
 
 
 def to_thread(row: Sequence[Any]) -> StorageThread:
-    id_, resource_id, title, metadata, created_at, updated_at = row
-    return construct(
-        StorageThread,
-        {
-            "id": id_,
-            "resource_id": resource_id,
-            "title": title,
-            "metadata": metadata,
-            "created_at": created_at,
-            "updated_at": updated_at,
-        },
-    )
+    return from_row(StorageThread, row)
 
 
 class ThreadRepository:

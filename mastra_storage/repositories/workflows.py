@@ -13,7 +13,7 @@ from sqlalchemy.sql.dml import Insert
 from ..dialects import Executor, Features, features, lock_rows, upsert
 from ..domain import WorkflowRun
 from ..orm import SafeText, WorkflowSnapshotRow
-from ._common import count, paged, twin_pairs, twin_updates, with_twins
+from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, WorkflowSnapshotRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -54,15 +54,7 @@ def _run_key(workflow_name: str, run_id: str) -> dict[str, str]:
 
 
 def to_run(row: Sequence[Any]) -> WorkflowRun:
-    workflow_name, run_id, resource_id, snapshot, created_at, updated_at = row
-    return WorkflowRun.model_construct(
-        workflow_name=workflow_name,
-        run_id=run_id,
-        resource_id=resource_id,
-        snapshot=snapshot,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
+    return from_row(WorkflowRun, row)
 
 
 class WorkflowRepository:
@@ -102,14 +94,6 @@ class WorkflowRepository:
         value: dict[str, Any] | None = self.session.execute(_LOAD, params).scalar_one_or_none()
         return value
 
-    def get(self, workflow_name: str, run_id: str) -> WorkflowRun | None:
-        stmt = select(*COLUMNS).where(
-            WorkflowSnapshotRow.workflow_name == workflow_name,
-            WorkflowSnapshotRow.run_id == run_id,
-        )
-        row = self.session.execute(stmt).first()
-        return None if row is None else to_run(row)
-
     def _key(self, workflow_name: str, run_id: str) -> ColumnElement[bool]:
         return (WorkflowSnapshotRow.workflow_name == workflow_name) & (
             WorkflowSnapshotRow.run_id == run_id
@@ -118,7 +102,7 @@ class WorkflowRepository:
     def load_for_update(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
         """The snapshot, with the row locked until the transaction ends, so a
         read-modify-write cannot interleave with another writer."""
-        lock_rows(self.session, TABLE, (_C.workflow_name == workflow_name) & (_C.run_id == run_id))
+        lock_rows(self.session, TABLE, self._key(workflow_name, run_id))
         stmt = _LOAD_FOR_UPDATE if self.features.row_locks else _LOAD
         params = _run_key(workflow_name, run_id)
         value: dict[str, Any] | None = self.session.execute(stmt, params).scalar_one_or_none()
