@@ -1,23 +1,14 @@
-"""What each data method of the API does, given a Session.
-
-The facades (sync `MastraStorage` and, later, the async twins) validate
-nothing and decide nothing themselves: they open or borrow a session and call
-one of these functions, so the logic exists once. Each function validates all
-of its input before its first write, so bad input writes nothing.
-"""
+"""Memory domain (Mastra's `memory` store): threads, messages and resources
+(working memory)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from .clock import monotonic_clock, utc_now
-from .dialects import Executor
-from .domain import (
-    DateRange,
-    EvalPage,
-    EvalRow,
+from ..clock import monotonic_clock, utc_now
+from ..dialects import Executor
+from ..domain import (
     IncludeItem,
     MastraDBMessage,
     MessagePage,
@@ -25,99 +16,24 @@ from .domain import (
     StorageResource,
     StorageThread,
     ThreadPage,
-    WorkflowRun,
-    WorkflowRuns,
     check_paging,
     page_info,
     parse,
-    require_aware,
 )
-from .errors import NotFoundError, ValidationError
-from .locks import check_fencing
-from .repositories import (
-    EvalRepository,
-    MessageRepository,
-    ResourceRepository,
-    ThreadRepository,
-    WorkflowRepository,
+from ..errors import NotFoundError, ValidationError
+from ..repositories import MessageRepository, ResourceRepository, ThreadRepository
+from ._inputs import (
+    _ORDER_BY,
+    date_range_of,
+    direction_of,
+    ids_of,
+    optional_dict,
+    optional_string,
+    optional_text,
+    require_text,
+    stamped,
+    thread_ids_of,
 )
-
-Direction = Literal["ASC", "DESC"]
-_ORDER_BY = {
-    "createdAt": "createdAt",
-    "created_at": "createdAt",
-    "updatedAt": "updatedAt",
-    "updated_at": "updatedAt",
-}
-
-
-# -- input checks ---------------------------------------------------------------
-
-
-def require_text(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{field} must be a non-empty string", field=field)
-    return value
-
-
-def optional_text(value: Any, field: str) -> str | None:
-    return None if value is None else require_text(value, field)
-
-
-def optional_string(value: Any, field: str) -> str | None:
-    """None, or any string (empty included)."""
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string", field=field)
-    return value
-
-
-def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"{field} must be a mapping, got {type(value).__name__}", field=field)
-    return dict(value)
-
-
-def direction_of(value: str) -> bool:
-    """True for descending."""
-    if not isinstance(value, str) or value.upper() not in ("ASC", "DESC"):
-        raise ValidationError(
-            f"direction must be 'ASC' or 'DESC', got {value!r}", field="direction"
-        )
-    return value.upper() == "DESC"
-
-
-def thread_ids_of(value: Any) -> list[str]:
-    ids = (
-        [value]
-        if isinstance(value, str)
-        else list(value)
-        if isinstance(value, Iterable)
-        else [value]
-    )
-    if not ids:
-        raise ValidationError("thread_id must be a non-empty string", field="thread_id")
-    for item in ids:
-        if not isinstance(item, str) or not item.strip():
-            raise ValidationError("thread_id must be a non-empty string", field="thread_id")
-    return list(dict.fromkeys(ids))
-
-
-def date_range_of(value: Any) -> DateRange | None:
-    return None if value is None else parse(DateRange, value, what="date_range")
-
-
-Stamped = TypeVar("Stamped", StorageThread, StorageResource)
-
-
-def stamped(model: Stamped) -> Stamped:
-    """`created_at` and `updated_at` default to now."""
-    now = utc_now()
-    return model.model_copy(
-        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
-    )
-
 
 # -- threads ----------------------------------------------------------------------
 
@@ -306,16 +222,7 @@ def _message_page(
 
 
 def list_messages_by_id(session: Executor, *, message_ids: Sequence[str]) -> list[MastraDBMessage]:
-    return MessageRepository(session).get_many(_ids_of(message_ids, "message_ids"))
-
-
-def _ids_of(value: Any, field: str) -> list[str]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise ValidationError(f"{field} must be a list of ids", field=field)
-    ids = list(value)
-    for item in ids:
-        require_text(item, field)
-    return ids
+    return MessageRepository(session).get_many(ids_of(message_ids, "message_ids"))
 
 
 def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
@@ -353,7 +260,7 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
 
 
 def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
-    ids = _ids_of(message_ids, "message_ids")
+    ids = ids_of(message_ids, "message_ids")
     touched = MessageRepository(session).delete_many(ids)
     ThreadRepository(session).touch(touched, utc_now())
 
@@ -398,180 +305,3 @@ def update_resource(
             }
         )
     )
-
-
-# -- workflow snapshots -----------------------------------------------------------
-
-
-def persist_workflow_snapshot(
-    session: Executor,
-    *,
-    workflow_name: str,
-    run_id: str,
-    snapshot: Mapping[str, Any],
-    resource_id: str | None = None,
-    fencing_token: int | None = None,
-) -> None:
-    """Upsert the run's snapshot; with `fencing_token`, only while no newer
-    lock holder exists for the run (checked, and the lock row held, in this
-    transaction before the write)."""
-    require_text(workflow_name, "workflow_name")
-    require_text(run_id, "run_id")
-    value = optional_dict(snapshot, "snapshot")
-    if value is None:
-        raise ValidationError("snapshot must be a mapping", field="snapshot")
-    if fencing_token is not None:
-        check_fencing(session, workflow_name, run_id, fencing_token)
-    WorkflowRepository(session).persist(
-        workflow_name=workflow_name,
-        run_id=run_id,
-        snapshot=value,
-        resource_id=optional_text(resource_id, "resource_id"),
-        # Strictly increasing within a process: runs created one after the
-        # other list newest first even within one millisecond.
-        now=monotonic_clock.next(),
-    )
-
-
-def load_workflow_snapshot(
-    session: Executor, *, workflow_name: str, run_id: str
-) -> dict[str, Any] | None:
-    require_text(workflow_name, "workflow_name")
-    require_text(run_id, "run_id")
-    return WorkflowRepository(session).load(workflow_name, run_id)
-
-
-# -- evals ------------------------------------------------------------------------
-
-
-def save_evals(session: Executor, *, evals: Sequence[Any]) -> list[EvalRow]:
-    if isinstance(evals, str | bytes | Mapping) or not isinstance(evals, Iterable):
-        raise ValidationError("evals must be a list of eval rows", field="evals")
-    now = utc_now()
-    rows = [
-        (model := parse(EvalRow, item, what=f"evals[{index}]")).model_copy(
-            update={"created_at": model.created_at or now}
-        )
-        for index, item in enumerate(evals)
-    ]
-    EvalRepository(session).insert(rows)
-    return rows
-
-
-def get_evals(
-    session: Executor,
-    *,
-    agent_name: str | None = None,
-    type: str | None = None,
-    page: int = 0,
-    per_page: int | None = 100,
-    date_range: Any = None,
-) -> EvalPage:
-    optional_text(agent_name, "agent_name")
-    check_paging(page, per_page)
-    if type not in (None, "test", "live"):
-        raise ValidationError(f"type must be 'test' or 'live', got {type!r}", field="type")
-    evals, total = EvalRepository(session).page(
-        agent_name=agent_name,
-        type_=type,  # type: ignore[arg-type]
-        date_range=date_range_of(date_range),
-        page=page,
-        per_page=per_page,
-    )
-    return EvalPage(evals=evals, **page_info(total, page, per_page))
-
-
-def list_workflow_runs(
-    session: Executor,
-    *,
-    workflow_name: str | None = None,
-    resource_id: str | None = None,
-    status: str | None = None,
-    from_date: datetime | None = None,
-    to_date: datetime | None = None,
-    page: int | None = None,
-    per_page: int | None = None,
-) -> WorkflowRuns:
-    check_paging(page, per_page)
-    optional_string(status, "status")
-    runs, total = WorkflowRepository(session).list_runs(
-        workflow_name=optional_text(workflow_name, "workflow_name"),
-        resource_id=optional_text(resource_id, "resource_id"),
-        status=status,
-        from_date=require_aware(from_date, field="from_date"),
-        to_date=require_aware(to_date, field="to_date"),
-        page=page,
-        per_page=per_page,
-    )
-    return WorkflowRuns(runs=runs, total=total)
-
-
-def get_workflow_run_by_id(
-    session: Executor, *, run_id: str, workflow_name: str | None = None
-) -> WorkflowRun | None:
-    require_text(run_id, "run_id")
-    return WorkflowRepository(session).find(run_id, optional_text(workflow_name, "workflow_name"))
-
-
-def delete_workflow_run_by_id(session: Executor, *, run_id: str, workflow_name: str) -> None:
-    require_text(run_id, "run_id")
-    require_text(workflow_name, "workflow_name")
-    WorkflowRepository(session).delete(run_id, workflow_name)
-
-
-def update_workflow_results(
-    session: Executor,
-    *,
-    workflow_name: str,
-    run_id: str,
-    step_id: str,
-    result: Any,
-    request_context: Mapping[str, Any] | None = None,
-    fencing_token: int | None = None,
-) -> dict[str, Any]:
-    """`snapshot["context"][step_id] = result` (and `request_context` merged into
-    `snapshot["requestContext"]`) as one locked read-modify-write; returns the
-    context, `{}` when the run does not exist."""
-    require_text(workflow_name, "workflow_name")
-    require_text(run_id, "run_id")
-    require_text(step_id, "step_id")
-    extra = optional_dict(request_context, "request_context")
-    if fencing_token is not None:
-        check_fencing(session, workflow_name, run_id, fencing_token)
-    repository = WorkflowRepository(session)
-    snapshot = repository.load_for_update(workflow_name, run_id)
-    if snapshot is None:
-        return {}
-    context = dict(snapshot.get("context") or {})
-    context[step_id] = result
-    snapshot["context"] = context
-    if extra:
-        snapshot["requestContext"] = {**(snapshot.get("requestContext") or {}), **extra}
-    repository.replace_snapshot(workflow_name, run_id, snapshot, utc_now())
-    return context
-
-
-def update_workflow_state(
-    session: Executor,
-    *,
-    workflow_name: str,
-    run_id: str,
-    opts: Mapping[str, Any],
-    fencing_token: int | None = None,
-) -> dict[str, Any] | None:
-    """Shallow merge of `opts` into the snapshot, as one locked read-modify-write;
-    returns the new snapshot, None when the run does not exist."""
-    require_text(workflow_name, "workflow_name")
-    require_text(run_id, "run_id")
-    changes = optional_dict(opts, "opts")
-    if changes is None:
-        raise ValidationError("opts must be a mapping", field="opts")
-    if fencing_token is not None:
-        check_fencing(session, workflow_name, run_id, fencing_token)
-    repository = WorkflowRepository(session)
-    snapshot = repository.load_for_update(workflow_name, run_id)
-    if snapshot is None:
-        return None
-    snapshot = {**snapshot, **changes}
-    repository.replace_snapshot(workflow_name, run_id, snapshot, utc_now())
-    return snapshot

@@ -1,0 +1,58 @@
+"""Domain models: what users pass in and get back (pydantic v2), one module
+per Mastra storage domain.
+
+Attributes are snake_case; each model validates from and dumps to Mastra's
+camelCase JSON (`model_dump(by_alias=True)`). Every datetime is aware UTC.
+"""
+
+from ._base import (
+    DateRange,
+    DomainModel,
+    Page,
+    UTCDatetime,
+    check_paging,
+    new_id,
+    page_info,
+    parse,
+    require_aware,
+)
+from .evals import EvalPage, EvalRow
+from .locks import RunLock
+from .memory import (
+    IncludeItem,
+    MastraDBMessage,
+    MessageContent,
+    MessagePage,
+    MessageUpdate,
+    Role,
+    StorageResource,
+    StorageThread,
+    ThreadPage,
+)
+from .workflows import WorkflowRun, WorkflowRuns
+
+__all__ = [
+    "DateRange",
+    "DomainModel",
+    "EvalPage",
+    "EvalRow",
+    "IncludeItem",
+    "MastraDBMessage",
+    "MessageContent",
+    "MessagePage",
+    "MessageUpdate",
+    "Page",
+    "Role",
+    "RunLock",
+    "StorageResource",
+    "StorageThread",
+    "ThreadPage",
+    "UTCDatetime",
+    "WorkflowRun",
+    "WorkflowRuns",
+    "check_paging",
+    "new_id",
+    "page_info",
+    "parse",
+    "require_aware",
+]

@@ -1,0 +1,115 @@
+"""Memory domain models: threads, messages and resources (working memory)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from ._base import DomainModel, Page, UTCDatetime, new_id
+
+Role = Literal["user", "assistant", "system", "tool"]
+
+
+class StorageThread(DomainModel):
+    id: str = Field(default_factory=new_id, min_length=1)
+    resource_id: str = Field(min_length=1)
+    title: str = ""
+    metadata: dict[str, Any] | None = None
+    created_at: UTCDatetime | None = None
+    updated_at: UTCDatetime | None = None
+
+
+class MessageContent(BaseModel):
+    """Mastra's v2 message content. Unknown keys are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: int = 2
+    parts: list[dict[str, Any]] = Field(default_factory=list)
+    content: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"format": 2, "parts": [{"type": "text", "text": value}], "content": value}
+        if isinstance(value, list):
+            return {"format": 2, "parts": value}
+        return value
+
+    def to_stored(self) -> dict[str, Any]:
+        """The JSON object stored in `mastra_messages.content`: what was given,
+        plus `format` and `parts`, which Mastra readers require."""
+        stored = self.model_dump(exclude_unset=True)
+        stored.setdefault("format", self.format)
+        stored.setdefault("parts", self.parts)
+        return stored
+
+
+class MastraDBMessage(DomainModel):
+    id: str = Field(default_factory=new_id, min_length=1)
+    role: Role
+    content: MessageContent
+    created_at: UTCDatetime | None = None
+    thread_id: str | None = None
+    resource_id: str | None = None
+    type: str = "v2"
+
+
+class MessageUpdate(DomainModel):
+    """A partial update of a stored message: `id` and any of the other fields."""
+
+    id: str = Field(min_length=1)
+    role: Role | None = None
+    content: MessageContent | None = None
+    thread_id: str | None = Field(default=None, min_length=1)
+    resource_id: str | None = None
+    type: str | None = None
+
+    def apply_to(self, message: MastraDBMessage) -> MastraDBMessage:
+        changes: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("role", "thread_id", "resource_id", "type")
+            if getattr(self, name) is not None
+        }
+        if self.content is not None:
+            given = self.content.model_dump(exclude_unset=True)
+            merged = {**message.content.to_stored(), **given}
+            if "metadata" in given:
+                merged["metadata"] = {**message.content.metadata, **self.content.metadata}
+            changes["content"] = MessageContent.model_validate(merged)
+        return message.model_copy(update=changes)
+
+
+class IncludeItem(DomainModel):
+    """A context window for `list_messages(include=...)`."""
+
+    id: str = Field(min_length=1)
+    thread_id: str | None = None
+    with_previous_messages: int = Field(default=0, ge=0)
+    with_next_messages: int = Field(default=0, ge=0)
+
+
+class StorageResource(DomainModel):
+    id: str = Field(min_length=1)
+    working_memory: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: UTCDatetime | None = None
+    updated_at: UTCDatetime | None = None
+
+
+class ThreadPage(Page):
+    threads: list[StorageThread]
+
+
+class MessagePage(Page):
+    messages: list[MastraDBMessage]
+    total: int | None  # type: ignore[assignment]
+    """None when the caller asked `count_total=False` (a last-N read)."""

@@ -1,0 +1,93 @@
+"""Input checks every operation shares: each raises `ValidationError` naming
+the field, before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar
+
+from ..clock import utc_now
+from ..domain import DateRange, StorageResource, StorageThread, parse
+from ..errors import ValidationError
+
+Direction = Literal["ASC", "DESC"]
+_ORDER_BY = {
+    "createdAt": "createdAt",
+    "created_at": "createdAt",
+    "updatedAt": "updatedAt",
+    "updated_at": "updatedAt",
+}
+
+
+def require_text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
+    return value
+
+
+def optional_text(value: Any, field: str) -> str | None:
+    return None if value is None else require_text(value, field)
+
+
+def optional_string(value: Any, field: str) -> str | None:
+    """None, or any string (empty included)."""
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    return value
+
+
+def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be a mapping, got {type(value).__name__}", field=field)
+    return dict(value)
+
+
+def direction_of(value: str) -> bool:
+    """True for descending."""
+    if not isinstance(value, str) or value.upper() not in ("ASC", "DESC"):
+        raise ValidationError(
+            f"direction must be 'ASC' or 'DESC', got {value!r}", field="direction"
+        )
+    return value.upper() == "DESC"
+
+
+def thread_ids_of(value: Any) -> list[str]:
+    ids = (
+        [value]
+        if isinstance(value, str)
+        else list(value)
+        if isinstance(value, Iterable)
+        else [value]
+    )
+    if not ids:
+        raise ValidationError("thread_id must be a non-empty string", field="thread_id")
+    for item in ids:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError("thread_id must be a non-empty string", field="thread_id")
+    return list(dict.fromkeys(ids))
+
+
+def date_range_of(value: Any) -> DateRange | None:
+    return None if value is None else parse(DateRange, value, what="date_range")
+
+
+Stamped = TypeVar("Stamped", StorageThread, StorageResource)
+
+
+def stamped(model: Stamped) -> Stamped:
+    """`created_at` and `updated_at` default to now."""
+    now = utc_now()
+    return model.model_copy(
+        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
+    )
+
+
+def ids_of(value: Any, field: str) -> list[str]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(f"{field} must be a list of ids", field=field)
+    ids = list(value)
+    for item in ids:
+        require_text(item, field)
+    return ids
