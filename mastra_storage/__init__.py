@@ -16,6 +16,7 @@ from .domain import (
     WorkflowRuns,
 )
 from .errors import (
+    ConflictError,
     FencingTokenError,
     LockNotAcquiredError,
     MigrationRequiredError,
@@ -31,6 +32,7 @@ __all__ = [
     "AsyncDefaultStorage",
     "AsyncMastraStorage",
     "AsyncPostgresStorage",
+    "ConflictError",
     "DateRange",
     "DefaultStorage",
     "EvalPage",

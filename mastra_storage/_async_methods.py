@@ -55,14 +55,12 @@ class AsyncDataMethods(ABC):
         thread_id: str | None = None,
         session: AsyncSession | None = None,
     ) -> StorageThread:
-        thread: dict[str, Any] = {
-            "resource_id": resource_id,
-            "title": title or "",
-            "metadata": metadata,
-        }
-        if thread_id is not None:
-            thread["id"] = thread_id
-        return await self.save_thread(thread=thread, session=session)
+        """A new thread of `resource_id` (Mastra: `saveThread` of a new thread).
+
+        `title` defaults to `""`, `metadata` to None, `thread_id` to a new UUID.
+        An id that already exists raises `ConflictError` and changes nothing
+        (use `save_thread` to replace a thread). Bad input: `ValidationError`."""
+        return await self._run(operations.create_thread, session, write=True, **arguments(locals()))
 
     async def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: AsyncSession | None = None

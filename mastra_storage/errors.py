@@ -24,6 +24,11 @@ class ValidationError(StorageError, ValueError):
         self.field = field
 
 
+class ConflictError(StorageError):
+    """An id that must be new already exists (`create_thread`, `clone_thread`);
+    nothing was written."""
+
+
 class LockNotAcquiredError(StorageError):
     """A workflow run lock is held by another holder."""
 

@@ -153,14 +153,12 @@ class MastraStorage(ABC):
         thread_id: str | None = None,
         session: Session | None = None,
     ) -> StorageThread:
-        thread: dict[str, Any] = {
-            "resource_id": resource_id,
-            "title": title or "",
-            "metadata": metadata,
-        }
-        if thread_id is not None:
-            thread["id"] = thread_id
-        return self.save_thread(thread=thread, session=session)
+        """A new thread of `resource_id` (Mastra: `saveThread` of a new thread).
+
+        `title` defaults to `""`, `metadata` to None, `thread_id` to a new UUID.
+        An id that already exists raises `ConflictError` and changes nothing
+        (use `save_thread` to replace a thread). Bad input: `ValidationError`."""
+        return self._run(operations.create_thread, session, write=True, **arguments(locals()))
 
     def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: Session | None = None

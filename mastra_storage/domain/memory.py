@@ -13,7 +13,7 @@ from pydantic import (
 
 from ._base import DomainModel, Page, UTCDatetime, new_id
 
-Role = Literal["user", "assistant", "system", "tool"]
+Role = Literal["user", "assistant", "system", "tool", "signal"]
 
 
 class StorageThread(DomainModel):

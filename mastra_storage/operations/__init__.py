@@ -21,6 +21,7 @@ from ._inputs import (
 )
 from .evals import get_evals, save_evals
 from .memory import (
+    create_thread,
     delete_messages,
     delete_thread,
     get_resource_by_id,
@@ -48,6 +49,7 @@ from .workflows import (
 
 __all__ = [
     "Direction",
+    "create_thread",
     "date_range_of",
     "delete_messages",
     "delete_thread",

@@ -20,7 +20,7 @@ from ..domain import (
     page_info,
     parse,
 )
-from ..errors import NotFoundError, ValidationError
+from ..errors import ConflictError, NotFoundError, ValidationError
 from ..repositories import MessageRepository, ResourceRepository, ThreadRepository
 from ._inputs import (
     _ORDER_BY,
@@ -36,6 +36,31 @@ from ._inputs import (
 )
 
 # -- threads ----------------------------------------------------------------------
+
+
+def create_thread(
+    session: Executor,
+    *,
+    resource_id: str,
+    title: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    thread_id: str | None = None,
+) -> StorageThread:
+    """A new thread; an id that exists is refused with `ConflictError` and
+    the stored thread is left as it is (`save_thread` is the upsert)."""
+    require_text(resource_id, "resource_id")
+    optional_string(title, "title")
+    fields: dict[str, Any] = {
+        "resource_id": resource_id,
+        "title": title or "",
+        "metadata": optional_dict(metadata, "metadata"),
+    }
+    if thread_id is not None:
+        fields["id"] = require_text(thread_id, "thread_id")
+    created = ThreadRepository(session).insert(stamped(parse(StorageThread, fields, what="thread")))
+    if created is None:
+        raise ConflictError(f"thread {thread_id!r} already exists")
+    return created
 
 
 def save_thread(session: Executor, *, thread: Any) -> StorageThread:
@@ -202,10 +227,11 @@ def _message_page(
     descending = direction_of(direction)
     windows = _windows_of(include)
     repository = MessageRepository(session)
+    dates = date_range_of(date_range)
     messages, total, has_more = repository.page(
         thread_ids=thread_ids,
         resource_id=resource_id,
-        date_range=date_range_of(date_range),
+        date_range=dates,
         page=page,
         per_page=per_page,
         descending=descending,
@@ -213,8 +239,21 @@ def _message_page(
     )
     if windows:
         merged = {m.id: m for m in messages}
-        for message in repository.context_windows(windows):
+        for message in repository.context_windows(windows, resource_id):
             merged.setdefault(message.id, message)
+        if has_more and len(merged) > len(messages):
+            # The windows may already hold every message the page would go on to.
+            matching = (
+                total
+                if total is not None
+                else repository.count(
+                    thread_ids=thread_ids, resource_id=resource_id, date_range=dates
+                )
+            )
+            held = repository.count_matching(
+                merged, thread_ids=thread_ids, resource_id=resource_id, date_range=dates
+            )
+            has_more = held < matching
         messages = sorted(merged.values(), key=lambda m: (m.created_at, m.id), reverse=descending)
     return MessagePage(
         messages=messages, total=total, page=page, per_page=per_page, has_more=has_more

@@ -104,8 +104,9 @@ def update_workflow_results(
     request_context: Mapping[str, Any] | None = None,
     fencing_token: int | None = None,
 ) -> dict[str, Any]:
-    """`snapshot["context"][step_id] = result` (and `request_context` merged into
-    `snapshot["requestContext"]`) as one locked read-modify-write; returns the
+    """`snapshot["context"][step_id]` set to `result` merged with the stored step
+    result (`merge_step_result`), and `request_context` merged into
+    `snapshot["requestContext"]`, as one locked read-modify-write; returns the
     context, `{}` when the run does not exist."""
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
@@ -118,7 +119,7 @@ def update_workflow_results(
     if snapshot is None:
         return {}
     context = dict(snapshot.get("context") or {})
-    context[step_id] = result
+    context[step_id] = merge_step_result(context.get(step_id), result)
     snapshot["context"] = context
     if extra:
         snapshot["requestContext"] = {**(snapshot.get("requestContext") or {}), **extra}
@@ -135,18 +136,106 @@ def update_workflow_state(
     fencing_token: int | None = None,
 ) -> dict[str, Any] | None:
     """Shallow merge of `opts` into the snapshot, as one locked read-modify-write;
-    returns the new snapshot, None when the run does not exist."""
+    returns the new snapshot, None when the run does not exist. With
+    `opts["expected_status"]` (or `expectedStatus`), a compare-and-set: written
+    only while the stored `status` equals it, else None; the key is never stored."""
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
     changes = optional_dict(opts, "opts")
     if changes is None:
         raise ValidationError("opts must be a mapping", field="opts")
+    expected = _expected_statuses(changes)
     if fencing_token is not None:
         check_fencing(session, workflow_name, run_id, fencing_token)
     repository = WorkflowRepository(session)
     snapshot = repository.load_for_update(workflow_name, run_id)
     if snapshot is None:
         return None
+    if expected is not None and snapshot.get("status") not in expected:
+        return None  # compare-and-set lost: nothing written
     snapshot = {**snapshot, **changes}
     repository.replace_snapshot(workflow_name, run_id, snapshot, utc_now())
     return snapshot
+
+
+def _expected_statuses(changes: dict[str, Any]) -> list[str] | None:
+    """Takes `expected_status` / `expectedStatus` (a status or a list of them)
+    out of `changes`: the statuses the run must be in, None for no guard."""
+    found: list[str] | None = None
+    for key in ("expected_status", "expectedStatus"):
+        if key not in changes:
+            continue
+        value = changes.pop(key)
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if not values or not all(isinstance(v, str) for v in values):
+            raise ValidationError(
+                f"opts.{key} must be a status or a non-empty list of statuses",
+                field=f"opts.{key}",
+            )
+        if found is not None and set(found) != set(values):
+            raise ValidationError(
+                "opts gives expected_status and expectedStatus with different values",
+                field=f"opts.{key}",
+            )
+        found = values
+    return found
+
+
+PENDING_MARKER = "__mastra_pending__"
+
+
+def _is_pending(value: Any) -> bool:
+    """Mastra's forEach placeholder: exactly `{"__mastra_pending__": True}`."""
+    return isinstance(value, dict) and len(value) == 1 and value.get(PENDING_MARKER) is True
+
+
+def _resettable(value: Any) -> bool:
+    """A stored forEach slot that a pending marker may reset: empty, pending,
+    or a suspended step result."""
+    if value is None or _is_pending(value):
+        return True
+    return (
+        isinstance(value, dict)
+        and value.get("status") == "suspended"
+        and ("suspendPayload" in value or "suspendedAt" in value)
+    )
+
+
+def merge_step_result(stored: Any, result: Any) -> Any:
+    """A step result merged into the stored one as Mastra's
+    `mergeWorkflowStepResult` does.
+
+    When both have a list `output` (a forEach step), slot by slot: a `None`
+    slot keeps the stored value; a pending marker resets (to `None`) only an
+    empty, pending or suspended stored slot; any other value replaces, unless
+    the write carries a pending marker (a stale resume write), which then
+    changes nothing but those resets. Otherwise `result` replaces the stored
+    result."""
+    if not (
+        isinstance(stored, dict)
+        and isinstance(stored.get("output"), list)
+        and isinstance(result, dict)
+        and isinstance(result.get("output"), list)
+    ):
+        return result
+    old: list[Any] = stored["output"]
+    new: list[Any] = result["output"]
+    merged = list(old)
+    pending = any(_is_pending(value) for value in new)
+    for i, value in enumerate(new):
+        if _is_pending(value):
+            if i >= len(old) or _resettable(old[i]):
+                _put(merged, i, None)
+        elif value is not None and not pending:
+            _put(merged, i, value)
+        elif i >= len(old):
+            _put(merged, i, None)
+    return {**stored, **({} if pending else result), "output": merged}
+
+
+def _put(items: list[Any], index: int, value: Any) -> None:
+    while len(items) <= index:
+        items.append(None)
+    items[index] = value

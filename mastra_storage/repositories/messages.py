@@ -147,6 +147,14 @@ def _count_statement(threads: ThreadFilter, resource: bool, dates: DateShape) ->
     )
 
 
+@lru_cache(maxsize=64)
+def _count_in_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
+    """COUNT(*) of `_filtered` among the messages `:ids`."""
+    return _count_statement(threads, resource, dates).where(
+        _C.id.in_(bindparam("ids", expanding=True))
+    )
+
+
 @lru_cache(maxsize=128)
 def _page_statement(
     threads: ThreadFilter, resource: bool, dates: DateShape, descending: bool, paged: bool
@@ -173,10 +181,13 @@ def _by_ids_statement(for_update: bool) -> AnySelect:
 
 
 @lru_cache(maxsize=64)
-def _windows_statement(shape: tuple[tuple[bool, bool], ...]) -> CompoundSelect[Any]:
+def _windows_statement(
+    shape: tuple[tuple[bool, bool], ...], resource: bool = False
+) -> CompoundSelect[Any]:
     """UNION ALL of cursor queries: for window `i` of `shape` (has messages
     before, has messages after), up to `:before_i` messages before and
-    `:after_i` after the message (`:thread_i`, `:at_i`, `:id_i`) in its thread."""
+    `:after_i` after the message (`:thread_i`, `:at_i`, `:id_i`) in its thread;
+    `resource`: only messages of `:resource_id`."""
     cursor = tuple_(_C.createdAt, _C.id)
     parts = []
     for i, (before, after) in enumerate(shape):
@@ -184,6 +195,8 @@ def _windows_statement(shape: tuple[tuple[bool, bool], ...]) -> CompoundSelect[A
             bindparam(f"at_{i}", type_=_C.createdAt.type), bindparam(f"id_{i}", type_=_C.id.type)
         )
         same_thread = _C.thread_id == bindparam(f"thread_{i}", type_=_C.thread_id.type)
+        if resource:
+            same_thread = same_thread & (_C.resourceId == bindparam("resource_id"))
         if before:
             parts.append(
                 select(*COLUMNS)
@@ -322,21 +335,56 @@ class MessageRepository:
         rows = [to_message(row) for row in self.session.execute(stmt, window).all()]
         return rows[:per_page], total, len(rows) > per_page
 
+    def count_matching(
+        self,
+        message_ids: Iterable[str],
+        *,
+        thread_ids: Sequence[str] | None,
+        resource_id: str | None,
+        date_range: DateRange | None,
+    ) -> int:
+        """How many of these messages match the filters of a page read."""
+        shape, params = filter_params(thread_ids, resource_id, date_range)
+        ids = sorted(set(message_ids))
+        found = 0
+        stmt = _count_in_statement(*shape)
+        for chunk in chunks(ids, self.features.max_bind_params - len(params) - 4):
+            found += int(self.session.execute(stmt, {**params, "ids": list(chunk)}).scalar_one())
+        return found
+
+    def count(
+        self,
+        *,
+        thread_ids: Sequence[str] | None,
+        resource_id: str | None,
+        date_range: DateRange | None,
+    ) -> int:
+        shape, params = filter_params(thread_ids, resource_id, date_range)
+        return int(self.session.execute(_count_statement(*shape), params).scalar_one())
+
     def _any(self, shape: tuple[ThreadFilter, bool, DateShape], params: dict[str, Any]) -> bool:
         return self.session.execute(_any_statement(*shape), params).first() is not None
 
-    def context_windows(self, windows: Sequence[tuple[str, int, int]]) -> list[MastraDBMessage]:
+    def context_windows(
+        self, windows: Sequence[tuple[str, int, int]], resource_id: str | None = None
+    ) -> list[MastraDBMessage]:
         """For each (message id, n before, n after): that message and its
-        neighbours in its own thread. Unknown ids add nothing.
+        neighbours in its own thread. Unknown ids add nothing; with
+        `resource_id`, neither does a message of another resource, and the
+        windows hold only that resource's messages.
 
         Two round trips whatever the count: the targets by primary key, then one
         UNION ALL of cursor queries, each a LIMITed range scan of the
         (thread_id, createdAt, id) index from the target outwards.
         """
         ids = sorted({message_id for message_id, _, _ in windows})
-        targets = {m.id: m for m in self.get_many(ids)}
+        targets = {
+            m.id: m
+            for m in self.get_many(ids)
+            if resource_id is None or m.resource_id == resource_id
+        }
         shape: list[tuple[bool, bool]] = []
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {} if resource_id is None else {"resource_id": resource_id}
         for message_id, before, after in windows:
             target = targets.get(message_id)
             if target is None or (before <= 0 and after <= 0):
@@ -354,7 +402,7 @@ class MessageRepository:
             )
         found = list(targets.values())
         if shape:
-            stmt = _windows_statement(tuple(shape))
+            stmt = _windows_statement(tuple(shape), resource_id is not None)
             found.extend(to_message(row) for row in self.session.execute(stmt, params).all())
         return found
 

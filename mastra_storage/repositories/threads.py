@@ -8,7 +8,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, select, update
 
-from ..dialects import Executor, features, json_contains, lock_rows, upsert
+from ..dialects import Executor, features, insert_if_absent, json_contains, lock_rows, upsert
 from ..domain import StorageThread
 from ..orm import ThreadRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -52,9 +52,8 @@ class ThreadRepository:
         rows = self.session.execute(_BY_IDS, {"ids": ids}).all()
         return {row[0]: to_thread(row) for row in rows}
 
-    def save(self, thread: StorageThread) -> StorageThread:
-        """Insert or replace by id; `created_at` stays as first saved."""
-        values = with_twins(
+    def _values(self, thread: StorageThread) -> dict[str, Any]:
+        return with_twins(
             self.features,
             PAIRS,
             {
@@ -66,6 +65,16 @@ class ThreadRepository:
                 "updatedAt": thread.updated_at,
             },
         )
+
+    def insert(self, thread: StorageThread) -> StorageThread | None:
+        """Insert a new thread; None (and nothing written) when the id exists."""
+        stmt = insert_if_absent(self.features, TABLE, keys=["id"])
+        row = self.session.execute(stmt.values(self._values(thread)).returning(*COLUMNS)).first()
+        return None if row is None else to_thread(row)
+
+    def save(self, thread: StorageThread) -> StorageThread:
+        """Insert or replace by id; `created_at` stays as first saved."""
+        values = self._values(thread)
         stmt = upsert(
             self.features,
             TABLE,
