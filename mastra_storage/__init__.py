@@ -1,6 +1,7 @@
 """mastra-storage: durable memory for AI agents, Mastra's storage layer in Python."""
 
 from .async_storage import AsyncDefaultStorage, AsyncMastraStorage, AsyncPostgresStorage
+from .config import async_from_url, async_storage_from_env, from_url, storage_from_env
 from .domain import (
     DateRange,
     EvalPage,
@@ -55,4 +56,8 @@ __all__ = [
     "WorkflowRun",
     "WorkflowRuns",
     "__version__",
+    "async_from_url",
+    "async_storage_from_env",
+    "from_url",
+    "storage_from_env",
 ]

@@ -22,10 +22,10 @@ from ._async_methods import AsyncDataMethods
 from .dialects import BEGIN_OPTION, features
 from .domain import RunLock
 from .engines import (
-    DEFAULT_URL,
     create_async_engine_for_url,
     create_engine_for_url,
     prepare_engine,
+    url_from_env,
 )
 from .errors import ValidationError, translate_errors
 from .locks import (
@@ -188,6 +188,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         """As `MastraStorage.get_workflow_run_lock`."""
         return await self._in_lock_thread(self._run_locks.get, workflow_name, run_id)
 
+    async def list_workflow_run_locks(
+        self, *, workflow_name: str | None = None, limit: int = 100
+    ) -> list[RunLock]:
+        """As `MastraStorage.list_workflow_run_locks`."""
+        return await self._in_lock_thread(self._run_locks.list_held, workflow_name, limit)
+
     async def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
         """As `MastraStorage.release_workflow_run_lock`."""
         await self._in_lock_thread(self._run_locks.release, workflow_name, run_id)
@@ -226,7 +232,7 @@ class AsyncDefaultStorage(AsyncMastraStorage):
     """SQLite (aiosqlite) by default (`file:mastra.db`), or any supported URL."""
 
     def _create_engine(self, url: str | URL | None, **options: Any) -> AsyncEngine:
-        return create_async_engine_for_url(DEFAULT_URL if url is None else url, **options)
+        return create_async_engine_for_url(url_from_env() if url is None else url, **options)
 
 
 class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):

@@ -3,6 +3,7 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -17,7 +18,21 @@ from .errors import ValidationError
 from .orm.types import dumps
 
 DEFAULT_URL = "file:mastra.db"
+"""Where `DefaultStorage()` keeps its data when neither `url=` nor the
+environment says otherwise: `mastra.db` in the working directory."""
+URL_VARIABLE = "MASTRA_STORAGE_URL"
+SCHEMA_VARIABLE = "MASTRA_STORAGE_SCHEMA"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def url_from_env() -> str:
+    """`MASTRA_STORAGE_URL` when it is set and not blank, else `DEFAULT_URL`."""
+    return os.environ.get(URL_VARIABLE, "").strip() or DEFAULT_URL
+
+
+def schema_from_env() -> str | None:
+    """`MASTRA_STORAGE_SCHEMA` when it is set and not blank, else None."""
+    return os.environ.get(SCHEMA_VARIABLE, "").strip() or None
 
 
 def normalize_url(url: str | URL) -> URL:

@@ -8,9 +8,12 @@ database is untouched.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +40,32 @@ MIGRATION_LOCK_KEY = int.from_bytes(
 
 T = TypeVar("T")
 
+logger = logging.getLogger("mastra_storage.migrate")
+
+StepCallback = Callable[[str], None]
+"""Called with a revision id after each migration step is applied."""
+
+_programmatic = contextvars.ContextVar("mastra_storage_programmatic_alembic", default=False)
+
+
+class _QuietAlembic(logging.Filter):
+    """Alembic logs "Context impl ..." and "Running upgrade ..." at INFO on every
+    run. Inside our own programmatic runs (`init()`, `migrate.upgrade`) those
+    lines are dropped unless the user asked for them, by giving the `alembic`
+    logger a level of its own (`logging.getLogger("alembic").setLevel("INFO")`).
+    Our own `mastra_storage.migrate` logger says what was migrated, at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not _programmatic.get():
+            return True
+        names = ("alembic", "alembic.runtime", record.name)
+        return any(logging.NOTSET < logging.getLogger(name).level <= logging.INFO for name in names)
+
+
+_QUIET = _QuietAlembic()
+for _name in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+    logging.getLogger(_name).addFilter(_QUIET)
+
 
 def script_location() -> Path:
     """The folder holding `env.py` and `versions/`."""
@@ -51,17 +80,69 @@ def versions_location() -> Path:
     return script_location() / "versions"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(
+    connection: Connection | None = None, *, on_step: StepCallback | None = None
+) -> Config:
+    """An Alembic `Config` built in code (no `alembic.ini`): our script location,
+    and, for programmatic runs, the connection to run on and a step callback."""
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
+    if on_step is not None:
+        config.attributes["on_step"] = on_step
     return config
 
 
+def script_directory() -> ScriptDirectory:
+    """Our Alembic history (revisions, heads) as Alembic's `ScriptDirectory`."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest revision of the history this code ships."""
+    return script_directory().get_current_head()
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of the history: its id, the one before it, what it does."""
+
+    revision: str
+    down_revision: str | None
+    doc: str
+
+
+def history() -> list[Revision]:
+    """Every revision, newest first."""
+    return [
+        Revision(
+            revision=script.revision,
+            down_revision=script.down_revision,  # type: ignore[arg-type]
+            doc=(script.doc or "").strip(),
+        )
+        for script in script_directory().walk_revisions()
+    ]
+
+
+def steps(at: str | None, target: str, *, up: bool) -> list[str] | None:
+    """The revisions an upgrade (`up`) or downgrade from `at` to `target` would
+    apply, in order; None when that cannot be told ahead (relative targets)."""
+    script = script_directory()
+    try:
+        if up:
+            upper, lower = target, at or "base"
+            if at is not None and target == "head" and at == script.get_current_head():
+                return []
+        else:
+            if at is None:
+                return []
+            upper, lower = at, target
+        walked = [rev.revision for rev in script.iterate_revisions(upper, lower)]
+    except Exception:  # relative (`+1`, `-1`) or unknown revisions: let Alembic say
+        return None
+    return list(reversed(walked)) if up else walked
 
 
 @contextmanager
@@ -113,19 +194,45 @@ def ensure_schema(conn: Connection, schema: str) -> None:
     conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
 
 
-def _run(bind: Engine | Connection, action: Callable[[Config], T]) -> T:
+def upgrade(
+    bind: Engine | Connection, revision: str = "head", *, on_step: StepCallback | None = None
+) -> None:
+    """Bring the schema up to `revision` (default `"head"`). Idempotent: at head
+    already, Alembic is not even started. `bind` is an Engine or a Connection (a
+    Connection in a transaction is migrated inside it). `on_step(revision_id)`
+    is called after each revision is applied (a progress bar, say).
+
+    Raises `StorageError` (the database's error chained) when a step fails;
+    nothing of the failed run is kept.
+    """
     with translate_errors(), migration_connection(bind) as conn:
-        return action(alembic_config(conn))
+        at = current(conn)
+        if revision == "head" and at is not None and at == head():
+            return
+        logger.info("migrating %s from %s to %s", _where(conn), at or "<empty>", revision)
+        _alembic(lambda: command.upgrade(alembic_config(conn, on_step=on_step), revision))
 
 
-def upgrade(bind: Engine | Connection, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (default: head). Idempotent."""
-    _run(bind, lambda config: command.upgrade(config, revision))
+def downgrade(
+    bind: Engine | Connection, revision: str, *, on_step: StepCallback | None = None
+) -> None:
+    """Take the schema down to `revision` (`"base"` removes every table, rows
+    included). `bind` and `on_step` as in `upgrade`."""
+    with translate_errors(), migration_connection(bind) as conn:
+        logger.info("migrating %s from %s down to %s", _where(conn), current(conn), revision)
+        _alembic(lambda: command.downgrade(alembic_config(conn, on_step=on_step), revision))
 
 
-def downgrade(bind: Engine | Connection, revision: str) -> None:
-    """Take the schema down to `revision` (`"base"` removes every table)."""
-    _run(bind, lambda config: command.downgrade(config, revision))
+def _alembic(action: Callable[[], None]) -> None:
+    token = _programmatic.set(True)
+    try:
+        action()
+    finally:
+        _programmatic.reset(token)
+
+
+def _where(conn: Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
 
 
 def current(bind: Engine | Connection) -> str | None:
@@ -168,6 +275,15 @@ def configure_context(context: Any, connection: Connection, **extra: Any) -> Non
         if type_ == "column" and not reflected:
             return not (object_.info.get(POSTGRESQL_ONLY) and dialect != "postgresql")
         return True
+
+    config = getattr(context, "config", None)
+    on_step = None if config is None else config.attributes.get("on_step")
+    if on_step is not None and "on_version_apply" not in extra:
+
+        def applied(*, step: Any, **_: Any) -> None:
+            on_step(step.up_revision_id)  # the revision applied, or the one undone
+
+        extra["on_version_apply"] = applied
 
     context.configure(
         connection=connection,

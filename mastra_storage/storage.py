@@ -31,7 +31,7 @@ from .domain import (
     WorkflowRun,
     WorkflowRuns,
 )
-from .engines import DEFAULT_URL, check_identifier, create_engine_for_url, prepare_engine
+from .engines import check_identifier, create_engine_for_url, prepare_engine, url_from_env
 from .errors import ValidationError, translate_errors
 from .locks import DEFAULT_TTL_MS, HeldRunLock, create_lock_service, new_holder_id
 
@@ -447,6 +447,15 @@ class MastraStorage(ABC):
         """The run's current holder, or None when the lock is free."""
         return self._run_locks.get(workflow_name, run_id)
 
+    def list_workflow_run_locks(
+        self, *, workflow_name: str | None = None, limit: int = 100
+    ) -> list[RunLock]:
+        """The run locks held now, by any holder (our extension; Mastra has no
+        such call): those of `workflow_name` only when given, at most `limit`
+        (1 to 10,000), ordered by workflow name and run id. Raises
+        `ValidationError` for a blank `workflow_name` or a `limit` out of range."""
+        return self._run_locks.list_held(workflow_name, limit)
+
     def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
         """Release the run's lock if this instance holds it; otherwise do nothing."""
         self._run_locks.release(workflow_name, run_id)
@@ -501,11 +510,12 @@ class PostgresOptions:
 
 
 class DefaultStorage(MastraStorage):
-    """SQLite by default (`file:mastra.db`); accepts any supported SQLAlchemy URL
+    """SQLite by default: with no `url=` nor `engine=`, the URL in
+    `MASTRA_STORAGE_URL`, else `file:mastra.db`. Accepts any supported SQLAlchemy URL
     or Mastra-style `file:PATH` / `file::memory:`, or an existing Engine."""
 
     def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
-        return create_engine_for_url(DEFAULT_URL if url is None else url, **options)
+        return create_engine_for_url(url_from_env() if url is None else url, **options)
 
 
 class PostgresStorage(PostgresOptions, MastraStorage):

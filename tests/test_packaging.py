@@ -72,6 +72,21 @@ class Installed:
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
 
+    def command(self, args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        """The installed `mastra-storage` console script."""
+        script = self.venv / (
+            "Scripts/mastra-storage.exe" if os.name == "nt" else "bin/mastra-storage"
+        )
+        return subprocess.run(
+            [str(script), *args],
+            cwd=cwd,
+            env=outside_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
 
 def outside_env() -> dict[str, str]:
     """This process's environment without anything that points at the checkout."""
@@ -143,11 +158,24 @@ def test_installed_wheel_migrates_and_stores_outside_the_repo(
 ) -> None:
     if backend == "sqlite-file":
         args = [f"file:{tmp_path / 'x.db'}"]
+        options = ["--url", args[0]]
     else:
         schemas = request.getfixturevalue("pg_schemas")
         args = [schemas.url, schemas.new("wheel")]
+        options = ["--url", args[0], "--schema", args[1]]
+
+    # The console script migrates with no checkout and no alembic.ini.
+    upgraded = installed.command([*options, "migrate", "upgrade"], cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"-> {migrate.head()}" in upgraded.stdout
 
     result = installed.run(args, cwd=tmp_path)
+
+    listed = installed.command([*options, "threads", "list", "--json"], cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [thread["title"] for thread in json.loads(listed.stdout)] == ["from the wheel"]
+    checked = installed.command([*options, "migrate", "check"], cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
 
     site = installed.venv.resolve()
     assert Path(result["package"]).resolve().is_relative_to(site)

@@ -33,6 +33,8 @@ logger = logging.getLogger("mastra_storage.locks")
 DEFAULT_TTL_MS = 1_800_000
 """30 minutes, as Mastra's run locks."""
 MAX_TTL_MS = 366 * 24 * 60 * 60 * 1000
+MAX_LIST = 10_000
+"""The most locks one `list` call returns."""
 
 
 def new_holder_id(name: str) -> str:
@@ -153,6 +155,20 @@ class RunLockService(ABC):
         with translate_errors():
             return self._get(run)
 
+    def list_held(self, workflow_name: str | None = None, limit: int = 100) -> list[RunLock]:
+        """The live locks held by anyone (of `workflow_name` only, when given),
+        at most `limit` (1 to 10,000), ordered by workflow name and run id."""
+        if workflow_name is not None and (
+            not isinstance(workflow_name, str) or not workflow_name.strip()
+        ):
+            raise ValidationError("workflow_name must be a non-empty string", field="workflow_name")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+            raise ValidationError(
+                f"limit must be a whole number from 1 to {MAX_LIST}, got {limit!r}", field="limit"
+            )
+        with translate_errors():
+            return self._list(workflow_name, limit)
+
     def fencing_token(self, workflow_name: str, run_id: str) -> int | None:
         """The fencing token of this instance's acquisition of the run, if any."""
         hold = self._held.get(run_key(workflow_name, run_id))
@@ -256,6 +272,10 @@ class RunLockService(ABC):
     @abstractmethod
     def _get(self, run: RunKey) -> RunLock | None:
         """The run's live holder, if any."""
+
+    @abstractmethod
+    def _list(self, workflow_name: str | None, limit: int) -> list[RunLock]:
+        """Up to `limit` live locks, by workflow name and run id."""
 
     def _drop(self, run: RunKey, hold: Hold) -> None:  # noqa: B027 (optional hook)
         """Clean up after `hold` was found lost (e.g. return its connection)."""

@@ -69,6 +69,13 @@ class RowLockService(RunLockService):
         with self.engine.connect() as connection:
             return rows.read(connection, values)
 
+    def _list(self, workflow_name: str | None, limit: int) -> list[RunLock]:
+        self._prepare()
+        with self.engine.connect() as connection:
+            runs = rows.held_runs(connection, workflow_name, limit)
+            found = (rows.read(connection, rows.params(run, key=self.key_of(run))) for run in runs)
+            return [lock for lock in found if lock is not None]
+
 
 class LeaseLockService(RowLockService):
     backend = LEASE

@@ -106,11 +106,24 @@ class MemoryLockService(RunLockService):
                 return None
             assert entry.holder is not None
             return RunLock(
+                workflow_name=run[0],
+                run_id=run[1],
                 holder=entry.holder,
                 expires_at=entry.expires_at,
                 backend=MEMORY,
                 fencing_token=entry.token,
             )
+
+    def _list(self, workflow_name: str | None, limit: int) -> list[RunLock]:
+        table = self._table
+        with table.mutex:
+            runs = sorted(
+                run
+                for run, entry in table.entries.items()
+                if entry.live(time.monotonic()) and workflow_name in (None, run[0])
+            )[:limit]
+        found = (self._get(run) for run in runs)
+        return [lock for lock in found if lock is not None]
 
     @staticmethod
     def _extend(entry: _Entry, ttl: timedelta) -> None:

@@ -154,7 +154,29 @@ def read(executor: Executor, values: dict[str, Any]) -> RunLock | None:
     row = executor.execute(statements(features(executor)).read, values).first()
     if row is None or row[0] is None or not row[4]:
         return None
-    return RunLock(holder=row[0], expires_at=row[1], backend=row[2], fencing_token=row[3])
+    return RunLock(
+        workflow_name=values["p_workflow_name"],
+        run_id=values["p_run_id"],
+        holder=row[0],
+        expires_at=row[1],
+        backend=row[2],
+        fencing_token=row[3],
+    )
+
+
+def held_runs(executor: Executor, workflow_name: str | None, limit: int) -> list[RunKey]:
+    """Up to `limit` runs whose row names a holder, ordered by workflow and run:
+    the candidates for a listing (an expired lease is left out here; whether an
+    advisory holder is still live, `read` tells)."""
+    feats = features(executor)
+    statement = select(C.workflow_name, C.run_id).where(
+        C.holder.is_not(None),
+        or_(C.backend == ADVISORY, C.expires_at > database_now(feats)),
+    )
+    if workflow_name is not None:
+        statement = statement.where(C.workflow_name == workflow_name)
+    statement = statement.order_by(C.workflow_name, C.run_id).limit(limit)
+    return [(row[0], row[1]) for row in executor.execute(statement)]
 
 
 def token_for_write(session: Executor, run: RunKey) -> int | None:

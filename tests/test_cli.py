@@ -1,0 +1,282 @@
+"""The `mastra-storage` command line, invoked as a user would (click's runner,
+and a real subprocess for `python -m mastra_storage`), on a SQLite file and on
+PostgreSQL; configuration from the environment (`MASTRA_STORAGE_URL`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncPostgresStorage,
+    DefaultStorage,
+    MastraStorage,
+    PostgresStorage,
+    ValidationError,
+    async_from_url,
+    async_storage_from_env,
+    from_url,
+    migrate,
+    storage_from_env,
+)
+from mastra_storage.cli import main
+
+HEAD = migrate.head()
+
+
+@dataclass
+class Database:
+    """A database the command line has not seen yet, and how to reach it."""
+
+    name: str
+    url: str
+    schema: str | None
+
+    @property
+    def options(self) -> list[str]:
+        return ["--url", self.url] + (["--schema", self.schema] if self.schema else [])
+
+    def storage(self) -> MastraStorage:
+        return from_url(self.url, schema=self.schema)
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "sqlite-file":
+        return Database("sqlite-file", f"file:{tmp_path / 'cli.db'}", None)
+    schemas = request.getfixturevalue("pg_schemas")
+    return Database("postgresql", schemas.url, schemas.new("cli"))
+
+
+@pytest.fixture
+def cli(database: Database) -> Iterator[CliRunnerFor]:
+    yield CliRunnerFor(database)
+
+
+class CliRunnerFor:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0) -> Result:
+        result = self.runner.invoke(
+            main, [*self.database.options, *args], prog_name="mastra-storage", env=no_env()
+        )
+        assert result.exit_code == code, (result.output, result.stderr, result.exception)
+        if code:
+            assert_one_line_error(result)
+        return result
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json").stdout)
+
+
+def no_env() -> dict[str, str | None]:
+    return {"MASTRA_STORAGE_URL": None, "MASTRA_STORAGE_SCHEMA": None}
+
+
+def assert_one_line_error(result: Result) -> None:
+    """An error is one line on stderr (bad usage adds click's usage hint)."""
+    assert "Traceback" not in result.output + result.stderr
+    if result.exit_code == 1:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+
+
+def test_migrate_commands_take_a_fresh_database_up_and_down(cli: CliRunnerFor) -> None:
+    if cli.database.name == "sqlite-file":  # no file yet: said, not created
+        result = cli("migrate", "current", code=1)
+        assert "no SQLite database" in result.stderr
+        assert not Path(cli.database.url.removeprefix("file:")).exists()
+    else:  # the schema does not exist yet
+        assert cli.json("migrate", "current") == {"current": None, "head": HEAD, "at_head": False}
+    result = cli("migrate", "check", code=1)
+    assert "migrate upgrade" in result.stderr
+
+    result = cli("migrate", "upgrade")
+    assert f"-> {HEAD}" in result.stdout
+    assert cli.json("migrate", "current") == {"current": HEAD, "head": HEAD, "at_head": True}
+    assert cli("migrate", "check").stdout.strip() == f"at head ({HEAD})"
+    assert cli("migrate", "upgrade").stdout.strip() == f"already at {HEAD}"
+
+    result = cli("migrate", "downgrade", "0002_workflow_snapshots")
+    assert "-> 0002_workflow_snapshots (2 step(s))" in result.stdout
+    assert cli("migrate", "current").stdout.strip() == "0002_workflow_snapshots"
+    result = cli("threads", "list", code=1)  # listings never migrate behind your back
+    assert "0002_workflow_snapshots" in result.stderr and "migrate upgrade" in result.stderr
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        assert migrate.current(storage.engine) == HEAD
+    finally:
+        storage.close()
+
+    history = cli.json("migrate", "history")
+    assert isinstance(history, list)
+    assert [rev["revision"] for rev in history] == [rev.revision for rev in migrate.history()]
+    assert history[0]["revision"] == HEAD and history[-1]["down_revision"] is None
+
+
+def test_listings_as_tables_and_json(cli: CliRunnerFor) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        trip = storage.create_thread(resource_id="user-1", title="Trip to Lisbon")
+        storage.create_thread(resource_id="user-2", title="Other user")
+        storage.save_messages(
+            messages=[
+                {"thread_id": trip.id, "role": "user", "content": f"message {i}"} for i in range(5)
+            ]
+        )
+        storage.persist_workflow_snapshot(
+            workflow_name="plan", run_id="run-1", snapshot={"status": "suspended"}
+        )
+        storage.persist_workflow_snapshot(
+            workflow_name="plan", run_id="run-2", snapshot={"status": "success"}
+        )
+        storage.persist_workflow_snapshot(
+            workflow_name="other", run_id="run-3", snapshot={"status": "suspended"}
+        )
+        assert storage.try_acquire_workflow_run_lock(workflow_name="plan", run_id="run-1")
+
+        threads = cli.json("threads", "list", "--resource", "user-1")
+        assert [t["id"] for t in threads] == [trip.id]  # type: ignore[union-attr,index]
+        assert len(cli.json("threads", "list")) == 2  # type: ignore[arg-type]
+        table = cli("threads", "list").stdout
+        assert "Trip to Lisbon" in table and "Other user" in table and "resource" in table
+
+        tail = cli.json("messages", "tail", trip.id, "-n", "2")
+        assert [m["content"]["content"] for m in tail] == ["message 3", "message 4"]  # type: ignore[union-attr,index]
+        table = cli("messages", "tail", trip.id).stdout
+        assert [line.split()[-1] for line in table.splitlines()[2:]] == [str(i) for i in range(5)]
+        assert "no thread" in cli("messages", "tail", "no-such-thread", code=1).stderr
+
+        runs = cli.json("runs", "list", "--workflow", "plan", "--status", "suspended")
+        assert [r["run_id"] for r in runs] == ["run-1"]  # type: ignore[union-attr,index]
+        assert len(cli.json("runs", "list")) == 3  # type: ignore[arg-type]
+        assert "suspended" in cli("runs", "list").stdout
+
+        locks = cli.json("locks", "list")
+        assert isinstance(locks, list) and len(locks) == 1
+        assert locks[0]["run_id"] == "run-1" and locks[0]["holder"] == storage.lock_holder
+        assert locks[0]["backend"] == storage.lock_backend
+        assert "run-1" in cli("locks", "list", "--workflow", "plan").stdout
+        assert cli.json("locks", "list", "--workflow", "other") == []
+        storage.release_workflow_run_lock(workflow_name="plan", run_id="run-1")
+        assert cli("locks", "list").stdout.strip() == "no locks held"
+    finally:
+        storage.close()
+
+
+def test_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        result = runner.invoke(main, list(args), prog_name="mastra-storage", env=no_env())
+        assert_one_line_error(result)
+        return result
+
+    unreachable = run("--url", "postgresql+psycopg://nobody@127.0.0.1:9/none", "migrate", "current")
+    assert unreachable.exit_code == 1 and "127.0.0.1" in unreachable.stderr
+    bad_usage = run("threads", "list", "--per-page", "0")
+    assert bad_usage.exit_code == 2
+    assert run("no-such-command").exit_code == 2
+    assert run("migrate", "downgrade").exit_code == 2  # REVISION missing
+    # Input the library refuses (ValidationError) counts as bad usage.
+    db = f"file:{tmp_path / 'x.db'}"
+    assert run("--url", db, "migrate", "upgrade").exit_code == 0
+    refused = run("--url", db, "--schema", "s", "threads", "list")
+    assert refused.exit_code == 2 and "schema" in refused.stderr
+    assert run("--url", db, "migrate", "upgrade", "no-such-revision").exit_code == 2
+
+
+def test_url_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"file:{tmp_path / 'env.db'}"
+    monkeypatch.setenv("MASTRA_STORAGE_URL", url)
+    result = CliRunner().invoke(main, ["migrate", "upgrade"], prog_name="mastra-storage")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env.db").is_file()
+
+    storage = DefaultStorage()  # honours MASTRA_STORAGE_URL
+    try:
+        assert storage.engine.url.database == str(tmp_path / "env.db")
+        storage.create_thread(resource_id="r", title="from env")
+    finally:
+        storage.close()
+    listed = CliRunner().invoke(main, ["threads", "list", "--json"], prog_name="mastra-storage")
+    assert [t["title"] for t in json.loads(listed.stdout)] == ["from env"]
+
+    from_env = storage_from_env()
+    try:
+        assert isinstance(from_env, DefaultStorage)
+        assert from_env.engine.url.database == str(tmp_path / "env.db")
+    finally:
+        from_env.close()
+
+
+def test_from_url_picks_the_class(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = [
+        from_url("file::memory:"),
+        from_url(postgres_url, schema="picked"),
+        async_from_url("file::memory:"),
+        async_from_url(postgres_url),
+    ]
+    try:
+        assert [type(s) for s in made] == [
+            DefaultStorage,
+            PostgresStorage,
+            AsyncDefaultStorage,
+            AsyncPostgresStorage,
+        ]
+        assert made[1].schema == "picked"  # type: ignore[attr-defined]
+    finally:
+        for storage in made[:2]:
+            storage.close()  # type: ignore[union-attr]
+    with pytest.raises(ValidationError) as refused:
+        from_url("file::memory:", schema="s")
+    assert refused.value.field == "schema"
+
+    monkeypatch.setenv("MASTRA_STORAGE_URL", postgres_url)
+    monkeypatch.setenv("MASTRA_STORAGE_SCHEMA", "from_env")
+    storage = storage_from_env()
+    try:
+        assert isinstance(storage, PostgresStorage) and storage.schema == "from_env"
+    finally:
+        storage.close()
+    asynchronous = async_storage_from_env()
+    assert isinstance(asynchronous, AsyncPostgresStorage) and asynchronous.schema == "from_env"
+
+
+def test_python_dash_m_runs_the_command_line(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mastra_storage", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={k: v for k, v in __import__("os").environ.items() if not k.startswith("MASTRA")},
+        )
+
+    version = run("--version")
+    assert version.returncode == 0 and "mastra-storage" in version.stdout
+    missing = run("threads", "list")  # no ./mastra.db
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        "Error: no SQLite database at mastra.db "
+        "(create it with `mastra-storage migrate upgrade`, or give --url)"
+    ]
+    assert run("threads", "list", "--bogus").returncode == 2
+    assert run("migrate", "upgrade").returncode == 0
+    assert (tmp_path / "mastra.db").is_file()
+    listed = run("threads", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
