@@ -223,10 +223,10 @@ def downgrade(
         _alembic(lambda: command.downgrade(alembic_config(conn, on_step=on_step), revision))
 
 
-def _alembic(action: Callable[[], None]) -> None:
+def _alembic(action: Callable[[], T]) -> T:
     token = _programmatic.set(True)
     try:
-        action()
+        return action()
     finally:
         _programmatic.reset(token)
 
@@ -239,8 +239,11 @@ def current(bind: Engine | Connection) -> str | None:
     """The database's revision, or None when it has none of our schema."""
 
     def read(conn: Connection) -> str | None:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        return _alembic(
+            lambda: MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}
+            ).get_current_revision()
+        )
 
     with translate_errors():
         if isinstance(bind, Connection):
