@@ -21,6 +21,8 @@ from .domain import (
     EvalRow,
     MastraDBMessage,
     MessagePage,
+    ScorePage,
+    ScoreRow,
     StorageResource,
     StorageThread,
     ThreadPage,
@@ -323,3 +325,87 @@ class AsyncDataMethods(ABC):
         return (
             await self.get_evals(agent_name=agent_name, type=type, per_page=None, session=session)
         ).evals
+
+    async def save_score(
+        self, *, score: ScoreRow | Mapping[str, Any], session: AsyncSession | None = None
+    ) -> ScoreRow:
+        """Save one scorer result (Mastra's `saveScore`), in Mastra's table and
+        formats so a TypeScript service lists it.
+
+        `score`: a `ScoreRow` or a mapping of Mastra's `SaveScorePayload`
+        (snake_case or camelCase keys): `scorer_id`, `entity_id`, `run_id`,
+        `score` (finite number), `scorer` and `entity` (objects) and `source`
+        (`"LIVE"` | `"TEST"`) are required; `input`, `output`, prompts, step
+        results, `trace_id`, `span_id`, `resource_id`, `thread_id`, ... are
+        optional. `id` defaults to a new UUID; saving an id again replaces that
+        row (latest write wins). `created_at`/`updated_at` default to now.
+        Returns the stored row. Raises `ValidationError` (nothing written)."""
+        return await self._run(operations.save_score, session, write=True, **arguments(locals()))
+
+    async def get_score_by_id(
+        self, *, id: str, session: AsyncSession | None = None
+    ) -> ScoreRow | None:
+        """The score with this id, or None (Mastra's `getScoreById`)."""
+        return await self._run(
+            operations.get_score_by_id, session, write=False, **arguments(locals())
+        )
+
+    async def list_scores_by_scorer_id(
+        self,
+        *,
+        scorer_id: str,
+        entity_id: str | None = None,
+        entity_type: str | None = None,
+        source: str | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        session: AsyncSession | None = None,
+    ) -> ScorePage:
+        """A scorer's results, newest first, optionally narrowed to one entity
+        and/or `source` (`"LIVE"` | `"TEST"`); `per_page=None` returns all
+        (Mastra's `listScoresByScorerId`, `perPage: false`)."""
+        return await self._run(
+            operations.list_scores_by_scorer_id, session, write=False, **arguments(locals())
+        )
+
+    async def list_scores_by_run_id(
+        self,
+        *,
+        run_id: str,
+        page: int = 0,
+        per_page: int | None = 100,
+        session: AsyncSession | None = None,
+    ) -> ScorePage:
+        """A run's scores, newest first (Mastra's `listScoresByRunId`)."""
+        return await self._run(
+            operations.list_scores_by_run_id, session, write=False, **arguments(locals())
+        )
+
+    async def list_scores_by_entity_id(
+        self,
+        *,
+        entity_id: str,
+        entity_type: str,
+        page: int = 0,
+        per_page: int | None = 100,
+        session: AsyncSession | None = None,
+    ) -> ScorePage:
+        """An entity's scores (e.g. `entity_type="AGENT"`), newest first
+        (Mastra's `listScoresByEntityId`)."""
+        return await self._run(
+            operations.list_scores_by_entity_id, session, write=False, **arguments(locals())
+        )
+
+    async def list_scores_by_span(
+        self,
+        *,
+        trace_id: str,
+        span_id: str,
+        page: int = 0,
+        per_page: int | None = 100,
+        session: AsyncSession | None = None,
+    ) -> ScorePage:
+        """The scores of one trace span, newest first (Mastra's `listScoresBySpan`)."""
+        return await self._run(
+            operations.list_scores_by_span, session, write=False, **arguments(locals())
+        )

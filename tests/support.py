@@ -127,3 +127,22 @@ def raw_one(storage: MastraStorage, sql: str, **params: Any) -> Any:
     """The one row a raw SQL query returns, bypassing the library's types."""
     with storage.engine.connect() as conn:
         return conn.execute(text(sql), params).one()
+
+
+def run_concurrently(storage: Any, calls: Sequence[Any]) -> list[Any]:
+    """Run `calls` (each `lambda s: s.method(...)` on a storage) at the same
+    time: on threads for a sync storage, as one `asyncio.gather` on its loop
+    for an async one (driven through `BlockingStorage`). Returns the results;
+    the first exception raised is re-raised."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    if hasattr(storage, "_loop"):  # BlockingStorage: the calls are coroutines
+        inner = storage.storage
+
+        async def gather() -> list[Any]:
+            return list(await asyncio.gather(*(call(inner) for call in calls)))
+
+        return storage._loop.run_until_complete(gather())  # type: ignore[no-any-return]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda call: call(storage), calls))

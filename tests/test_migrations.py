@@ -42,7 +42,7 @@ BASE = datetime(2026, 11, 26, 11, 50, 17, 385000, tzinfo=UTC)
 
 # -- Mastra's schema, as /work/shared/mastra-schema.md states it ----------------------
 # column: (SQLite type, PostgreSQL type, nullable; None where the document is silent)
-TS, JSON, TXT = "timestamp", "json", "text"
+TS, JSON, TXT, FLOAT = "timestamp", "json", "text", "float"
 MASTRA_COLUMNS: dict[str, dict[str, tuple[str, bool | None]]] = {
     "mastra_threads": {
         "id": (TXT, False),
@@ -89,10 +89,55 @@ MASTRA_COLUMNS: dict[str, dict[str, tuple[str, bool | None]]] = {
         "created_at": (TS, None),
         "createdAt": (TS, True),
     },
+    # Mastra 1.x (SCORERS_SCHEMA of @mastra/core 1.71). NOT NULL differs between
+    # @mastra/libsql (id only) and @mastra/pg; ours is NOT NULL where both
+    # writers always fill the column, so left silent (None) where they differ.
+    "mastra_scorers": {
+        "id": (TXT, False),
+        "scorerId": (TXT, None),
+        "traceId": (TXT, True),
+        "spanId": (TXT, True),
+        "runId": (TXT, None),
+        "scorer": (JSON, None),
+        "preprocessStepResult": (JSON, True),
+        "extractStepResult": (JSON, True),
+        "analyzeStepResult": (JSON, True),
+        "score": (FLOAT, None),
+        "reason": (TXT, True),
+        "metadata": (JSON, True),
+        "preprocessPrompt": (TXT, True),
+        "extractPrompt": (TXT, True),
+        "generateScorePrompt": (TXT, True),
+        "generateReasonPrompt": (TXT, True),
+        "analyzePrompt": (TXT, True),
+        "reasonPrompt": (TXT, True),
+        "input": (JSON, None),
+        "output": (JSON, None),
+        "additionalContext": (JSON, True),
+        "requestContext": (JSON, True),
+        "entityType": (TXT, True),
+        "entity": (JSON, True),
+        "entityId": (TXT, True),
+        "source": (TXT, None),
+        "resourceId": (TXT, True),
+        "threadId": (TXT, True),
+        "organizationId": (TXT, True),
+        "projectId": (TXT, True),
+        "batchId": (TXT, True),
+        "datasetId": (TXT, True),
+        "datasetItemId": (TXT, True),
+        "createdAt": (TS, None),
+        "updatedAt": (TS, None),
+    },
 }
 SQL_TYPES = {
-    "sqlite": {TXT: "TEXT", JSON: "TEXT", TS: "TEXT"},
-    "postgresql": {TXT: "TEXT", JSON: "JSONB", TS: "TIMESTAMP WITHOUT TIME ZONE"},
+    "sqlite": {TXT: "TEXT", JSON: "TEXT", TS: "TEXT", FLOAT: "REAL"},
+    "postgresql": {
+        TXT: "TEXT",
+        JSON: "JSONB",
+        TS: "TIMESTAMP WITHOUT TIME ZONE",
+        FLOAT: "DOUBLE PRECISION",
+    },
 }
 SURROGATE_KEY = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
 """Our `mastra_evals.id`, which the schema document sanctions (Mastra has no key)."""
@@ -264,6 +309,20 @@ def fill(storage: MastraStorage) -> None:
             "metric_name": "exact",
         }
     )
+    storage.save_score(
+        score={
+            "id": "score-1",
+            "scorer_id": "exact",
+            "entity_id": "calc",
+            "entity_type": "AGENT",
+            "run_id": "run-1",
+            "output": {"text": "4"},
+            "score": 1.0,
+            "scorer": {"id": "exact"},
+            "entity": {"id": "calc"},
+            "source": "LIVE",
+        }
+    )
 
 
 def read_back(storage: MastraStorage) -> dict[str, Any]:
@@ -279,6 +338,10 @@ def read_back(storage: MastraStorage) -> dict[str, Any]:
             workflow_name="wf", run_id="run-1"
         ),
         "mastra_evals": [(e.input, e.result) for e in storage.get_evals(agent_name="calc").evals],
+        "mastra_scorers": [
+            (score.id, score.output, score.score)
+            for score in storage.list_scores_by_scorer_id(scorer_id="exact").scores
+        ],
     }
 
 
@@ -292,6 +355,7 @@ FILLED = {
         "context": {"a": {"status": "ok"}},
     },
     "mastra_evals": [("2+2?", {"score": 1})],
+    "mastra_scorers": [("score-1", {"text": "4"}, 1.0)],
 }
 EMPTY: dict[str, Any] = {
     "mastra_threads": None,
@@ -299,6 +363,7 @@ EMPTY: dict[str, Any] = {
     "mastra_resources": None,
     "mastra_workflow_snapshot": None,
     "mastra_evals": [],
+    "mastra_scorers": [],
 }
 
 
@@ -388,6 +453,7 @@ def test_upgrade_from_empty_creates_exactly_mastras_schema(database: Database) -
         "mastra_resources": ["id"],
         "mastra_workflow_snapshot": [],
         "mastra_evals": ["id"],
+        "mastra_scorers": ["id"],
     }
     assert [
         u["column_names"] for u in inspector.get_unique_constraints("mastra_workflow_snapshot")
@@ -713,6 +779,14 @@ CREATE TABLE mastra_evals (input TEXT NOT NULL, output TEXT NOT NULL, result TEX
     agent_name TEXT NOT NULL, metric_name TEXT NOT NULL, instructions TEXT NOT NULL,
     test_info TEXT, global_run_id TEXT NOT NULL, run_id TEXT NOT NULL,
     created_at TEXT NOT NULL, createdAt TEXT);
+CREATE TABLE mastra_scorers ("id" TEXT NOT NULL PRIMARY KEY, "scorerId" TEXT, "traceId" TEXT,
+    "runId" TEXT, "scorer" TEXT, "preprocessStepResult" TEXT, "extractStepResult" TEXT,
+    "analyzeStepResult" TEXT, "score" REAL, "reason" TEXT, "metadata" TEXT,
+    "preprocessPrompt" TEXT, "extractPrompt" TEXT, "generateScorePrompt" TEXT,
+    "generateReasonPrompt" TEXT, "analyzePrompt" TEXT, "reasonPrompt" TEXT, "input" TEXT,
+    "output" TEXT, "additionalContext" TEXT, "entityType" TEXT, "entity" TEXT,
+    "entityId" TEXT, "source" TEXT, "resourceId" TEXT, "threadId" TEXT, "createdAt" TEXT,
+    "updatedAt" TEXT);
 CREATE INDEX idx_messages_thread_created_at ON mastra_messages (thread_id, createdAt);
 CREATE INDEX idx_messages_thread_resource_created_at
     ON mastra_messages (thread_id, resourceId, createdAt);
@@ -730,6 +804,11 @@ INSERT INTO mastra_workflow_snapshot VALUES ('wf-ts', 'run-ts', 'user-ts',
     '2026-11-26T11:50:17.385Z', '2026-11-26T11:50:17.385Z');
 INSERT INTO mastra_evals VALUES ('q', 'a', '{"score":0.5}', 'agent-ts', 'metric', 'be nice',
     NULL, 'g-1', 'r-1', '2026-11-26T11:50:17.385Z', '2026-11-26T11:50:17.385Z');
+INSERT INTO mastra_scorers ("id", "scorerId", "traceId", "runId", "scorer", "score", "input",
+    "output", "entityType", "entity", "entityId", "source", "createdAt", "updatedAt")
+    VALUES ('score-ts', 'scorer-ts', 'trace-ts', 'run-ts', '{"id":"scorer-ts"}', 0.5,
+    '[{"q":1}]', '"42"', 'AGENT', '{"id":"agent-ts"}', 'agent-ts', 'LIVE',
+    '2026-11-26T11:50:17.385Z', '2026-11-26T11:50:17.385Z');
 """
 MASTRA_PG_DDL = """
 CREATE TABLE mastra_threads (id TEXT NOT NULL PRIMARY KEY, "resourceId" TEXT NOT NULL,
@@ -761,6 +840,19 @@ CREATE INDEX mastra_workflow_snapshot_name_createdat_idx
 CREATE INDEX mastra_workflow_snapshot_name_status_createdat_idx
     ON mastra_workflow_snapshot (workflow_name, (snapshot->>'status'), "createdAt" DESC);
 CREATE INDEX mastra_evals_agent_name_created_at_idx ON mastra_evals (agent_name, created_at DESC);
+CREATE TABLE mastra_scorers (id TEXT NOT NULL PRIMARY KEY, "scorerId" TEXT NOT NULL,
+    "traceId" TEXT, "spanId" TEXT, "runId" TEXT NOT NULL, scorer JSONB NOT NULL,
+    "preprocessStepResult" JSONB, "extractStepResult" JSONB, "analyzeStepResult" JSONB,
+    score FLOAT NOT NULL, reason TEXT, metadata JSONB, "preprocessPrompt" TEXT,
+    "extractPrompt" TEXT, "generateScorePrompt" TEXT, "generateReasonPrompt" TEXT,
+    "analyzePrompt" TEXT, "reasonPrompt" TEXT, input JSONB NOT NULL, output JSONB NOT NULL,
+    "additionalContext" JSONB, "requestContext" JSONB, "entityType" TEXT, entity JSONB,
+    "entityId" TEXT, source TEXT NOT NULL, "resourceId" TEXT, "threadId" TEXT,
+    "organizationId" TEXT, "projectId" TEXT, "batchId" TEXT, "datasetId" TEXT,
+    "datasetItemId" TEXT, "createdAt" TIMESTAMP NOT NULL, "updatedAt" TIMESTAMP NOT NULL,
+    "createdAtZ" TIMESTAMPTZ DEFAULT NOW(), "updatedAtZ" TIMESTAMPTZ DEFAULT NOW());
+CREATE INDEX mastra_scores_trace_id_span_id_created_at_idx
+    ON mastra_scorers ("traceId", "spanId", "createdAt" DESC);
 """
 PG_TS = "'2026-11-26 11:50:17.385', '2026-11-26 11:50:17.385'"
 PG_TSZ = "'2026-11-26 11:50:17.385+00', '2026-11-26 11:50:17.385+00'"
@@ -775,6 +867,12 @@ INSERT INTO mastra_workflow_snapshot VALUES ('wf-ts', 'run-ts', 'user-ts',
     '{{"runId":"run-ts","status":"success","context":{{}}}}', {PG_TS}, {PG_TSZ});
 INSERT INTO mastra_evals VALUES ('q', 'a', '{{"score":0.5}}', 'agent-ts', 'metric', 'be nice',
     NULL, 'g-1', 'r-1', {PG_TS}, {PG_TSZ});
+INSERT INTO mastra_scorers ("id", "scorerId", "traceId", "runId", "scorer", "score", "input",
+    "output", "entityType", "entity", "entityId", "source", "createdAt", "updatedAt",
+    "createdAtZ", "updatedAtZ")
+    VALUES ('score-ts', 'scorer-ts', 'trace-ts', 'run-ts', '"{{\\"id\\":\\"scorer-ts\\"}}"', 0.5,
+    '"[{{\\"q\\":1}}]"', '"\\"42\\""', 'AGENT', '"{{\\"id\\":\\"agent-ts\\"}}"', 'agent-ts', 'LIVE',
+    {PG_TS}, {PG_TSZ});
 """
 
 
@@ -840,6 +938,22 @@ def test_init_adopts_tables_mastra_created(database: Database) -> None:
         "status": "success",
         "context": {},
     }
+    score = storage.get_score_by_id(id="score-ts")
+    assert score is not None
+    assert (score.scorer, score.input, score.output, score.score, score.created_at) == (
+        {"id": "scorer-ts"},
+        [{"q": 1}],
+        "42",
+        0.5,
+        BASE,
+    )
+    assert [s.id for s in storage.list_scores_by_scorer_id(scorer_id="scorer-ts").scores] == [
+        "score-ts"
+    ]
+    # Columns an older Mastra lacked were added (the SQLite table here had no spanId).
+    assert {"spanId", "requestContext", "datasetItemId"} <= {
+        column["name"] for column in inspector.get_columns("mastra_scorers")
+    }
     [evaluation] = storage.get_evals(agent_name="agent-ts").evals
     assert (evaluation.input, evaluation.result, evaluation.created_at) == (
         "q",
@@ -860,7 +974,22 @@ def test_init_adopts_tables_mastra_created(database: Database) -> None:
             "metric_name": "metric",
         }
     )
+    storage.save_score(
+        score={
+            "id": "score-py",
+            "scorer_id": "scorer-ts",
+            "entity_id": "agent-ts",
+            "run_id": "run-py",
+            "score": 1,
+            "scorer": {"id": "scorer-ts"},
+            "entity": {"id": "agent-ts"},
+            "source": "TEST",
+            "span_id": "span-py",
+        }
+    )
     storage.init()
+    listed = storage.list_scores_by_scorer_id(scorer_id="scorer-ts").scores
+    assert [s.id for s in listed] == ["score-py", "score-ts"]
     assert [m.id for m in storage.list_messages(thread_id="t-ts").messages] == ["m-ts", "m-py"]
     assert len(storage.get_evals(agent_name="agent-ts").evals) == 2
     assert version_rows(engine) == [migrate.head()]

@@ -29,6 +29,7 @@ from .memory import (
     StorageThread,
     ThreadPage,
 )
+from .scores import ScorePage, ScoreRow, ScoringSource
 from .workflows import WorkflowRun, WorkflowRuns
 
 __all__ = [
@@ -44,6 +45,9 @@ __all__ = [
     "Page",
     "Role",
     "RunLock",
+    "ScorePage",
+    "ScoreRow",
+    "ScoringSource",
     "StorageResource",
     "StorageThread",
     "ThreadPage",

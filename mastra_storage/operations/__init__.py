@@ -1,5 +1,5 @@
 """What each data method of the API does, given a Session or Connection,
-grouped by Mastra's storage domains (memory, workflows, evals).
+grouped by Mastra's storage domains (memory, workflows, scores, evals).
 
 The facades (sync `MastraStorage` and the async twins) validate nothing and
 decide nothing themselves: they open or borrow a connection and call one of
@@ -12,6 +12,7 @@ from ._inputs import (
     date_range_of,
     direction_of,
     ids_of,
+    json_value,
     optional_dict,
     optional_string,
     optional_text,
@@ -37,6 +38,14 @@ from .memory import (
     update_resource,
     update_thread,
 )
+from .scores import (
+    get_score_by_id,
+    list_scores_by_entity_id,
+    list_scores_by_run_id,
+    list_scores_by_scorer_id,
+    list_scores_by_span,
+    save_score,
+)
 from .workflows import (
     delete_workflow_run_by_id,
     get_workflow_run_by_id,
@@ -57,12 +66,18 @@ __all__ = [
     "direction_of",
     "get_evals",
     "get_resource_by_id",
+    "get_score_by_id",
     "get_thread_by_id",
     "get_workflow_run_by_id",
     "ids_of",
+    "json_value",
     "list_messages",
     "list_messages_by_id",
     "list_messages_by_resource_id",
+    "list_scores_by_entity_id",
+    "list_scores_by_run_id",
+    "list_scores_by_scorer_id",
+    "list_scores_by_span",
     "list_threads",
     "list_workflow_runs",
     "load_workflow_snapshot",
@@ -74,6 +89,7 @@ __all__ = [
     "save_evals",
     "save_messages",
     "save_resource",
+    "save_score",
     "save_thread",
     "stamped",
     "thread_ids_of",

@@ -3,10 +3,12 @@ the field, before anything is written."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from ..clock import utc_now
+from ..clock import format_iso, utc_now
 from ..domain import DateRange, StorageResource, StorageThread, parse
 from ..errors import ValidationError
 
@@ -91,3 +93,29 @@ def ids_of(value: Any, field: str) -> list[str]:
     for item in ids:
         require_text(item, field)
     return ids
+
+
+def json_value(value: Any, field: str) -> Any:
+    """`value` as plain JSON data: aware datetimes become Mastra's ISO `...Z`
+    text, tuples lists; anything else that is not JSON (NaN, infinity, a set,
+    bytes, a naive datetime, an object, a non-string key) is refused."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{field}: {value!r} is not a JSON number", field=field)
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError(f"{field}: a naive datetime is not allowed", field=field)
+        return format_iso(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{field}: object keys must be strings", field=field)
+            out[key] = json_value(item, f"{field}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [json_value(item, f"{field}[{index}]") for index, item in enumerate(value)]
+    raise ValidationError(f"{field}: a {type(value).__name__} is not JSON", field=field)

@@ -13,11 +13,12 @@ from .models import (
     EvalResultRow,
     MessageRow,
     ResourceRow,
+    ScoreResultRow,
     ThreadRow,
     WorkflowRunLockRow,
     WorkflowSnapshotRow,
 )
-from .types import JSONValue, SafeText, UTCDateTime, UTCDateTimeTZ
+from .types import JSONValue, SafeText, StringifiedJSON, UTCDateTime, UTCDateTimeTZ
 
 metadata = Base.metadata
 TABLE_NAMES = frozenset(metadata.tables)
@@ -48,6 +49,8 @@ __all__ = [
     "MessageRow",
     "ResourceRow",
     "SafeText",
+    "ScoreResultRow",
+    "StringifiedJSON",
     "ThreadRow",
     "UTCDateTime",
     "UTCDateTimeTZ",

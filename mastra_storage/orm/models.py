@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Double, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy.dialects.sqlite import REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import POSTGRESQL_ONLY, Base
-from .types import UTCDateTimeTZ
+from .types import StringifiedJSON, UTCDateTimeTZ
 
 
 def timestamp_twin(name: str) -> Mapped[datetime | None]:
@@ -124,6 +125,88 @@ class EvalResultRow(Base):
 
     __table_args__ = (
         Index("mastra_evals_agent_name_created_at_idx", "agent_name", "created_at", "id"),
+    )
+
+
+def stringified_json(
+    name: str, *, nullable: bool = True, not_null_in_mastra_pg: bool = False
+) -> Mapped[Any]:
+    return mapped_column(
+        name,
+        StringifiedJSON(null_as_json_on_postgresql=not_null_in_mastra_pg),
+        nullable=nullable,
+    )
+
+
+class ScoreResultRow(Base):
+    """Mastra 1.x `mastra_scorers`: one scorer result per row.
+
+    Mastra's two adapters disagree on NOT NULL (`@mastra/pg` sets it on the
+    columns its writer always fills, `@mastra/libsql` on `id` only); this table
+    is NOT NULL where both writers always fill the column, so either writer's
+    rows fit, and `input`/`output` stay nullable (libsql may leave them out).
+    """
+
+    __tablename__ = "mastra_scorers"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    scorer_id: Mapped[str] = mapped_column("scorerId")
+    trace_id: Mapped[str | None] = mapped_column("traceId")
+    span_id: Mapped[str | None] = mapped_column("spanId")
+    run_id: Mapped[str] = mapped_column("runId")
+    scorer: Mapped[Any] = stringified_json("scorer", nullable=False)
+    preprocess_step_result: Mapped[Any] = stringified_json("preprocessStepResult")
+    extract_step_result: Mapped[Any] = stringified_json("extractStepResult")
+    analyze_step_result: Mapped[Any] = stringified_json("analyzeStepResult")
+    score: Mapped[float] = mapped_column(Double().with_variant(REAL(), "sqlite"))
+    reason: Mapped[str | None]
+    metadata_: Mapped[Any] = stringified_json("metadata")
+    preprocess_prompt: Mapped[str | None] = mapped_column("preprocessPrompt")
+    extract_prompt: Mapped[str | None] = mapped_column("extractPrompt")
+    generate_score_prompt: Mapped[str | None] = mapped_column("generateScorePrompt")
+    generate_reason_prompt: Mapped[str | None] = mapped_column("generateReasonPrompt")
+    analyze_prompt: Mapped[str | None] = mapped_column("analyzePrompt")
+    reason_prompt: Mapped[str | None] = mapped_column("reasonPrompt")
+    input: Mapped[Any] = stringified_json("input", not_null_in_mastra_pg=True)
+    output: Mapped[Any] = stringified_json("output", not_null_in_mastra_pg=True)
+    additional_context: Mapped[Any] = stringified_json("additionalContext")
+    request_context: Mapped[Any] = stringified_json("requestContext")
+    entity_type: Mapped[str | None] = mapped_column("entityType")
+    entity: Mapped[Any] = stringified_json("entity")
+    entity_id: Mapped[str | None] = mapped_column("entityId")
+    source: Mapped[str]
+    resource_id: Mapped[str | None] = mapped_column("resourceId")
+    thread_id: Mapped[str | None] = mapped_column("threadId")
+    organization_id: Mapped[str | None] = mapped_column("organizationId")
+    project_id: Mapped[str | None] = mapped_column("projectId")
+    batch_id: Mapped[str | None] = mapped_column("batchId")
+    dataset_id: Mapped[str | None] = mapped_column("datasetId")
+    dataset_item_id: Mapped[str | None] = mapped_column("datasetItemId")
+    created_at: Mapped[datetime] = mapped_column("createdAt")
+    updated_at: Mapped[datetime] = mapped_column("updatedAt")
+    created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
+    updated_at_z: Mapped[datetime | None] = timestamp_twin("updatedAtZ")
+
+    __table_args__ = (
+        # One per list call, newest first with ties broken by id.
+        Index("mastra_scorers_scorerid_createdat_id_idx", "scorerId", "createdAt", "id"),
+        Index("mastra_scorers_runid_createdat_id_idx", "runId", "createdAt", "id"),
+        Index(
+            "mastra_scorers_entityid_entitytype_createdat_id_idx",
+            "entityId",
+            "entityType",
+            "createdAt",
+            "id",
+        ),
+        Index(
+            "mastra_scorers_traceid_spanid_createdat_id_idx",
+            "traceId",
+            "spanId",
+            "createdAt",
+            "id",
+        ),
+        Index("mastra_scorers_resourceid_idx", "resourceId"),
+        Index("mastra_scorers_updatedat_idx", "updatedAt"),
     )
 
 

@@ -216,3 +216,45 @@ class SafeText(TypeDecorator[str]):
         if not _is_postgres(dialect):
             return None
         return lambda value: value if value is None or _MARK not in value else decode_nul(value)
+
+
+class StringifiedJSON(TypeDecorator[Any]):
+    """The JSON columns of `mastra_scorers`, as Mastra 1.x writes them: on
+    PostgreSQL a `jsonb` *string* holding the value's JSON text (what
+    `@mastra/pg` stores), JSON text in a TEXT column elsewhere.
+
+    Read back like Mastra's `safelyParseJSON`: a string that parses as JSON is
+    that value, any other value (an object some other writer stored as real
+    jsonb, or a SQLite JSONB blob) is taken as it is. Storing the text keeps a
+    string such as `"42"` a string for Mastra's reader, which parses it.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def __init__(self, *, null_as_json_on_postgresql: bool = False) -> None:
+        super().__init__()
+        self.null_as_json_on_postgresql = null_as_json_on_postgresql
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if _is_postgres(dialect):
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        # NUL stays escaped (`\\u0000`) inside the text, so jsonb takes it.
+        if value is None and not (self.null_as_json_on_postgresql and _is_postgres(dialect)):
+            return None
+        return dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bytes | bytearray):
+            return loads_blob(bytes(value))
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value

@@ -5,6 +5,7 @@ transaction."""
 from .evals import EvalRepository
 from .messages import MessageRepository
 from .resources import ResourceRepository
+from .scores import ScoreRepository
 from .threads import ThreadRepository
 from .workflows import WorkflowRepository
 
@@ -12,6 +13,7 @@ __all__ = [
     "EvalRepository",
     "MessageRepository",
     "ResourceRepository",
+    "ScoreRepository",
     "ThreadRepository",
     "WorkflowRepository",
 ]
