@@ -108,7 +108,8 @@ def test_migrate_commands_take_a_fresh_database_up_and_down(cli: CliRunnerFor) -
     assert cli("migrate", "upgrade").stdout.strip() == f"already at {HEAD}"
 
     result = cli("migrate", "downgrade", "0002_workflow_snapshots")
-    assert "-> 0002_workflow_snapshots (2 step(s))" in result.stdout
+    above = [rev.revision for rev in migrate.history()].index("0002_workflow_snapshots")
+    assert f"-> 0002_workflow_snapshots ({above} step(s))" in result.stdout
     assert cli("migrate", "current").stdout.strip() == "0002_workflow_snapshots"
     result = cli("threads", "list", code=1)  # listings never migrate behind your back
     assert "0002_workflow_snapshots" in result.stderr and "migrate upgrade" in result.stderr
