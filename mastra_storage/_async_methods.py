@@ -218,11 +218,18 @@ class AsyncDataMethods(ABC):
         run_id: str,
         snapshot: Mapping[str, Any],
         resource_id: str | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
         fencing_token: int | None = None,
         session: AsyncSession | None = None,
     ) -> None:
-        """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
-        refused with `FencingTokenError` once a newer holder has taken the run."""
+        """Upsert the run's snapshot on (`workflow_name`, `run_id`) (Mastra:
+        `persistWorkflowSnapshot`). `created_at` (aware datetime, default now)
+        is used on insert and kept on update; `updated_at` (default now) is
+        written. A None `resource_id` keeps the stored one. With `fencing_token`
+        (from the run's lock), refused with `FencingTokenError` once a newer
+        holder has taken the run. Bad input (naive datetime, snapshot not a
+        mapping): `ValidationError`."""
         await self._run(
             operations.persist_workflow_snapshot, session, write=True, **arguments(locals())
         )
@@ -239,6 +246,7 @@ class AsyncDataMethods(ABC):
         *,
         workflow_name: str | None = None,
         resource_id: str | None = None,
+        thread_id: str | None = None,
         status: str | None = None,
         from_date: datetime | None = None,
         to_date: datetime | None = None,
@@ -246,6 +254,13 @@ class AsyncDataMethods(ABC):
         per_page: int | None = None,
         session: AsyncSession | None = None,
     ) -> WorkflowRuns:
+        """Runs newest first (Mastra: `listWorkflowRuns`). Filters: `workflow_name`,
+        `resource_id`, `thread_id` (the thread id Mastra embeds in the snapshot:
+        a suspended step's stream state, or the durable loop's input; indexed
+        on PostgreSQL), `status` (`snapshot["status"]`; indexed with
+        `workflow_name`), `from_date` / `to_date` (aware, inclusive, on
+        `created_at`). Paged only when both `page` and `per_page` are given;
+        `total` counts every match. Bad input: `ValidationError`."""
         return await self._run(
             operations.list_workflow_runs, session, write=False, **arguments(locals())
         )

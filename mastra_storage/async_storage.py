@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from . import operations
 from ._async_methods import AsyncDataMethods
 from .dialects import BEGIN_OPTION, features
 from .domain import RunLock
@@ -164,6 +165,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     def lock_holder(self) -> str:
         """This instance's holder id, as `RunLock.holder` shows it."""
         return self._run_locks.holder
+
+    def supports_concurrent_updates(self) -> bool:
+        """True: the workflow result and state updates are atomic across
+        processes (Mastra: `supportsConcurrentUpdates`)."""
+        return operations.supports_concurrent_updates()
 
     async def _in_lock_thread(self, function: Callable[..., T], *args: Any) -> T:
         if not self._initialized:

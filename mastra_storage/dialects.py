@@ -202,6 +202,47 @@ def json_contains(
     return conditions
 
 
+# Mastra's expressions for a run's status and the thread id embedded in its
+# snapshot, character for character as migration 0005 indexes them (an
+# expression index serves only a query with the same expression, literals
+# included, so these are SQL text, not bound parameters).
+_PG_SNAPSHOT_STATUS = "mastra_workflow_snapshot.snapshot ->> 'status'"
+_PG_SNAPSHOT_THREAD_ID = (
+    "COALESCE(jsonb_path_query_first(mastra_workflow_snapshot.snapshot, "
+    '\'$.context.* ? (@.status == "suspended")'
+    ".suspendPayload.__streamState.messageList.memoryInfo.threadId') #>> '{}', "
+    "mastra_workflow_snapshot.snapshot #>> '{context,input,messageListState,memoryInfo,threadId}')"
+)
+_SQLITE_SNAPSHOT_STATUS = "json_extract(mastra_workflow_snapshot.snapshot, '$.status')"
+# SQLite cannot index the first suspended step's thread id (it needs json_each):
+# the same COALESCE as PostgreSQL's, evaluated row by row (as @mastra/libsql does).
+_SQLITE_SNAPSHOT_THREAD_ID = (
+    "COALESCE((SELECT json_extract(step.value, "
+    "'$.suspendPayload.__streamState.messageList.memoryInfo.threadId') "
+    "FROM json_each(mastra_workflow_snapshot.snapshot, '$.context') AS step "
+    "WHERE json_extract(step.value, '$.status') = 'suspended' AND json_extract(step.value, "
+    "'$.suspendPayload.__streamState.messageList.memoryInfo.threadId') IS NOT NULL LIMIT 1), "
+    "json_extract(mastra_workflow_snapshot.snapshot, "
+    "'$.context.input.messageListState.memoryInfo.threadId'))"
+)
+
+
+def snapshot_status(feats: Features) -> ColumnElement[str]:
+    """A workflow run's `snapshot.status` as text (index-backed together with
+    `workflow_name`)."""
+    sql = _PG_SNAPSHOT_STATUS if feats.name == "postgresql" else _SQLITE_SNAPSHOT_STATUS
+    return literal_column(sql, Text())
+
+
+def snapshot_thread_id(feats: Features) -> ColumnElement[str]:
+    """The thread id Mastra embeds in a run's snapshot (`getSnapshotMemoryInfo`):
+    the first suspended step's `suspendPayload.__streamState.messageList.
+    memoryInfo.threadId`, else `context.input.messageListState.memoryInfo.
+    threadId`. Index-backed on PostgreSQL."""
+    sql = _PG_SNAPSHOT_THREAD_ID if feats.name == "postgresql" else _SQLITE_SNAPSHOT_THREAD_ID
+    return literal_column(sql, Text())
+
+
 def database_now(feats: Features, *, plus_ms: Any = None) -> ColumnElement[datetime]:
     """The database's clock, plus `plus_ms` milliseconds (a number or a bound
     parameter), as a value of a `UTCDateTime` column.

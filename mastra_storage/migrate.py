@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Column, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from .dialects import BEGIN_OPTION, configure_sqlite
@@ -264,9 +264,79 @@ def check(bind: Engine | Connection) -> None:
         )
 
 
+TWINNED_TABLES = (
+    "mastra_threads",
+    "mastra_messages",
+    "mastra_resources",
+    "mastra_workflow_snapshot",
+    "mastra_evals",
+)
+"""Mastra's tables whose timestamps have `"<col>Z"` twins on PostgreSQL and
+that `repair_local_timestamps` repairs by default."""
+
+# Time zone offsets are whole quarter hours within UTC-12..UTC+14.
+_MAX_OFFSET_S = 14 * 3600
+_OFFSET_STEP_S = 900
+
+
+def repair_local_timestamps(
+    bind: Engine | Connection, tables: Sequence[str] = TWINNED_TABLES
+) -> int:
+    """Repair rows whose plain timestamp Mastra wrote in its host's local time
+    (PostgreSQL; older `@mastra/pg` on a non-UTC host): where the `"<col>Z"`
+    timestamptz twin (the true instant, which Mastra itself reads) and the
+    plain `timestamp` column differ by a time zone offset (a non-zero whole
+    number of quarter hours, at most 14 h), the plain column is set to the
+    twin's instant in UTC. Other differences are left alone (a twin that
+    `ALTER TABLE ... DEFAULT now()` filled is not the row's instant).
+
+    Returns how many values were changed; 0 on other databases (no twins).
+    Idempotent and safe to run at any time, also while services write: the
+    migration `0005` runs it once; run it again (or on a schedule) while old
+    Mastra services on non-UTC hosts still write. One transaction; with a
+    Connection already in a transaction, inside that one.
+    """
+    if bind.dialect.name != "postgresql":
+        return 0
+
+    def repair(conn: Connection) -> int:
+        inspector = inspect(conn)
+        quote = conn.dialect.identifier_preparer.quote
+        changed = 0
+        for table in tables:
+            if not inspector.has_table(table):
+                continue
+            columns = {column["name"] for column in inspector.get_columns(table)}
+            for name in sorted(columns):
+                if f"{name}Z" not in columns:
+                    continue
+                plain, twin = quote(name), quote(f"{name}Z")
+                true_instant = f"({twin} AT TIME ZONE 'UTC')"
+                shift = f"extract(epoch FROM {true_instant} - {plain})::numeric"
+                result = conn.execute(
+                    text(
+                        f"UPDATE {quote(table)} SET {plain} = {true_instant} "
+                        f"WHERE {twin} IS NOT NULL AND {plain} <> {true_instant} "
+                        f"AND abs({shift}) <= :max_offset AND mod({shift}, :step) = 0"
+                    ),
+                    {"max_offset": _MAX_OFFSET_S, "step": _OFFSET_STEP_S},
+                )
+                changed += result.rowcount
+        return changed
+
+    with translate_errors():
+        if isinstance(bind, Connection):
+            if bind.in_transaction():
+                return repair(bind)
+            with bind.begin():
+                return repair(bind)
+        with bind.begin() as conn:
+            return repair(conn)
+
+
 def configure_context(context: Any, connection: Connection, **extra: Any) -> None:
     """The options every run of our history uses (env.py calls this)."""
-    from .orm import POSTGRESQL_ONLY, metadata
+    from .orm import EXPRESSION_INDEXES, POSTGRESQL_ONLY, metadata
 
     dialect = connection.dialect.name
 
@@ -277,6 +347,13 @@ def configure_context(context: Any, connection: Connection, **extra: Any) -> Non
             return name in metadata.tables
         if type_ == "column" and not reflected:
             return not (object_.info.get(POSTGRESQL_ONLY) and dialect != "postgresql")
+        if type_ == "index" and reflected:
+            # Expression indexes (ours from migration 0005, or Mastra's under
+            # its own names): the models declare none, autogenerate leaves them.
+            expressions = getattr(object_, "expressions", ())
+            return name not in EXPRESSION_INDEXES and all(
+                isinstance(e, Column) for e in expressions
+            )
         return True
 
     config = getattr(context, "config", None)

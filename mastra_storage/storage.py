@@ -312,11 +312,18 @@ class MastraStorage(ABC):
         run_id: str,
         snapshot: Mapping[str, Any],
         resource_id: str | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
         fencing_token: int | None = None,
         session: Session | None = None,
     ) -> None:
-        """Upsert the run's snapshot. With `fencing_token` (from the run's lock),
-        refused with `FencingTokenError` once a newer holder has taken the run."""
+        """Upsert the run's snapshot on (`workflow_name`, `run_id`) (Mastra:
+        `persistWorkflowSnapshot`). `created_at` (aware datetime, default now)
+        is used on insert and kept on update; `updated_at` (default now) is
+        written. A None `resource_id` keeps the stored one. With `fencing_token`
+        (from the run's lock), refused with `FencingTokenError` once a newer
+        holder has taken the run. Bad input (naive datetime, snapshot not a
+        mapping): `ValidationError`."""
         self._run(operations.persist_workflow_snapshot, session, write=True, **arguments(locals()))
 
     def load_workflow_snapshot(
@@ -331,6 +338,7 @@ class MastraStorage(ABC):
         *,
         workflow_name: str | None = None,
         resource_id: str | None = None,
+        thread_id: str | None = None,
         status: str | None = None,
         from_date: datetime | None = None,
         to_date: datetime | None = None,
@@ -338,6 +346,13 @@ class MastraStorage(ABC):
         per_page: int | None = None,
         session: Session | None = None,
     ) -> WorkflowRuns:
+        """Runs newest first (Mastra: `listWorkflowRuns`). Filters: `workflow_name`,
+        `resource_id`, `thread_id` (the thread id Mastra embeds in the snapshot:
+        a suspended step's stream state, or the durable loop's input; indexed
+        on PostgreSQL), `status` (`snapshot["status"]`; indexed with
+        `workflow_name`), `from_date` / `to_date` (aware, inclusive, on
+        `created_at`). Paged only when both `page` and `per_page` are given;
+        `total` counts every match. Bad input: `ValidationError`."""
         return self._run(operations.list_workflow_runs, session, write=False, **arguments(locals()))
 
     def get_workflow_run_by_id(
@@ -383,6 +398,11 @@ class MastraStorage(ABC):
         return self._run(
             operations.update_workflow_state, session, write=True, **arguments(locals())
         )
+
+    def supports_concurrent_updates(self) -> bool:
+        """True: `update_workflow_results` and `update_workflow_state` are atomic
+        read-modify-writes across processes (Mastra: `supportsConcurrentUpdates`)."""
+        return operations.supports_concurrent_updates()
 
     # -- evals --------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from support import at, ids, make_thread, message, row_counts
 
-from mastra_storage import ConflictError, MastraStorage, ValidationError
+from mastra_storage import ConflictError, MastraStorage, ValidationError, migrate
 
 # -- 1. include never crosses resources ---------------------------------------------
 
@@ -236,3 +237,37 @@ def test_signal_role_round_trips(storage: MastraStorage) -> None:
     storage.update_messages(messages=[{"id": "s1", "role": "user"}])
     storage.update_messages(messages=[{"id": "s1", "role": "signal"}])
     assert storage.list_messages_by_id(message_ids=["s1"])[0].role == "signal"
+
+
+# -- 4. rows Mastra wrote in a non-UTC host's local time (PostgreSQL) ----------------
+
+
+def test_rows_written_in_local_time_read_by_their_true_instant(storage: MastraStorage) -> None:
+    make_thread(storage, "t", created_at=at(0))
+    storage.save_messages(messages=[message(f"m{i}", "t", created_at=at(i)) for i in range(3)])
+    window = {"start": at(1), "end": at(1)}
+    if storage.features.timestamp_twins:
+        # Older @mastra/pg on a UTC+2 host: plain columns 2 h ahead of the twins.
+        with storage.engine.begin() as conn:
+            conn.execute(
+                text('UPDATE mastra_messages SET "createdAt" = "createdAt" + interval \'2 hours\'')
+            )
+            conn.execute(
+                text(
+                    'UPDATE mastra_threads SET "createdAt" = "createdAt" - interval \'5 hours\', '
+                    '"updatedAt" = "updatedAt" + interval \'5 hours 45 minutes\''
+                )
+            )
+        assert storage.list_messages(thread_id="t", date_range=window).messages == []
+        assert migrate.repair_local_timestamps(storage.engine) == 5
+    else:
+        assert migrate.repair_local_timestamps(storage.engine) == 0  # no twins to trust
+    assert ids(storage.list_messages(thread_id="t", date_range=window).messages) == ["m1"]
+    assert [m.created_at for m in storage.list_messages(thread_id="t").messages] == [
+        at(0),
+        at(1),
+        at(2),
+    ]
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None and thread.created_at == at(0)
+    assert migrate.repair_local_timestamps(storage.engine) == 0

@@ -993,3 +993,121 @@ def test_init_adopts_tables_mastra_created(database: Database) -> None:
     assert [m.id for m in storage.list_messages(thread_id="t-ts").messages] == ["m-ts", "m-py"]
     assert len(storage.get_evals(agent_name="agent-ts").evals) == 2
     assert version_rows(engine) == [migrate.head()]
+
+
+# -- 0005: Mastra's snapshot indexes, repair of local-time timestamps ---------------
+
+SNAPSHOT_INDEXES = {
+    "sqlite": {"mastra_workflow_snapshot_name_status_createdat_idx"},
+    "postgresql": {
+        "mastra_workflow_snapshot_name_status_createdat_idx",
+        "mastra_workflow_snapshot_threadid_idx",
+    },
+}
+
+
+def index_names(database: Database, table: str) -> set[str]:
+    """Index names straight from the catalog (expression indexes included)."""
+    with database.engine.connect() as conn:
+        if database.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+        else:
+            sql = (
+                "SELECT indexname FROM pg_indexes "
+                "WHERE schemaname = current_schema() AND tablename = :t"
+            )
+        return set(conn.execute(text(sql), {"t": table}).scalars())
+
+
+def test_0005_creates_and_drops_the_snapshot_indexes(database: Database) -> None:
+    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+    assert not SNAPSHOT_INDEXES[database.dialect] & index_names(
+        database, "mastra_workflow_snapshot"
+    )
+    migrate.upgrade(database.engine)
+    assert SNAPSHOT_INDEXES[database.dialect] <= index_names(database, "mastra_workflow_snapshot")
+    migrate.downgrade(database.engine, "0004_workflow_run_locks")
+    assert not SNAPSHOT_INDEXES[database.dialect] & index_names(
+        database, "mastra_workflow_snapshot"
+    )
+
+
+def test_0005_adopts_the_indexes_mastra_made_under_its_own_names(database: Database) -> None:
+    """@mastra/pg names its indexes after a non-public schema; ours are not
+    added next to them. Autogenerate leaves such expression indexes alone."""
+    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+    status = f"{database.schema or 'main'}_mastra_workflow_snapshot_name_status_createdat_idx"[:63]
+    thread = f"{database.schema or 'main'}_mastra_workflow_snapshot_threadid_idx"[:63]
+    statements = [
+        f'CREATE INDEX "{status}" ON mastra_workflow_snapshot '
+        "(workflow_name, (snapshot ->> 'status'), \"createdAt\" DESC)",
+        f'CREATE INDEX "{thread}" ON mastra_workflow_snapshot ((COALESCE('
+        'jsonb_path_query_first(snapshot, \'$.context.* ? (@.status == "suspended")'
+        ".suspendPayload.__streamState.messageList.memoryInfo.threadId') #>> '{}', "
+        "snapshot #>> '{context,input,messageListState,memoryInfo,threadId}')))",
+    ]
+    if database.dialect == "sqlite":  # Mastra's libsql makes none: a host's own
+        statements = [
+            f'CREATE INDEX "{thread}" ON mastra_workflow_snapshot '
+            "(json_extract(snapshot, '$.context.input'))"
+        ]
+    with database.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    migrate.upgrade(database.engine)
+    names = index_names(database, "mastra_workflow_snapshot")
+    if database.dialect == "postgresql":
+        assert not SNAPSHOT_INDEXES["postgresql"] & names  # no duplicates of Mastra's
+        assert {status, thread} <= names
+    else:
+        assert SNAPSHOT_INDEXES["sqlite"] | {thread} <= names
+    with database.engine.connect() as conn:
+        assert autogenerate_diff(conn) == []
+
+
+def test_0005_repairs_timestamps_written_in_local_time(database: Database) -> None:
+    """Older @mastra/pg on a UTC+2 host: plain columns 2 h ahead of their twins.
+    A twin that differs by something other than an offset is left alone."""
+    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+    shifted = "'2026-11-26 13:50:17.385'"
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            twin = "'2026-11-26 11:50:17.385+00'"
+            conn.execute(
+                text(
+                    'INSERT INTO mastra_threads (id, "resourceId", title, metadata, "createdAt", '
+                    f"\"updatedAt\", \"createdAtZ\", \"updatedAtZ\") VALUES ('t', 'r', '', NULL, "
+                    f"{shifted}, {shifted}, {twin}, {twin}), "
+                    "('kept', 'r', '', NULL, '2026-11-26 11:50:17.385', "
+                    "'2026-11-26 11:50:17.385', '2026-11-30 09:00:00.123+00', "
+                    "'2026-11-26 11:50:17.385+00')"
+                )
+            )
+            conn.execute(
+                text(
+                    'INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
+                    f"\"resourceId\", \"createdAtZ\") VALUES ('m', 't', '\"hi\"', 'user', "
+                    f"'v2', {shifted}, 'r', {twin})"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    'INSERT INTO mastra_threads (id, "resourceId", title, "createdAt", "updatedAt")'
+                    " VALUES ('t', 'r', '', '2026-11-26T11:50:17.385Z', "
+                    "'2026-11-26T11:50:17.385Z')"
+                )
+            )
+    migrate.upgrade(database.engine)
+    storage = database.storage()
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None
+    assert thread.created_at == thread.updated_at == BASE
+    if database.dialect == "postgresql":
+        [message] = storage.list_messages(
+            thread_id="t", date_range={"start": BASE, "end": BASE}
+        ).messages
+        assert message.created_at == BASE
+        kept = storage.get_thread_by_id(thread_id="kept")
+        assert kept is not None and kept.created_at == BASE
+    assert migrate.repair_local_timestamps(database.engine) == 0  # idempotent

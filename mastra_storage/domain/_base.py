@@ -82,6 +82,8 @@ def parse(model: type[M], value: Any, *, what: str) -> M:
 def require_aware(value: datetime | None, *, field: str) -> datetime | None:
     if value is None:
         return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a datetime", field=field)
     try:
         return to_utc(value)
     except ValueError as error:

@@ -52,6 +52,7 @@ from .workflows import (
     list_workflow_runs,
     load_workflow_snapshot,
     persist_workflow_snapshot,
+    supports_concurrent_updates,
     update_workflow_results,
     update_workflow_state,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "save_score",
     "save_thread",
     "stamped",
+    "supports_concurrent_updates",
     "thread_ids_of",
     "update_messages",
     "update_resource",

@@ -25,26 +25,33 @@ def persist_workflow_snapshot(
     run_id: str,
     snapshot: Mapping[str, Any],
     resource_id: str | None = None,
+    created_at: datetime | None = None,
+    updated_at: datetime | None = None,
     fencing_token: int | None = None,
 ) -> None:
-    """Upsert the run's snapshot; with `fencing_token`, only while no newer
-    lock holder exists for the run (checked, and the lock row held, in this
-    transaction before the write)."""
+    """Upsert the run's snapshot; `created_at` (default now) is used on insert
+    and kept on update, `updated_at` (default now) is written; with
+    `fencing_token`, only while no newer lock holder exists for the run
+    (checked, and the lock row held, in this transaction before the write)."""
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
     value = optional_dict(snapshot, "snapshot")
     if value is None:
         raise ValidationError("snapshot must be a mapping", field="snapshot")
+    created = require_aware(created_at, field="created_at")
+    updated = require_aware(updated_at, field="updated_at")
     if fencing_token is not None:
         check_fencing(session, workflow_name, run_id, fencing_token)
+    # Strictly increasing within a process: runs created one after the
+    # other list newest first even within one millisecond.
+    now = monotonic_clock.next() if created is None or updated is None else None
     WorkflowRepository(session).persist(
         workflow_name=workflow_name,
         run_id=run_id,
         snapshot=value,
         resource_id=optional_text(resource_id, "resource_id"),
-        # Strictly increasing within a process: runs created one after the
-        # other list newest first even within one millisecond.
-        now=monotonic_clock.next(),
+        created_at=created or now,  # type: ignore[arg-type]
+        updated_at=updated or now,  # type: ignore[arg-type]
     )
 
 
@@ -61,6 +68,7 @@ def list_workflow_runs(
     *,
     workflow_name: str | None = None,
     resource_id: str | None = None,
+    thread_id: str | None = None,
     status: str | None = None,
     from_date: datetime | None = None,
     to_date: datetime | None = None,
@@ -72,6 +80,7 @@ def list_workflow_runs(
     runs, total = WorkflowRepository(session).list_runs(
         workflow_name=optional_text(workflow_name, "workflow_name"),
         resource_id=optional_text(resource_id, "resource_id"),
+        thread_id=optional_text(thread_id, "thread_id"),
         status=status,
         from_date=require_aware(from_date, field="from_date"),
         to_date=require_aware(to_date, field="to_date"),
@@ -239,3 +248,9 @@ def _put(items: list[Any], index: int, value: Any) -> None:
     while len(items) <= index:
         items.append(None)
     items[index] = value
+
+
+def supports_concurrent_updates() -> bool:
+    """`update_workflow_results` / `update_workflow_state` are atomic across
+    processes (Mastra: `supportsConcurrentUpdates()`): always True here."""
+    return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base
+from .base import EXPRESSION_INDEXES, NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base
 from .models import (
     EvalResultRow,
     MessageRow,
@@ -38,6 +38,7 @@ def include_object(
 
 
 __all__ = [
+    "EXPRESSION_INDEXES",
     "LIBRARY_TABLES",
     "NAMING_CONVENTION",
     "POSTGRESQL_ONLY",

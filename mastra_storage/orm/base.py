@@ -25,6 +25,14 @@ NAMING_CONVENTION = {
 VERSION_TABLE = "mastra_storage_alembic_version"
 """Our Alembic version table, apart from a host application's `alembic_version`."""
 
+EXPRESSION_INDEXES = (
+    "mastra_workflow_snapshot_name_status_createdat_idx",
+    "mastra_workflow_snapshot_threadid_idx",
+)
+"""Mastra's expression indexes, which migrations create (with Mastra's exact
+expressions, per dialect) and the models do not declare; autogenerate leaves
+them, and Mastra's schema-prefixed copies of them, alone."""
+
 POSTGRESQL_ONLY = "mastra_storage_postgresql_only"
 """`Column.info` key of columns that exist on PostgreSQL only (the `...Z` twins)."""
 

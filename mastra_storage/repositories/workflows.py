@@ -10,7 +10,15 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.sql.dml import Insert
 
-from ..dialects import Executor, Features, features, lock_rows, upsert
+from ..dialects import (
+    Executor,
+    Features,
+    features,
+    lock_rows,
+    snapshot_status,
+    snapshot_thread_id,
+    upsert,
+)
 from ..domain import WorkflowRun
 from ..orm import SafeText, WorkflowSnapshotRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -71,10 +79,12 @@ class WorkflowRepository:
         run_id: str,
         snapshot: dict[str, Any],
         resource_id: str | None,
-        now: datetime,
+        created_at: datetime,
+        updated_at: datetime,
     ) -> None:
-        """Upsert on (workflow_name, run_id): `created_at` stays as first saved,
-        `updated_at` becomes `now`; a None `resource_id` keeps the stored one."""
+        """Upsert on (workflow_name, run_id): `created_at` is written on insert
+        and stays as first saved, `updated_at` is written; a None
+        `resource_id` keeps the stored one."""
         values = with_twins(
             self.features,
             PAIRS,
@@ -83,8 +93,8 @@ class WorkflowRepository:
                 "run_id": run_id,
                 "resourceId": resource_id,
                 "snapshot": snapshot,
-                "createdAt": now,
-                "updatedAt": now,
+                "createdAt": created_at,
+                "updatedAt": updated_at,
             },
         )
         self.session.execute(_persist_statement(self.features), values)
@@ -135,6 +145,7 @@ class WorkflowRepository:
         resource_id: str | None,
         status: str | None,
         from_date: datetime | None,
+        thread_id: str | None = None,
         to_date: datetime | None,
         page: int | None,
         per_page: int | None,
@@ -146,8 +157,9 @@ class WorkflowRepository:
         if resource_id is not None:
             stmt = stmt.where(WorkflowSnapshotRow.resource_id == resource_id)
         if status is not None:
-            status_text = WorkflowSnapshotRow.snapshot["status"].as_string()
-            stmt = stmt.where(status_text == type_coerce_text(status))
+            stmt = stmt.where(snapshot_status(self.features) == type_coerce_text(status))
+        if thread_id is not None:
+            stmt = stmt.where(snapshot_thread_id(self.features) == type_coerce_text(thread_id))
         if from_date is not None:
             stmt = stmt.where(WorkflowSnapshotRow.created_at >= from_date)
         if to_date is not None:
