@@ -166,9 +166,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         """This instance's holder id, as `RunLock.holder` shows it."""
         return self._run_locks.holder
 
-    def supports_concurrent_updates(self) -> bool:
+    async def supports_concurrent_updates(self) -> bool:
         """True: the workflow result and state updates are atomic across
-        processes (Mastra: `supportsConcurrentUpdates`)."""
+        processes (Mastra: `supportsConcurrentUpdates`). A coroutine, as every
+        method of the async classes."""
         return operations.supports_concurrent_updates()
 
     async def _in_lock_thread(self, function: Callable[..., T], *args: Any) -> T:
