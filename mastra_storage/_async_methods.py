@@ -25,6 +25,7 @@ from .domain import (
     ScoreRow,
     StorageResource,
     StorageThread,
+    ThreadClone,
     ThreadPage,
     WorkflowRun,
     WorkflowRuns,
@@ -86,6 +87,69 @@ class AsyncDataMethods(ABC):
     ) -> StorageThread:
         return await self._run(operations.update_thread, session, write=True, **arguments(locals()))
 
+    async def clone_thread(
+        self,
+        *,
+        source_thread_id: str,
+        new_thread_id: str | None = None,
+        resource_id: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        message_limit: int | None = None,
+        message_filter: Mapping[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> ThreadClone:
+        """Copy a thread and its messages to a new thread, in one transaction
+        (Mastra: `cloneThread`).
+
+        The copy gets `new_thread_id` (default a new UUID), `resource_id`
+        (default the source's; the copied messages get it too), `title`
+        (default `"Clone of <source title>"`, or `""`), and `metadata` (default
+        none) plus `metadata["clone"] = {sourceThreadId, clonedAt (ISO text),
+        lastMessageId}` (the last copied message, when any). Messages get new
+        ids and keep order, `created_at`, role, type and content; only the last
+        `message_limit` (a positive int) are copied, or those matching
+        `message_filter={start_date, end_date, message_ids}` (aware datetimes,
+        inclusive; camelCase keys accepted). Returns `ThreadClone(thread,
+        cloned_messages (oldest first), message_id_map (source id -> new id))`.
+        Unknown source: `NotFoundError`; `new_thread_id` taken: `ConflictError`
+        (nothing written); bad input: `ValidationError`."""
+        return await self._run(operations.clone_thread, session, write=True, **arguments(locals()))
+
+    async def update_thread_resource_id(
+        self, *, thread_id: str, resource_id: str, session: AsyncSession | None = None
+    ) -> StorageThread:
+        """Move a thread and all its messages to `resource_id` atomically, e.g.
+        an anonymous user who logs in (Mastra: `updateThreadResourceId`).
+        `created_at` stays; `updated_at` becomes now (unchanged when the thread
+        already belongs to `resource_id`). No ownership check: the caller
+        authorizes. Unknown thread: `NotFoundError`; bad input: `ValidationError`."""
+        return await self._run(
+            operations.update_thread_resource_id, session, write=True, **arguments(locals())
+        )
+
+    async def update_thread_metadata(
+        self,
+        *,
+        id: str,
+        update: Callable[[dict[str, Any]], Mapping[str, Any] | None],
+        resource_id: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> StorageThread:
+        """Read-modify-write of a thread's metadata, serialized (Mastra:
+        `updateThreadMetadata`): `update` gets a copy of the stored metadata
+        (`{}` when none) and returns the new metadata, which replaces it
+        (`updated_at` becomes now), or None to leave the thread as it is. The
+        thread's row stays locked from the read to the write, so concurrent
+        callers, in any process, take turns and never lose each other's
+        changes; keep `update` short (it runs inside the transaction, and what
+        it raises rolls the call back). Unknown thread, or one of another
+        `resource_id` when given: `NotFoundError`; `update` not callable or
+        returning something else than a mapping: `ValidationError`."""
+        return await self._run(
+            operations.update_thread_metadata, session, write=True, **arguments(locals())
+        )
+
     async def delete_thread(self, *, thread_id: str, session: AsyncSession | None = None) -> None:
         await self._run(operations.delete_thread, session, write=True, **arguments(locals()))
 
@@ -142,12 +206,19 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
         direction: str = "ASC",
-        count_total: bool = True,
+        count_total: bool | None = None,
+        include_total: bool | None = None,
+        metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> MessagePage:
-        """A page of a thread's (or threads') messages, plus `include` windows.
-        `count_total=False` skips the COUNT (total is None): a last-N read then
-        costs the same on a thread of any size."""
+        """A page of a thread's (or threads') messages, plus `include` windows
+        (Mastra: `listMessages`). With `resource_id`, nothing of another
+        resource is returned, windows included. `metadata` keeps messages whose
+        `content.metadata` has each given top-level key with an equal JSON
+        value (not applied to `include` windows). `include_total=False` (alias
+        `count_total`; default True) skips the COUNT (total is None): a last-N
+        read then costs the same on a thread of any size; `has_more` stays
+        exact. Bad input: `ValidationError`."""
         return await self._run(
             operations.list_messages, session, write=False, **arguments(locals())
         )
@@ -161,9 +232,13 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
         direction: str = "ASC",
-        count_total: bool = True,
+        count_total: bool | None = None,
+        include_total: bool | None = None,
+        metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> MessagePage:
+        """As `list_messages`, across all of a resource's threads (Mastra:
+        `listMessagesByResourceId`)."""
         return await self._run(
             operations.list_messages_by_resource_id, session, write=False, **arguments(locals())
         )

@@ -227,6 +227,25 @@ _SQLITE_SNAPSHOT_THREAD_ID = (
 )
 
 
+def message_metadata(feats: Features, content: Any) -> ColumnElement[Any]:
+    """`content.metadata` of a message, whose content column is JSON text (as
+    Mastra stores it), as a JSON value for `json_contains`; NULL where the
+    content is not a JSON object."""
+    from sqlalchemy import case
+
+    from .orm.types import JSONValue
+
+    if feats.name == "postgresql":
+        value: ColumnElement[Any] = cast(content, postgresql.JSONB()).op(
+            "->", return_type=postgresql.JSONB()
+        )(literal_column("'metadata'"))
+        guard = content.like("{%")
+    else:
+        value = content.op("->", return_type=Text())(literal_column("'$.metadata'"))
+        guard = func.json_valid(content) == 1
+    return type_coerce(case((guard, value)), JSONValue())
+
+
 def snapshot_status(feats: Features) -> ColumnElement[str]:
     """A workflow run's `snapshot.status` as text (index-backed together with
     `workflow_name`)."""

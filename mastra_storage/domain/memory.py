@@ -105,6 +105,25 @@ class StorageResource(DomainModel):
     updated_at: UTCDatetime | None = None
 
 
+class MessageFilter(DomainModel):
+    """Which source messages `clone_thread` copies (Mastra: `messageFilter`)."""
+
+    model_config = ConfigDict(**{**DomainModel.model_config, "extra": "forbid"})
+
+    start_date: UTCDatetime | None = None
+    end_date: UTCDatetime | None = None
+    message_ids: list[str] | None = None
+
+
+class ThreadClone(DomainModel):
+    """What `clone_thread` made: the new thread, its messages (oldest first)
+    and a map from each source message id to its copy's id."""
+
+    thread: StorageThread
+    cloned_messages: list[MastraDBMessage]
+    message_id_map: dict[str, str]
+
+
 class ThreadPage(Page):
     threads: list[StorageThread]
 

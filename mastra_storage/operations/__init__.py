@@ -22,6 +22,7 @@ from ._inputs import (
 )
 from .evals import get_evals, save_evals
 from .memory import (
+    clone_thread,
     create_thread,
     delete_messages,
     delete_thread,
@@ -37,6 +38,8 @@ from .memory import (
     update_messages,
     update_resource,
     update_thread,
+    update_thread_metadata,
+    update_thread_resource_id,
 )
 from .scores import (
     get_score_by_id,
@@ -59,6 +62,7 @@ from .workflows import (
 
 __all__ = [
     "Direction",
+    "clone_thread",
     "create_thread",
     "date_range_of",
     "delete_messages",
@@ -98,6 +102,8 @@ __all__ = [
     "update_messages",
     "update_resource",
     "update_thread",
+    "update_thread_metadata",
+    "update_thread_resource_id",
     "update_workflow_results",
     "update_workflow_state",
 ]

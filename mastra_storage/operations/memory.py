@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import copy
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..clock import monotonic_clock, utc_now
+from ..clock import format_iso, monotonic_clock, utc_now
 from ..dialects import Executor
 from ..domain import (
     IncludeItem,
     MastraDBMessage,
+    MessageFilter,
     MessagePage,
     MessageUpdate,
     StorageResource,
     StorageThread,
+    ThreadClone,
     ThreadPage,
     check_paging,
+    new_id,
     page_info,
     parse,
 )
@@ -92,6 +99,138 @@ def update_thread(
     if updated is None:
         raise NotFoundError(f"thread {id!r} not found")
     return updated
+
+
+def clone_thread(
+    session: Executor,
+    *,
+    source_thread_id: str,
+    new_thread_id: str | None = None,
+    resource_id: str | None = None,
+    title: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    message_limit: int | None = None,
+    message_filter: Any = None,
+) -> ThreadClone:
+    """Copy a thread and (some of) its messages to a new thread, as Mastra's
+    `cloneThread`: see the facade for the rules."""
+    require_text(source_thread_id, "source_thread_id")
+    optional_text(new_thread_id, "new_thread_id")
+    optional_text(resource_id, "resource_id")
+    optional_string(title, "title")
+    extra = optional_dict(metadata, "metadata")
+    if message_limit is not None and (
+        isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 1
+    ):
+        raise ValidationError(
+            "message_limit must be a positive integer or None", field="message_limit"
+        )
+    chosen = (
+        None
+        if message_filter is None
+        else parse(MessageFilter, message_filter, what="message_filter")
+    )
+    if chosen is not None and chosen.message_ids is not None:
+        ids_of(chosen.message_ids, "message_filter.message_ids")
+
+    threads = ThreadRepository(session)
+    source = threads.get(source_thread_id)
+    if source is None:
+        raise NotFoundError(f"thread {source_thread_id!r} not found")
+    messages = MessageRepository(session)
+    copied = messages.of_thread(
+        source_thread_id,
+        start=None if chosen is None else chosen.start_date,
+        end=None if chosen is None else chosen.end_date,
+        message_ids=None if chosen is None else chosen.message_ids,
+        last=message_limit,
+    )
+    now = utc_now()
+    clone_info: dict[str, Any] = {"sourceThreadId": source_thread_id, "clonedAt": format_iso(now)}
+    if copied:
+        clone_info["lastMessageId"] = copied[-1].id
+    owner = resource_id or source.resource_id
+    thread = threads.insert(
+        StorageThread(
+            id=new_thread_id or new_id(),
+            resource_id=owner,
+            title=title or (f"Clone of {source.title}" if source.title else ""),
+            metadata={**(extra or {}), "clone": clone_info},
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if thread is None:
+        raise ConflictError(f"thread {new_thread_id!r} already exists")
+    id_map = dict(zip((m.id for m in copied), ordered_ids(len(copied)), strict=True))
+    cloned = [
+        message.model_copy(
+            update={"id": id_map[message.id], "thread_id": thread.id, "resource_id": owner}
+        )
+        for message in copied
+    ]
+    messages.upsert(cloned)
+    return ThreadClone(thread=thread, cloned_messages=cloned, message_id_map=id_map)
+
+
+def ordered_ids(count: int) -> list[str]:
+    """`count` new UUIDs (version 7 layout: time, then random bits) that sort
+    in the order given, so copies of messages that share a `created_at` keep
+    their order (ties are broken by id)."""
+    now_ms = int(time.time() * 1000) & ((1 << 48) - 1)
+    start = secrets.randbits(73)  # below 2**74 - count: the counter never wraps
+    ids = []
+    for offset in range(count):
+        field = start + offset  # 74 bits: 12 in rand_a, 62 in rand_b
+        value = ((now_ms << 80) | (0x7 << 76) | ((field >> 62) << 64) | (0b10 << 62)) | (
+            field & ((1 << 62) - 1)
+        )
+        ids.append(str(uuid.UUID(int=value)))
+    return ids
+
+
+def update_thread_resource_id(
+    session: Executor, *, thread_id: str, resource_id: str
+) -> StorageThread:
+    """Give a thread and all its messages to `resource_id`, atomically;
+    `created_at` stays. Unknown thread: `NotFoundError`."""
+    require_text(thread_id, "thread_id")
+    require_text(resource_id, "resource_id")
+    threads = ThreadRepository(session)
+    current = threads.get(thread_id, for_update=True)
+    if current is None:
+        raise NotFoundError(f"thread {thread_id!r} not found")
+    if current.resource_id == resource_id:
+        return current
+    return threads.set_resource(thread_id, resource_id, utc_now())
+
+
+def update_thread_metadata(
+    session: Executor,
+    *,
+    id: str,
+    update: Callable[[dict[str, Any]], Mapping[str, Any] | None],
+    resource_id: str | None = None,
+) -> StorageThread:
+    """`update(metadata)` applied to the thread's metadata with the row locked
+    until the transaction ends, so concurrent callers take turns."""
+    require_text(id, "id")
+    optional_text(resource_id, "resource_id")
+    if not callable(update):
+        raise ValidationError("update must be a function metadata -> metadata", field="update")
+    threads = ThreadRepository(session)
+    current = threads.get(id, for_update=True)
+    if current is None or (resource_id is not None and current.resource_id != resource_id):
+        raise NotFoundError(f"thread {id!r} not found")
+    changed = update(copy.deepcopy(current.metadata or {}))
+    if changed is None:
+        return current
+    if not isinstance(changed, Mapping) or not all(isinstance(k, str) for k in changed):
+        raise ValidationError(
+            f"update must return a mapping with text keys, got {type(changed).__name__}",
+            field="update",
+        )
+    return threads.replace_metadata(id, dict(changed), utc_now())
 
 
 def delete_thread(session: Executor, *, thread_id: str) -> None:
@@ -221,9 +360,13 @@ def _message_page(
     per_page: int | None = 40,
     date_range: Any = None,
     direction: str = "ASC",
-    count_total: bool = True,
+    count_total: bool | None = None,
+    include_total: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> MessagePage:
     check_paging(page, per_page)
+    counted = _count_option(count_total, include_total)
+    wanted = optional_dict(metadata, "metadata")
     descending = direction_of(direction)
     windows = _windows_of(include)
     repository = MessageRepository(session)
@@ -235,7 +378,8 @@ def _message_page(
         page=page,
         per_page=per_page,
         descending=descending,
-        count_total=count_total,
+        count_total=counted,
+        metadata=wanted,
     )
     if windows:
         merged = {m.id: m for m in messages}
@@ -247,17 +391,36 @@ def _message_page(
                 total
                 if total is not None
                 else repository.count(
-                    thread_ids=thread_ids, resource_id=resource_id, date_range=dates
+                    thread_ids=thread_ids,
+                    resource_id=resource_id,
+                    date_range=dates,
+                    metadata=wanted,
                 )
             )
             held = repository.count_matching(
-                merged, thread_ids=thread_ids, resource_id=resource_id, date_range=dates
+                merged,
+                thread_ids=thread_ids,
+                resource_id=resource_id,
+                date_range=dates,
+                metadata=wanted,
             )
             has_more = held < matching
         messages = sorted(merged.values(), key=lambda m: (m.created_at, m.id), reverse=descending)
     return MessagePage(
         messages=messages, total=total, page=page, per_page=per_page, has_more=has_more
     )
+
+
+def _count_option(count_total: Any, include_total: Any) -> bool:
+    """`include_total` (Mastra 1.x) and its alias `count_total`: default True."""
+    for value, field in ((count_total, "count_total"), (include_total, "include_total")):
+        if value is not None and not isinstance(value, bool):
+            raise ValidationError(f"{field} must be True or False", field=field)
+    if count_total is not None and include_total is not None and count_total != include_total:
+        raise ValidationError(
+            "include_total and its alias count_total disagree", field="include_total"
+        )
+    return next((v for v in (include_total, count_total) if v is not None), True)
 
 
 def list_messages_by_id(session: Executor, *, message_ids: Sequence[str]) -> list[MastraDBMessage]:

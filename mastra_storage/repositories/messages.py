@@ -29,8 +29,10 @@ from ..dialects import (
     Features,
     connection_of,
     features,
+    json_contains,
     lock_rows,
     many_rows_parameters,
+    message_metadata,
     upsert_many,
 )
 from ..domain import DateRange, MastraDBMessage, MessageContent
@@ -308,6 +310,7 @@ class MessageRepository:
         per_page: int | None,
         descending: bool,
         count_total: bool = True,
+        metadata: dict[str, Any] | None = None,
     ) -> tuple[list[MastraDBMessage], int | None, bool]:
         """One page in (created_at, id) order, how many match (None unless
         `count_total`), and whether more follow.
@@ -317,19 +320,25 @@ class MessageRepository:
         last-N read costs the same on a thread of any size."""
         shape, params = filter_params(thread_ids, resource_id, date_range)
         total = (
-            int(self.session.execute(_count_statement(*shape), params).scalar_one())
+            int(
+                self.session.execute(
+                    self._matching(_count_statement(*shape), metadata), params
+                ).scalar_one()
+            )
             if count_total
             else None
         )
         if per_page == 0:
-            more = bool(total) if total is not None else self._any(shape, params)
-            return [], total, more
+            if total is not None:
+                return [], total, bool(total)
+            stmt = self._matching(_any_statement(*shape), metadata)
+            return [], total, self.session.execute(stmt, params).first() is not None
         if per_page is None:
-            stmt = _page_statement(*shape, descending, False)
+            stmt = self._matching(_page_statement(*shape, descending, False), metadata)
             rows = [to_message(row) for row in self.session.execute(stmt, params).all()]
             return rows, total, False
         # One row past the page says whether more follow, without counting.
-        stmt = _page_statement(*shape, descending, True)
+        stmt = self._matching(_page_statement(*shape, descending, True), metadata)
         window = {**params, "limit": per_page + 1, "offset": page * per_page}
         # .all(): one fetchall, not a driver fetchone per row.
         rows = [to_message(row) for row in self.session.execute(stmt, window).all()]
@@ -342,12 +351,13 @@ class MessageRepository:
         thread_ids: Sequence[str] | None,
         resource_id: str | None,
         date_range: DateRange | None,
+        metadata: dict[str, Any] | None = None,
     ) -> int:
         """How many of these messages match the filters of a page read."""
         shape, params = filter_params(thread_ids, resource_id, date_range)
         ids = sorted(set(message_ids))
         found = 0
-        stmt = _count_in_statement(*shape)
+        stmt = self._matching(_count_in_statement(*shape), metadata)
         for chunk in chunks(ids, self.features.max_bind_params - len(params) - 4):
             found += int(self.session.execute(stmt, {**params, "ids": list(chunk)}).scalar_one())
         return found
@@ -358,12 +368,48 @@ class MessageRepository:
         thread_ids: Sequence[str] | None,
         resource_id: str | None,
         date_range: DateRange | None,
+        metadata: dict[str, Any] | None = None,
     ) -> int:
         shape, params = filter_params(thread_ids, resource_id, date_range)
-        return int(self.session.execute(_count_statement(*shape), params).scalar_one())
+        stmt = self._matching(_count_statement(*shape), metadata)
+        return int(self.session.execute(stmt, params).scalar_one())
 
-    def _any(self, shape: tuple[ThreadFilter, bool, DateShape], params: dict[str, Any]) -> bool:
-        return self.session.execute(_any_statement(*shape), params).first() is not None
+    def _matching(self, stmt: AnySelect, metadata: dict[str, Any] | None) -> AnySelect:
+        """`stmt` keeping only messages whose `content.metadata` holds each key
+        of `metadata` with an equal value (not cached: the values are bound in)."""
+        if not metadata:
+            return stmt
+        column = message_metadata(self.features, _C.content)
+        return stmt.where(*json_contains(self.features, column, metadata))
+
+    def of_thread(
+        self,
+        thread_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        message_ids: Sequence[str] | None = None,
+        last: int | None = None,
+    ) -> list[MastraDBMessage]:
+        """A thread's messages oldest first, within `start`..`end` (inclusive),
+        among `message_ids`, the last `last` of them."""
+        stmt = select(*COLUMNS).where(_C.thread_id == thread_id)
+        if start is not None:
+            stmt = stmt.where(_C.createdAt >= start)
+        if end is not None:
+            stmt = stmt.where(_C.createdAt <= end)
+        if message_ids is not None:  # by primary key, in chunks of bound ids
+            found: list[MastraDBMessage] = []
+            for chunk in chunks(sorted(set(message_ids)), self.features.max_bind_params - 8):
+                rows = self.session.execute(stmt.where(_C.id.in_(list(chunk)))).all()
+                found.extend(to_message(row) for row in rows)
+            found.sort(key=lambda m: (m.created_at, m.id))
+            return found if last is None else found[-last:]
+        if last is not None:
+            stmt = stmt.order_by(*order_keys(descending=True)).limit(last)
+            return [to_message(row) for row in self.session.execute(stmt).all()][::-1]
+        stmt = stmt.order_by(*order_keys(descending=False))
+        return [to_message(row) for row in self.session.execute(stmt).all()]
 
     def context_windows(
         self, windows: Sequence[tuple[str, int, int]], resource_id: str | None = None

@@ -111,6 +111,27 @@ class ThreadRepository:
         )
         return to_thread(self.session.execute(stmt).one())
 
+    def set_resource(self, thread_id: str, resource_id: str, updated_at: datetime) -> StorageThread:
+        """Give an (existing) thread to another resource, its messages too."""
+        from .messages import TABLE as MESSAGES
+
+        self.session.execute(
+            update(MESSAGES).where(MESSAGES.c.thread_id == thread_id).values(resourceId=resource_id)
+        )
+        values = with_twins(
+            self.features, PAIRS, {"resourceId": resource_id, "updatedAt": updated_at}
+        )
+        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values).returning(*COLUMNS)
+        return to_thread(self.session.execute(stmt).one())
+
+    def replace_metadata(
+        self, thread_id: str, metadata: dict[str, Any] | None, updated_at: datetime
+    ) -> StorageThread:
+        """Set an (existing) thread's metadata as given."""
+        values = with_twins(self.features, PAIRS, {"metadata": metadata, "updatedAt": updated_at})
+        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values).returning(*COLUMNS)
+        return to_thread(self.session.execute(stmt).one())
+
     def touch(self, thread_ids: Iterable[str], updated_at: datetime) -> None:
         """Set `updated_at` of these threads."""
         ids = sorted(set(thread_ids))
