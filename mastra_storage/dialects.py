@@ -203,7 +203,7 @@ def json_contains(
 
 
 # Mastra's expressions for a run's status and the thread id embedded in its
-# snapshot, character for character as migration 0005 indexes them (an
+# snapshot, character for character as migration 0006 indexes them (an
 # expression index serves only a query with the same expression, literals
 # included, so these are SQL text, not bound parameters).
 _PG_SNAPSHOT_STATUS = "mastra_workflow_snapshot.snapshot ->> 'status'"

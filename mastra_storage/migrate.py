@@ -270,6 +270,7 @@ TWINNED_TABLES = (
     "mastra_resources",
     "mastra_workflow_snapshot",
     "mastra_evals",
+    "mastra_scorers",
 )
 """Mastra's tables whose timestamps have `"<col>Z"` twins on PostgreSQL and
 that `repair_local_timestamps` repairs by default."""
@@ -292,7 +293,7 @@ def repair_local_timestamps(
 
     Returns how many values were changed; 0 on other databases (no twins).
     Idempotent and safe to run at any time, also while services write: the
-    migration `0005` runs it once; run it again (or on a schedule) while old
+    migration `0006` runs it once; run it again (or on a schedule) while old
     Mastra services on non-UTC hosts still write. One transaction; with a
     Connection already in a transaction, inside that one.
     """
@@ -348,7 +349,7 @@ def configure_context(context: Any, connection: Connection, **extra: Any) -> Non
         if type_ == "column" and not reflected:
             return not (object_.info.get(POSTGRESQL_ONLY) and dialect != "postgresql")
         if type_ == "index" and reflected:
-            # Expression indexes (ours from migration 0005, or Mastra's under
+            # Expression indexes (ours from migration 0006, or Mastra's under
             # its own names): the models declare none, autogenerate leaves them.
             expressions = getattr(object_, "expressions", ())
             return name not in EXPRESSION_INDEXES and all(

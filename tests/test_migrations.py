@@ -995,7 +995,7 @@ def test_init_adopts_tables_mastra_created(database: Database) -> None:
     assert version_rows(engine) == [migrate.head()]
 
 
-# -- 0005: Mastra's snapshot indexes, repair of local-time timestamps ---------------
+# -- 0006: Mastra's snapshot indexes, repair of local-time timestamps ---------------
 
 SNAPSHOT_INDEXES = {
     "sqlite": {"mastra_workflow_snapshot_name_status_createdat_idx"},
@@ -1019,23 +1019,23 @@ def index_names(database: Database, table: str) -> set[str]:
         return set(conn.execute(text(sql), {"t": table}).scalars())
 
 
-def test_0005_creates_and_drops_the_snapshot_indexes(database: Database) -> None:
-    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+def test_0006_creates_and_drops_the_snapshot_indexes(database: Database) -> None:
+    migrate.upgrade(database.engine, "0005_scores")
     assert not SNAPSHOT_INDEXES[database.dialect] & index_names(
         database, "mastra_workflow_snapshot"
     )
     migrate.upgrade(database.engine)
     assert SNAPSHOT_INDEXES[database.dialect] <= index_names(database, "mastra_workflow_snapshot")
-    migrate.downgrade(database.engine, "0004_workflow_run_locks")
+    migrate.downgrade(database.engine, "0005_scores")
     assert not SNAPSHOT_INDEXES[database.dialect] & index_names(
         database, "mastra_workflow_snapshot"
     )
 
 
-def test_0005_adopts_the_indexes_mastra_made_under_its_own_names(database: Database) -> None:
+def test_0006_adopts_the_indexes_mastra_made_under_its_own_names(database: Database) -> None:
     """@mastra/pg names its indexes after a non-public schema; ours are not
     added next to them. Autogenerate leaves such expression indexes alone."""
-    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+    migrate.upgrade(database.engine, "0005_scores")
     status = f"{database.schema or 'main'}_mastra_workflow_snapshot_name_status_createdat_idx"[:63]
     thread = f"{database.schema or 'main'}_mastra_workflow_snapshot_threadid_idx"[:63]
     statements = [
@@ -1065,10 +1065,10 @@ def test_0005_adopts_the_indexes_mastra_made_under_its_own_names(database: Datab
         assert autogenerate_diff(conn) == []
 
 
-def test_0005_repairs_timestamps_written_in_local_time(database: Database) -> None:
+def test_0006_repairs_timestamps_written_in_local_time(database: Database) -> None:
     """Older @mastra/pg on a UTC+2 host: plain columns 2 h ahead of their twins.
     A twin that differs by something other than an offset is left alone."""
-    migrate.upgrade(database.engine, "0004_workflow_run_locks")
+    migrate.upgrade(database.engine, "0005_scores")
     shifted = "'2026-11-26 13:50:17.385'"
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":

@@ -13,8 +13,8 @@ The repair (`mastra_storage.migrate.repair_local_timestamps`) sets a plain
 time zone offset; it is not undone by the downgrade (the repaired values are
 the true ones).
 
-Revision ID: 0005_snapshot_indexes_utc_repair
-Revises: 0004_workflow_run_locks
+Revision ID: 0006_snapshot_indexes_utc_repair
+Revises: 0005_scores
 Create Date: 2026-11-30
 """
 
@@ -27,8 +27,8 @@ from alembic import op
 
 from mastra_storage.migrate import repair_local_timestamps
 
-revision: str = "0005_snapshot_indexes_utc_repair"
-down_revision: str | Sequence[str] | None = "0004_workflow_run_locks"
+revision: str = "0006_snapshot_indexes_utc_repair"
+down_revision: str | Sequence[str] | None = "0005_scores"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
