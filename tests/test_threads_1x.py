@@ -369,3 +369,36 @@ def test_include_total_is_count_total(tagged: MastraStorage) -> None:
             tagged.list_messages(thread_id="t", **bad)
         with pytest.raises(ValidationError):
             tagged.list_messages_by_resource_id(resource_id="alice", **bad)
+
+
+def test_concurrent_clones_to_one_id_make_one_thread(
+    backend: Backend, source: MastraStorage
+) -> None:
+    """Eight callers clone to the same new id: one wins, the others get
+    `ConflictError`, and the copy holds one set of messages."""
+    import threading
+
+    sequential = backend.asynchronous or backend.name == "sqlite-memory"
+    stores = [source] * 8 if sequential else [backend.make() for _ in range(8)]
+    outcomes: list[str] = []
+
+    def clone(store: MastraStorage) -> None:
+        try:
+            store.clone_thread(source_thread_id="src", new_thread_id="copy")
+            outcomes.append("made")
+        except ConflictError:
+            outcomes.append("conflict")
+        except BaseException as error:  # reported below
+            outcomes.append(repr(error))
+
+    if sequential:
+        for store in stores:
+            clone(store)
+    else:
+        threads = [threading.Thread(target=clone, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert sorted(outcomes) == ["conflict"] * 7 + ["made"]
+    assert len(source.list_messages(thread_id="copy", per_page=None).messages) == 6
