@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench bench-quick clean
+.PHONY: install demo test test-pythons lint bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The suite on every Python version the package claims (noxfile.py; pyenv's or
+# PATH's interpreters); NOX_SESSIONS="tests-3.13" picks some.
+NOX_SESSIONS ?= tests
+test-pythons: install
+	$(VENV)/bin/nox -s $(NOX_SESSIONS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,7 @@
 """mastra-storage: durable memory for AI agents, Mastra's storage layer in Python."""
 
-from .async_storage import AsyncDefaultStorage, AsyncMastraStorage, AsyncPostgresStorage
+from typing import TYPE_CHECKING, Any
+
 from .config import async_from_url, async_storage_from_env, from_url, storage_from_env
 from .domain import (
     DateRange,
@@ -28,6 +29,22 @@ from .errors import (
     ValidationError,
 )
 from .storage import DefaultStorage, MastraStorage, PostgresStorage
+
+if TYPE_CHECKING:
+    from .async_storage import AsyncDefaultStorage, AsyncMastraStorage, AsyncPostgresStorage
+
+_ASYNC = ("AsyncDefaultStorage", "AsyncMastraStorage", "AsyncPostgresStorage")
+
+
+def __getattr__(name: str) -> Any:
+    """The async classes load on first use: they need the `async` extra
+    (greenlet, aiosqlite), which a SQLite-only sync user does not install."""
+    if name in _ASYNC:
+        from . import async_storage
+
+        return getattr(async_storage, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import operations
 from .domain import (
@@ -31,6 +29,9 @@ from .domain import (
     WorkflowRuns,
 )
 from .storage import arguments
+
+if TYPE_CHECKING:
+    from ._asyncio import AsyncSession
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import operations
 from ._async_methods import AsyncDataMethods
+from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .dialects import BEGIN_OPTION, features
 from .domain import RunLock
 from .engines import (

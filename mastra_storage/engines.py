@@ -3,19 +3,22 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from .dialects import configure_sqlite
-from .errors import ValidationError
+from .errors import MissingDependencyError, ValidationError
 from .orm.types import dumps
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_URL = "file:mastra.db"
 """Where `DefaultStorage()` keeps its data when neither `url=` nor the
@@ -92,9 +95,36 @@ def engine_arguments(
     return parsed, kwargs
 
 
+# The driver modules each of our drivers needs, and the extra that installs them.
+_DRIVER_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "psycopg": (("psycopg",), "postgres"),
+    "aiosqlite": (("aiosqlite", "greenlet"), "async"),
+}
+
+
+def require_driver(url: URL, *, asynchronous: bool = False) -> None:
+    """Raise `MissingDependencyError`, naming the extra to install, when the
+    URL's driver (or, for async engines, greenlet) is not installed. A
+    SQLite-only sync user needs neither psycopg nor aiosqlite."""
+    needed: list[tuple[str, str]] = []
+    modules, extra = _DRIVER_MODULES.get(url.get_driver_name(), ((), ""))
+    needed += [(module, extra) for module in modules]
+    if asynchronous:
+        needed.append(("greenlet", "async"))
+    for module, extra in needed:
+        if importlib.util.find_spec(module) is None:
+            what = f"{url.get_backend_name()} through {url.get_driver_name()}"
+            raise MissingDependencyError(
+                f"{what} needs the {module!r} package: pip install 'mastra-storage[{extra}]'",
+                name=module,
+            )
+
+
 def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> Engine:
-    """A sync Engine set up the way this library needs it."""
+    """A sync Engine set up the way this library needs it. Raises
+    `MissingDependencyError` when the URL's driver is not installed."""
     parsed, arguments = engine_arguments(url, schema=schema, **kwargs)
+    require_driver(parsed)
     engine = create_engine(parsed, **arguments)
     prepare_engine(engine)
     return engine
@@ -103,8 +133,12 @@ def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs
 def create_async_engine_for_url(
     url: str | URL, *, schema: str | None = None, **kwargs: Any
 ) -> AsyncEngine:
-    """An AsyncEngine (aiosqlite; psycopg's async mode) set up likewise."""
+    """An AsyncEngine (aiosqlite; psycopg's async mode) set up likewise (the
+    `async` extra; `postgres` too for PostgreSQL)."""
     parsed, arguments = engine_arguments(url, schema=schema, asynchronous=True, **kwargs)
+    require_driver(parsed, asynchronous=True)
+    from ._asyncio import create_async_engine
+
     engine = create_async_engine(parsed, **arguments)
     prepare_engine(engine.sync_engine)
     return engine

@@ -46,6 +46,11 @@ class MigrationRequiredError(StorageError):
         self.head = head
 
 
+class MissingDependencyError(StorageError, ImportError):
+    """A backend needs a package that is not installed; the message names the
+    extra that brings it (`pip install 'mastra-storage[postgres]'`)."""
+
+
 class IntegrityError(StorageError):
     """The database refused a write that breaks a constraint."""
 

@@ -34,13 +34,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import operations
 {domain_import}
 from .storage import arguments
+
+if TYPE_CHECKING:
+    from ._asyncio import AsyncSession
 
 T = TypeVar("T")
 

@@ -3,10 +3,10 @@ file and PostgreSQL, and through the async classes on SQLite in a file and
 PostgreSQL (driven by `BlockingStorage`, so the test bodies exist once).
 
 PostgreSQL comes from MASTRA_STORAGE_TEST_PG_URL (default: the local `test`
-database). Each test run works in a schema of its own, dropped at the end, and
-each test starts from empty tables, so runs and tests cannot see each other's
-rows. With CI=true an unreachable PostgreSQL fails the run; elsewhere its tests
-skip with the reason.
+database, created when the server does not have it yet). Each test run works
+in a schema of its own, dropped at the end, and each test starts from empty
+tables, so runs and tests cannot see each other's rows. With CI=true an
+unreachable PostgreSQL fails the run; elsewhere its tests skip with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pg_setup import ensure_database
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,12 @@ SYNC_BACKENDS = BACKENDS[:3]
 
 
 def _probe_postgres() -> str | None:
-    """None when PostgreSQL answers, else why not."""
+    """None when PostgreSQL answers, else why not. A server without the test
+    database gets it created (a fresh machine needs no set-up step)."""
+    try:
+        ensure_database(PG_URL)
+    except Exception as error:  # the server is not reachable: said below
+        del error
     engine = create_engine(PG_URL, connect_args={"connect_timeout": 5})
     try:
         with engine.connect() as conn:

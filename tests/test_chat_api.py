@@ -47,3 +47,23 @@ def test_a_failed_save_rolls_back_the_host_row_too(client: TestClient) -> None:
     page = client.get("/threads/nope/messages").json()
     assert page["total"] == 0
     assert page["usage"] is None  # the usage row was rolled back with the messages
+
+
+def test_library_errors_become_http_statuses(client: TestClient) -> None:
+    thread = client.post("/threads", json={"resource_id": "user-1", "id": "t-1"}).json()
+    assert thread["id"] == "t-1"
+
+    bad_role = client.post("/threads/t-1/messages", json={"role": "robot", "content": "x"})
+    assert bad_role.status_code == 422, bad_role.text
+    assert bad_role.json()["field"] and "role" in bad_role.text
+    bad_page = client.get("/threads/t-1/messages", params={"per_page": -1})
+    assert bad_page.status_code == 422 and bad_page.json()["field"] == "per_page"
+
+    again = client.post("/threads", json={"resource_id": "user-1", "id": "t-1"})
+    assert again.status_code == 409, again.text
+
+    unknown = client.post("/threads/nope/messages", json={"content": "lost"})
+    assert unknown.status_code == 404
+    # Nothing of the refused requests was kept.
+    page = client.get("/threads/t-1/messages").json()
+    assert page["total"] == 0 and page["usage"] == 0  # the refused message: not counted

@@ -146,3 +146,29 @@ def test_an_error_in_our_call_leaves_the_host_transaction_usable(
             )
         storage.create_thread(resource_id="c", thread_id="t", session=session)
     assert counts(engine) == (1, 1, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["separate", "branch"])
+def test_the_example_runs_as_its_readme_says(mode: str, tmp_path: Any) -> None:
+    """`cd examples/host_app && python -m host_app`, with no PYTHONPATH."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "host_app"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    url = f"sqlite:///{tmp_path / 'host.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "host_app", "--mode", mode, "--url", url],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "committed in one transaction" in done.stdout
+    assert (folder / "README.md").is_file()

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tarfile
+import tomllib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,19 +121,31 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """A fresh virtualenv with the wheel and its dependencies from the index.
+def install(wheel: Path, extras: str, venv: Path) -> Installed:
+    """A fresh virtualenv with the wheel (and `extras`) and its dependencies
+    from the index.
 
     The venv gets no pip of its own (ensurepip takes seconds); this pip installs
     into it with `--python`.
     """
-    venv = tmp_path_factory.mktemp("venv")
     check_call([sys.executable, "-m", "venv", "--clear", "--without-pip", venv], cwd=venv)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     pip = [sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check"]
-    check_call([*pip, "install", "--quiet", "--no-compile", wheel], cwd=venv)
+    requirement = f"{wheel}[{extras}]" if extras else str(wheel)
+    check_call([*pip, "install", "--quiet", "--no-compile", requirement], cwd=venv)
     return Installed(wheel, python, venv)
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel with the `postgres` and `async` extras."""
+    return install(wheel, "postgres,async", tmp_path_factory.mktemp("venv"))
+
+
+@pytest.fixture(scope="module")
+def bare(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel alone: what a SQLite-only, sync user installs."""
+    return install(wheel, "", tmp_path_factory.mktemp("bare"))
 
 
 @pytest.mark.slow
@@ -188,3 +203,107 @@ def test_installed_wheel_migrates_and_stores_outside_the_repo(
     assert result["read_back"]["title"] == "from the wheel"
     if backend == "sqlite-file":
         assert (tmp_path / "x.db").is_file()
+
+
+BARE_SCRIPT = """
+import importlib, json, pkgutil, sys
+
+import mastra_storage
+from mastra_storage import DefaultStorage, PostgresStorage
+from mastra_storage.errors import MissingDependencyError
+
+present = [
+    name for name in ("psycopg", "aiosqlite", "greenlet")
+    if importlib.util.find_spec(name) is not None
+]
+modules, refused = [], {}
+for info in pkgutil.walk_packages(mastra_storage.__path__, "mastra_storage."):
+    try:
+        modules.append(importlib.import_module(info.name).__name__)
+    except MissingDependencyError as error:  # only the async modules may say so
+        refused[info.name] = str(error)
+storage = DefaultStorage(url=sys.argv[1])
+thread = storage.create_thread(resource_id="user-1", title="sqlite only")
+storage.close()
+for label, make in (
+    ("postgres", lambda: PostgresStorage(url="postgresql://u@localhost/db")),
+    ("async", lambda: mastra_storage.AsyncDefaultStorage(url=sys.argv[1])),
+):
+    try:
+        make()
+    except MissingDependencyError as error:
+        refused[label] = str(error)
+print(json.dumps({"present": present, "modules": modules, "refused": refused}))
+"""
+
+
+@pytest.mark.slow
+def test_sqlite_only_users_need_no_extras(bare: Installed, tmp_path: Path) -> None:
+    url = f"file:{tmp_path / 'bare.db'}"
+    upgraded = bare.command(["--url", url, "migrate", "upgrade"], cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+
+    script = tmp_path / "bare.py"
+    script.write_text(BARE_SCRIPT)
+    done = subprocess.run(
+        [str(bare.python), str(script), url],
+        cwd=tmp_path,
+        env=outside_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["present"] == []  # none of the extras' packages came along
+    assert {"mastra_storage.storage", "mastra_storage.cli"} <= set(result["modules"])
+    assert set(result["refused"]) == {
+        "postgres",
+        "async",
+        "mastra_storage._asyncio",
+        "mastra_storage.async_storage",
+    }
+    assert "mastra-storage[postgres]" in result["refused"]["postgres"]
+    assert all(
+        "mastra-storage[async]" in message
+        for name, message in result["refused"].items()
+        if name != "postgres"
+    )
+
+    listed = bare.command(["--url", url, "threads", "list", "--json"], cwd=tmp_path)
+    assert [t["title"] for t in json.loads(listed.stdout)] == ["sqlite only"]
+
+
+@pytest.mark.slow
+def test_sdist_has_the_docs_and_license_and_no_example_migrations(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    dist = tmp_path_factory.mktemp("sdist")
+    check_call([sys.executable, "-m", "build", "--sdist", "--outdir", dist, REPO_ROOT], cwd=dist)
+    [built] = dist.glob("mastra_storage-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"README.md", "LICENSE", "docs/API.md", "CHANGELOG.md"} <= names
+    assert "migrations/versions/0001_memory_tables.py" in names
+    assert not [name for name in names if name.startswith(("examples/", "tests/", "bench/"))]
+
+
+def test_license_and_metadata_tell_the_truth() -> None:
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    # Every claimed Python version is a nox session, and only those.
+    claimed = [
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    noxfile = (REPO_ROOT / "noxfile.py").read_text()
+    assert f"PYTHONS = {json.dumps(claimed)}" in noxfile
+    assert project["requires-python"] == f">={claimed[0]}"
+    # The package page renders the README: no link may point into the repository.
+    readme = (REPO_ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)]*)\)", readme)
+    assert targets and all(t.startswith("https://") for t in targets), targets

@@ -5,7 +5,11 @@ async API works inside that session (`session=`), so the host's own row (a
 per-thread usage counter) and the saved messages commit, or roll back,
 together.
 
-    uvicorn chat_api:app          # from examples/chat_api, with the package installed
+    pip install 'mastra-storage[async,examples]'   # FastAPI and uvicorn
+    cd examples/chat_api && uvicorn chat_api:app    # CHAT_DB_URL, default file:chat.db
+
+The library's errors become HTTP answers: `ValidationError` 422 (with the
+field), `NotFoundError` 404, `ConflictError` 409.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mastra_storage import AsyncDefaultStorage, NotFoundError
+from mastra_storage import (
+    AsyncDefaultStorage,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from mastra_storage.engines import create_async_engine_for_url
 
 
@@ -41,6 +52,7 @@ class ThreadUsage(HostBase):
 class NewThread(BaseModel):
     resource_id: str
     title: str = ""
+    id: str | None = None
 
 
 class NewMessage(BaseModel):
@@ -72,10 +84,28 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     app = FastAPI(title="chat", lifespan=lifespan)
     app.state.sessions = sessions
 
+    # Raising rolls the request's whole transaction back (the host's row too);
+    # the handler turns the library's error into its HTTP status.
+    statuses: list[tuple[type[StorageError], int]] = [
+        (ValidationError, 422),
+        (NotFoundError, 404),
+        (ConflictError, 409),
+    ]
+
+    async def storage_error(_: Request, error: Exception) -> JSONResponse:
+        status = next(code for kind, code in statuses if isinstance(error, kind))
+        body: dict[str, Any] = {"detail": str(error)}
+        if isinstance(error, ValidationError):
+            body["field"] = error.field
+        return JSONResponse(status_code=status, content=body)
+
+    for kind, _status in statuses:
+        app.add_exception_handler(kind, storage_error)
+
     @app.post("/threads")
     async def create_thread(body: NewThread, session: Transaction) -> Any:
         thread = await storage.create_thread(
-            resource_id=body.resource_id, title=body.title, session=session
+            resource_id=body.resource_id, title=body.title, thread_id=body.id, session=session
         )
         session.add(ThreadUsage(thread_id=thread.id, messages=0))
         return thread.model_dump(mode="json", by_alias=True)
@@ -87,14 +117,10 @@ def create_app(engine: AsyncEngine) -> FastAPI:
             usage = ThreadUsage(thread_id=thread_id, messages=0)
             session.add(usage)
         usage.messages += 1
-        try:
-            [saved] = await storage.save_messages(
-                messages=[{"thread_id": thread_id, "role": body.role, "content": body.content}],
-                session=session,
-            )
-        except NotFoundError as error:
-            # Raising rolls the whole transaction back: the usage row too.
-            raise HTTPException(status_code=404, detail=str(error)) from error
+        [saved] = await storage.save_messages(  # an unknown thread: 404, all rolled back
+            messages=[{"thread_id": thread_id, "role": body.role, "content": body.content}],
+            session=session,
+        )
         return saved.model_dump(mode="json", by_alias=True)
 
     @app.get("/threads/{thread_id}/messages")
