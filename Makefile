@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-pythons lint bench bench-quick clean
+.PHONY: install demo test test-pythons lint docs bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: install
 NOX_SESSIONS ?= tests
 test-pythons: install
 	$(VENV)/bin/nox -s $(NOX_SESSIONS)
+
+# The API reference from the docstrings (mkdocs + mkdocstrings, strict) in build/site.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
 
 lint: install
 	$(VENV)/bin/ruff check .

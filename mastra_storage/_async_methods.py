@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import operations
 from .domain import (
+    Direction,
     EvalPage,
     EvalRow,
     MastraDBMessage,
@@ -24,6 +25,7 @@ from .domain import (
     StorageResource,
     StorageThread,
     ThreadClone,
+    ThreadOrderBy,
     ThreadPage,
     WorkflowRun,
     WorkflowRuns,
@@ -69,11 +71,22 @@ class AsyncDataMethods(ABC):
     async def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: AsyncSession | None = None
     ) -> StorageThread:
+        """Insert or replace a thread (Mastra: `saveThread`).
+
+        `thread`: a `StorageThread` or a mapping with `resource_id` (required),
+        `id` (default: a new UUID), `title` (default `""`), `metadata` (a JSON
+        object or None), `created_at`/`updated_at` (aware datetimes; default now).
+        Saving an existing id replaces its title and metadata. Returns the stored
+        thread. Raises `ValidationError` naming the field (nothing written)."""
         return await self._run(operations.save_thread, session, write=True, **arguments(locals()))
 
     async def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: AsyncSession | None = None
     ) -> StorageThread | None:
+        """The thread with this id, or None (Mastra: `getThreadById`).
+
+        With `resource_id`, a thread of another resource is None too (an ownership
+        check). Raises `ValidationError` for an empty `thread_id`."""
         return await self._run(
             operations.get_thread_by_id, session, write=False, **arguments(locals())
         )
@@ -86,6 +99,12 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> StorageThread:
+        """Change a thread's title and merge into its metadata (Mastra: `updateThread`).
+
+        `id`: the thread. `title`: the new title (None keeps it). `metadata`: keys
+        merged into the stored metadata (shallow; None keeps it). `updated_at`
+        becomes now. Returns the updated thread. Raises `NotFoundError` for an
+        unknown thread, `ValidationError` for bad input (nothing written)."""
         return await self._run(operations.update_thread, session, write=True, **arguments(locals()))
 
     async def clone_thread(
@@ -152,6 +171,9 @@ class AsyncDataMethods(ABC):
         )
 
     async def delete_thread(self, *, thread_id: str, session: AsyncSession | None = None) -> None:
+        """Delete a thread and all its messages (Mastra: `deleteThread`).
+
+        An unknown id does nothing. Raises `ValidationError` for an empty id."""
         await self._run(operations.delete_thread, session, write=True, **arguments(locals()))
 
     async def list_threads(
@@ -161,10 +183,27 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         page: int = 0,
         per_page: int | None = 100,
-        order_by: str = "createdAt",
-        direction: str = "DESC",
+        order_by: ThreadOrderBy = "createdAt",
+        direction: Direction = "DESC",
         session: AsyncSession | None = None,
     ) -> ThreadPage:
+        """A page of threads (Mastra 1.x: `listThreads`).
+
+        Args:
+            resource_id: only this resource's threads (None: every resource).
+            metadata: only threads whose metadata contains every key/value given
+                (JSON equality), e.g. `{"channel": "web"}`.
+            page: the page number, from 0.
+            per_page: threads per page (default 100); None returns them all.
+            order_by: `"createdAt"` or `"updatedAt"`.
+            direction: `"ASC"` or `"DESC"` (default: newest first).
+            session: run inside the caller's transaction (never committed here).
+
+        Returns:
+            `ThreadPage`: `threads`, `total`, `page`, `per_page`, `has_more`.
+
+        Raises:
+            ValidationError: a bad `page`, `per_page`, `order_by` or `direction`."""
         return await self._run(operations.list_threads, session, write=False, **arguments(locals()))
 
     async def list_threads_by_resource_id(
@@ -174,10 +213,14 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         page: int = 0,
         per_page: int | None = 100,
-        order_by: str = "createdAt",
-        direction: str = "DESC",
+        order_by: ThreadOrderBy = "createdAt",
+        direction: Direction = "DESC",
         session: AsyncSession | None = None,
     ) -> ThreadPage:
+        """A page of one resource's threads (Mastra: `listThreadsByResourceId`).
+
+        As `list_threads` with `resource_id` required. Raises `ValidationError`
+        for an empty `resource_id` and as `list_threads`."""
         operations.require_text(resource_id, "resource_id")
         return await self.list_threads(
             resource_id=resource_id,
@@ -195,6 +238,19 @@ class AsyncDataMethods(ABC):
         messages: Sequence[MastraDBMessage | Mapping[str, Any]],
         session: AsyncSession | None = None,
     ) -> list[MastraDBMessage]:
+        """Insert or update messages, all or nothing (Mastra: `saveMessages`).
+
+        `messages`: `MastraDBMessage`s or mappings with `thread_id` (an existing
+        thread), `role` (`"user"`, `"assistant"`, `"system"`, `"tool"`, ...),
+        `content` (a string, a list of parts, or Mastra's v2 content object), and
+        optionally `id` (default: a new UUID), `resource_id` (default: the
+        thread's), `created_at` (an aware datetime; default: now, in input order),
+        `type` (default `"v2"`). An existing id is updated; its `created_at` never
+        changes. The threads' `updated_at` becomes now.
+
+        Returns the stored messages, in input order. Raises `ValidationError`
+        naming the field, or `NotFoundError` for a thread that does not exist; in
+        both cases nothing is saved."""
         return await self._run(operations.save_messages, session, write=True, **arguments(locals()))
 
     async def list_messages(
@@ -206,20 +262,47 @@ class AsyncDataMethods(ABC):
         page: int = 0,
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
+        direction: Direction = "ASC",
         count_total: bool | None = None,
         include_total: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> MessagePage:
-        """A page of a thread's (or threads') messages, plus `include` windows
-        (Mastra: `listMessages`). With `resource_id`, nothing of another
-        resource is returned, windows included. `metadata` keeps messages whose
-        `content.metadata` has each given top-level key with an equal JSON
-        value (not applied to `include` windows). `include_total=False` (alias
-        `count_total`; default True) skips the COUNT (total is None): a last-N
-        read then costs the same on a thread of any size; `has_more` stays
-        exact. Bad input: `ValidationError`."""
+        """A page of messages of one or several threads, plus context windows
+        (Mastra: `listMessages`).
+
+        Args:
+            thread_id: a thread id, or a list of them.
+            resource_id: only messages of this resource; nothing of another
+                resource is returned, windows included.
+            include: context windows added on top of the page, each a mapping
+                `{"id": message_id, "thread_id": optional, "with_previous_messages": n,
+                "with_next_messages": m}` (counts default to 0; camelCase keys too).
+                Windows stay in their message's thread, come without duplicates and
+                are sorted in `direction`.
+            page: the page number, from 0.
+            per_page: messages per page (default 40); 0 returns only the `include`
+                windows; None returns every message.
+            date_range: `{"start": datetime, "end": datetime, "start_exclusive":
+                False, "end_exclusive": False}` (aware datetimes; each part optional;
+                bounds inclusive unless said otherwise), on `created_at`.
+            direction: `"ASC"` (default: oldest first) or `"DESC"`.
+            count_total: alias of `include_total`.
+            include_total: False skips the COUNT (`total` is None; `has_more` stays
+                exact): the per-turn "last N" read, whose cost does not grow with the
+                thread. Default True.
+            metadata: keeps messages whose `content.metadata` has each given
+                top-level key with an equal JSON value (not applied to `include`
+                windows).
+            session: run inside the caller's transaction (never committed here).
+
+        Returns:
+            `MessagePage`: `messages`, `total`, `page`, `per_page`, `has_more`.
+            Order is `created_at`, ties broken by `id`, stable across pages.
+
+        Raises:
+            ValidationError: bad ids, paging, `include`, `date_range`, `metadata`
+                or `direction` (nothing read)."""
         return await self._run(
             operations.list_messages, session, write=False, **arguments(locals())
         )
@@ -232,7 +315,7 @@ class AsyncDataMethods(ABC):
         page: int = 0,
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
+        direction: Direction = "ASC",
         count_total: bool | None = None,
         include_total: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -247,6 +330,9 @@ class AsyncDataMethods(ABC):
     async def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> list[MastraDBMessage]:
+        """The messages with these ids, in `created_at` order (Mastra:
+        `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
+        a value that is not a list of non-empty ids."""
         return await self._run(
             operations.list_messages_by_id, session, write=False, **arguments(locals())
         )
@@ -254,6 +340,14 @@ class AsyncDataMethods(ABC):
     async def update_messages(
         self, *, messages: Sequence[Mapping[str, Any]], session: AsyncSession | None = None
     ) -> list[MastraDBMessage]:
+        """Change stored messages (Mastra: `updateMessages`).
+
+        `messages`: mappings with `id` and any of `role`, `content`, `thread_id`
+        (move the message to that existing thread), `resource_id`, `type`. Given
+        `content` keys replace the stored ones, except `content.metadata`, which
+        is merged. Returns the updated messages; unknown ids are skipped. Raises
+        `ValidationError`, or `NotFoundError` for a target thread that does not
+        exist (nothing written)."""
         return await self._run(
             operations.update_messages, session, write=True, **arguments(locals())
         )
@@ -261,11 +355,16 @@ class AsyncDataMethods(ABC):
     async def delete_messages(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> None:
+        """Delete these messages (Mastra: `deleteMessages`); unknown ids are
+        skipped; their threads' `updated_at` becomes now. Raises `ValidationError`
+        for a value that is not a list of non-empty ids."""
         await self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     async def get_resource_by_id(
         self, *, resource_id: str, session: AsyncSession | None = None
     ) -> StorageResource | None:
+        """The resource (working memory and metadata) with this id, or None
+        (Mastra: `getResourceById`)."""
         return await self._run(
             operations.get_resource_by_id, session, write=False, **arguments(locals())
         )
@@ -273,6 +372,12 @@ class AsyncDataMethods(ABC):
     async def save_resource(
         self, *, resource: StorageResource | Mapping[str, Any], session: AsyncSession | None = None
     ) -> StorageResource:
+        """Insert or replace a resource (Mastra: `saveResource`).
+
+        `resource`: a `StorageResource` or a mapping with `id` (required),
+        `working_memory` (text or None), `metadata` (a JSON object or None),
+        `created_at`/`updated_at` (default now). Returns the stored resource.
+        Raises `ValidationError` (nothing written)."""
         return await self._run(operations.save_resource, session, write=True, **arguments(locals()))
 
     async def update_resource(
@@ -283,6 +388,12 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> StorageResource:
+        """Update a resource's working memory and merge its metadata, creating it
+        when missing (Mastra: `updateResource`).
+
+        `working_memory`: the new text (None keeps it). `metadata`: keys merged
+        into the stored metadata (None keeps it). Returns the resource. Raises
+        `ValidationError` (nothing written)."""
         return await self._run(
             operations.update_resource, session, write=True, **arguments(locals())
         )
@@ -313,6 +424,7 @@ class AsyncDataMethods(ABC):
     async def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: AsyncSession | None = None
     ) -> dict[str, Any] | None:
+        """The run's snapshot, or None (Mastra: `loadWorkflowSnapshot`)."""
         return await self._run(
             operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
@@ -344,6 +456,8 @@ class AsyncDataMethods(ABC):
     async def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: AsyncSession | None = None
     ) -> WorkflowRun | None:
+        """The run with this id (of `workflow_name` when given), or None (Mastra:
+        `getWorkflowRunById`)."""
         return await self._run(
             operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
@@ -351,6 +465,8 @@ class AsyncDataMethods(ABC):
     async def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: AsyncSession | None = None
     ) -> None:
+        """Delete a run's snapshot (Mastra: `deleteWorkflowRunById`); an unknown
+        run does nothing."""
         await self._run(
             operations.delete_workflow_run_by_id, session, write=True, **arguments(locals())
         )
@@ -366,8 +482,16 @@ class AsyncDataMethods(ABC):
         fencing_token: int | None = None,
         session: AsyncSession | None = None,
     ) -> dict[str, Any]:
-        """Set `snapshot["context"][step_id] = result` atomically; returns the
-        context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
+        """Set `snapshot["context"][step_id] = result` atomically (Mastra:
+        `updateWorkflowResults`); parallel steps of one run never lose each
+        other's results (the snapshot row is locked while it changes).
+
+        `result`: any JSON value (a step result such as `{"status": "success",
+        "output": ...}`). `request_context`: merged into the snapshot's
+        `requestContext`. Returns the run's context after the change (`{}` for
+        an unknown run, which stays unknown). `fencing_token` as in
+        `persist_workflow_snapshot` (`FencingTokenError`). Raises
+        `ValidationError` (nothing written)."""
         return await self._run(
             operations.update_workflow_results, session, write=True, **arguments(locals())
         )
@@ -381,8 +505,11 @@ class AsyncDataMethods(ABC):
         fencing_token: int | None = None,
         session: AsyncSession | None = None,
     ) -> dict[str, Any] | None:
-        """Shallow-merge `opts` into the snapshot atomically; None for an unknown
-        run. `fencing_token` as in `persist_workflow_snapshot`."""
+        """Shallow-merge `opts` (a JSON object, e.g. `{"status": "running"}`)
+        into the run's snapshot atomically (Mastra: `updateWorkflowState`).
+        Returns the new snapshot, or None for an unknown run. `fencing_token`
+        as in `persist_workflow_snapshot` (`FencingTokenError`). Raises
+        `ValidationError` (nothing written)."""
         return await self._run(
             operations.update_workflow_state, session, write=True, **arguments(locals())
         )
@@ -390,11 +517,19 @@ class AsyncDataMethods(ABC):
     async def save_eval(
         self, *, eval: EvalRow | Mapping[str, Any], session: AsyncSession | None = None
     ) -> EvalRow:
+        """Save one eval result (Mastra 0.x: `mastra_evals`); as `save_evals`."""
         return (await self.save_evals(evals=[eval], session=session))[0]
 
     async def save_evals(
         self, *, evals: Sequence[EvalRow | Mapping[str, Any]], session: AsyncSession | None = None
     ) -> list[EvalRow]:
+        """Save eval results, all or nothing (Mastra 0.x: `mastra_evals`).
+
+        Each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
+        object, e.g. `{"score": 0.9}`), `agent_name`, `metric_name`, and optionally
+        `instructions`, `test_info` (an object: a test eval), `global_run_id`,
+        `run_id`, `created_at` (default now). Returns the stored rows. Raises
+        `ValidationError` (nothing written)."""
         return await self._run(operations.save_evals, session, write=True, **arguments(locals()))
 
     async def get_evals(
@@ -407,11 +542,19 @@ class AsyncDataMethods(ABC):
         date_range: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> EvalPage:
+        """A page of eval results, newest first (Mastra: `getEvals`).
+
+        `agent_name`: only this agent's. `type`: `"live"` (no `test_info`) or
+        `"test"`; None both. `page` from 0, `per_page` (default 100; None: all),
+        `date_range` as in `list_messages`. Returns an `EvalPage`. Raises
+        `ValidationError`."""
         return await self._run(operations.get_evals, session, write=False, **arguments(locals()))
 
     async def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: AsyncSession | None = None
     ) -> list[EvalRow]:
+        """Every eval result of an agent, newest first (Mastra:
+        `getEvalsByAgentName`); `type` as in `get_evals`."""
         operations.require_text(agent_name, "agent_name")
         return (
             await self.get_evals(agent_name=agent_name, type=type, per_page=None, session=session)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import migrate, operations
 from .dialects import BEGIN_OPTION, features
 from .domain import (
+    Direction,
     EvalPage,
     EvalRow,
     MastraDBMessage,
@@ -30,6 +31,7 @@ from .domain import (
     StorageResource,
     StorageThread,
     ThreadClone,
+    ThreadOrderBy,
     ThreadPage,
     WorkflowRun,
     WorkflowRuns,
@@ -42,7 +44,32 @@ T = TypeVar("T")
 
 
 class MastraStorage(ABC):
-    """Mastra's storage interface: the data methods and the logic they share.
+    """Mastra's storage interface (`MastraStorage` of `@mastra/core/storage`):
+    the data methods and the logic they share.
+
+    Every data method takes keyword arguments only, and an optional
+    `session=` (a SQLAlchemy `Session`): given one, the call runs inside the
+    caller's transaction (it may flush, it never commits); without one, each
+    call is its own transaction, all of it or nothing. Bad input raises
+    `ValidationError` naming the field, with nothing written; database
+    failures raise `StorageError` subclasses with the cause chained.
+
+    Args:
+        name: a label for this instance (Mastra's `name`); part of its run-lock
+            holder id.
+        url: a SQLAlchemy URL, or Mastra's `file:PATH` / `file::memory:`.
+        engine: an existing `Engine` to use instead of `url` (not both); it
+            is left open by `close()`.
+        lock_backend: `"advisory"`, `"lease"` or `"memory"` to override the
+            run-lock backend chosen for the database (see `lock_backend`).
+        **engine_options: passed to `sqlalchemy.create_engine` (`pool_size=`,
+            `pool_pre_ping=`, ...) when the storage makes its engine.
+
+    Raises:
+        ValidationError: both `url` and `engine`, a malformed URL, an unknown
+            lock backend.
+        MissingDependencyError: the database's driver is not installed (the
+            message names the extra).
 
     Subclasses decide how the engine is made (`_create_engine`) and may prepare
     the database before migrating (`_prepare_database`).
@@ -91,8 +118,10 @@ class MastraStorage(ABC):
         migration connection, holding the migration lock)."""
 
     def init(self) -> None:
-        """Bring the schema to head. Idempotent; safe when several processes
-        call it at once (they take turns); also done on first use."""
+        """Bring the schema to head (Mastra: `init`). Idempotent (at head it
+        does not start Alembic); safe when several processes call it at once
+        (they take turns); also done by the first call without `session=`.
+        Raises `StorageError` when a migration step fails (nothing of it kept)."""
         with self._init_lock, translate_errors(), self.engine.connect() as conn:
             migrate_on(
                 conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}), self._prepare_database
@@ -101,7 +130,8 @@ class MastraStorage(ABC):
 
     def close(self) -> None:
         """Release the run locks this storage holds, then dispose the engine it
-        created (a caller's engine is left alone)."""
+        created (a caller's engine is left alone). Also on leaving `with storage:`.
+        Our extension (Mastra's storages have no `close`)."""
         self._run_locks.close()
         if self._owns_engine:
             self.engine.dispose()
@@ -119,7 +149,10 @@ class MastraStorage(ABC):
 
     @contextmanager
     def session_scope(self, *, write: bool = True) -> Iterator[Session]:
-        """A session in a new transaction, committed on success, rolled back on error."""
+        """A `Session` in a new transaction, committed on success, rolled back on
+        error (our extension): `with storage.session_scope() as session: ...`.
+        `write=True` takes SQLite's write lock at BEGIN, so the transaction
+        cannot fail later for a lock upgrade."""
         if not self._initialized:
             self.init()
         maker = self._writer if write else self._reader
@@ -166,11 +199,22 @@ class MastraStorage(ABC):
     def save_thread(
         self, *, thread: StorageThread | Mapping[str, Any], session: Session | None = None
     ) -> StorageThread:
+        """Insert or replace a thread (Mastra: `saveThread`).
+
+        `thread`: a `StorageThread` or a mapping with `resource_id` (required),
+        `id` (default: a new UUID), `title` (default `""`), `metadata` (a JSON
+        object or None), `created_at`/`updated_at` (aware datetimes; default now).
+        Saving an existing id replaces its title and metadata. Returns the stored
+        thread. Raises `ValidationError` naming the field (nothing written)."""
         return self._run(operations.save_thread, session, write=True, **arguments(locals()))
 
     def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: Session | None = None
     ) -> StorageThread | None:
+        """The thread with this id, or None (Mastra: `getThreadById`).
+
+        With `resource_id`, a thread of another resource is None too (an ownership
+        check). Raises `ValidationError` for an empty `thread_id`."""
         return self._run(operations.get_thread_by_id, session, write=False, **arguments(locals()))
 
     def update_thread(
@@ -181,6 +225,12 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> StorageThread:
+        """Change a thread's title and merge into its metadata (Mastra: `updateThread`).
+
+        `id`: the thread. `title`: the new title (None keeps it). `metadata`: keys
+        merged into the stored metadata (shallow; None keeps it). `updated_at`
+        becomes now. Returns the updated thread. Raises `NotFoundError` for an
+        unknown thread, `ValidationError` for bad input (nothing written)."""
         return self._run(operations.update_thread, session, write=True, **arguments(locals()))
 
     def clone_thread(
@@ -247,6 +297,9 @@ class MastraStorage(ABC):
         )
 
     def delete_thread(self, *, thread_id: str, session: Session | None = None) -> None:
+        """Delete a thread and all its messages (Mastra: `deleteThread`).
+
+        An unknown id does nothing. Raises `ValidationError` for an empty id."""
         self._run(operations.delete_thread, session, write=True, **arguments(locals()))
 
     def list_threads(
@@ -256,10 +309,27 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         page: int = 0,
         per_page: int | None = 100,
-        order_by: str = "createdAt",
-        direction: str = "DESC",
+        order_by: ThreadOrderBy = "createdAt",
+        direction: Direction = "DESC",
         session: Session | None = None,
     ) -> ThreadPage:
+        """A page of threads (Mastra 1.x: `listThreads`).
+
+        Args:
+            resource_id: only this resource's threads (None: every resource).
+            metadata: only threads whose metadata contains every key/value given
+                (JSON equality), e.g. `{"channel": "web"}`.
+            page: the page number, from 0.
+            per_page: threads per page (default 100); None returns them all.
+            order_by: `"createdAt"` or `"updatedAt"`.
+            direction: `"ASC"` or `"DESC"` (default: newest first).
+            session: run inside the caller's transaction (never committed here).
+
+        Returns:
+            `ThreadPage`: `threads`, `total`, `page`, `per_page`, `has_more`.
+
+        Raises:
+            ValidationError: a bad `page`, `per_page`, `order_by` or `direction`."""
         return self._run(operations.list_threads, session, write=False, **arguments(locals()))
 
     def list_threads_by_resource_id(
@@ -269,10 +339,14 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         page: int = 0,
         per_page: int | None = 100,
-        order_by: str = "createdAt",
-        direction: str = "DESC",
+        order_by: ThreadOrderBy = "createdAt",
+        direction: Direction = "DESC",
         session: Session | None = None,
     ) -> ThreadPage:
+        """A page of one resource's threads (Mastra: `listThreadsByResourceId`).
+
+        As `list_threads` with `resource_id` required. Raises `ValidationError`
+        for an empty `resource_id` and as `list_threads`."""
         operations.require_text(resource_id, "resource_id")
         return self.list_threads(
             resource_id=resource_id,
@@ -292,6 +366,19 @@ class MastraStorage(ABC):
         messages: Sequence[MastraDBMessage | Mapping[str, Any]],
         session: Session | None = None,
     ) -> list[MastraDBMessage]:
+        """Insert or update messages, all or nothing (Mastra: `saveMessages`).
+
+        `messages`: `MastraDBMessage`s or mappings with `thread_id` (an existing
+        thread), `role` (`"user"`, `"assistant"`, `"system"`, `"tool"`, ...),
+        `content` (a string, a list of parts, or Mastra's v2 content object), and
+        optionally `id` (default: a new UUID), `resource_id` (default: the
+        thread's), `created_at` (an aware datetime; default: now, in input order),
+        `type` (default `"v2"`). An existing id is updated; its `created_at` never
+        changes. The threads' `updated_at` becomes now.
+
+        Returns the stored messages, in input order. Raises `ValidationError`
+        naming the field, or `NotFoundError` for a thread that does not exist; in
+        both cases nothing is saved."""
         return self._run(operations.save_messages, session, write=True, **arguments(locals()))
 
     def list_messages(
@@ -303,20 +390,47 @@ class MastraStorage(ABC):
         page: int = 0,
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
+        direction: Direction = "ASC",
         count_total: bool | None = None,
         include_total: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> MessagePage:
-        """A page of a thread's (or threads') messages, plus `include` windows
-        (Mastra: `listMessages`). With `resource_id`, nothing of another
-        resource is returned, windows included. `metadata` keeps messages whose
-        `content.metadata` has each given top-level key with an equal JSON
-        value (not applied to `include` windows). `include_total=False` (alias
-        `count_total`; default True) skips the COUNT (total is None): a last-N
-        read then costs the same on a thread of any size; `has_more` stays
-        exact. Bad input: `ValidationError`."""
+        """A page of messages of one or several threads, plus context windows
+        (Mastra: `listMessages`).
+
+        Args:
+            thread_id: a thread id, or a list of them.
+            resource_id: only messages of this resource; nothing of another
+                resource is returned, windows included.
+            include: context windows added on top of the page, each a mapping
+                `{"id": message_id, "thread_id": optional, "with_previous_messages": n,
+                "with_next_messages": m}` (counts default to 0; camelCase keys too).
+                Windows stay in their message's thread, come without duplicates and
+                are sorted in `direction`.
+            page: the page number, from 0.
+            per_page: messages per page (default 40); 0 returns only the `include`
+                windows; None returns every message.
+            date_range: `{"start": datetime, "end": datetime, "start_exclusive":
+                False, "end_exclusive": False}` (aware datetimes; each part optional;
+                bounds inclusive unless said otherwise), on `created_at`.
+            direction: `"ASC"` (default: oldest first) or `"DESC"`.
+            count_total: alias of `include_total`.
+            include_total: False skips the COUNT (`total` is None; `has_more` stays
+                exact): the per-turn "last N" read, whose cost does not grow with the
+                thread. Default True.
+            metadata: keeps messages whose `content.metadata` has each given
+                top-level key with an equal JSON value (not applied to `include`
+                windows).
+            session: run inside the caller's transaction (never committed here).
+
+        Returns:
+            `MessagePage`: `messages`, `total`, `page`, `per_page`, `has_more`.
+            Order is `created_at`, ties broken by `id`, stable across pages.
+
+        Raises:
+            ValidationError: bad ids, paging, `include`, `date_range`, `metadata`
+                or `direction` (nothing read)."""
         return self._run(operations.list_messages, session, write=False, **arguments(locals()))
 
     def list_messages_by_resource_id(
@@ -327,7 +441,7 @@ class MastraStorage(ABC):
         page: int = 0,
         per_page: int | None = 40,
         date_range: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
+        direction: Direction = "ASC",
         count_total: bool | None = None,
         include_total: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -342,6 +456,9 @@ class MastraStorage(ABC):
     def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> list[MastraDBMessage]:
+        """The messages with these ids, in `created_at` order (Mastra:
+        `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
+        a value that is not a list of non-empty ids."""
         return self._run(
             operations.list_messages_by_id, session, write=False, **arguments(locals())
         )
@@ -349,11 +466,22 @@ class MastraStorage(ABC):
     def update_messages(
         self, *, messages: Sequence[Mapping[str, Any]], session: Session | None = None
     ) -> list[MastraDBMessage]:
+        """Change stored messages (Mastra: `updateMessages`).
+
+        `messages`: mappings with `id` and any of `role`, `content`, `thread_id`
+        (move the message to that existing thread), `resource_id`, `type`. Given
+        `content` keys replace the stored ones, except `content.metadata`, which
+        is merged. Returns the updated messages; unknown ids are skipped. Raises
+        `ValidationError`, or `NotFoundError` for a target thread that does not
+        exist (nothing written)."""
         return self._run(operations.update_messages, session, write=True, **arguments(locals()))
 
     def delete_messages(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> None:
+        """Delete these messages (Mastra: `deleteMessages`); unknown ids are
+        skipped; their threads' `updated_at` becomes now. Raises `ValidationError`
+        for a value that is not a list of non-empty ids."""
         self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     # -- resources ----------------------------------------------------------------
@@ -361,11 +489,19 @@ class MastraStorage(ABC):
     def get_resource_by_id(
         self, *, resource_id: str, session: Session | None = None
     ) -> StorageResource | None:
+        """The resource (working memory and metadata) with this id, or None
+        (Mastra: `getResourceById`)."""
         return self._run(operations.get_resource_by_id, session, write=False, **arguments(locals()))
 
     def save_resource(
         self, *, resource: StorageResource | Mapping[str, Any], session: Session | None = None
     ) -> StorageResource:
+        """Insert or replace a resource (Mastra: `saveResource`).
+
+        `resource`: a `StorageResource` or a mapping with `id` (required),
+        `working_memory` (text or None), `metadata` (a JSON object or None),
+        `created_at`/`updated_at` (default now). Returns the stored resource.
+        Raises `ValidationError` (nothing written)."""
         return self._run(operations.save_resource, session, write=True, **arguments(locals()))
 
     def update_resource(
@@ -376,6 +512,12 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> StorageResource:
+        """Update a resource's working memory and merge its metadata, creating it
+        when missing (Mastra: `updateResource`).
+
+        `working_memory`: the new text (None keeps it). `metadata`: keys merged
+        into the stored metadata (None keeps it). Returns the resource. Raises
+        `ValidationError` (nothing written)."""
         return self._run(operations.update_resource, session, write=True, **arguments(locals()))
 
     # -- workflow snapshots -------------------------------------------------------
@@ -404,6 +546,7 @@ class MastraStorage(ABC):
     def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: Session | None = None
     ) -> dict[str, Any] | None:
+        """The run's snapshot, or None (Mastra: `loadWorkflowSnapshot`)."""
         return self._run(
             operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
@@ -433,6 +576,8 @@ class MastraStorage(ABC):
     def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: Session | None = None
     ) -> WorkflowRun | None:
+        """The run with this id (of `workflow_name` when given), or None (Mastra:
+        `getWorkflowRunById`)."""
         return self._run(
             operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
@@ -440,6 +585,8 @@ class MastraStorage(ABC):
     def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: Session | None = None
     ) -> None:
+        """Delete a run's snapshot (Mastra: `deleteWorkflowRunById`); an unknown
+        run does nothing."""
         self._run(operations.delete_workflow_run_by_id, session, write=True, **arguments(locals()))
 
     def update_workflow_results(
@@ -453,8 +600,16 @@ class MastraStorage(ABC):
         fencing_token: int | None = None,
         session: Session | None = None,
     ) -> dict[str, Any]:
-        """Set `snapshot["context"][step_id] = result` atomically; returns the
-        context (`{}` for an unknown run). `fencing_token` as in `persist_...`."""
+        """Set `snapshot["context"][step_id] = result` atomically (Mastra:
+        `updateWorkflowResults`); parallel steps of one run never lose each
+        other's results (the snapshot row is locked while it changes).
+
+        `result`: any JSON value (a step result such as `{"status": "success",
+        "output": ...}`). `request_context`: merged into the snapshot's
+        `requestContext`. Returns the run's context after the change (`{}` for
+        an unknown run, which stays unknown). `fencing_token` as in
+        `persist_workflow_snapshot` (`FencingTokenError`). Raises
+        `ValidationError` (nothing written)."""
         return self._run(
             operations.update_workflow_results, session, write=True, **arguments(locals())
         )
@@ -468,8 +623,11 @@ class MastraStorage(ABC):
         fencing_token: int | None = None,
         session: Session | None = None,
     ) -> dict[str, Any] | None:
-        """Shallow-merge `opts` into the snapshot atomically; None for an unknown
-        run. `fencing_token` as in `persist_workflow_snapshot`."""
+        """Shallow-merge `opts` (a JSON object, e.g. `{"status": "running"}`)
+        into the run's snapshot atomically (Mastra: `updateWorkflowState`).
+        Returns the new snapshot, or None for an unknown run. `fencing_token`
+        as in `persist_workflow_snapshot` (`FencingTokenError`). Raises
+        `ValidationError` (nothing written)."""
         return self._run(
             operations.update_workflow_state, session, write=True, **arguments(locals())
         )
@@ -484,11 +642,19 @@ class MastraStorage(ABC):
     def save_eval(
         self, *, eval: EvalRow | Mapping[str, Any], session: Session | None = None
     ) -> EvalRow:
+        """Save one eval result (Mastra 0.x: `mastra_evals`); as `save_evals`."""
         return self.save_evals(evals=[eval], session=session)[0]
 
     def save_evals(
         self, *, evals: Sequence[EvalRow | Mapping[str, Any]], session: Session | None = None
     ) -> list[EvalRow]:
+        """Save eval results, all or nothing (Mastra 0.x: `mastra_evals`).
+
+        Each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
+        object, e.g. `{"score": 0.9}`), `agent_name`, `metric_name`, and optionally
+        `instructions`, `test_info` (an object: a test eval), `global_run_id`,
+        `run_id`, `created_at` (default now). Returns the stored rows. Raises
+        `ValidationError` (nothing written)."""
         return self._run(operations.save_evals, session, write=True, **arguments(locals()))
 
     def get_evals(
@@ -501,11 +667,19 @@ class MastraStorage(ABC):
         date_range: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> EvalPage:
+        """A page of eval results, newest first (Mastra: `getEvals`).
+
+        `agent_name`: only this agent's. `type`: `"live"` (no `test_info`) or
+        `"test"`; None both. `page` from 0, `per_page` (default 100; None: all),
+        `date_range` as in `list_messages`. Returns an `EvalPage`. Raises
+        `ValidationError`."""
         return self._run(operations.get_evals, session, write=False, **arguments(locals()))
 
     def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: Session | None = None
     ) -> list[EvalRow]:
+        """Every eval result of an agent, newest first (Mastra:
+        `getEvalsByAgentName`); `type` as in `get_evals`."""
         operations.require_text(agent_name, "agent_name")
         return self.get_evals(
             agent_name=agent_name, type=type, per_page=None, session=session
@@ -597,12 +771,13 @@ class MastraStorage(ABC):
 
     @property
     def lock_backend(self) -> str:
-        """Which run lock backend this storage uses: "advisory", "lease" or "memory"."""
+        """Which run lock backend this storage uses: "advisory", "lease" or
+        "memory" (our extension)."""
         return self._run_locks.backend
 
     @property
     def lock_holder(self) -> str:
-        """This instance's holder id, as `RunLock.holder` shows it."""
+        """This instance's holder id, as `RunLock.holder` shows it (our extension)."""
         return self._run_locks.holder
 
     def _prepare_run_locks(self) -> None:
@@ -612,18 +787,24 @@ class MastraStorage(ABC):
     def try_acquire_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """Take the run's lock for `ttl_ms` unless another holder has it. Not
-        reentrant: False when this instance already holds it."""
+        """Take the run's lock for `ttl_ms` milliseconds (default 30 minutes, as
+        Mastra's run locks) unless another holder has it (Mastra:
+        `tryAcquireWorkflowRunLock`). Not reentrant: False when this instance
+        already holds it. Raises `ValidationError` for empty names or a TTL
+        outside 1 ms to 366 days."""
         return self._run_locks.try_acquire(workflow_name, run_id, ttl_ms)
 
     def renew_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """Extend this instance's lock to now + `ttl_ms`; False when it does not hold it."""
+        """Extend this instance's lock to now + `ttl_ms` milliseconds (Mastra:
+        `renewWorkflowRunLock`); False, and nothing changed, when it does not
+        hold it (any more)."""
         return self._run_locks.renew(workflow_name, run_id, ttl_ms)
 
     def get_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> RunLock | None:
-        """The run's current holder, or None when the lock is free."""
+        """The run's current holder (`RunLock`), or None when the lock is free
+        (Mastra: `getWorkflowRunLock`)."""
         return self._run_locks.get(workflow_name, run_id)
 
     def list_workflow_run_locks(
@@ -636,7 +817,8 @@ class MastraStorage(ABC):
         return self._run_locks.list_held(workflow_name, limit)
 
     def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
-        """Release the run's lock if this instance holds it; otherwise do nothing."""
+        """Release the run's lock if this instance holds it; otherwise do nothing
+        (Mastra: `releaseWorkflowRunLock`)."""
         self._run_locks.release(workflow_name, run_id)
 
     def workflow_run_lock(
@@ -649,7 +831,9 @@ class MastraStorage(ABC):
     ) -> AbstractContextManager[HeldRunLock]:
         """Hold the run's lock for the body of a `with`: `LockNotAcquiredError`
         when held elsewhere, renewed in the background (`heartbeat`), released on
-        exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes."""
+        exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes.
+        Our extension over Mastra's lock calls (`ttl_ms` in milliseconds,
+        renewed every `ttl_ms / 3` when `heartbeat`)."""
         return self._run_locks.hold(workflow_name, run_id, ttl_ms, heartbeat)
 
 
@@ -691,15 +875,20 @@ class PostgresOptions:
 class DefaultStorage(MastraStorage):
     """SQLite by default: with no `url=` nor `engine=`, the URL in
     `MASTRA_STORAGE_URL`, else `file:mastra.db`. Accepts any supported SQLAlchemy URL
-    or Mastra-style `file:PATH` / `file::memory:`, or an existing Engine."""
+    or Mastra-style `file:PATH` / `file::memory:`, or an existing Engine
+    (Mastra: `LibSQLStore`). Arguments as `MastraStorage`."""
 
     def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
         return create_engine_for_url(url_from_env() if url is None else url, **options)
 
 
 class PostgresStorage(PostgresOptions, MastraStorage):
-    """PostgreSQL through psycopg 3. `schema=` keeps the tables in that schema
-    (created by `init()` when missing)."""
+    """PostgreSQL through psycopg 3 (Mastra: `PostgresStore`; the `postgres`
+    extra). `url` (`postgresql://` is taken as psycopg) or `engine` is
+    required; `schema=` keeps the tables in that schema (created by `init()`
+    when missing), on every connection the storage and its locks use. Other
+    arguments as `MastraStorage`. Raises `ValidationError` for a URL that is
+    not PostgreSQL or a schema that is not a plain identifier."""
 
     def __init__(
         self,

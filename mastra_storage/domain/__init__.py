@@ -7,8 +7,10 @@ camelCase JSON (`model_dump(by_alias=True)`). Every datetime is aware UTC.
 
 from ._base import (
     DateRange,
+    Direction,
     DomainModel,
     Page,
+    ThreadOrderBy,
     UTCDatetime,
     check_paging,
     new_id,
@@ -36,6 +38,7 @@ from .workflows import WorkflowRun, WorkflowRuns
 
 __all__ = [
     "DateRange",
+    "Direction",
     "DomainModel",
     "EvalPage",
     "EvalRow",
@@ -54,6 +57,7 @@ __all__ = [
     "StorageResource",
     "StorageThread",
     "ThreadClone",
+    "ThreadOrderBy",
     "ThreadPage",
     "UTCDatetime",
     "WorkflowRun",

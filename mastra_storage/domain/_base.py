@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from pydantic import (
@@ -42,7 +42,17 @@ class DomainModel(BaseModel):
     )
 
 
+Direction = Literal["ASC", "DESC"]
+"""Sort direction of a listing (Mastra's `direction`)."""
+
+ThreadOrderBy = Literal["createdAt", "updatedAt"]
+"""What `list_threads` sorts by (Mastra's `orderBy.field`)."""
+
+
 class DateRange(DomainModel):
+    """A `date_range` filter on `created_at`: aware datetimes, each bound
+    optional, inclusive unless `start_exclusive` / `end_exclusive`."""
+
     start: UTCDatetime | None = None
     end: UTCDatetime | None = None
     start_exclusive: bool = False
@@ -50,6 +60,9 @@ class DateRange(DomainModel):
 
 
 class Page(DomainModel):
+    """One page of a listing: `total` matching rows, this `page` (from 0),
+    `per_page` (None: everything in one page), and whether more follow."""
+
     total: int
     page: int
     per_page: int | None

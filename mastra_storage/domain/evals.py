@@ -12,6 +12,9 @@ from ._base import DomainModel, Page, UTCDatetime
 
 
 class EvalRow(DomainModel):
+    """An eval result (Mastra 0.x `EvalRow`, table `mastra_evals`). `test_info`
+    set makes it a `"test"` eval, else `"live"`; `created_at` aware UTC."""
+
     input: str
     output: str
     result: dict[str, Any]
@@ -25,4 +28,6 @@ class EvalRow(DomainModel):
 
 
 class EvalPage(Page):
+    """A page of eval results (`get_evals`), newest first."""
+
     evals: list[EvalRow]

@@ -11,18 +11,26 @@ from pydantic import (
     model_validator,
 )
 
+from ..clock import utc_now
 from ._base import DomainModel, Page, UTCDatetime, new_id
 
 Role = Literal["user", "assistant", "system", "tool", "signal"]
 
 
 class StorageThread(DomainModel):
+    """A conversation thread (Mastra's `StorageThreadType`, table `mastra_threads`).
+
+    `id` defaults to a new UUID; `resource_id` is the owner (a user, say);
+    `metadata` a JSON object or None; `created_at` / `updated_at` aware UTC
+    datetimes in milliseconds (default: now).
+    """
+
     id: str = Field(default_factory=new_id, min_length=1)
     resource_id: str = Field(min_length=1)
     title: str = ""
     metadata: dict[str, Any] | None = None
-    created_at: UTCDatetime | None = None
-    updated_at: UTCDatetime | None = None
+    created_at: UTCDatetime = Field(default_factory=utc_now)
+    updated_at: UTCDatetime = Field(default_factory=utc_now)
 
 
 class MessageContent(BaseModel):
@@ -54,6 +62,16 @@ class MessageContent(BaseModel):
 
 
 class MastraDBMessage(DomainModel):
+    """A stored message (Mastra's `MastraDBMessage`, table `mastra_messages`).
+
+    `role`: `"user"`, `"assistant"`, `"system"`, `"tool"` or `"signal"`;
+    `content`: Mastra's v2 content (`MessageContent`; a string or a list of
+    parts is accepted as input). Returned messages always have `created_at`
+    (aware UTC, milliseconds) and `thread_id`; on input, a missing
+    `created_at` is assigned in input order and a missing `resource_id` is the
+    thread's.
+    """
+
     id: str = Field(default_factory=new_id, min_length=1)
     role: Role
     content: MessageContent
@@ -98,11 +116,14 @@ class IncludeItem(DomainModel):
 
 
 class StorageResource(DomainModel):
+    """A resource's working memory and metadata (Mastra's `StorageResourceType`,
+    table `mastra_resources`). Datetimes aware UTC (default: now)."""
+
     id: str = Field(min_length=1)
     working_memory: str | None = None
     metadata: dict[str, Any] | None = None
-    created_at: UTCDatetime | None = None
-    updated_at: UTCDatetime | None = None
+    created_at: UTCDatetime = Field(default_factory=utc_now)
+    updated_at: UTCDatetime = Field(default_factory=utc_now)
 
 
 class MessageFilter(DomainModel):
@@ -125,10 +146,14 @@ class ThreadClone(DomainModel):
 
 
 class ThreadPage(Page):
+    """A page of threads (`list_threads`)."""
+
     threads: list[StorageThread]
 
 
 class MessagePage(Page):
+    """A page of messages (`list_messages`); `total` is None with `count_total=False`."""
+
     messages: list[MastraDBMessage]
     total: int | None  # type: ignore[assignment]
     """None when the caller asked `count_total=False` (a last-N read)."""

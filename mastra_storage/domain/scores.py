@@ -63,4 +63,6 @@ class ScoreRow(DomainModel):
 
 
 class ScorePage(Page):
+    """A page of scores (`list_scores_by_*`), newest first."""
+
     scores: list[ScoreRow]
