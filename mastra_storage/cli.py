@@ -308,6 +308,22 @@ def migrate_check(settings: Settings) -> None:
     click.echo(f"at head ({migrate.head()})")
 
 
+@migrate_group.command("repair-timestamps")
+@json_option
+@pass_settings
+def migrate_repair_timestamps(settings: Settings, as_json: bool) -> None:
+    """Repair timestamps an older Mastra wrote in its host's local time
+    (PostgreSQL: plain columns that differ from their "...Z" twins by a time
+    zone offset). Migration 0006 did it once; run it again while such services
+    still write. Idempotent; nothing to do on SQLite."""
+    with migrated(settings) as storage:
+        changed = migrate.repair_local_timestamps(storage.engine)
+    if as_json:
+        print_json({"repaired": changed})
+    else:
+        click.echo(f"repaired {changed} timestamp(s)")
+
+
 @migrate_group.command("history")
 @json_option
 def migrate_history(as_json: bool) -> None:
@@ -408,6 +424,9 @@ def runs_group() -> None:
 @runs_group.command("list")
 @click.option("--workflow", "workflow_name", help="Only the runs of this workflow.")
 @click.option("--status", help="Only runs in this status (running, suspended, success, ...).")
+@click.option(
+    "--thread", "thread_id", help="Only runs of this memory thread (as Mastra embeds it)."
+)
 @page_options(50)
 @json_option
 @pass_settings
@@ -415,6 +434,7 @@ def runs_list(
     settings: Settings,
     workflow_name: str | None,
     status: str | None,
+    thread_id: str | None,
     page: int,
     per_page: int,
     as_json: bool,
@@ -422,7 +442,11 @@ def runs_list(
     """List workflow runs, newest first."""
     with migrated(settings) as storage:
         found = storage.list_workflow_runs(
-            workflow_name=workflow_name, status=status, page=page, per_page=per_page
+            workflow_name=workflow_name,
+            status=status,
+            thread_id=thread_id,
+            page=page,
+            per_page=per_page,
         )
     if as_json:
         print_json([run.model_dump(mode="json") for run in found.runs])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from mastra_storage import (
     AsyncDefaultStorage,
@@ -281,3 +282,27 @@ def test_python_dash_m_runs_the_command_line(tmp_path: Path) -> None:
     assert (tmp_path / "mastra.db").is_file()
     listed = run("threads", "list", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_runs_by_thread_and_timestamp_repair(cli: CliRunnerFor) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        memory = {"messageListState": {"memoryInfo": {"threadId": "thread-7"}}}
+        storage.persist_workflow_snapshot(
+            workflow_name="agent", run_id="run-1", snapshot={"context": {"input": memory}}
+        )
+        storage.persist_workflow_snapshot(workflow_name="agent", run_id="run-2", snapshot={})
+        runs = cli.json("runs", "list", "--thread", "thread-7")
+        assert [r["run_id"] for r in runs] == ["run-1"]  # type: ignore[union-attr,index]
+        storage.create_thread(resource_id="user-1", thread_id="t")
+        if cli.database.name == "postgresql":  # a row as older Mastra on UTC+2 wrote it
+            with storage.engine.begin() as conn:
+                conn.execute(
+                    text('UPDATE mastra_threads SET "createdAt" = "createdAt" + interval \'2 h\'')
+                )
+        expected = 1 if cli.database.name == "postgresql" else 0
+        assert cli.json("migrate", "repair-timestamps") == {"repaired": expected}
+        assert cli("migrate", "repair-timestamps").stdout.strip() == "repaired 0 timestamp(s)"
+    finally:
+        storage.close()
