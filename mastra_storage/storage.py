@@ -11,7 +11,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
@@ -25,6 +25,7 @@ from .domain import (
     EvalRow,
     MastraDBMessage,
     MessagePage,
+    PruneReport,
     RunLock,
     ScorePage,
     ScoreRow,
@@ -766,6 +767,64 @@ class MastraStorage(ABC):
         return self._run(
             operations.list_scores_by_span, session, write=False, **arguments(locals())
         )
+
+    # -- retention ----------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: timedelta | str,
+        domains: Sequence[str] = operations.DOMAINS,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+        session: Session | None = None,
+    ) -> PruneReport:
+        """Delete what was last updated before now - `older_than` (a positive
+        `timedelta`, or text: `"30d"`, `"12h"`, `"90m"`, `"45s"`, `"500ms"`, `"2w"`).
+
+        `domains` (default all): `"messages"` (by `createdAt`), `"threads"`
+        (by `updatedAt`, and only with no message at or after the cutoff; a
+        thread goes with all its messages), `"workflow_runs"` (by `updatedAt`;
+        a run whose run lock is live is kept), `"scores"` (by `updatedAt`),
+        `"evals"` (by `created_at`). Works in batches of at most `batch_size`
+        rows (1..100000), each batch its own transaction, so no lock is held
+        long and a concurrent writer loses nothing newer than the cutoff; with
+        `session=`, every batch runs in the caller's transaction instead (one
+        transaction: keep it small). `dry_run` counts without deleting.
+        Returns a `PruneReport` (rows per domain). Raises `ValidationError`.
+        Mastra 1.x prunes by its retention policies (`maxAge`) likewise."""
+        plan = operations.prune_plan(
+            older_than=older_than,
+            domains=domains,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            live_elsewhere=self._run_locks.live_outside_database(),
+        )
+        report, position = plan.report(), plan.first()
+        while position is not None:
+            step = self._run(
+                operations.run_step, session, write=not dry_run, plan=plan, position=position
+            )
+            report, position = operations.add_counts(report, step.counts), step.next
+        return report
+
+    def delete_resource(
+        self, *, resource_id: str, batch_size: int = 1000, session: Session | None = None
+    ) -> PruneReport:
+        """Erase a resource and everything of it (the right-to-erasure call):
+        its messages (in any thread), its threads with every message in them,
+        its workflow runs (held or not), its scores, its row (working memory)
+        and rows other tables registered for it (`register_dependent_rows`,
+        e.g. vector entries). In batches of `batch_size`, each its own
+        transaction (with `session=`, the caller's); a message saved for the
+        resource while this runs may outlive it, so call it again once the
+        resource is no longer in use. Returns the rows deleted per domain."""
+        plan = operations.erase_plan(resource_id=resource_id, batch_size=batch_size)
+        report, position = plan.report(), plan.first()
+        while position is not None:
+            step = self._run(operations.run_step, session, write=True, plan=plan, position=position)
+            report, position = operations.add_counts(report, step.counts), step.next
+        return report
 
     # -- workflow run locks -------------------------------------------------------
 

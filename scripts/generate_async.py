@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import operations
 {domain_import}
+from .locks import RunLockService
 from .storage import arguments
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ T = TypeVar("T")
 
 class AsyncDataMethods(ABC):
     """Every data method of `MastraStorage`, as coroutines."""
+
+    _run_locks: RunLockService
 
     @abstractmethod
     async def _run(

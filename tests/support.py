@@ -129,11 +129,14 @@ def raw_one(storage: MastraStorage, sql: str, **params: Any) -> Any:
         return conn.execute(text(sql), params).one()
 
 
-def run_concurrently(storage: Any, calls: Sequence[Any]) -> list[Any]:
+def run_concurrently(
+    storage: Any, calls: Sequence[Any], *, return_exceptions: bool = False
+) -> list[Any]:
     """Run `calls` (each `lambda s: s.method(...)` on a storage) at the same
     time: on threads for a sync storage, as one `asyncio.gather` on its loop
     for an async one (driven through `BlockingStorage`). Returns the results;
-    the first exception raised is re-raised."""
+    the first exception raised is re-raised, or (`return_exceptions`) returned
+    in its call's place."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -141,8 +144,21 @@ def run_concurrently(storage: Any, calls: Sequence[Any]) -> list[Any]:
         inner = storage.storage
 
         async def gather() -> list[Any]:
-            return list(await asyncio.gather(*(call(inner) for call in calls)))
+            return list(
+                await asyncio.gather(
+                    *(call(inner) for call in calls), return_exceptions=return_exceptions
+                )
+            )
 
         return storage._loop.run_until_complete(gather())  # type: ignore[no-any-return]
+
+    def attempt(call: Any) -> Any:
+        try:
+            return call(storage)
+        except Exception as error:
+            if return_exceptions:
+                return error
+            raise
+
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(lambda call: call(storage), calls))
+        return list(pool.map(attempt, calls))

@@ -33,6 +33,7 @@ from .memory import (
     ThreadClone,
     ThreadPage,
 )
+from .retention import PruneReport
 from .scores import ScorePage, ScoreRow, ScoringSource
 from .workflows import WorkflowRun, WorkflowRuns
 
@@ -49,6 +50,7 @@ __all__ = [
     "MessagePage",
     "MessageUpdate",
     "Page",
+    "PruneReport",
     "Role",
     "RunLock",
     "ScorePage",

@@ -155,6 +155,11 @@ class RunLockService(ABC):
         with translate_errors():
             return self._get(run)
 
+    def live_outside_database(self) -> Callable[[str, str], bool] | None:
+        """For lock state the database cannot show (the in-memory backend), a
+        check `(workflow_name, run_id) -> live?`; None when the lock rows tell."""
+        return None
+
     def list_held(self, workflow_name: str | None = None, limit: int = 100) -> list[RunLock]:
         """The live locks held by anyone (of `workflow_name` only, when given),
         at most `limit` (1 to 10,000), ordered by workflow name and run id."""

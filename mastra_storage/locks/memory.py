@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -113,6 +114,9 @@ class MemoryLockService(RunLockService):
                 backend=MEMORY,
                 fencing_token=entry.token,
             )
+
+    def live_outside_database(self) -> Callable[[str, str], bool] | None:
+        return lambda workflow_name, run_id: self._get((workflow_name, run_id)) is not None
 
     def _list(self, workflow_name: str | None, limit: int) -> list[RunLock]:
         table = self._table

@@ -1,5 +1,5 @@
 """What each data method of the API does, given a Session or Connection,
-grouped by Mastra's storage domains (memory, workflows, scores, evals).
+grouped by Mastra's storage domains (memory, workflows, scores, evals, retention).
 
 The facades (sync `MastraStorage` and the async twins) validate nothing and
 decide nothing themselves: they open or borrow a connection and call one of
@@ -41,6 +41,15 @@ from .memory import (
     update_thread_metadata,
     update_thread_resource_id,
 )
+from .retention import (
+    DOMAINS,
+    DependentRows,
+    add_counts,
+    erase_plan,
+    prune_plan,
+    register_dependent_rows,
+    run_step,
+)
 from .scores import (
     get_score_by_id,
     list_scores_by_entity_id,
@@ -61,14 +70,18 @@ from .workflows import (
 )
 
 __all__ = [
+    "DOMAINS",
+    "DependentRows",
     "Direction",
     "clone_thread",
+    "add_counts",
     "create_thread",
     "date_range_of",
     "delete_messages",
     "delete_thread",
     "delete_workflow_run_by_id",
     "direction_of",
+    "erase_plan",
     "get_evals",
     "get_resource_by_id",
     "get_score_by_id",
@@ -90,7 +103,10 @@ __all__ = [
     "optional_string",
     "optional_text",
     "persist_workflow_snapshot",
+    "prune_plan",
+    "register_dependent_rows",
     "require_text",
+    "run_step",
     "save_evals",
     "save_messages",
     "save_resource",

@@ -301,8 +301,11 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         else:
             update = {"created_at": created_at, "resource_id": resource_id}
             ready.append(message.model_copy(update=update))
+    # The threads first: that row lock orders this save against a prune or
+    # erasure deleting a thread (the later one sees the other's outcome).
+    if threads.touch(known, utc_now()) < len(known):
+        raise NotFoundError("a thread of these messages was deleted meanwhile: nothing saved")
     stored = MessageRepository(session).upsert(ready)
-    threads.touch(known, utc_now())
     # `ready` holds copies of its own; only a message saved before changes here.
     return [
         m

@@ -132,12 +132,16 @@ class ThreadRepository:
         stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values).returning(*COLUMNS)
         return to_thread(self.session.execute(stmt).one())
 
-    def touch(self, thread_ids: Iterable[str], updated_at: datetime) -> None:
-        """Set `updated_at` of these threads."""
+    def touch(self, thread_ids: Iterable[str], updated_at: datetime) -> int:
+        """Set `updated_at` of these threads; how many were found."""
         ids = sorted(set(thread_ids))
-        if ids:
-            values = with_twins(self.features, PAIRS, {"updatedAt": updated_at})
-            self.session.execute(update(TABLE).where(ThreadRow.id.in_(ids)).values(values))
+        if not ids:
+            return 0
+        values = with_twins(self.features, PAIRS, {"updatedAt": updated_at})
+        result: Any = self.session.execute(
+            update(TABLE).where(ThreadRow.id.in_(ids)).values(values)
+        )
+        return int(result.rowcount)
 
     def delete(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(ThreadRow.id == thread_id))
