@@ -310,28 +310,18 @@ def test_threads_and_messages_we_write_read_in_mastra(shared: Shared) -> None:
     assert all(m["threadId"] == "t-py" and m["resourceId"] == "user-1" for m in page["messages"])
 
 
-@pytest.mark.skipif(
-    not hasattr(MastraStorage, "update_thread_resource_id"),
-    reason="update_thread_resource_id (issue 11, helper h4) is not in this build",
-)
 def test_a_thread_we_moved_reads_in_mastra_under_its_new_resource(shared: Shared) -> None:
     storage = shared.make()
     storage.create_thread(thread_id="t-anon", resource_id="anonymous-1", title="Chat")
     storage.save_messages(
         messages=[{"id": "a1", "thread_id": "t-anon", "role": "user", "content": "hi"}]
     )
-    storage.update_thread_resource_id(  # type: ignore[attr-defined]
-        thread_id="t-anon", old_resource_id="anonymous-1", new_resource_id="user-7"
-    )
+    storage.update_thread_resource_id(thread_id="t-anon", resource_id="user-7")
     thread, page = mastra_view_of_thread(shared, "t-anon", "user-7")
     assert thread["resourceId"] == "user-7"
     assert [(m["id"], m["resourceId"]) for m in page["messages"]] == [("a1", "user-7")]
 
 
-@pytest.mark.skipif(
-    not hasattr(MastraStorage, "clone_thread"),
-    reason="clone_thread (issue 11, helper h4) is not in this build",
-)
 def test_a_thread_we_cloned_reads_in_mastra(shared: Shared) -> None:
     storage = shared.make()
     storage.create_thread(thread_id="t-src", resource_id="user-1", title="Source")
@@ -341,9 +331,15 @@ def test_a_thread_we_cloned_reads_in_mastra(shared: Shared) -> None:
             {"id": "s2", "thread_id": "t-src", "role": "assistant", "content": "two"},
         ]
     )
-    cloned = storage.clone_thread(source_thread_id="t-src", new_thread_id="t-copy")  # type: ignore[attr-defined]
-    clone = getattr(cloned, "thread", cloned)
-    thread, page = mastra_view_of_thread(shared, clone.id, clone.resource_id)
-    assert thread["id"] == "t-copy"
+    clone = storage.clone_thread(
+        source_thread_id="t-src", new_thread_id="t-copy", resource_id="user-2"
+    )
+    thread, page = mastra_view_of_thread(shared, "t-copy", "user-2")
+    assert (thread["id"], thread["resourceId"]) == ("t-copy", "user-2")
+    assert thread["metadata"]["clone"]["sourceThreadId"] == "t-src"
+    assert [m["id"] for m in page["messages"]] == [m.id for m in clone.cloned_messages]
     assert [m["content"]["parts"][0]["text"] for m in page["messages"]] == ["one", "two"]
-    assert all(m["threadId"] == "t-copy" for m in page["messages"])
+    assert all(m["threadId"] == "t-copy" and m["resourceId"] == "user-2" for m in page["messages"])
+    # The source is untouched, for Mastra too.
+    _, source = mastra_view_of_thread(shared, "t-src", "user-1")
+    assert [m["id"] for m in source["messages"]] == ["s1", "s2"]
