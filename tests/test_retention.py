@@ -517,3 +517,50 @@ def test_a_save_in_flight_keeps_its_old_thread_from_prune(
     assert (reports[0]["threads"], reports[0]["messages"]) == (0, 0)
     assert storage.get_thread_by_id(thread_id="t") is not None
     assert message_ids(storage, "t") == ["old", "new"]
+
+
+@pytest.mark.parametrize("backend", WRITERS, indirect=True)
+def test_delete_resource_while_others_write(storage: MastraStorage) -> None:
+    """Erasing r1 while r2 (and r1) keep saving: r2 loses nothing; a save into
+    one of r1's threads either lands before the erasure reaches that thread
+    (and goes with it) or fails with NotFoundError; no message is left
+    without its thread."""
+    now = utc_now()
+    for n in range(4):
+        thread(storage, f"a{n}", "r1", at=now)
+        messages(storage, f"a{n}", [f"a{n}-{k}" for k in range(4)])
+        thread(storage, f"b{n}", "r2", at=now)
+    calls: list[Any] = [lambda s: s.delete_resource(resource_id="r1", batch_size=3)]
+    for n in range(4):
+        for k in range(3):
+            calls.append(
+                lambda s, n=n, k=k: s.save_messages(
+                    messages=[
+                        {"id": f"b{n}-{k}", "thread_id": f"b{n}", "role": "user", "content": "r2"}
+                    ]
+                )
+            )
+            calls.append(
+                lambda s, n=n, k=k: s.save_messages(
+                    messages=[
+                        {"id": f"a{n}-x{k}", "thread_id": f"a{n}", "role": "user", "content": "r1"}
+                    ]
+                )
+            )
+    results = run_concurrently(storage, calls, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert all(type(e).__name__ == "NotFoundError" for e in errors), errors
+    r2 = storage.list_messages_by_resource_id(resource_id="r2", per_page=None).messages
+    assert sorted(m.id for m in r2) == sorted(f"b{n}-{k}" for n in range(4) for k in range(3))
+    with storage.engine.connect() as conn:
+        orphans = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM mastra_messages m WHERE NOT EXISTS "
+                "(SELECT 1 FROM mastra_threads t WHERE t.id = m.thread_id)"
+            )
+        ).scalar_one()
+    assert orphans == 0
+    # Once nothing writes for r1 any more, a second pass leaves nothing of it.
+    storage.delete_resource(resource_id="r1")
+    assert storage.list_threads(resource_id="r1").total == 0
+    assert storage.list_messages_by_resource_id(resource_id="r1").messages == []
