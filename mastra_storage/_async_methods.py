@@ -696,7 +696,9 @@ class AsyncDataMethods(ABC):
         e.g. vector entries). In batches of `batch_size`, each its own
         transaction (with `session=`, the caller's); a message saved for the
         resource while this runs may outlive it, so call it again once the
-        resource is no longer in use. Returns the rows deleted per domain."""
+        resource is no longer in use. Returns the rows deleted per domain.
+        Mastra 1.x has no single call for this (its stores delete per domain);
+        an extension of its contract, built from the same deletes."""
         plan = operations.erase_plan(resource_id=resource_id, batch_size=batch_size)
         report, position = (plan.report(), plan.first())
         while position is not None:
