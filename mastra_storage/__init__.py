@@ -27,6 +27,7 @@ from .errors import (
     MigrationRequiredError,
     NotFoundError,
     StorageError,
+    StorageTimeoutError,
     ValidationError,
 )
 from .storage import DefaultStorage, MastraStorage, PostgresStorage
@@ -74,6 +75,7 @@ __all__ = [
     "StorageError",
     "StorageResource",
     "StorageThread",
+    "StorageTimeoutError",
     "ThreadPage",
     "ValidationError",
     "WorkflowRun",

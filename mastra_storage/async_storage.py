@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from . import operations
 from ._async_methods import AsyncDataMethods
@@ -23,10 +24,14 @@ from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .dialects import BEGIN_OPTION, features
 from .domain import RunLock
 from .engines import (
+    ConnectionSettings,
     create_async_engine_for_url,
     create_engine_for_url,
+    forget_connections_after_fork,
+    normalize_url,
     prepare_engine,
     url_from_env,
+    url_settings,
 )
 from .errors import ValidationError, translate_errors
 from .locks import (
@@ -38,14 +43,22 @@ from .locks import (
     choose_lock_backend,
     new_holder_id,
 )
-from .storage import PostgresOptions, migrate_on
+from .storage import (
+    COMMIT_REACHED,
+    LOCK_POOL,
+    PostgresOptions,
+    migrate_on,
+    raise_unless_retryable,
+)
 
 T = TypeVar("T")
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
     """Mastra's storage interface as coroutines. Pass `session=` (an
-    `AsyncSession`) to run a call inside your transaction."""
+    `AsyncSession`) to run a call inside your transaction. Bounds, proxy mode,
+    fork safety and reconnection as `MastraStorage`; a call cancelled (say by
+    `asyncio.wait_for`) while waiting for a SQLite write lock returns at once."""
 
     def __init__(
         self,
@@ -55,13 +68,28 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         engine: AsyncEngine | None = None,
         lock_backend: str | None = None,
         lock_engine: Engine | None = None,
+        connect_timeout_s: float = 10.0,
+        lock_timeout_ms: int = 10_000,
+        pool_timeout_s: float = 5.0,
+        prepared_statements: bool = True,
         **engine_options: Any,
     ) -> None:
         self.name = name
+        self.settings = ConnectionSettings(
+            connect_timeout_s=connect_timeout_s,
+            lock_timeout_ms=lock_timeout_ms,
+            pool_timeout_s=pool_timeout_s,
+            prepared_statements=prepared_statements,
+        )
+        if url is not None:  # `?prepared_statements=false` is ours, not the driver's
+            url, self.settings = url_settings(normalize_url(url), self.settings)
         if engine is not None and url is not None:
             raise ValidationError("give url or engine, not both", field="engine")
         self._owns_engine = engine is None
-        self.engine = engine if engine is not None else self._create_engine(url, **engine_options)
+        if engine is None:
+            engine = self._create_engine(url, settings=self.settings, **engine_options)
+            forget_connections_after_fork(engine.sync_engine)
+        self.engine = engine
         self.features = features(self.engine.sync_engine)
         prepare_engine(self.engine.sync_engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -72,7 +100,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._run_locks, self._lock_engine = self._create_lock_service(lock_backend, lock_engine)
 
     @abstractmethod
-    def _create_engine(self, url: str | URL | None, **options: Any) -> AsyncEngine:
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> AsyncEngine:
         """The engine this storage creates (and disposes in `close`)."""
 
     def _prepare_database(self, conn: Connection) -> None:
@@ -129,8 +159,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             await self.init()
         engine = self._write_engine if write else self.engine
         with translate_errors():
-            async with engine.begin() as conn:
-                return await conn.run_sync(_call, operation, kwargs)
+            try:
+                return await _transaction(engine, operation, kwargs)
+            except DBAPIError as error:
+                raise_unless_retryable(error, write=write)
+            # A read whose connection the server had dropped: once more, afresh.
+            return await _transaction(engine, operation, kwargs)
 
     # -- workflow run locks -------------------------------------------------------
     # The lock service is the sync one (its heartbeat is a thread, its advisory
@@ -148,8 +182,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         elif lock_engine is not None:
             engine = lock_engine
         else:
-            engine = owned = create_engine_for_url(
-                sync_url(self.engine.url), schema=getattr(self, "schema", None)
+            engine = owned = forget_connections_after_fork(
+                create_engine_for_url(
+                    sync_url(self.engine.url),
+                    schema=getattr(self, "schema", None),
+                    settings=self.settings,
+                    **LOCK_POOL,
+                )
             )
         service = LOCK_BACKENDS[backend](
             engine=engine, holder=new_holder_id(self.name), prepare=lambda: None
@@ -235,11 +274,30 @@ def _call(session: Any, operation: Callable[..., T], kwargs: dict[str, Any]) -> 
     return operation(session, **kwargs)
 
 
+async def _transaction(
+    engine: AsyncEngine, operation: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    """As `storage.transaction`, awaited."""
+    reached = False
+    try:
+        async with engine.begin() as conn:
+            result = await conn.run_sync(_call, operation, kwargs)
+            reached = True
+        return result
+    except DBAPIError as error:
+        setattr(error, COMMIT_REACHED, reached)
+        raise
+
+
 class AsyncDefaultStorage(AsyncMastraStorage):
     """SQLite (aiosqlite) by default (`file:mastra.db`), or any supported URL."""
 
-    def _create_engine(self, url: str | URL | None, **options: Any) -> AsyncEngine:
-        return create_async_engine_for_url(url_from_env() if url is None else url, **options)
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> AsyncEngine:
+        return create_async_engine_for_url(
+            url_from_env() if url is None else url, settings=settings, **options
+        )
 
 
 class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
@@ -254,7 +312,7 @@ class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
         engine: AsyncEngine | None = None,
         lock_backend: str | None = None,
         lock_engine: Engine | None = None,
-        **engine_options: Any,
+        **options: Any,
     ) -> None:
         self._take_schema(schema, url, engine)
         super().__init__(
@@ -263,10 +321,12 @@ class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
             engine=engine,
             lock_backend=lock_backend,
             lock_engine=lock_engine,
-            **engine_options,
+            **options,
         )
         self._require_postgres(self.engine.dialect.name)
 
-    def _create_engine(self, url: str | URL | None, **options: Any) -> AsyncEngine:
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> AsyncEngine:
         assert url is not None
-        return create_async_engine_for_url(url, schema=self.schema, **options)
+        return create_async_engine_for_url(url, schema=self.schema, settings=settings, **options)

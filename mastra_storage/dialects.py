@@ -6,6 +6,7 @@ Repositories ask for a capability (`Features`) or call a helper (`upsert`,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,13 @@ SUPPORTED = ("sqlite", "postgresql")
 
 BEGIN_OPTION = "mastra_storage_begin"
 """Execution option naming the SQLite BEGIN mode (`"IMMEDIATE"` for writers)."""
+
+LOCK_TIMEOUT_OPTION = "mastra_storage_lock_timeout_ms"
+"""Engine execution option: how long a SQLite writer waits for the write lock."""
+
+PROXY_OPTION = "mastra_storage_proxy_schema"
+"""Engine execution option, present behind a transaction-pooling proxy: the
+schema each transaction sets for itself ("" for the server's default)."""
 
 
 @dataclass(frozen=True)
@@ -281,14 +289,53 @@ def database_now(feats: Features, *, plus_ms: Any = None) -> ColumnElement[datet
     return type_coerce(func.strftime("%Y-%m-%dT%H:%M:%fZ", day), UTCDateTime())
 
 
-def single_statement_options(feats: Features) -> dict[str, Any]:
+def single_statement_options(feats: Features, engine: Engine) -> dict[str, Any]:
     """Execution options for a connection whose every statement is a whole
     transaction (a compare-and-set): autocommit on PostgreSQL, so the row lock
-    the statement takes ends with it rather than after a COMMIT round trip;
-    a BEGIN IMMEDIATE transaction on SQLite, whose BEGIN we issue ourselves."""
+    the statement takes ends with it rather than after a COMMIT round trip
+    (not behind a transaction-pooling proxy: there each transaction sets its
+    schema and lock bound first); a BEGIN IMMEDIATE transaction on SQLite,
+    whose BEGIN we issue ourselves."""
     if feats.name == "postgresql":
+        if PROXY_OPTION in engine.get_execution_options():
+            return {}
         return {"isolation_level": "AUTOCOMMIT"}
     return {BEGIN_OPTION: "IMMEDIATE"}
+
+
+def configure_postgres_proxy(engine: Engine) -> None:
+    """Behind a transaction-pooling proxy (PgBouncer, pool_mode=transaction)
+    a connection's session settings do not last beyond a transaction, and the
+    proxy refuses the startup `options` that carry them otherwise: each
+    transaction sets its own search_path and lock_timeout, in one round trip,
+    first thing (`SET LOCAL`, gone at its end)."""
+    if PROXY_OPTION not in engine.get_execution_options():
+        return
+    if not event.contains(engine, "begin", _postgres_proxy_begin):
+        event.listen(engine, "begin", _postgres_proxy_begin)
+
+
+def _postgres_proxy_begin(conn: Connection) -> None:
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # no transaction to scope the settings to (advisory lock connections)
+    schema = options.get(PROXY_OPTION) or ""
+    timeout = f"{int(options.get(LOCK_TIMEOUT_OPTION, 10_000))}ms"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if schema:
+            cursor.execute(
+                "SELECT set_config('search_path', %s, true), set_config('lock_timeout', %s, true)",
+                (conn.dialect.identifier_preparer.quote_identifier(schema), timeout),
+            )
+        else:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+    except Exception as error:
+        raise sa_exc.DBAPIError.instance(
+            "SET LOCAL", (), error, conn.dialect.loaded_dbapi.Error
+        ) from error
+    finally:
+        cursor.close()
 
 
 def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> None:
@@ -337,15 +384,25 @@ def _sqlite_begin(conn: Connection) -> None:
     if dbapi_connection.isolation_level is not None:
         # A caller's engine without our connect hook: take over BEGIN here too.
         dbapi_connection.isolation_level = None
-    statement = _BEGIN.get(conn.get_execution_options().get(BEGIN_OPTION, ""), "BEGIN")
+    options = conn.get_execution_options()
+    statement = _BEGIN.get(options.get(BEGIN_OPTION, ""), "BEGIN")
     # Straight on the driver's cursor: a full SQLAlchemy execution per
     # transaction cost a measurable share of every short call.
     cursor = dbapi_connection.cursor()
+    started = time.monotonic()
     try:
-        cursor.execute(statement)
-    except Exception as error:
-        raise sa_exc.DBAPIError.instance(
-            statement, (), error, conn.dialect.loaded_dbapi.Error
-        ) from error
+        while True:
+            try:
+                cursor.execute(statement)
+                return
+            except Exception as error:
+                # A writer waits for the write lock up to lock_timeout_ms: in one
+                # busy wait (sync), or in short ones (async), each a point where
+                # the event loop can deliver a cancellation.
+                bound = options.get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
+                if "locked" not in str(error) or time.monotonic() - started >= bound:
+                    raise sa_exc.DBAPIError.instance(
+                        statement, (), error, conn.dialect.loaded_dbapi.Error
+                    ) from error
     finally:
         cursor.close()

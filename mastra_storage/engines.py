@@ -4,16 +4,19 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import time
+import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from .dialects import configure_sqlite
+from .dialects import LOCK_TIMEOUT_OPTION, PROXY_OPTION, configure_postgres_proxy, configure_sqlite
 from .errors import MissingDependencyError, ValidationError
 from .orm.types import dumps
 
@@ -36,6 +39,51 @@ def url_from_env() -> str:
 def schema_from_env() -> str | None:
     """`MASTRA_STORAGE_SCHEMA` when it is set and not blank, else None."""
     return os.environ.get(SCHEMA_VARIABLE, "").strip() or None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The bounds (and the proxy switch) of the engines a storage creates.
+
+    - `connect_timeout_s` (10): opening a connection (PostgreSQL `connect_timeout`).
+    - `lock_timeout_ms` (10 000): waiting for a row or table lock (PostgreSQL
+      `lock_timeout`) or for the SQLite write lock (its busy wait).
+    - `pool_timeout_s` (5): waiting for a free pooled connection.
+    - `prepared_statements` (True): False for a transaction-pooling proxy
+      (PgBouncer, pool_mode=transaction): psycopg prepares nothing, and the
+      schema and lock bound are set per transaction, not per connection.
+
+    Passing a bound raises `StorageTimeoutError`.
+    """
+
+    connect_timeout_s: float = 10.0
+    lock_timeout_ms: int = 10_000
+    pool_timeout_s: float = 5.0
+    prepared_statements: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout_s", "lock_timeout_ms", "pool_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValidationError(
+                    f"{name} must be a positive number, got {value!r}", field=name
+                )
+            if not math.isfinite(value):
+                raise ValidationError(f"{name} must be finite, got {value!r}", field=name)
+        if not isinstance(self.prepared_statements, bool):
+            raise ValidationError(
+                f"prepared_statements must be True or False, got {self.prepared_statements!r}",
+                field="prepared_statements",
+            )
+
+
+DEFAULT_SETTINGS = ConnectionSettings()
+
+ASYNC_SQLITE_BUSY_SLICE_S = 0.1
+"""An async SQLite connection waits for the write lock in slices this long,
+so a cancelled call gets the event loop back at the next slice."""
+
+_URL_FLAGS = {"prepared_statements": ("true", "1", "yes", "on")}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -68,31 +116,81 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def url_settings(url: URL, settings: ConnectionSettings) -> tuple[URL, ConnectionSettings]:
+    """Take our own flags out of the URL's query (`?prepared_statements=false`):
+    the driver would refuse them."""
+    flags = {name: url.query[name] for name in _URL_FLAGS if name in url.query}
+    if not flags:
+        return url, settings
+    url = url.difference_update_query(list(flags))
+    value = flags["prepared_statements"]
+    value = value[-1] if isinstance(value, tuple) else value
+    if settings.prepared_statements:  # the constructor's False wins over the URL
+        settings = ConnectionSettings(
+            connect_timeout_s=settings.connect_timeout_s,
+            lock_timeout_ms=settings.lock_timeout_ms,
+            pool_timeout_s=settings.pool_timeout_s,
+            prepared_statements=value.lower() in _URL_FLAGS["prepared_statements"],
+        )
+    return url, settings
+
+
 def engine_arguments(
-    url: str | URL, *, schema: str | None = None, asynchronous: bool = False, **kwargs: Any
-) -> tuple[URL, dict[str, Any]]:
-    """The URL and `create_engine` arguments this library needs, for a sync or
-    an async engine: the driver, the pool of an in-memory SQLite database, the
-    PostgreSQL schema (as the connections' search_path)."""
-    parsed = normalize_url(url)
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    asynchronous: bool = False,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    **kwargs: Any,
+) -> tuple[URL, ConnectionSettings, dict[str, Any]]:
+    """The URL, settings and `create_engine` arguments this library needs, for
+    a sync or an async engine: the driver, the pool, the bounds of every wait,
+    the PostgreSQL schema (as the connections' search_path)."""
+    parsed, settings = url_settings(normalize_url(url), settings)
     backend = parsed.get_backend_name()
+    connect_args = kwargs.setdefault("connect_args", {})
+    options = kwargs.setdefault("execution_options", {})
+    options.setdefault(LOCK_TIMEOUT_OPTION, settings.lock_timeout_ms)
     if backend == "sqlite":
         if asynchronous and parsed.get_driver_name() in ("pysqlite", "sqlite"):
             parsed = parsed.set(drivername="sqlite+aiosqlite")
         if is_memory_sqlite(parsed):
             # One shared connection: each new connection would be a new database.
             kwargs.setdefault("poolclass", StaticPool)
-        connect_args = kwargs.setdefault("connect_args", {})
+        else:
+            kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
         connect_args.setdefault("check_same_thread", False)
-        connect_args.setdefault("timeout", 30)
+        # The busy wait; async connections wait in slices (see `_sqlite_begin`).
+        busy = settings.lock_timeout_ms / 1000
+        connect_args.setdefault(
+            "timeout", min(busy, ASYNC_SQLITE_BUSY_SLICE_S) if asynchronous else busy
+        )
     elif backend == "postgresql":
+        kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
+        # libpq counts whole seconds, at least 2.
+        connect_args.setdefault("connect_timeout", max(2, math.ceil(settings.connect_timeout_s)))
+        # Notice a peer that vanished (host down, cable cut) within about a minute.
+        connect_args.setdefault("keepalives", 1)
+        connect_args.setdefault("keepalives_idle", 30)
+        connect_args.setdefault("keepalives_interval", 10)
+        connect_args.setdefault("keepalives_count", 3)
         if schema is not None:
             check_identifier(schema, field="schema")
-            connect_args = kwargs.setdefault("connect_args", {})
+        if settings.prepared_statements:
+            # Per connection, in the startup packet: no round trip per transaction.
+            startup = [f"-c lock_timeout={int(settings.lock_timeout_ms)}"]
+            if schema is not None:
+                startup.append(f"-csearch_path={schema}")
             given = connect_args.get("options")
-            connect_args["options"] = " ".join(filter(None, [given, f"-csearch_path={schema}"]))
+            connect_args["options"] = " ".join(filter(None, [given, *startup]))
+        else:
+            # A transaction-pooling proxy: no statement may be prepared (the next
+            # transaction runs on another server connection), no startup
+            # `options`; schema and lock bound travel with each transaction.
+            connect_args["prepare_threshold"] = None
+            options[PROXY_OPTION] = schema or ""
         kwargs.setdefault("json_serializer", dumps)
-    return parsed, kwargs
+    return parsed, settings, kwargs
 
 
 # The driver modules each of our drivers needs, and the extra that installs them.
@@ -120,10 +218,16 @@ def require_driver(url: URL, *, asynchronous: bool = False) -> None:
             )
 
 
-def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> Engine:
+def create_engine_for_url(
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    **kwargs: Any,
+) -> Engine:
     """A sync Engine set up the way this library needs it. Raises
     `MissingDependencyError` when the URL's driver is not installed."""
-    parsed, arguments = engine_arguments(url, schema=schema, **kwargs)
+    parsed, settings, arguments = engine_arguments(url, schema=schema, settings=settings, **kwargs)
     require_driver(parsed)
     engine = create_engine(parsed, **arguments)
     prepare_engine(engine)
@@ -131,11 +235,17 @@ def create_engine_for_url(url: str | URL, *, schema: str | None = None, **kwargs
 
 
 def create_async_engine_for_url(
-    url: str | URL, *, schema: str | None = None, **kwargs: Any
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """An AsyncEngine (aiosqlite; psycopg's async mode) set up likewise (the
     `async` extra; `postgres` too for PostgreSQL)."""
-    parsed, arguments = engine_arguments(url, schema=schema, asynchronous=True, **kwargs)
+    parsed, settings, arguments = engine_arguments(
+        url, schema=schema, asynchronous=True, settings=settings, **kwargs
+    )
     require_driver(parsed, asynchronous=True)
     from ._asyncio import create_async_engine
 
@@ -145,13 +255,44 @@ def create_async_engine_for_url(
 
 
 def prepare_engine(engine: Engine) -> None:
-    """Hooks an engine needs, ours or a caller's (SQLite's transaction recipe)."""
+    """Hooks an engine needs, ours or a caller's (SQLite's transaction recipe,
+    the proxy mode of PostgreSQL)."""
     if engine.dialect.name == "sqlite":
         memory = is_memory_sqlite(engine.url)
         if not memory and not event.contains(engine, "connect", _switch_to_wal):
             # First of the connect hooks: the WAL pragma after it finds WAL on.
             event.listen(engine, "connect", _switch_to_wal, insert=True)
         configure_sqlite(engine, wal=not memory)
+    elif engine.dialect.name == "postgresql":
+        configure_postgres_proxy(engine)
+
+
+# -- fork safety ---------------------------------------------------------------------
+
+_OWNED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def forget_connections_after_fork(engine: Engine) -> Engine:
+    """Make an engine this library owns safe across `os.fork()`.
+
+    A forked child inherits the parent's pooled connections: the same sockets,
+    which two processes must never talk on at once. In the child each such
+    engine drops its pool without closing those connections (SQLAlchemy's
+    `dispose(close=False)` recipe), so the child opens its own and the
+    parent's stay intact. Works for gunicorn --preload, Celery prefork,
+    multiprocessing's fork start method.
+    """
+    _OWNED_ENGINES.add(engine)
+    return engine
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_OWNED_ENGINES):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 WAL_SWITCH_TIMEOUT = 30.0

@@ -59,6 +59,40 @@ class OperationalError(StorageError):
     """The database could not run the operation (unreachable, locked, timed out)."""
 
 
+class StorageTimeoutError(OperationalError, TimeoutError):
+    """A wait passed its bound: a row, advisory or SQLite lock (`lock_timeout_ms`),
+    a pool checkout (`pool_timeout_s`), a connect (`connect_timeout_s`), or a
+    statement (`statement_timeout_s`). The transaction was rolled back: nothing
+    of the call was written."""
+
+
+class ConnectionLostError(OperationalError):
+    """The connection to the database dropped during the call. `written` says
+    what is known: False when the transaction never reached its commit
+    (nothing was written), None when the commit itself was cut off."""
+
+    def __init__(self, message: str, *, written: bool | None) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+# SQLSTATEs of a bound passing on the server: lock_not_available (lock_timeout,
+# NOWAIT) and query_canceled (statement_timeout, a cancel request).
+_TIMEOUT_SQLSTATES = frozenset({"55P03", "57014"})
+_TIMEOUT_TEXTS = ("database is locked", "connection timeout expired", "timeout expired")
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether a driver error (or SQLAlchemy's pool timeout) is a passed bound."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return True
+    orig = getattr(error, "orig", None) or error
+    if getattr(orig, "sqlstate", None) in _TIMEOUT_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return any(needle in text for needle in _TIMEOUT_TEXTS)
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Map SQLAlchemy's errors onto ours at one boundary, keeping the cause."""
@@ -66,11 +100,19 @@ def translate_errors() -> Iterator[None]:
         yield
     except StorageError:
         raise
+    except sa_exc.TimeoutError as error:
+        raise StorageTimeoutError(
+            f"{error}: every connection of the pool is in use; raise pool_size / "
+            "max_overflow (connections a storage may open) or pool_timeout_s"
+        ) from error
     except sa_exc.IntegrityError as error:
         raise IntegrityError(str(error.orig or error)) from error
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as error:
-        raise OperationalError(str(getattr(error, "orig", None) or error)) from error
     except sa_exc.DBAPIError as error:
-        raise StorageError(str(error.orig or error)) from error
+        message = str(error.orig or error)
+        if is_timeout(error):
+            raise StorageTimeoutError(message) from error
+        if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            raise OperationalError(message) from error
+        raise StorageError(message) from error
     except sa_exc.SQLAlchemyError as error:
         raise StorageError(str(error)) from error

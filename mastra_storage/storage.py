@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
@@ -37,9 +38,25 @@ from .domain import (
     WorkflowRun,
     WorkflowRuns,
 )
-from .engines import check_identifier, create_engine_for_url, prepare_engine, url_from_env
-from .errors import ValidationError, translate_errors
-from .locks import DEFAULT_TTL_MS, HeldRunLock, create_lock_service, new_holder_id
+from .engines import (
+    ConnectionSettings,
+    check_identifier,
+    create_engine_for_url,
+    forget_connections_after_fork,
+    normalize_url,
+    prepare_engine,
+    url_from_env,
+    url_settings,
+)
+from .errors import ConnectionLostError, ValidationError, translate_errors
+from .locks import (
+    ADVISORY,
+    DEFAULT_TTL_MS,
+    LOCK_BACKENDS,
+    HeldRunLock,
+    choose_lock_backend,
+    new_holder_id,
+)
 
 T = TypeVar("T")
 
@@ -74,6 +91,19 @@ class MastraStorage(ABC):
 
     Subclasses decide how the engine is made (`_create_engine`) and may prepare
     the database before migrating (`_prepare_database`).
+
+    Every wait is bounded (`StorageTimeoutError` when a bound passes), on the
+    engines the storage creates: `connect_timeout_s` (10) to open a
+    connection, `lock_timeout_ms` (10 000) for a row, table or SQLite write
+    lock, `pool_timeout_s` (5) for a free pooled connection.
+    `prepared_statements=False` (or `?prepared_statements=false` in the URL)
+    for a transaction-pooling proxy such as PgBouncer. Run locks of the
+    advisory backend hold connections of their own engine (`lock_engine=`,
+    by default one the storage creates on the same URL), never the data
+    path's. Engines the storage creates are safe across `os.fork()`.
+    A read whose connection turns out dropped (a server restart) is retried
+    once; a write raises `ConnectionLostError` saying whether anything was
+    written.
     """
 
     def __init__(
@@ -83,9 +113,22 @@ class MastraStorage(ABC):
         url: str | URL | None = None,
         engine: Engine | None = None,
         lock_backend: str | None = None,
+        lock_engine: Engine | None = None,
+        connect_timeout_s: float = 10.0,
+        lock_timeout_ms: int = 10_000,
+        pool_timeout_s: float = 5.0,
+        prepared_statements: bool = True,
         **engine_options: Any,
     ) -> None:
         self.name = name
+        self.settings = ConnectionSettings(
+            connect_timeout_s=connect_timeout_s,
+            lock_timeout_ms=lock_timeout_ms,
+            pool_timeout_s=pool_timeout_s,
+            prepared_statements=prepared_statements,
+        )
+        if url is not None:  # `?prepared_statements=false` is ours, not the driver's
+            url, self.settings = url_settings(normalize_url(url), self.settings)
         if engine is not None:
             if url is not None:
                 raise ValidationError("give url or engine, not both", field="engine")
@@ -93,7 +136,9 @@ class MastraStorage(ABC):
             self.engine = engine
         else:
             self._owns_engine = True
-            self.engine = self._create_engine(url, **engine_options)
+            self.engine = forget_connections_after_fork(
+                self._create_engine(url, settings=self.settings, **engine_options)
+            )
         self.features = features(self.engine)  # refuses unsupported databases early
         prepare_engine(self.engine)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
@@ -101,9 +146,20 @@ class MastraStorage(ABC):
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
         self._init_lock = threading.Lock()
-        self._run_locks = create_lock_service(
-            self.engine,
-            lock_backend,
+        backend = choose_lock_backend(self.engine, lock_backend)
+        self._lock_engine: Engine | None = None
+        if lock_engine is None and backend == ADVISORY and self._owns_engine:
+            # Held advisory locks keep connections checked out: never the data pool's.
+            lock_engine = self._lock_engine = forget_connections_after_fork(
+                create_engine_for_url(
+                    self.engine.url,
+                    schema=getattr(self, "schema", None),
+                    settings=self.settings,
+                    **LOCK_POOL,
+                )
+            )
+        self._run_locks = LOCK_BACKENDS[backend](
+            engine=lock_engine or self.engine,
             holder=new_holder_id(name),
             prepare=self._prepare_run_locks,
         )
@@ -111,7 +167,9 @@ class MastraStorage(ABC):
     # -- lifecycle ----------------------------------------------------------------
 
     @abstractmethod
-    def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> Engine:
         """The engine this storage creates (and disposes in `close`)."""
 
     def _prepare_database(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
@@ -134,6 +192,8 @@ class MastraStorage(ABC):
         created (a caller's engine is left alone). Also on leaving `with storage:`.
         Our extension (Mastra's storages have no `close`)."""
         self._run_locks.close()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -176,8 +236,13 @@ class MastraStorage(ABC):
         if not self._initialized:
             self.init()
         engine = self._write_engine if write else self.engine
-        with translate_errors(), engine.begin() as conn:
-            return operation(conn, **kwargs)
+        with translate_errors():
+            try:
+                return transaction(engine, operation, kwargs)
+            except DBAPIError as error:
+                raise_unless_retryable(error, write=write)
+            # A read whose connection the server had dropped: once more, afresh.
+            return transaction(engine, operation, kwargs)
 
     # -- threads ------------------------------------------------------------------
 
@@ -898,6 +963,50 @@ class MastraStorage(ABC):
         return self._run_locks.hold(workflow_name, run_id, ttl_ms, heartbeat)
 
 
+LOCK_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": -1}
+"""The run locks' own pool: each held advisory lock keeps one connection, as
+many as are held at once (PostgreSQL's max_connections is the limit)."""
+
+
+COMMIT_REACHED = "mastra_storage_commit_reached"
+
+
+def transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    """`operation` in a transaction of its own on `engine`; an error says
+    (attribute `COMMIT_REACHED`) whether it came from the commit itself."""
+    reached = False
+    try:
+        with engine.connect() as conn, conn.begin():
+            result = operation(conn, **kwargs)
+            reached = True
+        return result
+    except DBAPIError as error:
+        setattr(error, COMMIT_REACHED, reached)
+        raise
+
+
+def raise_unless_retryable(error: DBAPIError, *, write: bool) -> None:
+    """Return (the caller runs it once more) only for a read whose connection
+    was dropped (a server restart, a killed backend, a proxy cut); a write on
+    a dropped connection raises `ConnectionLostError` saying whether anything
+    was written; any other error is raised as it is."""
+    if not error.connection_invalidated:
+        raise error
+    if not write:
+        return
+    if getattr(error, COMMIT_REACHED, False):
+        raise ConnectionLostError(
+            "the connection to the database dropped while committing: the write may or "
+            "may not have been saved; read it back before retrying",
+            written=None,
+        ) from error
+    raise ConnectionLostError(
+        "the connection to the database dropped before the write was committed: "
+        "nothing was written; it is safe to retry",
+        written=False,
+    ) from error
+
+
 def arguments(frame: dict[str, Any]) -> dict[str, Any]:
     """A facade method's own parameters (from `locals()`, taken first thing),
     less `self` and `session`: what it forwards to its operation."""
@@ -939,8 +1048,12 @@ class DefaultStorage(MastraStorage):
     or Mastra-style `file:PATH` / `file::memory:`, or an existing Engine
     (Mastra: `LibSQLStore`). Arguments as `MastraStorage`."""
 
-    def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
-        return create_engine_for_url(url_from_env() if url is None else url, **options)
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> Engine:
+        return create_engine_for_url(
+            url_from_env() if url is None else url, settings=settings, **options
+        )
 
 
 class PostgresStorage(PostgresOptions, MastraStorage):
@@ -959,14 +1072,14 @@ class PostgresStorage(PostgresOptions, MastraStorage):
         schema: str | None = None,
         engine: Engine | None = None,
         lock_backend: str | None = None,
-        **engine_options: Any,
+        **options: Any,
     ) -> None:
         self._take_schema(schema, url, engine)
-        super().__init__(
-            name=name, url=url, engine=engine, lock_backend=lock_backend, **engine_options
-        )
+        super().__init__(name=name, url=url, engine=engine, lock_backend=lock_backend, **options)
         self._require_postgres(self.engine.dialect.name)
 
-    def _create_engine(self, url: str | URL | None, **options: Any) -> Engine:
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> Engine:
         assert url is not None
-        return create_engine_for_url(url, schema=self.schema, **options)
+        return create_engine_for_url(url, schema=self.schema, settings=settings, **options)

@@ -14,7 +14,7 @@ from mastra_storage.errors import OperationalError
 
 def test_a_locked_sqlite_database_is_an_operational_error(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
-    storage = DefaultStorage(url=f"file:{path}", connect_args={"timeout": 0.2})
+    storage = DefaultStorage(url=f"file:{path}", lock_timeout_ms=200)
     storage.init()
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")

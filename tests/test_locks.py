@@ -731,7 +731,7 @@ def test_no_connection_or_lock_leaks_after_1000_cycles(
     assert acquire(a, "warm-up") and acquire(b, "warm-up-b")
     a.release_workflow_run_lock(workflow_name=WF, run_id="warm-up")
     b.release_workflow_run_lock(workflow_name=WF, run_id="warm-up-b")
-    pools = [a.engine.pool, b.engine.pool]
+    pools = [s.engine.pool for s in (a, b)] + [lock_engine_of(s).pool for s in (a, b)]
     before = [pool.checkedout() for pool in pools]  # type: ignore[attr-defined]
     runs = [f"cycle-{index}" for index in range(10)]
     started = time.monotonic()
@@ -754,7 +754,7 @@ def test_no_connection_or_lock_leaks_after_1000_cycles(
         finally:
             engine.dispose()
         for storage in (a, b):
-            assert advisory_locks_in_pool(storage.engine) == 0
+            assert advisory_locks_in_pool(lock_engine_of(storage)) == 0
     print(f"1000 cycles on {backend.name}/{lock_backend}: {elapsed:.1f}s")
 
 
@@ -764,7 +764,8 @@ def test_the_pool_unlocks_a_connection_that_comes_back_locked(backend: Backend) 
     pool still holding advisory locks is unlocked on the way in."""
     storage = backend.make()  # advisory: installs the pool hook
     storage.init()
-    with storage.engine.connect() as conn:
+    locks = lock_engine_of(storage)
+    with locks.connect() as conn:
         conn.connection.info[HOLDS_ADVISORY_LOCKS] = True
         conn.execute(text("SELECT pg_advisory_lock(4242), pg_advisory_lock(4343)"))
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -774,13 +775,19 @@ def test_the_pool_unlocks_a_connection_that_comes_back_locked(backend: Backend) 
             assert advisory_locks_of(engine, pid) == 2
         finally:
             engine.dispose()
-    assert storage.engine.pool.checkedin() >= 1  # type: ignore[attr-defined]
+    assert locks.pool.checkedin() >= 1  # type: ignore[attr-defined]
     engine = admin_engine()
     try:
         assert advisory_locks_of(engine, pid) == 0
     finally:
         engine.dispose()
-    assert advisory_locks_in_pool(storage.engine) == 0
+    assert advisory_locks_in_pool(locks) == 0
+
+
+def lock_engine_of(storage: Any) -> Engine:
+    """The engine a storage's run locks use (their own, for advisory locks)."""
+    inner = getattr(storage, "storage", storage)  # BlockingStorage wraps an async one
+    return inner._run_locks.engine  # type: ignore[no-any-return]
 
 
 def advisory_locks_of(engine: Engine, pid: int) -> int:

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,6 +120,13 @@ class RunLockService(ABC):
         self._held: dict[RunKey, Hold] = {}
         self._mutex = threading.Lock()
         self._closed = False
+        _SERVICES.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's locks are the parent's. Forget them
+        without touching their connections (the parent still talks on them)."""
+        self._held = {}
+        self._mutex = threading.Lock()
 
     # -- the interface ----------------------------------------------------------------
 
@@ -284,6 +292,18 @@ class RunLockService(ABC):
 
     def _drop(self, run: RunKey, hold: Hold) -> None:  # noqa: B027 (optional hook)
         """Clean up after `hold` was found lost (e.g. return its connection)."""
+
+
+_SERVICES: weakref.WeakSet[RunLockService] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for service in list(_SERVICES):
+        service._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Heartbeat:

@@ -40,7 +40,9 @@ class RowLockService(RunLockService):
         self.statements = rows.statements(self.features)
         self._schema: str | None = None
         self._schema_mutex = threading.Lock()
-        self._statements = self.engine.execution_options(**single_statement_options(self.features))
+        self._statements = self.engine.execution_options(
+            **single_statement_options(self.features, self.engine)
+        )
 
     @contextmanager
     def _statement(self) -> Iterator[Connection]:

@@ -1,0 +1,420 @@
+"""Real deployments: forked workers, bounded waits, held locks against the data
+pool, dropped connections (issue #9, items 3, 6, 7, 9).
+
+Every wait in these tests is bounded: a call runs in a thread joined with a
+timeout, a child process is waited for with a deadline and killed past it,
+so a regression shows as a failure, never as a hung suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncPostgresStorage,
+    MastraStorage,
+    PostgresStorage,
+    StorageError,
+    StorageTimeoutError,
+)
+from mastra_storage.errors import ConnectionLostError
+from tests.conftest import Backend, BlockingStorage
+from tests.support import make_thread, message
+
+WF = "wf"
+SERVER_BACKENDS = ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"]
+"""Backends with more than one connection to one database (not in-memory SQLite)."""
+PG_BACKENDS = ["postgresql", "async-postgresql"]
+HANG = 60.0
+"""Seconds after which a call or a child counts as hung (far past any bound)."""
+
+
+def bounded(call: Callable[[], Any], seconds: float = HANG) -> Any:
+    """Run `call` in a thread; fail if it has not returned after `seconds`.
+    Returns its result, or the exception it raised."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:
+            outcome["value"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"call still waiting after {seconds} s: an unbounded wait"
+    return outcome["value"]
+
+
+def sqlite_path(backend: Backend) -> str:
+    return backend.url.removeprefix("file:")
+
+
+@contextmanager
+def row_locked(backend: Backend, table: str, **where: str) -> Iterator[None]:
+    """Another transaction holds the row's lock (PostgreSQL: FOR UPDATE) or,
+    on SQLite, the database write lock, until the block ends."""
+    if backend.is_postgres:
+        engine = create_engine(backend.url)
+        conn = engine.connect()
+        try:
+            conn.execute(text(f'SET search_path TO "{backend.schema}"'))
+            condition = " AND ".join(f"{column} = :{column}" for column in where)
+            rows = conn.execute(
+                text(f"SELECT 1 FROM {table} WHERE {condition} FOR UPDATE"), where
+            ).all()
+            assert rows, f"no row in {table} to lock"
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+            engine.dispose()
+    else:
+        blocker = sqlite3.connect(sqlite_path(backend), isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+
+
+# -- 3. fork --------------------------------------------------------------------------
+
+
+def save_fifty(storage: Any, child: int) -> None:
+    """What a forked worker does: 50 saves, one message each. An async storage
+    is driven by a loop of the child's own (as a forked worker process runs)."""
+    if isinstance(storage, BlockingStorage):
+        inner = storage.storage
+
+        async def save_all() -> None:
+            for i in range(50):
+                await inner.save_messages(messages=[message(f"c{child}-{i}", "t")])
+
+        asyncio.run(save_all())
+        return
+    for i in range(50):
+        storage.save_messages(messages=[message(f"c{child}-{i}", "t")])
+
+
+def wait_for_children(pids: list[int], seconds: float = HANG) -> list[int]:
+    """Exit codes of the children; any still running after `seconds` is killed
+    and counted as hung (-1)."""
+    deadline = time.monotonic() + seconds
+    codes: dict[int, int] = {}
+    while len(codes) < len(pids) and time.monotonic() < deadline:
+        for pid in pids:
+            if pid in codes:
+                continue
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    for pid in pids:
+        if pid not in codes:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            codes[pid] = -1
+    return [codes[pid] for pid in pids]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", "postgresql", "async-postgresql"], indirect=True
+)
+def test_forked_workers_each_use_their_own_connections(backend: Backend) -> None:
+    """Issue #9 case 3: one call, then three forked children save 50 messages
+    each while the parent saves 10: all 160 are stored, nobody hangs."""
+    storage: Any = backend.make()
+    storage.init()
+    make_thread(storage, "t")
+    assert storage.get_thread_by_id(thread_id="t") is not None  # the pool has a connection
+    pids = []
+    for child in range(3):
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                save_fifty(storage, child)
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    try:
+        for i in range(10):
+            storage.save_messages(messages=[message(f"p-{i}", "t")])
+    finally:
+        codes = wait_for_children(pids)
+    assert codes == [0, 0, 0]
+    listed = storage.list_messages(thread_id="t", per_page=None)
+    assert listed.total == 160
+    assert storage.get_thread_by_id(thread_id="t") is not None  # the parent still works
+
+
+# -- 6. bounded waits ---------------------------------------------------------------
+
+
+def timed_out(result: Any) -> bool:
+    return isinstance(result, StorageTimeoutError) and isinstance(result, StorageError)
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS, indirect=True)
+def test_a_held_row_lock_times_every_waiting_write_out(backend: Backend) -> None:
+    """Issue #9 case 6: with another transaction holding the row, each write
+    that needs it raises StorageTimeoutError after lock_timeout_ms, writes
+    nothing, and works again once the row is free."""
+    storage: Any = backend.make(lock_timeout_ms=300)
+    storage.init()
+    make_thread(storage, "t")
+    storage.persist_workflow_snapshot(workflow_name=WF, run_id="r", snapshot={"context": {}})
+    # A lock row to block (taken and released once), and a token for the fenced write.
+    held = storage.workflow_run_lock(workflow_name=WF, run_id="r", heartbeat=False)
+    token = held.__enter__().fencing_token
+    assert storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id="other")
+    storage.release_workflow_run_lock(workflow_name=WF, run_id="other")
+
+    cases: list[tuple[str, dict[str, str], Callable[[], Any]]] = [
+        ("mastra_threads", {"id": "t"}, lambda: storage.update_thread(id="t", title="new")),
+        (
+            "mastra_threads",
+            {"id": "t"},
+            lambda: storage.save_messages(messages=[message("m1", "t")]),
+        ),
+        (
+            "mastra_workflow_snapshot",
+            {"workflow_name": WF, "run_id": "r"},
+            lambda: storage.update_workflow_results(
+                workflow_name=WF, run_id="r", step_id="s", result={"status": "success"}
+            ),
+        ),
+        (
+            "mastra_workflow_run_locks",
+            {"workflow_name": WF, "run_id": "other"},
+            lambda: storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id="other"),
+        ),
+        (
+            "mastra_workflow_run_locks",
+            {"workflow_name": WF, "run_id": "r"},
+            lambda: storage.persist_workflow_snapshot(
+                workflow_name=WF, run_id="r", snapshot={"fenced": True}, fencing_token=token
+            ),
+        ),
+    ]
+    for table, where, call in cases:
+        with row_locked(backend, table, **where):
+            result = bounded(call)
+        assert timed_out(result), f"{table}: expected StorageTimeoutError, got {result!r}"
+    assert storage.get_thread_by_id(thread_id="t").title == ""
+    assert storage.list_messages(thread_id="t").total == 0
+    assert storage.load_workflow_snapshot(workflow_name=WF, run_id="r") == {"context": {}}
+    assert storage.get_workflow_run_lock(workflow_name=WF, run_id="other") is None
+    # Free again: every call goes through.
+    for _table, _where, call in cases:
+        assert not isinstance(bounded(call), BaseException)
+    assert storage.get_thread_by_id(thread_id="t").title == "new"
+    held.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS, indirect=True)
+def test_an_async_call_waiting_for_a_lock_honours_cancellation(backend: Backend) -> None:
+    """Issue #9 case 6: `asyncio.wait_for(storage.update_thread(...), 2)` on a
+    locked database returns when wait_for gives up, not when the lock bound
+    (10 s by default) passes."""
+    sync: Any = backend.make()
+    sync.init()
+    make_thread(sync, "t")
+    async_storage = (
+        AsyncPostgresStorage(url=backend.url, schema=backend.schema)
+        if backend.is_postgres
+        else AsyncDefaultStorage(url=backend.url)
+    )
+
+    async def attempt() -> tuple[BaseException | None, float]:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(async_storage.update_thread(id="t", title="late"), 0.5)
+        except BaseException as error:
+            return error, time.monotonic() - started
+        return None, time.monotonic() - started
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(async_storage.init())
+        with row_locked(backend, "mastra_threads", id="t"):
+            error, elapsed = bounded(lambda: loop.run_until_complete(attempt()))
+        assert type(error) is TimeoutError, f"not cancelled by wait_for: {error!r}"
+        assert elapsed < 5, f"cancellation took {elapsed:.1f} s (the lock bound is 10 s)"
+        assert sync.get_thread_by_id(thread_id="t").title == ""
+        # The storage is fine afterwards.
+        updated = loop.run_until_complete(async_storage.update_thread(id="t", title="ok"))
+        assert updated.title == "ok"
+    finally:
+        loop.run_until_complete(async_storage.close())
+        loop.close()
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS, indirect=True)
+def test_an_exhausted_pool_fails_fast_saying_what_to_size(backend: Backend) -> None:
+    storage: Any = backend.make(pool_size=1, max_overflow=0, pool_timeout_s=0.3)
+    storage.init()
+    make_thread(storage, "t")
+    engine = getattr(storage, "storage", storage).engine
+    if backend.asynchronous:
+        conn = storage._loop.run_until_complete(engine.connect())
+        release: Callable[[], Any] = lambda: storage._loop.run_until_complete(conn.close())  # noqa: E731
+    else:
+        conn = engine.connect()
+        release = conn.close
+    try:
+        result = bounded(lambda: storage.get_thread_by_id(thread_id="t"))
+    finally:
+        release()
+    assert timed_out(result), result
+    assert "pool_size" in str(result)
+    assert storage.get_thread_by_id(thread_id="t") is not None
+
+
+def test_the_bounds_are_checked() -> None:
+    for field, value in [
+        ("lock_timeout_ms", 0),
+        ("connect_timeout_s", -1),
+        ("pool_timeout_s", float("inf")),
+        ("lock_timeout_ms", True),
+    ]:
+        with pytest.raises(StorageError, match=field):
+            PostgresStorage(url="postgresql://nobody@127.0.0.1:1/x", **{field: value})
+
+
+def test_connecting_to_a_silent_server_is_bounded() -> None:
+    """A server that accepts TCP connections but never answers (a frozen
+    PostgreSQL, a dead proxy) fails after connect_timeout_s."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        storage = PostgresStorage(
+            url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", connect_timeout_s=2
+        )
+        result = bounded(storage.init, 30)
+        assert timed_out(result), result
+        storage.close()
+    finally:
+        listener.close()
+
+
+# -- 7. held run locks do not starve the data path -------------------------------------
+
+
+@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+def test_held_advisory_locks_leave_the_data_pool_alone(backend: Backend) -> None:
+    """Issue #9 case 7: with 15 run locks held (advisory, each on a connection
+    of its own), data calls still get connections at once."""
+    storage: Any = backend.make(pool_timeout_s=2)
+    storage.init()
+    assert storage.lock_backend == "advisory"
+    make_thread(storage, "t")
+    for i in range(15):
+        assert storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id=f"run-{i}")
+    for i in range(20):
+        result = bounded(lambda i=i: storage.save_messages(messages=[message(f"m{i}", "t")]))
+        assert not isinstance(result, BaseException), result
+    assert storage.list_messages(thread_id="t", per_page=None).total == 20
+    for i in range(15):
+        storage.release_workflow_run_lock(workflow_name=WF, run_id=f"run-{i}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"], indirect=True)
+def test_sixteen_threads_on_the_default_pool_succeed_or_fail_fast(backend: Backend) -> None:
+    """Issue #9 case 7: more threads than pooled connections: every call
+    succeeds or raises StorageTimeoutError; none waits without bound."""
+    storage: MastraStorage = backend.make()
+    storage.init()
+    make_thread(storage, "t")  # type: ignore[arg-type]
+    failures: list[BaseException] = []
+    saved: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(10):
+            try:
+                storage.save_messages(messages=[message(f"w{n}-{i}", "t")])
+                saved.append(f"w{n}-{i}")
+                storage.list_messages(thread_id="t", per_page=5)
+            except StorageTimeoutError as error:
+                failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG)
+        assert not thread.is_alive(), "a worker is still waiting"
+    assert len(saved) + len(failures) == 160
+    assert storage.list_messages(thread_id="t", per_page=None).total == len(saved)
+
+
+# -- 9. dropped connections ---------------------------------------------------------------
+
+
+def terminate_backends(backend: Backend, application_name: str) -> int:
+    engine = create_engine(backend.url)
+    try:
+        with engine.connect() as conn:
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name"
+                    ),
+                    {"name": application_name},
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+def test_a_read_after_the_server_dropped_the_connection_is_retried(backend: Backend) -> None:
+    """Issue #9 case 9: the server ends the storage's connections (as a
+    restart does); the next read works, transparently."""
+    name = f"mst-{uuid.uuid4().hex[:10]}"
+    storage: Any = backend.make(connect_args={"application_name": name})
+    storage.init()
+    make_thread(storage, "t")
+    assert storage.get_thread_by_id(thread_id="t") is not None
+    assert terminate_backends(backend, name) >= 1
+    assert storage.get_thread_by_id(thread_id="t") is not None
+    assert terminate_backends(backend, name) >= 1
+    assert storage.list_messages(thread_id="t").total == 0
+
+
+@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+def test_a_write_on_a_dropped_connection_says_nothing_was_written(backend: Backend) -> None:
+    name = f"mst-{uuid.uuid4().hex[:10]}"
+    storage: Any = backend.make(connect_args={"application_name": name})
+    storage.init()
+    make_thread(storage, "t")
+    assert terminate_backends(backend, name) >= 1
+    with pytest.raises(ConnectionLostError, match="nothing was written") as caught:
+        storage.save_messages(messages=[message("m1", "t")])
+    assert caught.value.written is False
+    assert caught.value.__cause__ is not None
+    assert storage.list_messages(thread_id="t").total == 0
+    storage.save_messages(messages=[message("m1", "t")])  # and the next one works
+    assert storage.list_messages(thread_id="t").total == 1
