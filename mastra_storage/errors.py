@@ -109,6 +109,11 @@ def translate_errors() -> Iterator[None]:
         raise IntegrityError(str(error.orig or error)) from error
     except sa_exc.DBAPIError as error:
         message = str(error.orig or error)
+        if "unsupported startup parameter" in message:
+            message += (
+                " (behind a transaction-pooling proxy such as PgBouncer, pass "
+                "prepared_statements=False or ?prepared_statements=false in the URL)"
+            )
         if is_timeout(error):
             raise StorageTimeoutError(message) from error
         if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):

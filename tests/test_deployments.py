@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from conftest import Backend, BlockingStorage
 from sqlalchemy import create_engine, text
+from support import make_thread, message
 
 from mastra_storage import (
     AsyncDefaultStorage,
@@ -31,8 +33,6 @@ from mastra_storage import (
     StorageTimeoutError,
 )
 from mastra_storage.errors import ConnectionLostError
-from tests.conftest import Backend, BlockingStorage
-from tests.support import make_thread, message
 
 WF = "wf"
 SERVER_BACKENDS = ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"]
@@ -133,9 +133,7 @@ def wait_for_children(pids: list[int], seconds: float = HANG) -> list[int]:
     return [codes[pid] for pid in pids]
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite-file", "postgresql", "async-postgresql"], indirect=True
-)
+@pytest.mark.parametrize("backend", SERVER_BACKENDS, indirect=True)
 def test_forked_workers_each_use_their_own_connections(backend: Backend) -> None:
     """Issue #9 case 3: one call, then three forked children save 50 messages
     each while the parent saves 10: all 160 are stored, nobody hangs."""
