@@ -72,6 +72,7 @@ def tour(storage: Any, prefix: str) -> None:
     lock = storage.get_workflow_run_lock(workflow_name=WF, run_id=run_id)
     assert lock is not None and lock.backend == "lease"
     assert storage.renew_workflow_run_lock(workflow_name=WF, run_id=run_id)
+    assert run_id in [held.run_id for held in storage.list_workflow_run_locks(workflow_name=WF)]
     storage.persist_workflow_snapshot(
         workflow_name=WF,
         run_id=run_id,
@@ -111,6 +112,35 @@ def tour(storage: Any, prefix: str) -> None:
     storage.save_evals(evals=[an_eval, an_eval])
     assert storage.get_evals(agent_name=prefix).total == 3
     assert len(storage.get_evals_by_agent_name(agent_name=prefix)) == 3
+
+    clone = storage.clone_thread(source_thread_id=thread_id, new_thread_id=f"{prefix}-c")
+    assert len(clone.cloned_messages) == 2
+    moved = storage.update_thread_resource_id(thread_id=f"{prefix}-c", resource_id=f"{resource}-2")
+    assert moved.resource_id == f"{resource}-2"
+    updated = storage.update_thread_metadata(id=thread_id, update=lambda old: {**old, "n": 1})
+    assert updated.metadata["n"] == 1
+    assert storage.supports_concurrent_updates()
+    score = {
+        "id": f"{prefix}-score",
+        "scorer_id": prefix,
+        "entity_id": "agent-1",
+        "entity_type": "AGENT",
+        "run_id": run_id,
+        "input": [{"role": "user", "content": "q"}],
+        "output": {"text": "a"},
+        "score": 0.5,
+        "scorer": {"id": prefix},
+        "entity": {"id": "agent-1"},
+        "source": "LIVE",
+        "trace_id": f"{prefix}-trace",
+        "span_id": "span",
+    }
+    storage.save_score(score=score)
+    assert storage.get_score_by_id(id=f"{prefix}-score") is not None
+    assert storage.list_scores_by_scorer_id(scorer_id=prefix).total == 1
+    assert storage.list_scores_by_run_id(run_id=run_id).total == 1
+    assert storage.list_scores_by_entity_id(entity_id="agent-1", entity_type="AGENT").total >= 1
+    assert storage.list_scores_by_span(trace_id=f"{prefix}-trace", span_id="span").total == 1
     storage.delete_thread(thread_id=thread_id)
     assert storage.get_thread_by_id(thread_id=thread_id) is None
 
