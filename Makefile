@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-pythons lint docs bench bench-quick clean
+.PHONY: install system-deps demo test test-pythons lint docs bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# System packages the test suite uses besides PostgreSQL: pgbouncer (the
+# PgBouncer tests start their own). Debian/Ubuntu; root or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y pgbouncer; }
 
 demo: install
 	$(PY) examples/demo.py
