@@ -44,7 +44,7 @@ lint: install
 # The library against the raw driver, SQLite file and PostgreSQL (see docs/benchmarks.md);
 # extra options through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--no-1m --backends sqlite"`.
 bench: install
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench --baseline mastra-ts $(BENCH_ARGS)
 
 bench-quick: install
 	$(PY) -m bench --quick $(BENCH_ARGS)

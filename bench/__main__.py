@@ -6,6 +6,8 @@
     python -m bench --backends sqlite --only last_40,context_window --no-growth
     python -m bench --profile save_messages   # pyinstrument: pip install -e '.[bench]'
     python -m bench --markdown docs/benchmarks.md   # results into the doc
+    python -m bench --baseline mastra-ts      # also Mastra's TypeScript storage (node)
+    python -m bench --baseline mastra-ts --no-workloads --no-growth   # only that
 
 PostgreSQL: MASTRA_STORAGE_BENCH_PG_URL, else MASTRA_STORAGE_TEST_PG_URL,
 else postgresql+psycopg://postgres@127.0.0.1:5432/test (or --pg-url). Each
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from . import harness
 from .backends import open_database, pg_url_from_env, postgres_problem
 from .growth import GrowthPoint, run_growth
+from .mastra_ts import BaselineResult, render_baseline, run_baseline
 from .report import render, write_into
 from .workloads import WORKLOADS, Result, Sizes, run_workloads
 
@@ -75,6 +78,17 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-all", action="store_true", help="show library frames in profiles too"
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        choices=["mastra-ts"],
+        help="also run bench.mjs's workload on Mastra's TypeScript storage (node), the "
+        "library (sync and async) and the raw driver, alternating (needs node and "
+        "../shared/mastra-ts; says so and goes on without it)",
+    )
+    parser.add_argument(
+        "--baseline-rounds", type=int, default=3, help="alternating rounds of the baseline"
     )
     parser.add_argument(
         "--markdown", default=None, help="write the results into this Markdown file"
@@ -131,12 +145,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress=_say,
                 )
 
+    baseline: list[BaselineResult] = []
+    if args.baseline == "mastra-ts" and backends:
+        print("Mastra TS baseline (bench.mjs's workload) ...", flush=True)
+        baseline = run_baseline(backends, pg_url, rounds=args.baseline_rounds, progress=_say)
+
     command = "python -m bench" + ("" if argv is None else " " + shlex.join(argv))
     if argv is None and len(sys.argv) > 1:
         command += " " + shlex.join(sys.argv[1:])
     block = render(
         results, points, pg_url=pg_url if "postgresql" in backends else None, command=command
     )
+    if baseline:
+        block = block.rstrip() + "\n\n" + render_baseline(baseline)
     print()
     print(block)
     print(f"(took {time.perf_counter() - started:.0f} s)")

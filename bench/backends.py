@@ -58,6 +58,10 @@ class Database:
     storage: MastraStorage
     raw: RawSqlite | RawPostgres
     cleanup: list[Any] = field(default_factory=list)
+    url: str = ""
+    """Where it is: the library's URL (`file:PATH` for SQLite)."""
+    schema: str | None = None
+    """PostgreSQL: the schema of this run."""
 
     def insert_threads(self, threads: Iterable[tuple[str, str]]) -> None:
         """(thread id, resource id) rows, created and updated at BASE_TIME."""
@@ -141,7 +145,7 @@ def sqlite_database(label: str) -> Iterator[Database]:
     path = os.path.join(directory, "bench.db")
     storage = DefaultStorage(name=f"bench-{label}", url=f"file:{path}")
     storage.init()
-    database = Database("sqlite", storage, RawSqlite(path))
+    database = Database("sqlite", storage, RawSqlite(path), url=f"file:{path}")
     database.cleanup.append(lambda: shutil.rmtree(directory, ignore_errors=True))
     try:
         yield database
@@ -156,7 +160,9 @@ def postgres_database(url: str, label: str) -> Iterator[Database]:
     storage = PostgresStorage(name=f"bench-{label}", url=url, schema=schema)
     storage.init()
     conninfo = libpq_conninfo(url)
-    database = Database("postgresql", storage, RawPostgres(conninfo, schema))
+    database = Database(
+        "postgresql", storage, RawPostgres(conninfo, schema), url=url, schema=schema
+    )
 
     def drop() -> None:
         with psycopg.connect(conninfo, autocommit=True) as conn:
