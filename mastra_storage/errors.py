@@ -38,7 +38,7 @@ class FencingTokenError(StorageError):
 
 
 class MigrationRequiredError(StorageError):
-    """The database schema is behind (or ahead of) the code."""
+    """The database schema is behind the code: says its revision and head."""
 
     def __init__(self, message: str, *, current: str | None, head: str | None) -> None:
         super().__init__(message)
@@ -49,6 +49,20 @@ class MigrationRequiredError(StorageError):
 class MissingDependencyError(StorageError, ImportError):
     """A backend needs a package that is not installed; the message names the
     extra that brings it (`pip install 'mastra-storage[postgres]'`)."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database schema is ahead of the code (a newer release migrated it):
+    names both revisions. Never migrated by this code."""
+
+    def __init__(self, message: str, *, current: str | None, head: str | None) -> None:
+        super().__init__(message)
+        self.current = current
+        self.head = head
+
+
+class StorageClosedError(StorageError):
+    """The storage was closed (`close()`): make a new one."""
 
 
 class IntegrityError(StorageError):
@@ -93,9 +107,35 @@ def is_timeout(error: BaseException) -> bool:
     return any(needle in text for needle in _TIMEOUT_TEXTS)
 
 
+MAX_SUMMARY = 300
+"""Characters of a database's own message kept in ours."""
+
+
+def safe_summary(error: BaseException) -> str:
+    """What a database error says, without the SQL text or parameter values
+    SQLAlchemy adds (`[SQL: ...]`, `[parameters: ...]`) or PostgreSQL's DETAIL
+    lines (which quote row values): the error class and the primary message."""
+    orig = getattr(error, "orig", None) or error
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary is None:
+        primary = str(orig)
+        for marker in ("[SQL:", "[parameters:", "DETAIL:", "(Background on this error"):
+            primary = primary.split(marker, 1)[0]
+    primary = " ".join(primary.split())
+    if len(primary) > MAX_SUMMARY:
+        primary = primary[:MAX_SUMMARY] + "..."
+    state = getattr(orig, "sqlstate", None)
+    name = type(orig).__name__ + (f" {state}" if state else "")
+    return f"{name}: {primary}" if primary else name
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Map SQLAlchemy's errors onto ours at one boundary, keeping the cause."""
+    """Map SQLAlchemy's errors onto ours at one boundary, keeping the cause.
+
+    Messages are built from the error class and a safe summary: never the SQL
+    text or the parameter values (the cause, chained, still has them)."""
     try:
         yield
     except StorageError:
@@ -106,9 +146,9 @@ def translate_errors() -> Iterator[None]:
             "max_overflow (connections a storage may open) or pool_timeout_s"
         ) from error
     except sa_exc.IntegrityError as error:
-        raise IntegrityError(str(error.orig or error)) from error
+        raise IntegrityError(safe_summary(error)) from error
     except sa_exc.DBAPIError as error:
-        message = str(error.orig or error)
+        message = safe_summary(error)
         if "unsupported startup parameter" in message:
             message += (
                 " (behind a transaction-pooling proxy such as PgBouncer, pass "
@@ -119,5 +159,13 @@ def translate_errors() -> Iterator[None]:
         if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             raise OperationalError(message) from error
         raise StorageError(message) from error
+    except sa_exc.StatementError as error:
+        # Raised while binding a parameter, before the database saw anything.
+        if isinstance(error.orig, StorageError):
+            raise error.orig from error
+        raise ValidationError(
+            f"a value could not be stored ({type(error.orig).__name__}): "
+            "give JSON values, text and aware datetimes",
+        ) from error
     except sa_exc.SQLAlchemyError as error:
-        raise StorageError(str(error)) from error
+        raise StorageError(safe_summary(error)) from error

@@ -3,6 +3,7 @@ datetimes, pages, and turning user input into a model or a `ValidationError`."""
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -15,11 +16,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     PlainSerializer,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from ..clock import format_iso, to_utc
 from ..errors import ValidationError
+from ..values import MAX_OFFSET, MAX_PAGE_SIZE, id_text, json_value, whole_number
 
 UTCDatetime = Annotated[
     AwareDatetime,
@@ -34,12 +37,59 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+ID_FIELDS = frozenset(
+    {"id", "thread_id", "resource_id", "run_id", "workflow_name", "agent_name", "global_run_id"}
+)
+"""Fields that hold ids: at most `MAX_ID_LENGTH` characters, no surrogates."""
+
+
 class DomainModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="ignore",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_values(cls, data: Any) -> Any:
+        """Input as it will be stored (`mastra_storage.values`): ids checked,
+        text and JSON values cleaned, before pydantic checks the types."""
+        if not isinstance(data, Mapping):
+            return data
+        kinds = _field_kinds(cls)
+        cleaned = {}
+        for key, value in data.items():
+            kind = kinds.get(key)
+            if kind is None or value is None or isinstance(value, BaseModel | datetime):
+                cleaned[key] = value  # unknown keys are ignored; models checked themselves
+            elif kind[1] == "id":
+                cleaned[key] = id_text(value, kind[0]) if isinstance(value, str) else value
+            elif kind[1] == "json":
+                cleaned[key] = json_value(value, kind[0])
+            else:
+                cleaned[key] = value
+        return cleaned
+
+
+_KINDS: dict[type[BaseModel], dict[str, tuple[str, str]]] = {}
+
+
+def _field_kinds(model: type[BaseModel]) -> dict[str, tuple[str, str]]:
+    """Each field name and alias of `model`: (field name, "id" | "json" | "model")."""
+    kinds = _KINDS.get(model)
+    if kinds is None:
+        kinds = {}
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            args = typing.get_args(annotation) or (annotation,)
+            nested = any(isinstance(arg, type) and issubclass(arg, BaseModel) for arg in args)
+            kind = "id" if name in ID_FIELDS else "model" if nested else "json"
+            kinds[name] = (name, kind)
+            if info.alias:
+                kinds[info.alias] = (name, kind)
+        _KINDS[model] = kinds
+    return kinds
 
 
 Direction = Literal["ASC", "DESC"]
@@ -87,7 +137,10 @@ def parse(model: type[M], value: Any, *, what: str) -> M:
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
+        first = error.errors(include_input=False)[0]
+        ours = (first.get("ctx") or {}).get("error")
+        if isinstance(ours, ValidationError):  # raised by a validator of ours
+            raise ValidationError(f"{what}.{ours}", field=ours.field) from error
         field = ".".join(str(part) for part in first["loc"]) or what
         raise ValidationError(f"{what}.{field}: {first['msg']}", field=field) from error
 
@@ -96,7 +149,9 @@ def require_aware(value: datetime | None, *, field: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise ValidationError(f"{field} must be a datetime", field=field)
+        raise ValidationError(
+            f"{field} must be a timezone-aware datetime, got {type(value).__name__}", field=field
+        )
     try:
         return to_utc(value)
     except ValueError as error:
@@ -109,7 +164,11 @@ def page_info(total: int, page: int, per_page: int | None) -> dict[str, Any]:
 
 
 def check_paging(page: int | None, per_page: int | None) -> None:
-    if page is not None and page < 0:
-        raise ValidationError("page must be >= 0", field="page")
-    if per_page is not None and per_page < 0:
-        raise ValidationError("per_page must be >= 0", field="per_page")
+    """Whole numbers (not `bool`): `page` >= 0, `per_page` from 0 to
+    `MAX_PAGE_SIZE`, and the offset `page * per_page` at most `MAX_OFFSET`."""
+    if page is not None:
+        whole_number(page, "page", maximum=MAX_OFFSET)
+    if per_page is not None:
+        whole_number(per_page, "per_page", maximum=MAX_PAGE_SIZE)
+    if page is not None and per_page is not None and page * per_page > MAX_OFFSET:
+        raise ValidationError(f"page * per_page must be at most {MAX_OFFSET}", field="page")

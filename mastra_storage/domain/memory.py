@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -12,6 +13,7 @@ from pydantic import (
 )
 
 from ..clock import utc_now
+from ..values import MAX_PAGE_SIZE, clean_text, json_value
 from ._base import DomainModel, Page, UTCDatetime, new_id
 
 Role = Literal["user", "assistant", "system", "tool", "signal"]
@@ -47,9 +49,12 @@ class MessageContent(BaseModel):
     @classmethod
     def _normalise(cls, value: Any) -> Any:
         if isinstance(value, str):
+            value = clean_text(value)
             return {"format": 2, "parts": [{"type": "text", "text": value}], "content": value}
-        if isinstance(value, list):
-            return {"format": 2, "parts": value}
+        if isinstance(value, list | tuple):
+            return {"format": 2, "parts": json_value(value, "content.parts")}
+        if isinstance(value, Mapping):
+            return json_value(dict(value), "content")
         return value
 
     def to_stored(self) -> dict[str, Any]:
@@ -111,8 +116,8 @@ class IncludeItem(DomainModel):
 
     id: str = Field(min_length=1)
     thread_id: str | None = None
-    with_previous_messages: int = Field(default=0, ge=0)
-    with_next_messages: int = Field(default=0, ge=0)
+    with_previous_messages: int = Field(default=0, ge=0, le=MAX_PAGE_SIZE, strict=True)
+    with_next_messages: int = Field(default=0, ge=0, le=MAX_PAGE_SIZE, strict=True)
 
 
 class StorageResource(DomainModel):

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..dialects import Features, features
 from ..domain import RunLock
 from ..errors import LockNotAcquiredError, StorageError, ValidationError, translate_errors
+from ..values import check_id
 from .rows import RunKey
 
 logger = logging.getLogger("mastra_storage.locks")
@@ -44,10 +45,7 @@ def new_holder_id(name: str) -> str:
 
 
 def run_key(workflow_name: object, run_id: object) -> RunKey:
-    for value, name in ((workflow_name, "workflow_name"), (run_id, "run_id")):
-        if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"{name} must be a non-empty string", field=name)
-    return workflow_name, run_id  # type: ignore[return-value]
+    return check_id(workflow_name, "workflow_name"), check_id(run_id, "run_id")
 
 
 def ttl_of(ttl_ms: object) -> timedelta:

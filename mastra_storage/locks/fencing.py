@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..dialects import Executor, engine_of
 from ..errors import FencingTokenError, ValidationError
+from ..values import MAX_INT
 from . import rows
 from .base import run_key
 from .memory import process_lock_table
@@ -34,9 +35,10 @@ def check_fencing(session: Executor, workflow_name: str, run_id: str, token: int
     positive int. Returns None when the write may go ahead. Never commits.
     """
     run = run_key(workflow_name, run_id)
-    if isinstance(token, bool) or not isinstance(token, int) or token < 1:
+    if isinstance(token, bool) or not isinstance(token, int) or not 1 <= token <= MAX_INT:
         raise ValidationError(
-            f"fencing_token must be a positive int, got {token!r}", field="fencing_token"
+            f"fencing_token must be a whole number from 1 to {MAX_INT}, got {token!r:.40}",
+            field="fencing_token",
         )
     newest: int | None = None
     memory = process_lock_table(engine_of(session).pool, create=False)

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 from ..clock import format_iso, utc_now
 from ..domain import DateRange, StorageResource, StorageThread, parse
 from ..errors import ValidationError
+from ..values import check_id, clean_text, json_object
 
 Direction = Literal["ASC", "DESC"]
 _ORDER_BY = {
@@ -22,9 +23,8 @@ _ORDER_BY = {
 
 
 def require_text(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{field} must be a non-empty string", field=field)
-    return value
+    """An id: a non-empty string of at most `MAX_ID_LENGTH` characters."""
+    return check_id(value, field)
 
 
 def optional_text(value: Any, field: str) -> str | None:
@@ -33,9 +33,11 @@ def optional_text(value: Any, field: str) -> str | None:
 
 def optional_string(value: Any, field: str) -> str | None:
     """None, or any string (empty included)."""
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", field=field)
-    return value
+    return clean_text(value)
 
 
 def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
@@ -43,14 +45,28 @@ def optional_dict(value: Any, field: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, Mapping):
         raise ValidationError(f"{field} must be a mapping, got {type(value).__name__}", field=field)
-    return dict(value)
+    return json_object(dict(value), field)
+
+
+def optional_flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be True or False", field=field)
+    return value
+
+
+def order_by_of(value: Any) -> str:
+    if not isinstance(value, str) or value not in _ORDER_BY:
+        raise ValidationError(
+            f"order_by must be 'createdAt' or 'updatedAt', got {value!r:.40}", field="order_by"
+        )
+    return _ORDER_BY[value]
 
 
 def direction_of(value: str) -> bool:
     """True for descending."""
     if not isinstance(value, str) or value.upper() not in ("ASC", "DESC"):
         raise ValidationError(
-            f"direction must be 'ASC' or 'DESC', got {value!r}", field="direction"
+            f"direction must be 'ASC' or 'DESC', got {value!r:.40}", field="direction"
         )
     return value.upper() == "DESC"
 
@@ -66,8 +82,7 @@ def thread_ids_of(value: Any) -> list[str]:
     if not ids:
         raise ValidationError("thread_id must be a non-empty string", field="thread_id")
     for item in ids:
-        if not isinstance(item, str) or not item.strip():
-            raise ValidationError("thread_id must be a non-empty string", field="thread_id")
+        check_id(item, "thread_id")
     return list(dict.fromkeys(ids))
 
 

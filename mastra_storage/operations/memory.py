@@ -30,13 +30,14 @@ from ..domain import (
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..repositories import MessageRepository, ResourceRepository, ThreadRepository
 from ._inputs import (
-    _ORDER_BY,
     date_range_of,
     direction_of,
     ids_of,
     optional_dict,
+    optional_flag,
     optional_string,
     optional_text,
+    order_by_of,
     require_text,
     stamped,
     thread_ids_of,
@@ -92,7 +93,7 @@ def update_thread(
     metadata: Mapping[str, Any] | None = None,
 ) -> StorageThread:
     require_text(id, "id")
-    optional_string(title, "title")
+    title = optional_string(title, "title")
     updated = ThreadRepository(session).update(
         id, title=title, metadata=optional_dict(metadata, "metadata"), updated_at=utc_now()
     )
@@ -251,17 +252,16 @@ def list_threads(
 ) -> ThreadPage:
     optional_text(resource_id, "resource_id")
     check_paging(page, per_page)
-    if order_by not in _ORDER_BY:
-        raise ValidationError(
-            f"order_by must be 'createdAt' or 'updatedAt', got {order_by!r}", field="order_by"
-        )
+    order = order_by_of(order_by)
+    descending = direction_of(direction)
+    filter_ = optional_dict(metadata, "metadata")
     threads, total = ThreadRepository(session).list(
         resource_id=resource_id,
-        metadata=optional_dict(metadata, "metadata"),
+        metadata=filter_,
         page=page,
         per_page=per_page,
-        order_by=_ORDER_BY[order_by],  # type: ignore[arg-type]
-        descending=direction_of(direction),
+        order_by=order,  # type: ignore[arg-type]
+        descending=descending,
     )
     return ThreadPage(threads=threads, **page_info(total, page, per_page))
 
@@ -372,6 +372,7 @@ def _message_page(
     wanted = optional_dict(metadata, "metadata")
     descending = direction_of(direction)
     windows = _windows_of(include)
+    optional_flag(count_total, "count_total")
     repository = MessageRepository(session)
     dates = date_range_of(date_range)
     messages, total, has_more = repository.page(
@@ -491,7 +492,7 @@ def update_resource(
     metadata: Mapping[str, Any] | None = None,
 ) -> StorageResource:
     require_text(resource_id, "resource_id")
-    optional_string(working_memory, "working_memory")
+    working_memory = optional_string(working_memory, "working_memory")
     new_metadata = optional_dict(metadata, "metadata")
     repository = ResourceRepository(session)
     now = utc_now()

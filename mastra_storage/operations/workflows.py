@@ -13,6 +13,7 @@ from ..domain import WorkflowRun, WorkflowRuns, check_paging, require_aware
 from ..errors import ValidationError
 from ..locks import check_fencing
 from ..repositories import WorkflowRepository
+from ..values import json_value
 from ._inputs import optional_dict, optional_string, optional_text, require_text
 
 # -- workflow snapshots -----------------------------------------------------------
@@ -76,12 +77,11 @@ def list_workflow_runs(
     per_page: int | None = None,
 ) -> WorkflowRuns:
     check_paging(page, per_page)
-    optional_string(status, "status")
     runs, total = WorkflowRepository(session).list_runs(
         workflow_name=optional_text(workflow_name, "workflow_name"),
         resource_id=optional_text(resource_id, "resource_id"),
         thread_id=optional_text(thread_id, "thread_id"),
-        status=status,
+        status=optional_string(status, "status"),
         from_date=require_aware(from_date, field="from_date"),
         to_date=require_aware(to_date, field="to_date"),
         page=page,
@@ -121,6 +121,7 @@ def update_workflow_results(
     require_text(run_id, "run_id")
     require_text(step_id, "step_id")
     extra = optional_dict(request_context, "request_context")
+    result = json_value(result, "result")
     if fencing_token is not None:
         check_fencing(session, workflow_name, run_id, fencing_token)
     repository = WorkflowRepository(session)

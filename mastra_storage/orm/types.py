@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..clock import UTC, format_iso, parse_iso, to_utc
+from ..values import clean_text
 
 # PostgreSQL text and jsonb cannot hold U+0000. Such strings are stored with a
 # reversible escape built on a private-use character: U+E000 is doubled, and NUL
@@ -64,7 +65,7 @@ def _is_postgres(dialect: Dialect) -> bool:
 
 # One encoder for every call: `json.dumps` with non-default options builds a new
 # JSONEncoder each time, which costs more than encoding a small object.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def dumps(value: Any) -> str:
@@ -202,14 +203,17 @@ class SafeText(TypeDecorator[str]):
     cache_ok = True
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        # The checks inlined: this runs for every text value of every row.
+        # Input checks replace lone surrogates already (`values.clean_text`);
+        # this is the backstop, so no text can fail in the driver's encoder.
         if not _is_postgres(dialect):
-            return None
-        # The checks of encode_nul / decode_nul inlined: this runs for every
-        # text value of every row.
+            return lambda value: value if value is None or value.isascii() else clean_text(value)
         return lambda value: (
             value
-            if value is None or ("\x00" not in value and _MARK not in value)
-            else encode_nul(value)
+            if value is None or value.isascii()
+            else encode_nul(clean_text(value))
+            if "\x00" in value or _MARK in value
+            else clean_text(value)
         )
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:

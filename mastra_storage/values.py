@@ -1,0 +1,148 @@
+"""What a value must be to be stored, checked at one boundary for every method.
+
+Each check raises `ValidationError` naming the field (a dotted path inside a
+JSON value), so bad input never reaches the database driver. The limits are
+the same on every backend and documented in docs/API.md:
+
+- JSON values (metadata, message content, snapshots, step results, eval
+  payloads) hold only what JSON holds: objects with text keys, arrays, text,
+  finite numbers, booleans and null, nested at most `MAX_JSON_DEPTH` deep. An
+  aware `datetime` inside becomes Mastra's ISO-8601 `...Z` text (as
+  `JSON.stringify` of a `Date`); a tuple becomes an array.
+- Text: a lone UTF-16 surrogate (half an emoji cut by a stream) becomes
+  U+FFFD, as Mastra's TypeScript stores it; in an id it is refused.
+- Ids (thread, message, resource, run ids, workflow names, ...) are at most
+  `MAX_ID_LENGTH` characters.
+- Page sizes and window sizes are whole numbers (not `bool`) from 0 to
+  `MAX_PAGE_SIZE`; an offset (`page * per_page`) at most `MAX_OFFSET`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from .clock import format_iso
+from .errors import ValidationError
+
+MAX_JSON_DEPTH = 100
+"""How deep objects and arrays may nest inside one JSON value."""
+MAX_ID_LENGTH = 255
+"""Characters in an id (any backend; PostgreSQL's index rows bound it)."""
+MAX_PAGE_SIZE = 100_000
+"""Largest `per_page`, `with_previous_messages`, `with_next_messages`."""
+MAX_OFFSET = 2**31 - 1
+"""Largest `page * per_page`."""
+MAX_INT = 2**63 - 1
+"""Integers passed as arguments (fencing tokens) fit a signed 64-bit column."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def clean_text(value: str) -> str:
+    """`value` with every lone surrogate replaced by U+FFFD (a plain `str`)."""
+    if value.isascii():
+        return value if type(value) is str else str.__str__(value)
+    text = value if type(value) is str else str.__str__(value)
+    return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
+
+
+def has_surrogate(value: str) -> bool:
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
+def check_id(value: Any, field: str) -> str:
+    """A non-empty id of at most `MAX_ID_LENGTH` characters without surrogates."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
+    return id_text(value, field)
+
+
+def id_text(value: str, field: str) -> str:
+    """The length and surrogate checks of `check_id` (emptiness left to the caller)."""
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(
+            f"{field} is {len(value)} characters long; ids are at most {MAX_ID_LENGTH}",
+            field=field,
+        )
+    if has_surrogate(value):
+        raise ValidationError(
+            f"{field} holds a lone UTF-16 surrogate, which an id cannot hold", field=field
+        )
+    return value if type(value) is str else str.__str__(value)
+
+
+def json_value(value: Any, field: str) -> Any:
+    """`value` as the JSON value that is stored (see the module docstring), or
+    `ValidationError` naming `field` and the path inside it."""
+    return _json(value, field, 0)
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    cleaned = json_value(value, field)
+    if not isinstance(cleaned, dict):
+        raise ValidationError(f"{field} must be a mapping", field=field)
+    return cleaned
+
+
+def _json(value: Any, path: str, depth: int) -> Any:
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else clean_text(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise _not_json(path, f"{value!r} is not a JSON number (NaN and infinity are not)")
+        return value
+    if kind is dict or kind is list or kind is tuple:
+        pass
+    elif isinstance(value, str):
+        return clean_text(value)
+    elif isinstance(value, bool):
+        return bool(value)
+    elif isinstance(value, int):
+        return int(value)
+    elif isinstance(value, float):
+        return _json(float(value), path, depth)
+    elif isinstance(value, datetime):
+        try:
+            return format_iso(value)
+        except ValueError as error:
+            raise ValidationError(f"{path}: {error}", field=path) from None
+    elif not isinstance(value, dict | list | tuple):
+        raise _not_json(path, f"a {type(value).__name__} is not a JSON value")
+    if depth >= MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"{path}: nested deeper than {MAX_JSON_DEPTH} levels", field=path.split(".")[0]
+        )
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _not_json(path, f"key {key!r} is a {type(key).__name__}; JSON keys are text")
+            key = clean_text(key)
+            out[key] = _json(item, f"{path}.{key}" if len(path) < 200 else path, depth + 1)
+        return out
+    return [
+        _json(item, f"{path}[{index}]" if len(path) < 200 else path, depth + 1)
+        for index, item in enumerate(value)
+    ]
+
+
+def _not_json(path: str, why: str) -> ValidationError:
+    return ValidationError(f"{path}: {why}", field=path.split(".")[0].split("[")[0])
+
+
+def whole_number(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_PAGE_SIZE) -> int:
+    """An `int` (not a `bool`) from `minimum` to `maximum`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            f"{field} must be a whole number, got {type(value).__name__}", field=field
+        )
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"{field} must be >= {minimum} and <= {maximum}", field=field)
+    return int(value)

@@ -1,0 +1,351 @@
+"""Every bad input is a `ValidationError` naming the field, with nothing
+written; values Mastra's JSON turns into text are stored as Mastra stores them
+(issue #10, items 1-6 and 8). Each case runs on every backend, sync and async."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from mastra_storage import MastraStorage, StorageError, ValidationError
+from mastra_storage.orm import metadata
+from mastra_storage.values import MAX_ID_LENGTH, MAX_JSON_DEPTH
+
+CUT = "x\ud83dy"  # half an emoji
+FIXED = "x\ufffdy"
+
+
+def row_counts(storage: MastraStorage) -> dict[str, int]:
+    with storage.engine.connect() as conn:
+        return {
+            table.name: conn.scalar(select(func.count()).select_from(table)) or 0
+            for table in metadata.sorted_tables
+        }
+
+
+def assert_names(error: ValidationError, field: str) -> None:
+    """The error names the field: its `field`, and its message starts with the path."""
+    assert error.field, error
+    assert str(error).startswith(field) or error.field.startswith(field), (field, error)
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.fixture
+def seeded(storage: MastraStorage) -> MastraStorage:
+    storage.create_thread(resource_id="r", thread_id="t", metadata={"x": 1})
+    storage.persist_workflow_snapshot(
+        workflow_name="w", run_id="run", snapshot={"status": "running", "context": {}}
+    )
+    return storage
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+def test_lone_surrogates_in_text_are_stored_as_the_replacement_character(
+    storage: MastraStorage,
+) -> None:
+    thread = storage.create_thread(
+        resource_id="r", thread_id="t", title=CUT, metadata={"k": CUT, CUT: [CUT]}
+    )
+    assert thread.title == FIXED and thread.metadata == {"k": FIXED, FIXED: [FIXED]}
+    again = storage.get_thread_by_id(thread_id="t")
+    assert again is not None and again.model_dump() == thread.model_dump()
+    saved = storage.save_messages(
+        messages=[{"id": "m", "thread_id": "t", "role": "user", "content": CUT}]
+    )
+    assert saved[0].content.content == FIXED
+    assert storage.list_messages_by_id(message_ids=["m"])[0].content.parts == [
+        {"type": "text", "text": FIXED}
+    ]
+    storage.update_thread(id="t", title=CUT, metadata={"more": CUT})
+    resource = storage.update_resource(resource_id="r", working_memory=CUT, metadata={"k": CUT})
+    assert resource.working_memory == FIXED and resource.metadata == {"k": FIXED}
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="run", snapshot={"status": CUT})
+    assert storage.load_workflow_snapshot(workflow_name="w", run_id="run") == {"status": FIXED}
+    # Reads that filter on the same text find what was stored.
+    assert storage.list_workflow_runs(status=CUT).total == 1
+    assert [t.id for t in storage.list_threads(metadata={"k": CUT}).threads] == ["t"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.create_thread(resource_id="r", thread_id=CUT),
+        lambda s: s.create_thread(resource_id=CUT),
+        lambda s: s.get_thread_by_id(thread_id=CUT),
+        lambda s: s.save_messages(
+            messages=[{"id": CUT, "thread_id": "t", "role": "user", "content": "c"}]
+        ),
+        lambda s: s.persist_workflow_snapshot(workflow_name="w", run_id=CUT, snapshot={}),
+        lambda s: s.list_messages(thread_id=CUT),
+    ],
+)
+def test_a_lone_surrogate_in_an_id_is_refused(seeded: MastraStorage, call: Any) -> None:
+    before = row_counts(seeded)
+    with pytest.raises(ValidationError, match="surrogate"):
+        call(seeded)
+    assert row_counts(seeded) == before
+
+
+NOT_JSON = [
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(float("inf"), id="inf"),
+    pytest.param(-float("inf"), id="-inf"),
+    pytest.param({1, 2}, id="set"),
+    pytest.param(b"bytes", id="bytes"),
+    pytest.param(object(), id="object"),
+    pytest.param(Decimal("1.5"), id="decimal"),
+    pytest.param({1: "int key"}, id="int-key"),
+    pytest.param({("a",): "tuple key"}, id="tuple-key"),
+    pytest.param(datetime(2026, 1, 1), id="naive-datetime"),
+    pytest.param(nested(MAX_JSON_DEPTH + 1), id="too-deep"),
+    pytest.param(nested(10_000), id="10000-deep"),
+]
+
+JSON_FIELDS: list[Any] = [
+    ("metadata", lambda s, v: s.create_thread(resource_id="r", thread_id="n", metadata={"v": v})),
+    (
+        "metadata",
+        lambda s, v: s.save_thread(thread={"id": "n", "resource_id": "r", "metadata": {"v": v}}),
+    ),
+    ("metadata", lambda s, v: s.update_thread(id="t", metadata={"v": v})),
+    ("metadata", lambda s, v: s.list_threads(metadata={"v": v})),
+    (
+        "content",
+        lambda s, v: s.save_messages(
+            messages=[
+                {"id": "m", "thread_id": "t", "role": "user", "content": {"metadata": {"v": v}}}
+            ]
+        ),
+    ),
+    (
+        "content",
+        lambda s, v: s.save_messages(
+            messages=[
+                {"id": "m", "thread_id": "t", "role": "user", "content": [{"type": "x", "v": v}]}
+            ]
+        ),
+    ),
+    ("content", lambda s, v: s.update_messages(messages=[{"id": "m0", "content": {"other": v}}])),
+    ("metadata", lambda s, v: s.update_resource(resource_id="r2", metadata={"v": v})),
+    ("metadata", lambda s, v: s.save_resource(resource={"id": "r2", "metadata": {"v": v}})),
+    (
+        "snapshot",
+        lambda s, v: s.persist_workflow_snapshot(workflow_name="w", run_id="n", snapshot={"v": v}),
+    ),
+    (
+        "result",
+        lambda s, v: s.update_workflow_results(
+            workflow_name="w", run_id="run", step_id="s", result={"v": v}
+        ),
+    ),
+    (
+        "request_context",
+        lambda s, v: s.update_workflow_results(
+            workflow_name="w", run_id="run", step_id="s", result={}, request_context={"v": v}
+        ),
+    ),
+    ("opts", lambda s, v: s.update_workflow_state(workflow_name="w", run_id="run", opts={"v": v})),
+    (
+        "result",
+        lambda s, v: s.save_eval(
+            eval={
+                "input": "i",
+                "output": "o",
+                "result": {"v": v},
+                "agent_name": "a",
+                "metric_name": "m",
+            }
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "field,call", JSON_FIELDS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(JSON_FIELDS)]
+)
+def test_a_value_json_cannot_hold_is_refused_naming_the_field(
+    seeded: MastraStorage, field: str, call: Any
+) -> None:
+    seeded.save_messages(messages=[{"id": "m0", "thread_id": "t", "role": "user", "content": "c"}])
+    before = row_counts(seeded)
+    snapshot = seeded.load_workflow_snapshot(workflow_name="w", run_id="run")
+    for param in NOT_JSON:
+        with pytest.raises(ValidationError) as caught:
+            call(seeded, param.values[0])
+        assert_names(caught.value, field)
+    assert row_counts(seeded) == before
+    assert seeded.load_workflow_snapshot(workflow_name="w", run_id="run") == snapshot
+    # The table stays readable for everyone (no invalid JSON stored).
+    assert seeded.list_threads(metadata={"x": 1}).total == 1
+
+
+def test_an_aware_datetime_inside_json_is_stored_as_mastra_iso_text(storage: MastraStorage) -> None:
+    at = datetime(2026, 11, 26, 11, 50, 17, 385_999, tzinfo=timezone.utc)
+    thread = storage.create_thread(resource_id="r", thread_id="t", metadata={"at": at, "l": (1, 2)})
+    assert thread.metadata == {"at": "2026-11-26T11:50:17.385Z", "l": [1, 2]}
+    assert storage.get_thread_by_id(thread_id="t").metadata == thread.metadata  # type: ignore[union-attr]
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot={"at": at})
+    assert storage.load_workflow_snapshot(workflow_name="w", run_id="r") == {
+        "at": "2026-11-26T11:50:17.385Z"
+    }
+
+
+def test_json_up_to_the_depth_limit_round_trips(storage: MastraStorage) -> None:
+    deep = nested(MAX_JSON_DEPTH - 1)
+    storage.create_thread(resource_id="r", thread_id="t", metadata={"d": deep})
+    assert storage.get_thread_by_id(thread_id="t").metadata == {"d": deep}  # type: ignore[union-attr]
+
+
+# -- argument types and ranges ----------------------------------------------------------
+
+BAD_ARGUMENTS: list[Any] = [
+    ("per_page", lambda s: s.list_threads(per_page="10")),
+    ("page", lambda s: s.list_threads(page=1.5)),
+    ("page", lambda s: s.list_threads(page=True)),
+    ("per_page", lambda s: s.list_threads(per_page=2**31)),
+    ("per_page", lambda s: s.list_threads(per_page=2**63)),
+    ("page", lambda s: s.list_threads(page=2**63, per_page=10)),
+    ("order_by", lambda s: s.list_threads(order_by=["createdAt"])),
+    ("direction", lambda s: s.list_threads(direction=None)),
+    ("per_page", lambda s: s.list_messages(thread_id="t", per_page=10**19)),
+    ("count_total", lambda s: s.list_messages(thread_id="t", count_total="no")),
+    (
+        "include",
+        lambda s: s.list_messages(
+            thread_id="t", include=[{"id": "m", "with_previous_messages": 10**19}]
+        ),
+    ),
+    (
+        "include",
+        lambda s: s.list_messages(thread_id="t", include=[{"id": "m", "with_next_messages": "3"}]),
+    ),
+    (
+        "include",
+        lambda s: s.list_messages(thread_id="t", include=[{"id": "m", "with_next_messages": 1.5}]),
+    ),
+    ("page", lambda s: s.list_messages_by_resource_id(resource_id="r", page="0")),
+    ("from_date", lambda s: s.list_workflow_runs(from_date="2020-01-01")),
+    ("to_date", lambda s: s.list_workflow_runs(to_date=1_700_000_000)),
+    ("from_date", lambda s: s.list_workflow_runs(from_date=datetime(2020, 1, 1))),
+    ("per_page", lambda s: s.list_workflow_runs(page=0, per_page=2**40)),
+    ("per_page", lambda s: s.get_evals(per_page=-1)),
+    ("page", lambda s: s.get_evals(page=[0])),
+    ("date_range", lambda s: s.get_evals(date_range={"start": "yesterday"})),
+    (
+        "fencing_token",
+        lambda s: s.persist_workflow_snapshot(
+            workflow_name="w", run_id="run", snapshot={}, fencing_token=2**64
+        ),
+    ),
+    (
+        "ttl_ms",
+        lambda s: s.try_acquire_workflow_run_lock(workflow_name="w", run_id="run", ttl_ms=2**70),
+    ),
+    ("status", lambda s: s.list_workflow_runs(status=3)),
+]
+
+
+@pytest.mark.parametrize(
+    "field,call", BAD_ARGUMENTS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_ARGUMENTS)]
+)
+def test_a_wrong_type_or_out_of_range_argument_is_refused(
+    seeded: MastraStorage, field: str, call: Any
+) -> None:
+    before = row_counts(seeded)
+    with pytest.raises(ValidationError) as caught:
+        call(seeded)
+    assert_names(caught.value, field)
+    assert row_counts(seeded) == before
+
+
+# -- ids --------------------------------------------------------------------------------
+
+LONG = "i" * (MAX_ID_LENGTH + 1)
+
+LONG_IDS: list[Any] = [
+    ("thread", lambda s: s.create_thread(resource_id="r", thread_id=LONG)),
+    ("thread", lambda s: s.create_thread(resource_id=LONG)),
+    (
+        "messages",
+        lambda s: s.save_messages(
+            messages=[{"id": LONG, "thread_id": "t", "role": "user", "content": "c"}]
+        ),
+    ),
+    ("resource_id", lambda s: s.update_resource(resource_id=LONG, working_memory="w")),
+    ("run_id", lambda s: s.persist_workflow_snapshot(workflow_name="w", run_id=LONG, snapshot={})),
+    (
+        "workflow_name",
+        lambda s: s.persist_workflow_snapshot(workflow_name=LONG, run_id="x", snapshot={}),
+    ),
+    ("thread_id", lambda s: s.get_thread_by_id(thread_id=LONG)),
+    ("message_ids", lambda s: s.delete_messages(message_ids=[LONG])),
+    ("run_id", lambda s: s.try_acquire_workflow_run_lock(workflow_name="w", run_id=LONG)),
+]
+
+
+@pytest.mark.parametrize(
+    "field,call", LONG_IDS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(LONG_IDS)]
+)
+def test_an_id_longer_than_the_limit_is_refused_on_every_backend(
+    seeded: MastraStorage, field: str, call: Any
+) -> None:
+    before = row_counts(seeded)
+    with pytest.raises(ValidationError, match=str(MAX_ID_LENGTH)) as caught:
+        call(seeded)
+    assert_names(caught.value, field)
+    assert row_counts(seeded) == before
+
+
+def test_ids_of_the_maximum_length_work_even_in_the_widest_encoding(storage: MastraStorage) -> None:
+    # U+E000 is doubled by PostgreSQL's NUL escape: the widest stored form.
+    wide = "\ue000" * MAX_ID_LENGTH
+    storage.create_thread(resource_id=wide, thread_id=wide)
+    storage.save_messages(
+        messages=[{"id": wide, "thread_id": wide, "role": "user", "content": "c"}]
+    )
+    storage.persist_workflow_snapshot(
+        workflow_name=wide, run_id=wide, snapshot={}, resource_id=wide
+    )
+    assert storage.get_workflow_run_by_id(run_id=wide, workflow_name=wide) is not None
+    assert storage.try_acquire_workflow_run_lock(workflow_name=wide, run_id=wide)
+    storage.release_workflow_run_lock(workflow_name=wide, run_id=wide)
+    assert [m.id for m in storage.list_messages(thread_id=wide).messages] == [wide]
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_database_errors_carry_no_sql_and_no_parameter_values(storage: MastraStorage) -> None:
+    storage.create_thread(resource_id="r", thread_id="t")
+    with storage.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE mastra_messages RENAME TO mastra_messages_away"))
+    secret = "secret-thread-id-4242"
+    try:
+        for call in (
+            lambda: storage.list_messages(thread_id=secret),
+            lambda: storage.save_messages(
+                messages=[{"id": secret, "thread_id": "t", "role": "user", "content": secret}]
+            ),
+        ):
+            with pytest.raises(StorageError) as caught:
+                call()
+            message = str(caught.value)
+            for leaked in ("SELECT", "INSERT", "FROM", "[SQL", "[parameters", secret):
+                assert leaked not in message, message
+            assert "mastra_messages" in message  # but it says what is wrong
+            assert caught.value.__cause__ is not None
+    finally:
+        with storage.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE mastra_messages_away RENAME TO mastra_messages"))
