@@ -6,6 +6,7 @@ Repositories ask for a capability (`Features`) or call a helper (`upsert`,
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ from typing import Any
 from sqlalchemy import (
     DateTime,
     Float,
+    Integer,
     Interval,
     Table,
     Text,
+    and_,
     bindparam,
     cast,
     event,
@@ -29,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -188,26 +192,100 @@ def many_rows_parameters(
 
 
 def json_contains(
-    feats: Features, column: Any, expected: dict[str, Any]
+    feats: Features, column: Any, expected: dict[str, Any], *, within: str | None = None
 ) -> list[ColumnElement[bool]]:
-    """Conditions keeping rows whose JSON object in `column` has each key of
-    `expected` with an equal value (top level)."""
-    from .orm.types import JSONValue, dumps
+    """Conditions keeping rows whose JSON object in `column` (or in its
+    top-level key `within`, e.g. `content` -> `metadata`) has each key of
+    `expected` with an equal JSON value: deep equality, where key order and
+    `1` vs `1.0` do not matter and `true` is not `1`; any key text works.
+    The same meaning on every backend; `expected` must already be a checked
+    JSON object (`values.json_object`).
 
+    PostgreSQL: `(column -> key) = value::jsonb` per key (jsonb equality is
+    exactly that). SQLite: our `mastra_json_has` function, registered on each
+    connection (`configure_sqlite`), since SQLite's JSON path syntax cannot
+    name every key and its JSON functions cut text at NUL.
+    """
+    from .orm.types import dumps, encode_json_text, encode_nul
+
+    if not expected:
+        return []
     if feats.name == "postgresql":
-        return [column.op("@>")(bindparam(None, expected, type_=JSONValue()))]
-    conditions: list[ColumnElement[bool]] = []
-    for key, value in expected.items():
-        if '"' in key or "\\" in key:
-            raise ValidationError(
-                f"metadata filter key {key!r}: double quotes and backslashes are not "
-                "supported in keys on SQLite",
-                field="metadata",
+        # Keys and values NUL-escaped as stored; values as jsonb text (JSON
+        # null stays a value, not SQL NULL).
+        document = column
+        if within is not None:
+            document = column.op("->", return_type=JSONB())(
+                bindparam(None, encode_nul(within), type_=Text())
             )
-        # `->` gives the JSON text of the value, compared with ours (compact).
-        path = bindparam(None, f'$."{key}"', type_=Text())
-        conditions.append(column.op("->", return_type=Text())(path) == dumps(value))
-    return conditions
+        return [
+            document.op("->", return_type=JSONB())(bindparam(None, encode_nul(key), type_=Text()))
+            == cast(bindparam(None, encode_json_text(value), type_=Text()), JSONB())
+            for key, value in expected.items()
+        ]
+    return [
+        func.mastra_json_has(
+            column, within, bindparam(None, dumps(expected), type_=Text()), type_=Integer()
+        )
+        == 1
+    ]
+
+
+SQLITE_FUNCTIONS = "mastra_storage.sqlite_functions"
+"""Key in a pooled SQLite connection's `info`: our SQL functions are registered."""
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """`mastra_json_has(document, within, expected_json)` on one SQLite connection."""
+    dbapi_connection.create_function("mastra_json_has", 3, _json_has, deterministic=True)
+
+
+def _json_has(document: Any, within: str | None, expected_json: str) -> int:
+    from .orm.types import loads_blob
+
+    if document is None:
+        return 0
+    try:
+        value = loads_blob(document) if isinstance(document, bytes) else json.loads(document)
+    except (ValueError, UnicodeDecodeError):
+        return 0  # not JSON (written by someone else): matches nothing, fails no one
+    if within is not None:
+        value = value.get(within) if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        return 0
+    expected = _expected(expected_json)
+    for key, wanted in expected.items():
+        if key not in value or not json_equal(value[key], wanted):
+            return 0
+    return 1
+
+
+@lru_cache(maxsize=256)
+def _expected(expected_json: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(expected_json)
+    return loaded
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Deep equality of JSON values: numbers by value (`1 == 1.0`), booleans
+    only with booleans, objects regardless of key order, arrays in order."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, dict):
+        return (
+            isinstance(right, dict)
+            and left.keys() == right.keys()
+            and all(json_equal(item, right[key]) for key, item in left.items())
+        )
+    if isinstance(left, list):
+        return (
+            isinstance(right, list)
+            and len(left) == len(right)
+            and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+        )
+    return type(left) is type(right) and left == right
 
 
 # Mastra's expressions for a run's status and the thread id embedded in its
@@ -259,6 +337,18 @@ def snapshot_status(feats: Features) -> ColumnElement[str]:
     `workflow_name`)."""
     sql = _PG_SNAPSHOT_STATUS if feats.name == "postgresql" else _SQLITE_SNAPSHOT_STATUS
     return literal_column(sql, Text())
+
+
+def snapshot_status_is(feats: Features, status: str) -> ColumnElement[bool]:
+    """`snapshot.status` equals `status`: through the indexed expression, except
+    on SQLite for a status holding NUL (its JSON functions cut text there),
+    which `json_contains` compares exactly."""
+    from .orm.models import WorkflowSnapshotRow
+    from .orm.types import SafeText
+
+    if feats.name != "postgresql" and "\x00" in status:
+        return and_(*json_contains(feats, WorkflowSnapshotRow.snapshot, {"status": status}))
+    return snapshot_status(feats) == bindparam(None, status, type_=SafeText())
 
 
 def snapshot_thread_id(feats: Features) -> ColumnElement[str]:
@@ -365,7 +455,9 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        register_sqlite_functions(dbapi_connection)
+        record.info[SQLITE_FUNCTIONS] = True
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if wal:
@@ -381,6 +473,10 @@ _BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "EXCLUSIVE": "BEGIN EXCLUSIVE"}
 
 def _sqlite_begin(conn: Connection) -> None:
     dbapi_connection: Any = conn.connection.dbapi_connection
+    info = conn.connection.info
+    if SQLITE_FUNCTIONS not in info:  # connected before our hooks (a caller's engine)
+        register_sqlite_functions(dbapi_connection)
+        info[SQLITE_FUNCTIONS] = True
     if dbapi_connection.isolation_level is not None:
         # A caller's engine without our connect hook: take over BEGIN here too.
         dbapi_connection.isolation_level = None

@@ -72,6 +72,11 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def encode_json_text(value: Any) -> str:
+    """`value` as the JSON text PostgreSQL stores for it (strings NUL-escaped)."""
+    return dumps(_map_strings(value, encode_nul) if _has_nul_or_mark(value) else value)
+
+
 def loads_blob(blob: bytes) -> Any:
     """A JSON column read as a BLOB: SQLite's binary JSONB, which newer
     `@mastra/libsql` writes (`jsonb(?)`), or else UTF-8 JSON text."""

@@ -15,7 +15,7 @@ from ..dialects import (
     Features,
     features,
     lock_rows,
-    snapshot_status,
+    snapshot_status_is,
     snapshot_thread_id,
     upsert,
 )
@@ -157,7 +157,7 @@ class WorkflowRepository:
         if resource_id is not None:
             stmt = stmt.where(WorkflowSnapshotRow.resource_id == resource_id)
         if status is not None:
-            stmt = stmt.where(snapshot_status(self.features) == type_coerce_text(status))
+            stmt = stmt.where(snapshot_status_is(self.features, status))
         if thread_id is not None:
             stmt = stmt.where(snapshot_thread_id(self.features) == type_coerce_text(thread_id))
         if from_date is not None:
