@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from mastra_storage import MastraStorage
 
 ODD_KEYS = [
@@ -51,7 +49,13 @@ def test_values_are_compared_by_deep_json_equality(storage: MastraStorage) -> No
     storage.create_thread(
         resource_id="r",
         thread_id="t",
-        metadata={"obj": {"x": 1, "y": [1, 2, {"z": None}]}, "n": 1, "f": 2.5, "b": True, "z": None},
+        metadata={
+            "obj": {"x": 1, "y": [1, 2, {"z": None}]},
+            "n": 1,
+            "f": 2.5,
+            "b": True,
+            "z": None,
+        },
     )
     match = [
         {"obj": {"y": [1.0, 2, {"z": None}], "x": 1.0}},  # key order, 1 vs 1.0
