@@ -276,7 +276,7 @@ LONG = "i" * (MAX_ID_LENGTH + 1)
 
 LONG_IDS: list[Any] = [
     ("thread", lambda s: s.create_thread(resource_id="r", thread_id=LONG)),
-    ("thread", lambda s: s.create_thread(resource_id=LONG)),
+    ("resource_id", lambda s: s.create_thread(resource_id=LONG)),
     (
         "messages",
         lambda s: s.save_messages(

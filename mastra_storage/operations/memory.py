@@ -57,7 +57,7 @@ def create_thread(
     """A new thread; an id that exists is refused with `ConflictError` and
     the stored thread is left as it is (`save_thread` is the upsert)."""
     require_text(resource_id, "resource_id")
-    optional_string(title, "title")
+    title = optional_string(title, "title")
     fields: dict[str, Any] = {
         "resource_id": resource_id,
         "title": title or "",
