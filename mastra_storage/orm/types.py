@@ -215,9 +215,11 @@ class SafeText(TypeDecorator[str]):
             return lambda value: value if value is None or value.isascii() else clean_text(value)
         return lambda value: (
             value
-            if value is None or value.isascii()
+            if value is None
             else encode_nul(clean_text(value))
             if "\x00" in value or _MARK in value
+            else value
+            if value.isascii()
             else clean_text(value)
         )
 
