@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from . import operations
 from ._async_methods import AsyncDataMethods
 from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from .dialects import BEGIN_OPTION, features
+from .dialects import BEGIN_OPTION, connection_of, features
 from .domain import RunLock
 from .engines import (
     ConnectionSettings,
@@ -30,10 +30,12 @@ from .engines import (
     forget_connections_after_fork,
     normalize_url,
     prepare_engine,
+    schema_on,
     url_from_env,
     url_settings,
+    with_caller_schema,
 )
-from .errors import ValidationError, translate_errors
+from .errors import StorageClosedError, ValidationError, translate_errors
 from .locks import (
     DEFAULT_TTL_MS,
     LOCK_BACKENDS,
@@ -75,6 +77,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         **engine_options: Any,
     ) -> None:
         self.name = name
+        self._closed = False
+        schema = getattr(self, "schema", None) or engine_options.get("schema")
+        self._schema: str | None = schema
         self.settings = ConnectionSettings(
             connect_timeout_s=connect_timeout_s,
             lock_timeout_ms=lock_timeout_ms,
@@ -85,10 +90,18 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             url, self.settings = url_settings(normalize_url(url), self.settings)
         if engine is not None and url is not None:
             raise ValidationError("give url or engine, not both", field="engine")
+        if engine is not None and not isinstance(engine, AsyncEngine):
+            raise ValidationError(
+                f"engine must be a SQLAlchemy AsyncEngine (create_async_engine), got "
+                f"{type(engine).__name__}: a sync Engine goes to DefaultStorage / PostgresStorage",
+                field="engine",
+            )
         self._owns_engine = engine is None
         if engine is None:
             engine = self._create_engine(url, settings=self.settings, **engine_options)
             forget_connections_after_fork(engine.sync_engine)
+        else:
+            engine = with_caller_schema(engine, engine_options.pop("schema", schema))
         self.engine = engine
         self.features = features(self.engine.sync_engine)
         prepare_engine(self.engine.sync_engine)
@@ -108,8 +121,15 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     def _prepare_database(self, conn: Connection) -> None:
         """Anything the database needs before its first migration."""
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageClosedError(
+                f"{type(self).__name__} {self.name!r} is closed: create a new storage to go on"
+            )
+
     async def init(self) -> None:
         """Bring the schema to head; idempotent; safe from several processes."""
+        self._check_open()
         async with self._init_lock:
             with translate_errors():
                 async with self.engine.connect() as conn:
@@ -118,7 +138,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._initialized = True
 
     async def close(self) -> None:
-        """Release the run locks this storage holds, then dispose what it created."""
+        """Release the run locks this storage holds, then dispose what it created.
+        Idempotent; any later call raises `StorageClosedError`."""
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
@@ -137,6 +161,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     @asynccontextmanager
     async def session_scope(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """An AsyncSession in a new transaction, committed on success."""
+        self._check_open()
         if not self._initialized:
             await self.init()
         maker = self._writer if write else self._reader
@@ -152,9 +177,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         write: bool,
         **kwargs: Any,
     ) -> T:
+        self._check_open()
         if session is not None:
             with translate_errors():
-                return await session.run_sync(_call, operation, kwargs)
+                return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
         if not self._initialized:
             await self.init()
         engine = self._write_engine if write else self.engine
@@ -180,12 +206,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if backend == MEMORY:
             engine = self.engine.sync_engine  # never queried: the table is in this process
         elif lock_engine is not None:
-            engine = lock_engine
+            engine = with_caller_schema(lock_engine, self._schema)
         else:
             engine = owned = forget_connections_after_fork(
                 create_engine_for_url(
                     sync_url(self.engine.url),
-                    schema=getattr(self, "schema", None),
+                    schema=self._schema,
                     settings=self.settings,
                     **LOCK_POOL,
                 )
@@ -212,6 +238,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         return operations.supports_concurrent_updates()
 
     async def _in_lock_thread(self, function: Callable[..., T], *args: Any) -> T:
+        self._check_open()
         if not self._initialized:
             await self.init()
         return await asyncio.to_thread(function, *args)
@@ -287,6 +314,15 @@ async def _transaction(
     except DBAPIError as error:
         setattr(error, COMMIT_REACHED, reached)
         raise
+
+
+def _call_in_schema(
+    session: Any, schema: str | None, operation: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    if schema is None:
+        return operation(session, **kwargs)
+    with schema_on(connection_of(session), schema):
+        return operation(session, **kwargs)
 
 
 class AsyncDefaultStorage(AsyncMastraStorage):

@@ -6,19 +6,22 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import re
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from .dialects import LOCK_TIMEOUT_OPTION, PROXY_OPTION, configure_postgres_proxy, configure_sqlite
 from .errors import MissingDependencyError, ValidationError
 from .orm.types import dumps
+from .values import has_surrogate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +31,7 @@ DEFAULT_URL = "file:mastra.db"
 environment says otherwise: `mastra.db` in the working directory."""
 URL_VARIABLE = "MASTRA_STORAGE_URL"
 SCHEMA_VARIABLE = "MASTRA_STORAGE_SCHEMA"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+E = TypeVar("E", "Engine", "AsyncEngine")
 
 
 def url_from_env() -> str:
@@ -148,6 +151,12 @@ def engine_arguments(
     the PostgreSQL schema (as the connections' search_path)."""
     parsed, settings = url_settings(normalize_url(url), settings)
     backend = parsed.get_backend_name()
+    if schema is not None:
+        check_identifier(schema, field="schema")
+        if backend != "postgresql":
+            raise ValidationError(
+                f"schema= needs a PostgreSQL database, not {backend!r}", field="schema"
+            )
     connect_args = kwargs.setdefault("connect_args", {})
     options = kwargs.setdefault("execution_options", {})
     options.setdefault(LOCK_TIMEOUT_OPTION, settings.lock_timeout_ms)
@@ -174,13 +183,11 @@ def engine_arguments(
         connect_args.setdefault("keepalives_idle", 30)
         connect_args.setdefault("keepalives_interval", 10)
         connect_args.setdefault("keepalives_count", 3)
-        if schema is not None:
-            check_identifier(schema, field="schema")
         if settings.prepared_statements:
             # Per connection, in the startup packet: no round trip per transaction.
             startup = [f"-c lock_timeout={int(settings.lock_timeout_ms)}"]
             if schema is not None:
-                startup.append(f"-csearch_path={schema}")
+                startup.append(startup_option(f"-csearch_path={quote_schema(schema)}"))
             given = connect_args.get("options")
             connect_args["options"] = " ".join(filter(None, [given, *startup]))
         else:
@@ -229,9 +236,10 @@ def create_engine_for_url(
     `MissingDependencyError` when the URL's driver is not installed."""
     parsed, settings, arguments = engine_arguments(url, schema=schema, settings=settings, **kwargs)
     require_driver(parsed)
-    engine = create_engine(parsed, **arguments)
+    with _driver_errors(parsed):
+        engine = create_engine(parsed, **arguments)
     prepare_engine(engine)
-    return engine
+    return with_schema(engine, schema)
 
 
 def create_async_engine_for_url(
@@ -249,9 +257,87 @@ def create_async_engine_for_url(
     require_driver(parsed, asynchronous=True)
     from ._asyncio import create_async_engine
 
-    engine = create_async_engine(parsed, **arguments)
+    with _driver_errors(parsed):
+        engine = create_async_engine(parsed, **arguments)
     prepare_engine(engine.sync_engine)
-    return engine
+    return with_schema(engine, schema)
+
+
+@contextmanager
+def _driver_errors(url: URL) -> Iterator[None]:
+    """A URL whose dialect or driver is not installed is a `ValidationError`."""
+    try:
+        yield
+    except (ImportError, sa_exc.NoSuchModuleError, sa_exc.ArgumentError) as error:
+        raise ValidationError(
+            f"cannot use url {url.render_as_string(hide_password=True)!r}: "
+            f"{type(error).__name__}: {error}. Install its driver, or name one that is "
+            "installed (postgresql+psycopg://..., sqlite:///..., file:PATH)",
+            field="url",
+        ) from error
+
+
+# -- schemas ---------------------------------------------------------------------------
+
+SCHEMA_MAP = "schema_translate_map"
+
+
+def with_schema(engine: E, schema: str | None) -> E:
+    """`engine` (ours or a caller's, sync or async) whose statements name our
+    tables in `schema`: SQLAlchemy's `schema_translate_map`, so every
+    statement, DDL included, says `"schema".table` whatever the connection's
+    search_path (a caller's engine, a pooled connection, a proxy). The caller's
+    engine itself is not changed: this is a new Engine sharing its pool."""
+    if schema is None:
+        return engine
+    if schema_of(engine) == schema:
+        return engine
+    return engine.execution_options(**{SCHEMA_MAP: {None: schema}})
+
+
+def with_caller_schema(engine: E, schema: str | None) -> E:
+    """A caller's engine given with `schema=`: checked, then `with_schema`."""
+    if schema is None:
+        return engine
+    check_identifier(schema, field="schema")
+    if engine.dialect.name != "postgresql":
+        raise ValidationError(
+            f"schema= needs a PostgreSQL database, not {engine.dialect.name!r}", field="schema"
+        )
+    return with_schema(engine, schema)
+
+
+def schema_of(bind: Any) -> str | None:
+    """The schema `with_schema` gave this Engine or Connection (None: the default)."""
+    options = bind.get_execution_options() if hasattr(bind, "get_execution_options") else {}
+    mapping = options.get(SCHEMA_MAP) or {}
+    schema: str | None = mapping.get(None)
+    return schema
+
+
+@contextmanager
+def schema_on(connection: Connection, schema: str | None) -> Iterator[Connection]:
+    """Our tables in `schema` on a caller's connection (`session=`), for the
+    duration of one call; the connection's own mapping is put back after."""
+    if schema is None or schema_of(connection) == schema:
+        yield connection
+        return
+    previous = connection.get_execution_options().get(SCHEMA_MAP)
+    connection.execution_options(**{SCHEMA_MAP: {None: schema}})
+    try:
+        yield connection
+    finally:
+        connection.execution_options(**{SCHEMA_MAP: previous})
+
+
+def quote_schema(schema: str) -> str:
+    """`schema` as a PostgreSQL quoted identifier: `"TenantA"`, `"my-tenant"`."""
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def startup_option(option: str) -> str:
+    """One `-c name=value` for libpq's `options`: spaces and backslashes escaped."""
+    return option.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
 def prepare_engine(engine: Engine) -> None:
@@ -322,10 +408,19 @@ def _switch_to_wal(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def check_identifier(name: str, *, field: str) -> str:
-    if not _IDENTIFIER.match(name):
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's NAMEDATALEN - 1: a longer name would be silently truncated."""
+
+
+def check_identifier(name: object, *, field: str) -> str:
+    """Any name PostgreSQL accepts as a quoted identifier (mixed case, hyphens,
+    spaces, quotes): non-empty text without NUL, at most 63 bytes of UTF-8."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
+    if "\x00" in name or has_surrogate(name):
+        raise ValidationError(f"{field} must not contain NUL or a lone surrogate", field=field)
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
         raise ValidationError(
-            f"{field} must be a plain SQL identifier (letters, digits, _), got {name!r}",
-            field=field,
+            f"{field} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes", field=field
         )
     return name

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,12 +22,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, inspect, text
+from sqlalchemy import Column, column, func, inspect, select, text
+from sqlalchemy import table as table_clause
 from sqlalchemy.engine import Connection, Engine
 
 from .dialects import BEGIN_OPTION, configure_sqlite
-from .engines import check_identifier
-from .errors import MigrationRequiredError, translate_errors
+from .engines import check_identifier, quote_schema, schema_of
+from .errors import MigrationRequiredError, SchemaTooNewError, translate_errors
 from .orm.base import VERSION_TABLE
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -180,9 +182,14 @@ def migration_connection(bind: Engine | Connection) -> Iterator[Connection]:
 
 def serialize_migrations(conn: Connection) -> None:
     """Make concurrent migrators take turns (SQLite: the BEGIN IMMEDIATE write
-    lock taken when the transaction began does it)."""
+    lock taken when the transaction began does it). With `schema=`, the
+    transaction's search_path is that schema too (`SET LOCAL`, quoted), so
+    what a migration inspects or runs as text finds our tables there."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        schema = schema_of(conn)
+        if schema is not None:
+            conn.execute(select(func.set_config("search_path", quote_schema(schema), True)))
 
 
 def ensure_schema(conn: Connection, schema: str) -> None:
@@ -206,9 +213,18 @@ def upgrade(
     nothing of the failed run is kept.
     """
     with translate_errors(), migration_connection(bind) as conn:
-        at = current(conn)
+        at, where = _state(conn)
+        _refuse_unknown(at)
         if revision == "head" and at is not None and at == head():
             return
+        if where == HOST:
+            raise MigrationRequiredError(
+                f"database schema is at revision {at}, the code needs {head()}; our "
+                "revisions are in the host's alembic_version (one history with a branch): "
+                "migrate with the host's Alembic (alembic upgrade heads)",
+                current=at,
+                head=head(),
+            )
         logger.info("migrating %s from %s to %s", _where(conn), at or "<empty>", revision)
         _alembic(lambda: command.upgrade(alembic_config(conn, on_step=on_step), revision))
 
@@ -219,7 +235,9 @@ def downgrade(
     """Take the schema down to `revision` (`"base"` removes every table, rows
     included). `bind` and `on_step` as in `upgrade`."""
     with translate_errors(), migration_connection(bind) as conn:
-        logger.info("migrating %s from %s down to %s", _where(conn), current(conn), revision)
+        at = current(conn)
+        _refuse_unknown(at)
+        logger.info("migrating %s from %s down to %s", _where(conn), at, revision)
         _alembic(lambda: command.downgrade(alembic_config(conn, on_step=on_step), revision))
 
 
@@ -235,26 +253,67 @@ def _where(conn: Connection) -> str:
     return conn.engine.url.render_as_string(hide_password=True)
 
 
-def current(bind: Engine | Connection) -> str | None:
-    """The database's revision, or None when it has none of our schema."""
+OWN, HOST, NONE = "own", "host", "none"
+"""Where a database keeps our revision: our version table, the host's
+`alembic_version` (our versions as a branch of its history), or nowhere."""
+HOST_VERSION_TABLE = "alembic_version"
 
-    def read(conn: Connection) -> str | None:
-        return _alembic(
-            lambda: MigrationContext.configure(
-                conn, opts={"version_table": VERSION_TABLE}
-            ).get_current_revision()
+
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision id of the history this code ships."""
+    return frozenset(script.revision for script in script_directory().walk_revisions())
+
+
+def _state(conn: Connection) -> tuple[str | None, str]:
+    schema = schema_of(conn)
+    own = _alembic(
+        lambda: MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "version_table_schema": schema}
+        ).get_current_revision()
+    )
+    if own is not None:
+        return own, OWN
+    if inspect(conn).has_table(HOST_VERSION_TABLE, schema=schema):
+        versions = table_clause(HOST_VERSION_TABLE, column("version_num"), schema=schema)
+        ours = sorted(
+            row[0]
+            for row in conn.execute(select(versions.c.version_num))
+            if row[0] in known_revisions()
+        )
+        if ours:
+            return ours[-1], HOST
+    return None, NONE
+
+
+def _refuse_unknown(at: str | None) -> None:
+    if at is not None and at not in known_revisions():
+        latest = head()
+        raise SchemaTooNewError(
+            f"database schema is at revision {at}, which this release of mastra-storage "
+            f"does not know (its newest is {latest}): a newer release migrated it. "
+            "Deploy that release; this one never migrates it",
+            current=at,
+            head=latest,
         )
 
+
+def current(bind: Engine | Connection) -> str | None:
+    """The database's revision, or None when it has none of our schema. Read
+    from our version table, or, when our versions are a branch of a host's
+    history, from the host's `alembic_version`."""
     with translate_errors():
         if isinstance(bind, Connection):
-            return read(bind)
+            return _state(bind)[0]
         with bind.connect() as conn:
-            return read(conn)
+            return _state(conn)[0]
 
 
 def check(bind: Engine | Connection) -> None:
-    """Raise `MigrationRequiredError` unless the database is at head."""
+    """Raise `MigrationRequiredError` unless the database is at head, and
+    `SchemaTooNewError` when it is at a revision this code does not know."""
     at, latest = current(bind), head()
+    _refuse_unknown(at)
     if at != latest:
         raise MigrationRequiredError(
             f"database schema is at revision {at or '<none>'}, the code needs {latest}: "
@@ -370,6 +429,7 @@ def configure_context(context: Any, connection: Connection, **extra: Any) -> Non
         connection=connection,
         target_metadata=metadata,
         version_table=VERSION_TABLE,
+        version_table_schema=schema_of(connection),
         render_as_batch=dialect == "sqlite",
         include_object=include_object,
         compare_type=True,

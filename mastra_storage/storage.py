@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
-from .dialects import BEGIN_OPTION, features
+from .dialects import BEGIN_OPTION, connection_of, features
 from .domain import (
     Direction,
     EvalPage,
@@ -45,10 +45,17 @@ from .engines import (
     forget_connections_after_fork,
     normalize_url,
     prepare_engine,
+    schema_on,
     url_from_env,
     url_settings,
+    with_caller_schema,
 )
-from .errors import ConnectionLostError, ValidationError, translate_errors
+from .errors import (
+    ConnectionLostError,
+    StorageClosedError,
+    ValidationError,
+    translate_errors,
+)
 from .locks import (
     ADVISORY,
     DEFAULT_TTL_MS,
@@ -121,6 +128,9 @@ class MastraStorage(ABC):
         **engine_options: Any,
     ) -> None:
         self.name = name
+        self._closed = False
+        schema = getattr(self, "schema", None) or engine_options.get("schema")
+        self._schema: str | None = schema
         self.settings = ConnectionSettings(
             connect_timeout_s=connect_timeout_s,
             lock_timeout_ms=lock_timeout_ms,
@@ -132,8 +142,14 @@ class MastraStorage(ABC):
         if engine is not None:
             if url is not None:
                 raise ValidationError("give url or engine, not both", field="engine")
+            if not isinstance(engine, Engine):
+                raise ValidationError(
+                    f"engine must be a SQLAlchemy Engine, got {type(engine).__name__} "
+                    "(an AsyncEngine goes to AsyncDefaultStorage / AsyncPostgresStorage)",
+                    field="engine",
+                )
             self._owns_engine = False
-            self.engine = engine
+            self.engine = with_caller_schema(engine, engine_options.pop("schema", schema))
         else:
             self._owns_engine = True
             self.engine = forget_connections_after_fork(
@@ -153,13 +169,15 @@ class MastraStorage(ABC):
             lock_engine = self._lock_engine = forget_connections_after_fork(
                 create_engine_for_url(
                     self.engine.url,
-                    schema=getattr(self, "schema", None),
+                    schema=self._schema,
                     settings=self.settings,
                     **LOCK_POOL,
                 )
             )
         self._run_locks = LOCK_BACKENDS[backend](
-            engine=lock_engine or self.engine,
+            engine=self.engine
+            if lock_engine is None
+            else with_caller_schema(lock_engine, self._schema),
             holder=new_holder_id(name),
             prepare=self._prepare_run_locks,
         )
@@ -176,11 +194,19 @@ class MastraStorage(ABC):
         """Anything the database needs before its first migration (runs on the
         migration connection, holding the migration lock)."""
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageClosedError(
+                f"{type(self).__name__} {self.name!r} is closed: create a new storage to go on"
+            )
+
     def init(self) -> None:
         """Bring the schema to head (Mastra: `init`). Idempotent (at head it
         does not start Alembic); safe when several processes call it at once
         (they take turns); also done by the first call without `session=`.
-        Raises `StorageError` when a migration step fails (nothing of it kept)."""
+        Raises `StorageError` when a migration step fails (nothing of it kept).
+        Raises `SchemaTooNewError` when a newer release has migrated the database."""
+        self._check_open()
         with self._init_lock, translate_errors(), self.engine.connect() as conn:
             migrate_on(
                 conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}), self._prepare_database
@@ -190,7 +216,11 @@ class MastraStorage(ABC):
     def close(self) -> None:
         """Release the run locks this storage holds, then dispose the engine it
         created (a caller's engine is left alone). Also on leaving `with storage:`.
-        Our extension (Mastra's storages have no `close`)."""
+        Our extension (Mastra's storages have no `close`). Idempotent; any later
+        call raises `StorageClosedError`."""
+        if self._closed:
+            return
+        self._closed = True
         self._run_locks.close()
         if self._lock_engine is not None:
             self._lock_engine.dispose()
@@ -214,6 +244,7 @@ class MastraStorage(ABC):
         error (our extension): `with storage.session_scope() as session: ...`.
         `write=True` takes SQLite's write lock at BEGIN, so the transaction
         cannot fail later for a lock upgrade."""
+        self._check_open()
         if not self._initialized:
             self.init()
         maker = self._writer if write else self._reader
@@ -230,9 +261,13 @@ class MastraStorage(ABC):
     ) -> T:
         """`operation` in the caller's session, or in a transaction of its own on
         a plain Connection (no ORM unit of work: nothing here needs one)."""
+        self._check_open()
         if session is not None:
             with translate_errors():
-                return operation(session, **kwargs)
+                if self._schema is None:
+                    return operation(session, **kwargs)
+                with schema_on(connection_of(session), self._schema):
+                    return operation(session, **kwargs)
         if not self._initialized:
             self.init()
         engine = self._write_engine if write else self.engine
@@ -918,6 +953,7 @@ class MastraStorage(ABC):
         `tryAcquireWorkflowRunLock`). Not reentrant: False when this instance
         already holds it. Raises `ValidationError` for empty names or a TTL
         outside 1 ms to 366 days."""
+        self._check_open()
         return self._run_locks.try_acquire(workflow_name, run_id, ttl_ms)
 
     def renew_workflow_run_lock(
@@ -926,11 +962,13 @@ class MastraStorage(ABC):
         """Extend this instance's lock to now + `ttl_ms` milliseconds (Mastra:
         `renewWorkflowRunLock`); False, and nothing changed, when it does not
         hold it (any more)."""
+        self._check_open()
         return self._run_locks.renew(workflow_name, run_id, ttl_ms)
 
     def get_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> RunLock | None:
         """The run's current holder (`RunLock`), or None when the lock is free
         (Mastra: `getWorkflowRunLock`)."""
+        self._check_open()
         return self._run_locks.get(workflow_name, run_id)
 
     def list_workflow_run_locks(
@@ -940,11 +978,13 @@ class MastraStorage(ABC):
         such call): those of `workflow_name` only when given, at most `limit`
         (1 to 10,000), ordered by workflow name and run id. Raises
         `ValidationError` for a blank `workflow_name` or a `limit` out of range."""
+        self._check_open()
         return self._run_locks.list_held(workflow_name, limit)
 
     def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
         """Release the run's lock if this instance holds it; otherwise do nothing
         (Mastra: `releaseWorkflowRunLock`)."""
+        self._check_open()
         self._run_locks.release(workflow_name, run_id)
 
     def workflow_run_lock(
@@ -960,6 +1000,7 @@ class MastraStorage(ABC):
         exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes.
         Our extension over Mastra's lock calls (`ttl_ms` in milliseconds,
         renewed every `ttl_ms / 3` when `heartbeat`)."""
+        self._check_open()
         return self._run_locks.hold(workflow_name, run_id, ttl_ms, heartbeat)
 
 

@@ -94,7 +94,8 @@ def pg_schemas(postgres_url: str) -> Iterator[PostgresSchemas]:
     engine = create_engine(postgres_url)
     with engine.begin() as conn:
         for name in schemas.made:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            quoted = '"' + name.replace('"', '""') + '"'
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {quoted} CASCADE"))
     engine.dispose()
 
 

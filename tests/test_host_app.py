@@ -172,3 +172,62 @@ def test_the_example_runs_as_its_readme_says(mode: str, tmp_path: Any) -> None:
     assert done.returncode == 0, done.stderr
     assert "committed in one transaction" in done.stdout
     assert (folder / "README.md").is_file()
+
+
+# -- one history (issue #10 item 11) ---------------------------------------------------
+
+
+def exercise_every_kind_of_call(storage: MastraStorage) -> None:
+    storage.create_thread(resource_id="c1", thread_id="t1", metadata={"k": 1})
+    storage.save_messages(messages=[{"thread_id": "t1", "role": "user", "content": "hi"}])
+    assert storage.list_messages(thread_id="t1").total == 1
+    assert [t.id for t in storage.list_threads(metadata={"k": 1}).threads] == ["t1"]
+    storage.update_resource(resource_id="c1", working_memory="wm")
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot={"status": "ok"})
+    assert storage.list_workflow_runs(status="ok").total == 1
+    with storage.workflow_run_lock(workflow_name="w", run_id="r") as lock:
+        storage.persist_workflow_snapshot(
+            workflow_name="w", run_id="r", snapshot={}, fencing_token=lock.fencing_token
+        )
+    assert storage.try_acquire_workflow_run_lock(workflow_name="w", run_id="r2")
+    assert storage.get_workflow_run_lock(workflow_name="w", run_id="r2") is not None
+    storage.release_workflow_run_lock(workflow_name="w", run_id="r2")
+
+
+def test_every_call_works_on_a_database_migrated_as_one_history(host_engine: Engine) -> None:
+    db.upgrade(host_engine, mode="branch")
+    assert migrate.current(host_engine) == migrate.head()
+    migrate.check(host_engine)  # at head, read from the host's version table
+    storage = DefaultStorage(engine=host_engine)
+    storage.init()  # nothing to do
+    exercise_every_kind_of_call(storage)
+    storage.close()
+    fresh = DefaultStorage(engine=host_engine)  # first use initialises
+    assert fresh.get_thread_by_id(thread_id="t1") is not None
+    fresh.close()
+    assert mastra_storage.orm.VERSION_TABLE not in set(inspect(host_engine).get_table_names())
+    assert host_versions(host_engine) == {"h002_customer_threads", migrate.head()}
+
+
+def test_async_calls_work_on_a_database_migrated_as_one_history(
+    host_engine: Engine, request: pytest.FixtureRequest
+) -> None:
+    import asyncio
+
+    from mastra_storage import AsyncDefaultStorage, AsyncPostgresStorage
+
+    db.upgrade(host_engine, mode="branch")
+    url = host_engine.url.render_as_string(hide_password=False)
+
+    async def scenario() -> None:
+        if host_engine.dialect.name == "sqlite":
+            storage: Any = AsyncDefaultStorage(url=url)
+        else:
+            schema = mastra_storage.engines.schema_of(host_engine)
+            storage = AsyncPostgresStorage(url=url, schema=schema)
+        await storage.create_thread(resource_id="c", thread_id="t")
+        assert await storage.try_acquire_workflow_run_lock(workflow_name="w", run_id="r")
+        await storage.release_workflow_run_lock(workflow_name="w", run_id="r")
+        await storage.close()
+
+    asyncio.run(scenario())

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..dialects import single_statement_options
 from ..domain import RunLock
+from ..engines import schema_of
 from . import rows
 from .base import Hold, RunLockService
 from .keys import advisory_key
@@ -59,6 +60,8 @@ class RowLockService(RunLockService):
 
     def _schema_name(self) -> str:
         with self._schema_mutex:
+            if self._schema is None:
+                self._schema = schema_of(self.engine)  # `schema=`: our tables' schema
             if self._schema is None:
                 self._prepare()
                 with self.engine.connect() as connection:
