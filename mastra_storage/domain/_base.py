@@ -38,7 +38,19 @@ def new_id() -> str:
 
 
 ID_FIELDS = frozenset(
-    {"id", "thread_id", "resource_id", "run_id", "workflow_name", "agent_name", "global_run_id"}
+    {
+        "id",
+        "thread_id",
+        "resource_id",
+        "run_id",
+        "workflow_name",
+        "agent_name",
+        "global_run_id",
+        "scorer_id",
+        "entity_id",
+        "trace_id",
+        "span_id",
+    }
 )
 """Fields that hold ids: at most `MAX_ID_LENGTH` characters, no surrogates."""
 
@@ -163,10 +175,11 @@ def page_info(total: int, page: int, per_page: int | None) -> dict[str, Any]:
     return {"total": total, "page": page, "per_page": per_page, "has_more": has_more}
 
 
-def check_paging(page: int | None, per_page: int | None) -> None:
-    """Whole numbers (not `bool`): `page` >= 0, `per_page` from 0 to
-    `MAX_PAGE_SIZE`, and the offset `page * per_page` at most `MAX_OFFSET`."""
-    if page is not None:
+def check_paging(page: int | None, per_page: int | None, *, page_may_be_none: bool = False) -> None:
+    """Whole numbers (not `bool`): `page` >= 0 (None only where the method
+    allows it), `per_page` from 0 to `MAX_PAGE_SIZE` or None, and the offset
+    `page * per_page` at most `MAX_OFFSET`."""
+    if page is not None or not page_may_be_none:
         whole_number(page, "page", maximum=MAX_OFFSET)
     if per_page is not None:
         whole_number(per_page, "per_page", maximum=MAX_PAGE_SIZE)

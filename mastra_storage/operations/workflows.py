@@ -76,7 +76,7 @@ def list_workflow_runs(
     page: int | None = None,
     per_page: int | None = None,
 ) -> WorkflowRuns:
-    check_paging(page, per_page)
+    check_paging(page, per_page, page_may_be_none=True)
     runs, total = WorkflowRepository(session).list_runs(
         workflow_name=optional_text(workflow_name, "workflow_name"),
         resource_id=optional_text(resource_id, "resource_id"),
