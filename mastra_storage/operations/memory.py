@@ -34,7 +34,6 @@ from ._inputs import (
     direction_of,
     ids_of,
     optional_dict,
-    optional_flag,
     optional_string,
     optional_text,
     order_by_of,
@@ -372,7 +371,6 @@ def _message_page(
     wanted = optional_dict(metadata, "metadata")
     descending = direction_of(direction)
     windows = _windows_of(include)
-    optional_flag(count_total, "count_total")
     repository = MessageRepository(session)
     dates = date_range_of(date_range)
     messages, total, has_more = repository.page(
