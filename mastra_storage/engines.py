@@ -235,8 +235,8 @@ def create_engine_for_url(
     """A sync Engine set up the way this library needs it. Raises
     `MissingDependencyError` when the URL's driver is not installed."""
     parsed, settings, arguments = engine_arguments(url, schema=schema, settings=settings, **kwargs)
-    require_driver(parsed)
     with _driver_errors(parsed):
+        require_driver(parsed)
         engine = create_engine(parsed, **arguments)
     prepare_engine(engine)
     return with_schema(engine, schema)
@@ -254,10 +254,10 @@ def create_async_engine_for_url(
     parsed, settings, arguments = engine_arguments(
         url, schema=schema, asynchronous=True, settings=settings, **kwargs
     )
-    require_driver(parsed, asynchronous=True)
     from ._asyncio import create_async_engine
 
     with _driver_errors(parsed):
+        require_driver(parsed, asynchronous=True)
         engine = create_async_engine(parsed, **arguments)
     prepare_engine(engine.sync_engine)
     return with_schema(engine, schema)
@@ -268,6 +268,8 @@ def _driver_errors(url: URL) -> Iterator[None]:
     """A URL whose dialect or driver is not installed is a `ValidationError`."""
     try:
         yield
+    except MissingDependencyError:
+        raise  # a known driver not installed: names the extra to install
     except (ImportError, sa_exc.NoSuchModuleError, sa_exc.ArgumentError) as error:
         raise ValidationError(
             f"cannot use url {url.render_as_string(hide_password=True)!r}: "
