@@ -4,6 +4,8 @@
     mastra-storage --url postgresql://app@db/app --schema agents migrate current
     mastra-storage threads list --resource user-42 --json
     mastra-storage messages tail THREAD_ID -n 20
+    mastra-storage prune --older-than 30d --dry-run
+    mastra-storage erase-resource user-42 --yes --json
 
 The database comes from `--url`, else `MASTRA_STORAGE_URL`, else
 `file:mastra.db`; the PostgreSQL schema from `--schema`, else
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,11 +28,13 @@ import click
 from alembic.util import CommandError
 from sqlalchemy import exc as sa_exc
 
-from . import __version__, migrate
+from . import __version__, migrate, operations
+from .clock import utc_now
 from .config import from_url
-from .domain import MastraDBMessage
+from .domain import MastraDBMessage, PruneReport
 from .engines import DEFAULT_URL, SCHEMA_VARIABLE, URL_VARIABLE, is_memory_sqlite, normalize_url
 from .errors import MigrationRequiredError, StorageError, ValidationError
+from .operations.retention import MAX_BATCH_SIZE, age_of
 from .storage import MastraStorage
 
 MAX_CELL = 60
@@ -502,6 +506,122 @@ def locks_list(settings: Settings, workflow_name: str | None, limit: int, as_jso
         ],
         empty="no locks held",
     )
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def parse_age(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    """`--older-than`: a number and a unit (ms, s, m, h, d, w), as `storage.prune`
+    takes it; anything else is bad usage (exit 2) before the database is opened."""
+    try:
+        return age_of(value)
+    except ValidationError:
+        raise click.BadParameter(
+            f"{value!r} is not an age such as 30d, 12h, 90m, 45s, 500ms or 2w"
+        ) from None
+
+
+@main.command("prune")
+@click.option(
+    "--older-than",
+    "age",
+    callback=parse_age,
+    required=True,
+    help="Delete what was last updated longer ago than this: 30d, 12h, 90m, 45s, 500ms, 2w.",
+)
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    type=click.Choice(operations.DOMAINS),
+    help="Only this domain (repeatable; default: all).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH_SIZE),
+    default=1000,
+    show_default=True,
+    help="Rows per batch; each batch is its own transaction.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@json_option
+@pass_settings
+def prune(
+    settings: Settings,
+    age: timedelta,
+    domains: tuple[str, ...],
+    batch_size: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete rows older than --older-than (`storage.prune`), domain by domain
+    with a progress bar, all against one cutoff fixed at the start."""
+    chosen = [domain for domain in operations.DOMAINS if not domains or domain in domains]
+    # One prune call per step of the bar; messages and threads share one, as a
+    # thread goes with its messages (a dry run then counts each message once).
+    parts = [[d for d in chosen if d in ("messages", "threads")]]
+    parts = [part for part in parts if part] + [
+        [d] for d in chosen if d not in ("messages", "threads")
+    ]
+    with migrated(settings) as storage:
+        cutoff = utc_now() - age
+        report = PruneReport(counts=dict.fromkeys(chosen, 0), dry_run=dry_run, cutoff=cutoff)
+        with click.progressbar(
+            parts,
+            label="Counting" if dry_run else "Pruning",
+            file=sys.stderr,
+            show_eta=False,
+            item_show_func=lambda part: ", ".join(part) if part else None,
+        ) as bar:
+            for part in bar:
+                # The same cutoff for every part, however long the earlier ones took.
+                since = max(utc_now() - cutoff, timedelta(microseconds=1))
+                done = storage.prune(
+                    older_than=since, domains=part, batch_size=batch_size, dry_run=dry_run
+                )
+                report = operations.add_counts(report, done.counts)
+    if as_json:
+        print_json({**report.model_dump(mode="json"), "total": report.total})
+        return
+    print_counts(report, "would delete" if dry_run else "deleted")
+    note = " (dry run: nothing deleted)" if dry_run else ""
+    click.echo(f"cutoff {cell(cutoff)}{note}")
+
+
+def stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@main.command("erase-resource")
+@click.argument("resource_id")
+@click.option("--yes", "-y", is_flag=True, help="Erase without asking (needed without a terminal).")
+@json_option
+@pass_settings
+def erase_resource(settings: Settings, resource_id: str, yes: bool, as_json: bool) -> None:
+    """Erase RESOURCE_ID and everything of it (`storage.delete_resource`): its
+    threads and messages, working memory, workflow runs and scores. Asks first
+    on a terminal; without one (scripts, pipes) it refuses unless --yes."""
+    with migrated(settings) as storage:
+        if not yes:
+            if not stdin_is_interactive():
+                raise click.UsageError(
+                    "erase-resource asks before erasing; without a terminal pass --yes"
+                )
+            if not click.confirm(
+                f"Erase resource {resource_id!r} and everything of it?", default=False, err=True
+            ):
+                raise Failure(f"not confirmed: nothing of {resource_id!r} erased")
+        report = storage.delete_resource(resource_id=resource_id)
+    if as_json:
+        print_json({"resource_id": resource_id, "counts": report.counts, "total": report.total})
+        return
+    print_counts(report, "deleted")
+
+
+def print_counts(report: PruneReport, heading: str) -> None:
+    rows: list[list[Any]] = [[domain, count] for domain, count in report.counts.items()]
+    print_table(["domain", heading], [*rows, ["total", report.total]], empty="")
 
 
 def run() -> NoReturn:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,161 @@ def test_runs_by_thread_and_timestamp_repair(cli: CliRunnerFor) -> None:
         assert cli("migrate", "repair-timestamps").stdout.strip() == "repaired 0 timestamp(s)"
     finally:
         storage.close()
+
+
+OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def seed_retention(storage: MastraStorage) -> None:
+    """r1: an old thread (old messages), a new thread (one old message, one new),
+    a run, a score; r2: an old thread, a run."""
+    for thread_id, resource_id, at in [
+        ("old", "r1", OLD),
+        ("new", "r1", None),
+        ("r2-old", "r2", OLD),
+    ]:
+        stamps = {"created_at": at, "updated_at": at} if at else {}
+        storage.save_thread(thread={"id": thread_id, "resource_id": resource_id, **stamps})
+    stamp = {"created_at": OLD}
+    storage.save_messages(
+        messages=[
+            {"id": "o1", "thread_id": "old", "role": "user", "content": "o1", **stamp},
+            {"id": "o2", "thread_id": "old", "role": "user", "content": "o2", **stamp},
+            {"id": "n1", "thread_id": "new", "role": "user", "content": "n1", **stamp},
+            {"id": "n2", "thread_id": "new", "role": "user", "content": "n2"},
+            {"id": "q1", "thread_id": "r2-old", "role": "user", "content": "q1", **stamp},
+        ]
+    )
+    storage.save_thread(
+        thread={"id": "old", "resource_id": "r1", "created_at": OLD, "updated_at": OLD}
+    )
+    storage.save_thread(
+        thread={"id": "r2-old", "resource_id": "r2", "created_at": OLD, "updated_at": OLD}
+    )
+    for run_id, resource_id in [("run-1", "r1"), ("run-2", "r2")]:
+        storage.persist_workflow_snapshot(
+            workflow_name="wf",
+            run_id=run_id,
+            resource_id=resource_id,
+            snapshot={"status": "success"},
+        )
+    storage.save_score(
+        score={
+            "id": "s1",
+            "scorer_id": "relevance",
+            "entity_id": "agent",
+            "run_id": "run-1",
+            "score": 0.5,
+            "scorer": {"id": "relevance"},
+            "entity": {"id": "agent"},
+            "source": "LIVE",
+            "resource_id": "r1",
+            "created_at": OLD,
+            "updated_at": OLD,
+        }
+    )
+
+
+def kept(storage: MastraStorage) -> dict[str, list[str]]:
+    threads = sorted(t.id for t in storage.list_threads(per_page=None).threads)
+    return {
+        "threads": threads,
+        "messages": sorted(
+            m.id
+            for thread_id in threads
+            for m in storage.list_messages(thread_id=thread_id, per_page=None).messages
+        ),
+        "runs": sorted(r.run_id for r in storage.list_workflow_runs().runs),
+        "scores": [s.id for s in storage.list_scores_by_scorer_id(scorer_id="relevance").scores],
+    }
+
+
+def test_prune_deletes_what_is_older_keeps_the_rest(cli: CliRunnerFor) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        seed_retention(storage)
+        before = kept(storage)
+        assert before["messages"] == ["n1", "n2", "o1", "o2", "q1"]
+
+        dry = cli.json("prune", "--older-than", "30d", "--dry-run")
+        assert dry["dry_run"] is True  # type: ignore[index,call-overload]
+        assert dry["counts"]["messages"] == 4 and dry["counts"]["threads"] == 2  # type: ignore[index,call-overload]
+        assert dry["counts"]["scores"] == 1 and dry["total"] == 7  # type: ignore[index,call-overload]
+        assert kept(storage) == before  # nothing deleted
+        table = cli("prune", "--older-than", "30d", "--dry-run").stdout
+        assert "would delete" in table and "dry run: nothing deleted" in table
+
+        only = cli.json("prune", "--older-than", "30d", "--domain", "scores", "--batch-size", "1")
+        assert only["counts"] == {"scores": 1} and only["dry_run"] is False  # type: ignore[index,call-overload]
+        assert kept(storage)["scores"] == []
+
+        table = cli("prune", "--older-than", "30d", "--batch-size", "1").stdout
+        rows = dict(line.split() for line in table.splitlines()[2:-1])
+        assert rows == {
+            "messages": "4",
+            "threads": "2",
+            "workflow_runs": "0",
+            "scores": "0",
+            "evals": "0",
+            "total": "6",
+        }
+        assert kept(storage) == {
+            "threads": ["new"],
+            "messages": ["n2"],
+            "runs": ["run-1", "run-2"],
+            "scores": [],
+        }
+        assert cli.json("prune", "--older-than", "30d")["total"] == 0  # type: ignore[index,call-overload]
+    finally:
+        storage.close()
+
+
+def test_erase_resource_removes_only_that_resource(
+    cli: CliRunnerFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        seed_retention(storage)
+        refused = cli("erase-resource", "r1", code=2)  # no terminal, no --yes
+        assert "--yes" in refused.stderr
+        monkeypatch.setattr("mastra_storage.cli.stdin_is_interactive", lambda: True)
+        declined = cli.runner.invoke(
+            main, [*cli.database.options, "erase-resource", "r1"], input="n\n", env=no_env()
+        )
+        assert declined.exit_code == 1 and "nothing of 'r1' erased" in declined.stderr
+        assert len(kept(storage)["messages"]) == 5
+
+        report = cli.json("erase-resource", "r1", "--yes")
+        assert report["resource_id"] == "r1"  # type: ignore[index,call-overload]
+        assert report["counts"]["messages"] == 4 and report["counts"]["threads"] == 2  # type: ignore[index,call-overload]
+        assert report["counts"]["workflow_runs"] == 1 and report["counts"]["scores"] == 1  # type: ignore[index,call-overload]
+        assert kept(storage) == {
+            "threads": ["r2-old"],
+            "messages": ["q1"],
+            "runs": ["run-2"],
+            "scores": [],
+        }
+        confirmed = cli.runner.invoke(
+            main, [*cli.database.options, "erase-resource", "r2"], input="y\n", env=no_env()
+        )
+        assert confirmed.exit_code == 0 and "total" in confirmed.stdout
+        assert kept(storage) == {"threads": [], "messages": [], "runs": [], "scores": []}
+    finally:
+        storage.close()
+
+
+def test_retention_bad_usage_exits_2(cli: CliRunnerFor) -> None:
+    cli("migrate", "upgrade")
+    for args in [
+        ["prune", "--older-than", "30x"],
+        ["prune", "--older-than", "0d"],
+        ["prune"],
+        ["prune", "--older-than", "30d", "--domain", "bogus"],
+        ["prune", "--older-than", "30d", "--batch-size", "0"],
+        ["erase-resource"],
+        ["erase-resource", "", "--yes"],
+    ]:
+        result = cli(*args, code=2)
+        assert "Error" in result.stderr, args
