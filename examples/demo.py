@@ -1,4 +1,5 @@
-"""The whole flow on the embedded default SQLite file (./mastra.db):
+"""The whole flow on the embedded default SQLite file (./mastra.db): first
+Memory (history, working memory, semantic recall), then the storage below it:
 a thread, messages paged, a context window, a workflow snapshot round trip
 and an evaluation result.
 
@@ -10,7 +11,47 @@ from __future__ import annotations
 import os
 import sys
 
-from mastra_storage import DefaultStorage
+from mastra_storage import DefaultStorage, HashingEmbedder, MastraStorage, Memory
+
+
+def memory_tour(storage: MastraStorage) -> None:
+    """What an agent does every turn: save the turn, recall context."""
+    # HashingEmbedder matches shared words; with the `embeddings` extra,
+    # SentenceTransformerEmbedder() matches meaning (all-MiniLM-L6-v2, offline).
+    memory = Memory(
+        storage,
+        options={
+            "last_messages": 2,
+            "semantic_recall": {"top_k": 1, "message_range": 1},
+            "working_memory": {"enabled": True},
+        },
+        embedder=HashingEmbedder(),
+    )
+    thread = memory.create_thread(resource_id="demo-user", title="Weekend")
+    turns = [
+        ("user", "My sister Ana lives in Porto, near the river."),
+        ("assistant", "Nice! Do you visit her often?"),
+        ("user", "Twice a year. Now, can you suggest a sourdough recipe?"),
+        ("assistant", "Sure: flour, water, salt and a lively starter."),
+        ("user", "How long should the dough rise?"),
+        ("assistant", "About 4 to 6 hours at room temperature."),
+    ]
+    memory.save_messages(
+        messages=[{"thread_id": thread.id, "role": role, "content": text} for role, text in turns]
+    )  # embedded and indexed in the same transaction
+    context = memory.recall(
+        thread_id=thread.id, resource_id="demo-user", query="where does my sister live?"
+    )
+    print("memory.recall: last 2 turns + the best match with its neighbours:")
+    for message in context.messages:
+        mark = "*" if message.id in context.recalled_ids else " "
+        print(f"  {mark} {message.role:>9}: {message.content.content}")
+    memory.update_working_memory(
+        resource_id="demo-user", working_memory="# User\n- Sister: Ana, in Porto\n"
+    )
+    again = memory.recall(thread_id=thread.id, resource_id="demo-user")
+    print(f"working memory: {again.working_memory!r}")
+    print(f"tool for the model: {memory.working_memory_tool()['name']}")
 
 
 def main() -> int:
@@ -18,6 +59,7 @@ def main() -> int:
     with DefaultStorage(name="demo", url=url) as storage:
         storage.init()  # creates or upgrades the schema (Alembic); safe to repeat
         print(f"storage: {storage!r}")
+        memory_tour(storage)
 
         thread = storage.create_thread(
             resource_id="user-42", title="Trip planning", metadata={"channel": "web"}

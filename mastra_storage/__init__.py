@@ -32,6 +32,15 @@ from .errors import (
     StorageTimeoutError,
     ValidationError,
 )
+from .memory import (
+    AsyncMemory,
+    Embedder,
+    EmbeddingError,
+    HashingEmbedder,
+    Memory,
+    MemoryContext,
+    SentenceTransformerEmbedder,
+)
 from .storage import DefaultStorage, MastraStorage, PostgresStorage
 
 if TYPE_CHECKING:
@@ -55,16 +64,22 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncDefaultStorage",
     "AsyncMastraStorage",
+    "AsyncMemory",
     "AsyncPostgresStorage",
     "ConflictError",
     "DateRange",
     "DefaultStorage",
+    "Embedder",
+    "EmbeddingError",
     "EvalPage",
     "EvalRow",
     "FencingTokenError",
+    "HashingEmbedder",
     "LockNotAcquiredError",
     "MastraDBMessage",
     "MastraStorage",
+    "Memory",
+    "MemoryContext",
     "MessageContent",
     "MessagePage",
     "MigrationRequiredError",
@@ -75,6 +90,7 @@ __all__ = [
     "SchemaTooNewError",
     "ScorePage",
     "ScoreRow",
+    "SentenceTransformerEmbedder",
     "StorageClosedError",
     "StorageError",
     "StorageResource",

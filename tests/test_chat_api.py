@@ -41,6 +41,36 @@ def test_a_chat_round_trip(client: TestClient) -> None:
     assert page["usage"] == 3  # the host's row, written in the same transactions
 
 
+def test_the_context_comes_from_memory(client: TestClient) -> None:
+    thread = client.post("/threads", json={"resource_id": "user-1"}).json()
+    other = client.post("/threads", json={"resource_id": "user-2"}).json()
+    said = [
+        "my bike is a red gazelle",
+        "ok",
+        *[f"filler message number {i}" for i in range(12)],
+    ]
+    for text_ in said:
+        assert client.post(f"/threads/{thread['id']}/messages", json={"content": text_}).is_success
+    url = f"/threads/{thread['id']}/context"
+    context = client.get(url, params={"resource_id": "user-1", "query": "what colour is my bike"})
+    body = context.json()
+    texts = [m["content"]["content"] for m in body["messages"]]
+    assert texts[:2] == ["my bike is a red gazelle", "ok"]  # recalled, with a neighbour
+    assert body["recalledIds"][0] == body["messages"][0]["id"]  # the best match
+    assert texts[-10:] == said[4:]  # the last 10
+    assert sorted(texts, key=said.index) == texts and len(set(texts)) == len(texts)
+    assert body["tools"][0]["name"] == "updateWorkingMemory"
+    assert "<working_memory_template>" in body["instructions"]
+
+    put = client.put("/resources/user-1/working-memory", json={"working_memory": "# Bike: red"})
+    assert put.is_success
+    after = client.get(url, params={"resource_id": "user-1"}).json()
+    assert after["workingMemory"] == "# Bike: red" and after["recalledIds"] == []
+    assert client.get(url, params={"resource_id": "user-2"}).status_code == 422
+    assert client.get(f"/threads/{other['id']}/context?resource_id=user-2").json()["messages"] == []
+    assert client.get("/threads/nope/context", params={"resource_id": "user-1"}).status_code == 404
+
+
 def test_a_failed_save_rolls_back_the_host_row_too(client: TestClient) -> None:
     response = client.post("/threads/nope/messages", json={"content": "lost"})
     assert response.status_code == 404

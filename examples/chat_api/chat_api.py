@@ -2,8 +2,9 @@
 
 The host application owns the engine and the `AsyncSession`; mastra-storage's
 async API works inside that session (`session=`), so the host's own row (a
-per-thread usage counter) and the saved messages commit, or roll back,
-together.
+per-thread usage counter) and the saved messages (with their recall vectors)
+commit, or roll back, together. `AsyncMemory` builds each turn's context: the
+last messages, the working memory, and semantically recalled earlier ones.
 
     pip install 'mastra-storage[async,examples]'   # FastAPI and uvicorn
     cd examples/chat_api && uvicorn chat_api:app    # CHAT_DB_URL, default file:chat.db
@@ -28,7 +29,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mastra_storage import (
     AsyncDefaultStorage,
+    AsyncMemory,
     ConflictError,
+    Embedder,
+    HashingEmbedder,
     NotFoundError,
     StorageError,
     ValidationError,
@@ -60,6 +64,10 @@ class NewMessage(BaseModel):
     content: Any
 
 
+class WorkingMemory(BaseModel):
+    working_memory: str
+
+
 async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
     """One host transaction per request: committed when the handler returns,
     rolled back when it raises."""
@@ -70,9 +78,20 @@ async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
 Transaction = Annotated[AsyncSession, Depends(transaction)]
 
 
-def create_app(engine: AsyncEngine) -> FastAPI:
+def create_app(engine: AsyncEngine, embedder: Embedder | None = None) -> FastAPI:
+    """`embedder`: for semantic recall; by default a word-hashing one (use
+    `SentenceTransformerEmbedder()` from the `embeddings` extra for meaning)."""
     storage = AsyncDefaultStorage(engine=engine)  # any supported engine, the host's own
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    memory = AsyncMemory(
+        storage,
+        options={
+            "last_messages": 10,
+            "semantic_recall": {"top_k": 3, "message_range": 1},
+            "working_memory": {"enabled": True},
+        },
+        embedder=embedder or HashingEmbedder(),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -117,7 +136,9 @@ def create_app(engine: AsyncEngine) -> FastAPI:
             usage = ThreadUsage(thread_id=thread_id, messages=0)
             session.add(usage)
         usage.messages += 1
-        [saved] = await storage.save_messages(  # an unknown thread: 404, all rolled back
+        # Through Memory: the message and its recall vector, in this transaction
+        # (an unknown thread: 404, all rolled back).
+        [saved] = await memory.save_messages(
             messages=[{"thread_id": thread_id, "role": body.role, "content": body.content}],
             session=session,
         )
@@ -137,6 +158,34 @@ def create_app(engine: AsyncEngine) -> FastAPI:
             select(ThreadUsage.messages).where(ThreadUsage.thread_id == thread_id)
         )
         return {**result.model_dump(mode="json", by_alias=True), "usage": usage}
+
+    @app.get("/threads/{thread_id}/context")
+    async def context(
+        thread_id: str, resource_id: str, session: Transaction, query: str | None = None
+    ) -> Any:
+        """What the model gets for its next turn: recent messages, recalled
+        earlier ones, the working memory, its tool and instructions. Another
+        resource's thread: 422 (`resource_id`); an unknown thread: 404."""
+        found = await memory.recall(
+            thread_id=thread_id, resource_id=resource_id, query=query, session=session
+        )
+        return {
+            "messages": [m.model_dump(mode="json", by_alias=True) for m in found.messages],
+            "recalledIds": found.recalled_ids,
+            "workingMemory": found.working_memory,
+            "tools": [memory.working_memory_tool()],
+            "instructions": memory.working_memory_instructions(found.working_memory),
+        }
+
+    @app.put("/resources/{resource_id}/working-memory")
+    async def update_working_memory(
+        resource_id: str, body: WorkingMemory, session: Transaction
+    ) -> Any:
+        """Where the model's `updateWorkingMemory` tool calls land."""
+        await memory.update_working_memory(
+            resource_id=resource_id, working_memory=body.working_memory, session=session
+        )
+        return {"workingMemory": body.working_memory}
 
     return app
 

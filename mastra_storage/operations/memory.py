@@ -28,7 +28,12 @@ from ..domain import (
     parse,
 )
 from ..errors import ConflictError, NotFoundError, ValidationError
-from ..repositories import MessageRepository, ResourceRepository, ThreadRepository
+from ..repositories import (
+    MessageRepository,
+    ResourceRepository,
+    ThreadRepository,
+    VectorRepository,
+)
 from ._inputs import (
     date_range_of,
     direction_of,
@@ -170,6 +175,7 @@ def clone_thread(
         for message in copied
     ]
     messages.upsert(cloned)
+    VectorRepository(session).copy(id_map, thread.id, owner)  # Memory's recall index
     return ThreadClone(thread=thread, cloned_messages=cloned, message_id_map=id_map)
 
 
@@ -202,6 +208,7 @@ def update_thread_resource_id(
         raise NotFoundError(f"thread {thread_id!r} not found")
     if current.resource_id == resource_id:
         return current
+    VectorRepository(session).move_thread(thread_id, resource_id)  # Memory's recall index
     return threads.set_resource(thread_id, resource_id, utc_now())
 
 
@@ -235,6 +242,7 @@ def update_thread_metadata(
 
 def delete_thread(session: Executor, *, thread_id: str) -> None:
     require_text(thread_id, "thread_id")
+    VectorRepository(session).delete_for_thread(thread_id)  # Memory's recall index
     MessageRepository(session).delete_in_thread(thread_id)
     ThreadRepository(session).delete(thread_id)
 
@@ -460,11 +468,16 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
     changed = list({m.id: m for m in changed}.values())
     repository.update_many(changed)
     threads.touch(touched, utc_now())
+    # Memory's recall index follows moves; a vector of replaced text is dropped.
+    VectorRepository(session).follow(
+        changed, stale={u.id for u in updates if u.content is not None and u.id in stored}
+    )
     return changed
 
 
 def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
     ids = ids_of(message_ids, "message_ids")
+    VectorRepository(session).delete_for_messages(ids)  # Memory's recall index
     touched = MessageRepository(session).delete_many(ids)
     ThreadRepository(session).touch(touched, utc_now())
 

@@ -11,6 +11,7 @@ from typing import Any
 from .base import EXPRESSION_INDEXES, NAMING_CONVENTION, POSTGRESQL_ONLY, VERSION_TABLE, Base
 from .models import (
     EvalResultRow,
+    MemoryMessageRow,
     MessageRow,
     ResourceRow,
     ScoreResultRow,
@@ -47,6 +48,7 @@ __all__ = [
     "Base",
     "EvalResultRow",
     "JSONValue",
+    "MemoryMessageRow",
     "MessageRow",
     "ResourceRow",
     "SafeText",

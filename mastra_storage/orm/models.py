@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Double, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.sqlite import REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -230,3 +239,30 @@ class WorkflowRunLockRow(Base):
     fencing_token: Mapped[int] = mapped_column(BigInteger)
     acquired_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+
+
+class MemoryMessageRow(Base):
+    """Our table, not Mastra's: one embedding per message, for `Memory`'s
+    semantic recall (Mastra keeps these in a vector store's `memory_messages`
+    index, with the same ids in its metadata).
+
+    `vector` is the unit-length embedding as little-endian float32 bytes
+    (`dimension` * 4 bytes); cosine similarity is then a dot product.
+    """
+
+    __tablename__ = "memory_messages"
+
+    message_id: Mapped[str] = mapped_column(primary_key=True)
+    thread_id: Mapped[str]
+    resource_id: Mapped[str | None]
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        # A search streams the rows of one scope; the dimension index answers
+        # "which dimensions are stored" with MIN/MAX, without a scan.
+        Index("memory_messages_thread_id_idx", "thread_id"),
+        Index("memory_messages_resource_id_idx", "resource_id"),
+        Index("memory_messages_dimension_idx", "dimension"),
+    )

@@ -7,6 +7,7 @@ from .messages import MessageRepository
 from .resources import ResourceRepository
 from .scores import ScoreRepository
 from .threads import ThreadRepository
+from .vectors import VectorRepository, VectorRow
 from .workflows import WorkflowRepository
 
 __all__ = [
@@ -15,5 +16,7 @@ __all__ = [
     "ResourceRepository",
     "ScoreRepository",
     "ThreadRepository",
+    "VectorRepository",
+    "VectorRow",
     "WorkflowRepository",
 ]

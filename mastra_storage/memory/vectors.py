@@ -1,0 +1,126 @@
+"""Semantic recall's index: which text of a message is embedded, the
+dimension guard, and exact cosine search over `memory_messages`.
+
+The search streams the scope's vectors in chunks of `SEARCH_CHUNK` rows,
+scores each chunk with one matrix product and keeps only the best `top_k`
+seen so far, so memory stays flat however many vectors the scope holds.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..dialects import Executor
+from ..domain import MastraDBMessage
+from ..errors import ValidationError
+from ..repositories import VectorRepository, VectorRow
+from .embedders import Vectors
+
+SEARCH_CHUNK = 2048
+"""Rows scored per step of a search: 2048 x 384 float32 is 3 MiB."""
+
+
+def text_of(message: MastraDBMessage) -> str | None:
+    """What Mastra embeds of a message: `content.content` when it is text,
+    else its text parts joined by spaces; None when there is no text."""
+    content = message.content
+    if isinstance(content.content, str) and content.content.strip():
+        return content.content
+    joined = " ".join(
+        str(part.get("text", ""))
+        for part in content.parts
+        if isinstance(part, dict) and part.get("type") == "text"
+    ).strip()
+    return joined or None
+
+
+def check_dimension(session: Executor, dimension: int) -> None:
+    """Refuse vectors whose dimension differs from the index's."""
+    stored = VectorRepository(session).stored_dimensions()
+    if stored is None:
+        return
+    for existing in stored:
+        if existing != dimension:
+            raise ValidationError(
+                f"the semantic recall index (memory_messages) holds {existing}-dimension "
+                f"vectors, but the embedder gives {dimension}-dimension vectors: use the "
+                "embedder that built the index, or empty it (Memory.clear_index()) and "
+                "rebuild it with Memory.index_messages()",
+                field="embedder.dimension",
+            )
+
+
+def write_vectors(
+    session: Executor,
+    messages: Sequence[MastraDBMessage],
+    vectors: dict[str, bytes],
+    dimension: int,
+) -> None:
+    """Store the vectors of these (saved) messages; a message without one (no
+    text) loses any vector it had, so the index never holds stale text."""
+    repository = VectorRepository(session)
+    rows = [
+        VectorRow(
+            message_id=message.id,
+            thread_id=str(message.thread_id),
+            resource_id=message.resource_id,
+            dimension=dimension,
+            vector=vectors[message.id],
+            created_at=message.created_at,  # type: ignore[arg-type]
+        )
+        for message in messages
+        if message.id in vectors
+    ]
+    check_dimension(session, dimension)
+    stale = [message.id for message in messages if message.id not in vectors]
+    if stale:
+        repository.delete_for_messages(stale)
+    repository.upsert(rows)
+
+
+def search(
+    session: Executor,
+    *,
+    query: Vectors,
+    thread_id: str | None,
+    resource_id: str | None,
+    top_k: int,
+    threshold: float | None,
+    chunk: int = SEARCH_CHUNK,
+) -> list[tuple[float, str]]:
+    """The `top_k` (similarity, message id) pairs of the scope, best first;
+    `query` is one unit vector. Exact: every vector of the scope is scored."""
+    dimension = int(query.shape[0])
+    check_dimension(session, dimension)
+    best: list[tuple[float, str]] = []  # a min-heap: the weakest kept match on top
+    for part in VectorRepository(session).stream(
+        thread_id=thread_id, resource_id=resource_id, chunk=chunk
+    ):
+        blob = b"".join(row[1] for row in part)
+        if len(blob) != len(part) * dimension * 4:  # written meanwhile by another model
+            check_dimension(session, dimension)
+            raise ValidationError("vectors of another dimension in the index", field="embedder")
+        matrix = np.frombuffer(blob, dtype="<f4").reshape(len(part), dimension)
+        # einsum, not `@`: a matrix-vector product this small is faster on one
+        # core than through BLAS's thread pool, which stalls on a busy server.
+        scores = np.einsum("ij,j->i", matrix, query)
+        keep = min(top_k, len(part))
+        candidates = (
+            np.argpartition(-scores, keep - 1)[:keep] if keep < len(part) else range(len(part))
+        )
+        for index in candidates:
+            score = float(scores[index])
+            if threshold is not None and score < threshold:
+                continue
+            item = (score, str(part[index][0]))
+            if len(best) < top_k:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    return sorted(best, reverse=True)
+
+
+__all__ = ["SEARCH_CHUNK", "check_dimension", "search", "text_of", "write_vectors"]
