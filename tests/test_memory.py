@@ -651,3 +651,21 @@ def test_a_cloned_thread_is_recalled_without_reindexing(
         options={"semantic_recall": {"scope": "thread"}},
     )
     assert found.recalled_ids == [new_id]
+
+
+def test_prune_and_delete_resource_remove_vectors(make_memory: MakeMemory, storage: Any) -> None:
+    memory = make_memory(options=RECALL, embedder=HashingEmbedder(16))
+    memory.create_thread(resource_id="gone", thread_id="t1")
+    memory.create_thread(resource_id="kept", thread_id="t2")
+    memory.save_messages(messages=say("t1", ["a", "b", "c"]))
+    memory.save_messages(messages=say("t2", ["d"], start=datetime.now(UTC)))
+    report = storage.delete_resource(resource_id="gone")
+    assert report["vectors"] == 3
+    assert [row[0] for row in vector_rows(storage)] == ["t2-m000"]
+    memory.create_thread(resource_id="old", thread_id="t3")
+    memory.save_messages(messages=say("t3", ["e", "f"]))  # created in May 2026
+    dry = storage.prune(older_than="30d", domains=("messages",), dry_run=True)
+    assert dry["vectors"] == 0 and len(vector_rows(storage)) == 3
+    pruned = storage.prune(older_than="30d", domains=("messages",))
+    assert pruned["vectors"] == 2
+    assert [row[0] for row in vector_rows(storage)] == ["t2-m000"]

@@ -411,11 +411,15 @@ def dependent() -> Iterator[dict[str, list[Any]]]:
         calls["resources"].append((resource_id, limit))
         return 0
 
+    # Stands in for the Memory layer's own "vectors" registration, restored after.
+    previous = {d.name: d for d in retention.dependents()}.get("vectors")
     retention.register_dependent_rows(
         retention.DependentRows("vectors", of_messages=of_messages, of_resource=of_resource)
     )
     yield calls
     retention.unregister_dependent_rows("vectors")
+    if previous is not None:
+        retention.register_dependent_rows(previous)
 
 
 def test_dependent_rows_go_with_messages_and_resources(

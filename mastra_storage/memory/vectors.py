@@ -16,6 +16,7 @@ import numpy as np
 from ..dialects import Executor
 from ..domain import MastraDBMessage
 from ..errors import ValidationError
+from ..operations import DependentRows, register_dependent_rows
 from ..repositories import VectorRepository, VectorRow
 from .embedders import Vectors
 
@@ -124,3 +125,20 @@ def search(
 
 
 __all__ = ["SEARCH_CHUNK", "check_dimension", "search", "text_of", "write_vectors"]
+
+
+def _vectors_of_messages(session: Executor, message_ids: Sequence[str]) -> int:
+    return VectorRepository(session).delete_for_messages(message_ids)
+
+
+def _vectors_of_resource(session: Executor, resource_id: str, limit: int) -> int:
+    return VectorRepository(session).delete_for_resource(resource_id, limit)
+
+
+# `prune` and `delete_resource` remove the vectors with their messages (counted
+# as "vectors" in their report).
+register_dependent_rows(
+    DependentRows(
+        name="vectors", of_messages=_vectors_of_messages, of_resource=_vectors_of_resource
+    )
+)

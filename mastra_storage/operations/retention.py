@@ -84,7 +84,9 @@ def _delete_messages(repo: RetentionRepository, message_ids: Sequence[str]) -> d
     if message_ids:
         for dependent in dependents():
             if dependent.of_messages is not None:
-                counts[dependent.name] = dependent.of_messages(repo.session, message_ids)
+                number = dependent.of_messages(repo.session, message_ids)
+                if number:  # a table with nothing to delete stays out of the report
+                    counts[dependent.name] = number
     return counts
 
 
@@ -242,7 +244,7 @@ class EachBatchStep(Step):
 
     def batch(self, repo: RetentionRepository, plan: Plan, cursor: Cursor | None) -> Batch:
         number = self.delete(repo, plan.batch_size)
-        return Batch({self.name: number}, None, number < plan.batch_size)
+        return Batch({self.name: number} if number else {}, None, number < plan.batch_size)
 
 
 @dataclass
@@ -255,7 +257,7 @@ class DependentResourceStep(Step):
 
     def batch(self, repo: RetentionRepository, plan: Plan, cursor: Cursor | None) -> Batch:
         number = self.erase(repo.session, self.resource_id, plan.batch_size)
-        return Batch({self.name: number}, None, number < plan.batch_size)
+        return Batch({self.name: number} if number else {}, None, number < plan.batch_size)
 
 
 def _live_runs(
