@@ -503,7 +503,9 @@ def test_a_save_in_flight_keeps_its_old_thread_from_prune(
 
     def before_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if (
-            statement.lstrip().upper().startswith("INSERT INTO MASTRA_MESSAGES")
+            # With schema=, our statements name the schema: "schema".mastra_messages.
+            statement.lstrip().upper().startswith("INSERT INTO ")
+            and "MASTRA_MESSAGES" in statement.upper().split("(", 1)[0]
             and not worker.ident
         ):
             worker.start()
