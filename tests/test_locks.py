@@ -249,13 +249,14 @@ def test_one_holder_at_a_time(make: Callable[[], MastraStorage]) -> None:
 def test_renew_extends_the_expiry(make: Callable[[], MastraStorage]) -> None:
     a, b = make(), make()
     run_id = new_run()
-    assert acquire(a, run_id, ttl_ms=600)
+    # TTLs of seconds, so a loaded machine's slow calls stay well inside each bound.
+    assert acquire(a, run_id, ttl_ms=3000)
     first = lock_of(a, run_id).expires_at
-    time.sleep(0.4)
-    assert a.renew_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=600)
+    time.sleep(1.5)
+    assert a.renew_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=3000)
     second = lock_of(a, run_id).expires_at
-    assert second - first >= timedelta(milliseconds=350)
-    time.sleep(0.4)  # past the first expiry, not the renewed one
+    assert second - first >= timedelta(milliseconds=1400)
+    time.sleep(1.8)  # past the first expiry (3.0 s), not the renewed one (4.5 s)
     assert not acquire(b, run_id)
     assert lock_of(b, run_id).holder == a.lock_holder
     assert a.renew_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=3_600_000)
@@ -641,7 +642,8 @@ def test_processes_race_for_one_run(
         wins = dict(collect(results, workers, timeout=120))
     finally:
         for process in workers:
-            process.join(timeout=10)
+            # Generous: on a loaded machine a worker can take many seconds to exit.
+            process.join(timeout=60)
             if process.is_alive():
                 process.kill()
     assert all(process.exitcode == 0 for process in workers)
