@@ -313,6 +313,10 @@ _SQLITE_SNAPSHOT_THREAD_ID = (
 )
 
 
+# `\u0000` in JSON text, not itself escaped (an even run of backslashes before it).
+_NUL_ESCAPE = r"(^|[^\\])((\\\\)*)\\u0000"
+
+
 def message_metadata(feats: Features, content: Any) -> ColumnElement[Any]:
     """`content.metadata` of a message, whose content column is JSON text (as
     Mastra stores it), as a JSON value for `json_contains`; NULL where the
@@ -322,7 +326,29 @@ def message_metadata(feats: Features, content: Any) -> ColumnElement[Any]:
     from .orm.types import JSONValue
 
     if feats.name == "postgresql":
-        value: ColumnElement[Any] = cast(content, postgresql.JSONB()).op(
+        # jsonb cannot hold U+0000, which the JSON text holds as `\u0000`:
+        # rewrite it into our stored escape first (`orm.types.encode_nul`, the
+        # form `json_contains` compares against), so such a row is compared
+        # rather than failing the whole read. Two passes: a match consumes the
+        # character before the next escape of a run.
+        from .orm.types import _MARK
+
+        def unescape(text: Any) -> Any:
+            return func.regexp_replace(
+                text,
+                bindparam(None, _NUL_ESCAPE, type_=Text()),
+                bindparam(None, "\\1\\2" + _MARK + "0", type_=Text()),
+                bindparam(None, "g", type_=Text()),
+            )
+
+        escaped = func.strpos(content, bindparam(None, "\\u0000", type_=Text())) > 0
+        marked = func.replace(
+            content,
+            bindparam(None, _MARK, type_=Text()),
+            bindparam(None, _MARK + _MARK, type_=Text()),
+        )
+        text = case((escaped, unescape(unescape(marked))), else_=marked)
+        value: ColumnElement[Any] = cast(text, postgresql.JSONB()).op(
             "->", return_type=postgresql.JSONB()
         )(literal_column("'metadata'"))
         guard = content.like("{%")

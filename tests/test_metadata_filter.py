@@ -90,3 +90,32 @@ def test_status_filters_match_any_stored_text(storage: MastraStorage) -> None:
     for index, status in enumerate(statuses):
         runs = storage.list_workflow_runs(status=status)
         assert [run.run_id for run in runs.runs] == [f"r{index}"], repr(status)
+
+
+def test_message_metadata_filter_reads_rows_holding_nul(storage: MastraStorage) -> None:
+    """A message whose JSON content holds NUL (escaped `\\u0000` in the text,
+    which PostgreSQL's jsonb refuses) is compared, not a failure of the read."""
+    storage.create_thread(resource_id="r", thread_id="t")
+    storage.save_messages(
+        messages=[
+            {"id": "plain", "thread_id": "t", "role": "user", "content": "a\x00b"},
+            {
+                "id": "tagged",
+                "thread_id": "t",
+                "role": "user",
+                "content": {
+                    "format": 2,
+                    "parts": [{"type": "text", "text": "x\x00\x00\x00y \\u0000 \ue000"}],
+                    "metadata": {"k\x00": "v\x00\x00", "m": "\ue000\x00", "s": "\\u0000"},
+                },
+            },
+        ]
+    )
+    assert storage.list_messages(thread_id="t", metadata={"k": 1}).total == 0
+    assert storage.list_messages_by_resource_id(resource_id="r", metadata={"k": 1}).total == 0
+    for filter_ in [{"k\x00": "v\x00\x00"}, {"m": "\ue000\x00"}, {"s": "\\u0000"}]:
+        page = storage.list_messages(thread_id="t", metadata=filter_)
+        assert [m.id for m in page.messages] == ["tagged"], repr(filter_)
+        page = storage.list_messages_by_resource_id(resource_id="r", metadata=filter_)
+        assert [m.id for m in page.messages] == ["tagged"], repr(filter_)
+    assert storage.list_messages(thread_id="t", metadata={"k\x00": "v\x00"}).total == 0
