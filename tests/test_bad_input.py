@@ -156,6 +156,7 @@ JSON_FIELDS: list[Any] = [
             workflow_name="w", run_id="run", step_id="s", result={}, request_context={"v": v}
         ),
     ),
+    ("metadata", lambda s, v: s.update_thread_metadata(id="t", update=lambda m: {**m, "v": v})),
     ("opts", lambda s, v: s.update_workflow_state(workflow_name="w", run_id="run", opts={"v": v})),
     (
         "result",

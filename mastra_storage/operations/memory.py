@@ -34,6 +34,7 @@ from ..repositories import (
     ThreadRepository,
     VectorRepository,
 )
+from ..values import json_object
 from ._inputs import (
     date_range_of,
     direction_of,
@@ -232,12 +233,12 @@ def update_thread_metadata(
     changed = update(copy.deepcopy(current.metadata or {}))
     if changed is None:
         return current
-    if not isinstance(changed, Mapping) or not all(isinstance(k, str) for k in changed):
+    if not isinstance(changed, Mapping):
         raise ValidationError(
-            f"update must return a mapping with text keys, got {type(changed).__name__}",
-            field="update",
+            f"update must return a mapping, got {type(changed).__name__}", field="update"
         )
-    return threads.replace_metadata(id, dict(changed), utc_now())
+    # The same JSON value rules as metadata passed in (NaN, sets, depth, ...).
+    return threads.replace_metadata(id, json_object(dict(changed), "metadata"), utc_now())
 
 
 def delete_thread(session: Executor, *, thread_id: str) -> None:
