@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 from .dialects import LOCK_TIMEOUT_OPTION, PROXY_OPTION, configure_postgres_proxy, configure_sqlite
 from .errors import MissingDependencyError, ValidationError
 from .orm.types import dumps
-from .values import has_surrogate
+from .values import has_surrogate, summary
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -69,13 +69,14 @@ class ConnectionSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValidationError(
-                    f"{name} must be a positive number, got {value!r}", field=name
+                    f"{name} must be a positive number, got {summary(value)}", field=name
                 )
             if not math.isfinite(value):
-                raise ValidationError(f"{name} must be finite, got {value!r}", field=name)
+                raise ValidationError(f"{name} must be finite, got {summary(value)}", field=name)
         if not isinstance(self.prepared_statements, bool):
             raise ValidationError(
-                f"prepared_statements must be True or False, got {self.prepared_statements!r}",
+                "prepared_statements must be True or False, got "
+                f"{summary(self.prepared_statements)}",
                 field="prepared_statements",
             )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,22 @@ MAX_INT = 2**63 - 1
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+
+
+_SUMMARY = reprlib.Repr()
+_SUMMARY.maxlevel = 2
+_SUMMARY.maxstring = _SUMMARY.maxother = _SUMMARY.maxlong = 40
+
+
+def summary(value: object) -> str:
+    """A short, bounded description of a caller's value for an error message:
+    its type and a truncated repr, never the whole value (a huge or deeply
+    nested value would flood the message or overflow the stack)."""
+    try:
+        shown = _SUMMARY.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        shown = "..."
+    return f"{type(value).__name__} {shown}"
 
 
 def clean_text(value: str) -> str:
@@ -96,7 +113,7 @@ def _json(value: Any, path: str, depth: int) -> Any:
         return value
     if kind is float:
         if not math.isfinite(value):
-            raise _not_json(path, f"{value!r} is not a JSON number (NaN and infinity are not)")
+            raise _not_json(path, f"{value} is not a JSON number (NaN and infinity are not)")
         return value
     if kind is dict or kind is list or kind is tuple:
         pass
@@ -123,7 +140,7 @@ def _json(value: Any, path: str, depth: int) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise _not_json(path, f"key {key!r} is a {type(key).__name__}; JSON keys are text")
+                raise _not_json(path, f"key {summary(key)} is not text; JSON keys are text")
             key = clean_text(key)
             out[key] = _json(item, f"{path}.{key}" if len(path) < 200 else path, depth + 1)
         return out

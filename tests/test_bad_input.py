@@ -4,7 +4,7 @@ written; values Mastra's JSON turns into text are stored as Mastra stores them
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -211,6 +211,10 @@ def test_json_up_to_the_depth_limit_round_trips(storage: MastraStorage) -> None:
 
 # -- argument types and ranges ----------------------------------------------------------
 
+DEEP: list[Any] = []
+for _ in range(5000):
+    DEEP = [DEEP]
+
 BAD_ARGUMENTS: list[Any] = [
     ("per_page", lambda s: s.list_threads(per_page="10")),
     ("page", lambda s: s.list_threads(page=1.5)),
@@ -255,6 +259,20 @@ BAD_ARGUMENTS: list[Any] = [
         lambda s: s.try_acquire_workflow_run_lock(workflow_name="w", run_id="run", ttl_ms=2**70),
     ),
     ("status", lambda s: s.list_workflow_runs(status=3)),
+    ("message_limit", lambda s: s.clone_thread(source_thread_id="t", message_limit=2**63)),
+    ("message_limit", lambda s: s.clone_thread(source_thread_id="t", message_limit="2")),
+    ("older_than", lambda s: s.prune(older_than="99999999999d", dry_run=True)),
+    ("older_than", lambda s: s.prune(older_than=timedelta.max, dry_run=True)),
+    # A huge or deeply nested value is summarized in the message, never repr'd whole.
+    (
+        "ttl_ms",
+        lambda s: s.try_acquire_workflow_run_lock(workflow_name="w", run_id="x", ttl_ms=DEEP),
+    ),
+    ("order_by", lambda s: s.list_threads(order_by=DEEP)),
+    ("direction", lambda s: s.list_threads(direction=DEEP)),
+    ("per_page", lambda s: s.list_threads(per_page=DEEP)),
+    ("older_than", lambda s: s.prune(older_than=DEEP, dry_run=True)),
+    ("batch_size", lambda s: s.prune(older_than="1d", batch_size=DEEP, dry_run=True)),
 ]
 
 

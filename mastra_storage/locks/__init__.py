@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from ..dialects import features
 from ..engines import is_memory_sqlite
 from ..errors import ValidationError
+from ..values import summary
 from .advisory import AdvisoryLockService
 from .base import (
     DEFAULT_TTL_MS,
@@ -51,7 +52,8 @@ def choose_lock_backend(engine: Engine, requested: str | None = None) -> str:
         return MEMORY if is_memory_sqlite(engine.url) else LEASE
     if requested not in LOCK_BACKENDS:
         raise ValidationError(
-            f"lock_backend must be one of {', '.join(map(repr, LOCK_BACKENDS))}, got {requested!r}",
+            f"lock_backend must be one of {', '.join(map(repr, LOCK_BACKENDS))}, "
+            f"got {summary(requested)}",
             field="lock_backend",
         )
     if requested == ADVISORY and not feats.advisory_locks:

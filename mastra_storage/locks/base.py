@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..dialects import Features, features
 from ..domain import RunLock
 from ..errors import LockNotAcquiredError, StorageError, ValidationError, translate_errors
-from ..values import check_id
+from ..values import check_id, summary
 from .rows import RunKey
 
 logger = logging.getLogger("mastra_storage.locks")
@@ -51,7 +51,8 @@ def run_key(workflow_name: object, run_id: object) -> RunKey:
 def ttl_of(ttl_ms: object) -> timedelta:
     if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or not 0 < ttl_ms <= MAX_TTL_MS:
         raise ValidationError(
-            f"ttl_ms must be a whole number of milliseconds from 1 to {MAX_TTL_MS}, got {ttl_ms!r}",
+            f"ttl_ms must be a whole number of milliseconds from 1 to {MAX_TTL_MS}, "
+            f"got {summary(ttl_ms)}",
             field="ttl_ms",
         )
     return timedelta(milliseconds=ttl_ms)
@@ -175,7 +176,8 @@ class RunLockService(ABC):
             raise ValidationError("workflow_name must be a non-empty string", field="workflow_name")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
             raise ValidationError(
-                f"limit must be a whole number from 1 to {MAX_LIST}, got {limit!r}", field="limit"
+                f"limit must be a whole number from 1 to {MAX_LIST}, got {summary(limit)}",
+                field="limit",
             )
         with translate_errors():
             return self._list(workflow_name, limit)

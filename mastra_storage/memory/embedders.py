@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import StorageError, ValidationError
+from ..values import summary
 
 Vectors = npt.NDArray[np.float32]
 
@@ -75,7 +76,7 @@ def embedder_dimension(embedder: Any) -> int:
     dimension = getattr(embedder, "dimension", None)
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
         raise ValidationError(
-            f"embedder.dimension must be a positive integer, got {dimension!r}",
+            f"embedder.dimension must be a positive integer, got {summary(dimension)}",
             field="embedder.dimension",
         )
     return dimension

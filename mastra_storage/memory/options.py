@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import ValidationError
+from ..values import summary
 
 Scope = Literal["resource", "thread"]
 
@@ -96,7 +97,7 @@ def _keys(value: Any, names: Mapping[str, str], where: str) -> dict[str, Any]:
         name = names.get(key) if isinstance(key, str) else None
         if name is None:
             raise ValidationError(
-                f"{where}: unknown option {key!r} "
+                f"{where}: unknown option {summary(key)} "
                 f"(known: {', '.join(sorted(set(names.values())))})",
                 field=f"{where}.{key}",
             )
@@ -112,7 +113,9 @@ def _count(value: Any, where: str, *, minimum: int) -> int:
 
 def _scope(value: Any, where: str) -> Scope:
     if value not in ("resource", "thread"):
-        raise ValidationError(f"{where} must be 'resource' or 'thread', got {value!r}", field=where)
+        raise ValidationError(
+            f"{where} must be 'resource' or 'thread', got {summary(value)}", field=where
+        )
     return value  # type: ignore[no-any-return]
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 from ..clock import format_iso, utc_now
 from ..domain import DateRange, StorageResource, StorageThread, parse
 from ..errors import ValidationError
-from ..values import check_id, clean_text, json_object
+from ..values import check_id, clean_text, json_object, summary
 
 Direction = Literal["ASC", "DESC"]
 _ORDER_BY = {
@@ -57,7 +57,7 @@ def optional_flag(value: Any, field: str) -> bool:
 def order_by_of(value: Any) -> str:
     if not isinstance(value, str) or value not in _ORDER_BY:
         raise ValidationError(
-            f"order_by must be 'createdAt' or 'updatedAt', got {value!r:.40}", field="order_by"
+            f"order_by must be 'createdAt' or 'updatedAt', got {summary(value)}", field="order_by"
         )
     return _ORDER_BY[value]
 
@@ -66,7 +66,7 @@ def direction_of(value: str) -> bool:
     """True for descending."""
     if not isinstance(value, str) or value.upper() not in ("ASC", "DESC"):
         raise ValidationError(
-            f"direction must be 'ASC' or 'DESC', got {value!r:.40}", field="direction"
+            f"direction must be 'ASC' or 'DESC', got {summary(value)}", field="direction"
         )
     return value.upper() == "DESC"
 
@@ -118,7 +118,7 @@ def json_value(value: Any, field: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{field}: {value!r} is not a JSON number", field=field)
+            raise ValidationError(f"{field}: {value} is not a JSON number", field=field)
         return value
     if isinstance(value, datetime):
         if value.tzinfo is None:

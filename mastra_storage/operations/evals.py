@@ -10,6 +10,7 @@ from ..dialects import Executor
 from ..domain import EvalPage, EvalRow, check_paging, page_info, parse
 from ..errors import ValidationError
 from ..repositories import EvalRepository
+from ..values import summary
 from ._inputs import date_range_of, optional_text
 
 # -- evals ------------------------------------------------------------------------
@@ -41,7 +42,7 @@ def get_evals(
     optional_text(agent_name, "agent_name")
     check_paging(page, per_page)
     if type not in (None, "test", "live"):
-        raise ValidationError(f"type must be 'test' or 'live', got {type!r}", field="type")
+        raise ValidationError(f"type must be 'test' or 'live', got {summary(type)}", field="type")
     evals, total = EvalRepository(session).page(
         agent_name=agent_name,
         type_=type,  # type: ignore[arg-type]

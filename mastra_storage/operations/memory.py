@@ -34,7 +34,7 @@ from ..repositories import (
     ThreadRepository,
     VectorRepository,
 )
-from ..values import json_object
+from ..values import MAX_OFFSET, json_object, whole_number
 from ._inputs import (
     date_range_of,
     direction_of,
@@ -125,12 +125,8 @@ def clone_thread(
     optional_text(resource_id, "resource_id")
     optional_string(title, "title")
     extra = optional_dict(metadata, "metadata")
-    if message_limit is not None and (
-        isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 1
-    ):
-        raise ValidationError(
-            "message_limit must be a positive integer or None", field="message_limit"
-        )
+    if message_limit is not None:
+        message_limit = whole_number(message_limit, "message_limit", minimum=1, maximum=MAX_OFFSET)
     chosen = (
         None
         if message_filter is None

@@ -33,10 +33,13 @@ from ..repositories.retention import (
     RetentionRepository,
     newer_message_in,
 )
+from ..values import summary
 from ._inputs import require_text
 
 DOMAINS = ("messages", "threads", "workflow_runs", "scores", "evals")
 MAX_BATCH_SIZE = 100_000
+MAX_AGE = timedelta(days=1000 * 366)
+"""Largest `older_than` (about 1000 years): older than that is everything."""
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -284,21 +287,24 @@ def age_of(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         age = value
     elif isinstance(value, str) and (match := _AGE.match(value)):
-        age = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        age = MAX_AGE + MAX_AGE if seconds > MAX_AGE.total_seconds() else timedelta(seconds=seconds)
     else:
         raise ValidationError(
-            f"older_than must be a timedelta or text such as '30d', got {value!r}",
+            f"older_than must be a timedelta or text such as '30d', got {summary(value)}",
             field="older_than",
         )
     if age <= timedelta(0):
         raise ValidationError("older_than must be positive", field="older_than")
+    if age > MAX_AGE:
+        raise ValidationError(f"older_than must be at most {MAX_AGE.days} days", field="older_than")
     return age
 
 
 def batch_size_of(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH_SIZE:
         raise ValidationError(
-            f"batch_size must be an int from 1 to {MAX_BATCH_SIZE}, got {value!r}",
+            f"batch_size must be an int from 1 to {MAX_BATCH_SIZE}, got {summary(value)}",
             field="batch_size",
         )
     return value
@@ -311,7 +317,7 @@ def domains_of(value: Any) -> list[str]:
     for name in chosen:
         if name not in DOMAINS:
             raise ValidationError(
-                f"unknown domain {name!r}: choose from {', '.join(DOMAINS)}", field="domains"
+                f"unknown domain {summary(name)}: choose from {', '.join(DOMAINS)}", field="domains"
             )
     return chosen
 

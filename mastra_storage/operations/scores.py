@@ -11,6 +11,7 @@ from ..dialects import Executor
 from ..domain import ScorePage, ScoreRow, check_paging, page_info, parse
 from ..errors import ValidationError
 from ..repositories import ScoreRepository
+from ..values import summary
 from ._inputs import json_value, optional_text, require_text
 
 JSON_FIELDS = (
@@ -72,7 +73,9 @@ def list_scores_by_scorer_id(
     per_page: int | None = 100,
 ) -> ScorePage:
     if source is not None and source not in SOURCES:
-        raise ValidationError(f"source must be 'LIVE' or 'TEST', got {source!r}", field="source")
+        raise ValidationError(
+            f"source must be 'LIVE' or 'TEST', got {summary(source)}", field="source"
+        )
     filters = {
         "scorer_id": require_text(scorer_id, "scorer_id"),
         "entity_id": optional_text(entity_id, "entity_id"),
