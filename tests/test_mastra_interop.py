@@ -32,7 +32,14 @@ from mastra_storage.clock import format_iso, utc_now
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "interop" / "mastra.mjs"
 PACKAGES = ("@mastra/core@1.71.0", "@mastra/libsql@1.23.1", "@mastra/pg@1.27.1")
-SETUP = Path(os.environ.get("MASTRA_TS_SETUP", "/work/shared/mastra-ts/setup.sh"))
+# shared/ lies beside the checkout (CI lays a copy there); /work/shared as a fallback.
+_BESIDE = HERE.parent.parent / "shared" / "mastra-ts" / "setup.sh"
+SETUP = Path(
+    os.environ.get(
+        "MASTRA_TS_SETUP",
+        str(_BESIDE if _BESIDE.exists() else Path("/work/shared/mastra-ts/setup.sh")),
+    )
+)
 
 
 def unavailable(reason: str) -> None:
