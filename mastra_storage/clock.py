@@ -11,7 +11,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 UTC = timezone.utc
-_MS = timedelta(milliseconds=1)
+MILLISECOND = timedelta(milliseconds=1)
+"""The resolution of every stored timestamp."""
 
 
 def to_utc(value: datetime) -> datetime:
@@ -67,7 +68,7 @@ class MonotonicClock:
     def next(self) -> datetime:
         with self._lock:
             now = utc_now()
-            self._last = now if now > self._last else self._last + _MS
+            self._last = now if now > self._last else self._last + MILLISECOND
             return self._last
 
 

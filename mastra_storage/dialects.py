@@ -469,6 +469,26 @@ def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> No
     session.execute(update(table).where(where).values({first.key: first}))
 
 
+def create_row_to_lock(
+    session: Executor, table: Table, *, keys: Sequence[str], values: dict[str, Any]
+) -> None:
+    """Before a locked read-modify-write of a row that the write may itself
+    create: make sure the row exists, so the lock has something to lock.
+
+    PostgreSQL: `SELECT ... FOR UPDATE` locks nothing when the row is missing,
+    so concurrent creators would each merge into nothing and the last upsert
+    would overwrite the others. `INSERT ... ON CONFLICT (keys) DO NOTHING` of
+    `values` (a blank row: the key and what NOT NULL needs) makes it exist; a
+    concurrent insert of the same key waits for the first one's commit. The
+    caller's `SELECT ... FOR UPDATE` then always has a row to lock.
+    SQLite: nothing to do; `lock_rows` takes the database write lock, which
+    serialises the writers whether the row exists or not.
+    """
+    feats = features(session)
+    if feats.row_locks:
+        session.execute(insert_if_absent(feats, table, keys=keys).values(values))
+
+
 def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     """SQLAlchemy's recipe for correct SQLite transactions, plus pragmas.
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
 from .dialects import LOCK_TIMEOUT_OPTION, PROXY_OPTION, configure_postgres_proxy, configure_sqlite
 from .errors import MissingDependencyError, ValidationError
@@ -165,8 +165,16 @@ def engine_arguments(
         if asynchronous and parsed.get_driver_name() in ("pysqlite", "sqlite"):
             parsed = parsed.set(drivername="sqlite+aiosqlite")
         if is_memory_sqlite(parsed):
-            # One shared connection: each new connection would be a new database.
-            kwargs.setdefault("poolclass", StaticPool)
+            if "poolclass" not in kwargs:
+                # One connection (each new one would be a new, empty database),
+                # lent to one caller at a time: threads, or an event loop's
+                # tasks, sharing the storage take turns instead of interleaving
+                # transactions on it, each waiting at most `pool_timeout`.
+                pool: type[Pool] = AsyncAdaptedQueuePool if asynchronous else QueuePool
+                kwargs["poolclass"] = pool
+                kwargs.setdefault("pool_size", 1)
+                kwargs.setdefault("max_overflow", 0)
+                kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
         else:
             kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
         connect_args.setdefault("check_same_thread", False)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..clock import format_iso, monotonic_clock, utc_now
+from ..clock import MILLISECOND, format_iso, monotonic_clock, utc_now
 from ..dialects import Executor
 from ..domain import (
     IncludeItem,
@@ -200,7 +200,8 @@ def update_thread_resource_id(
     require_text(thread_id, "thread_id")
     require_text(resource_id, "resource_id")
     threads = ThreadRepository(session)
-    current = threads.get(thread_id, for_update=True)
+    # Exclusive: a message saved meanwhile would keep the old resource id.
+    current = threads.get(thread_id, exclusive=True)
     if current is None:
         raise NotFoundError(f"thread {thread_id!r} not found")
     if current.resource_id == resource_id:
@@ -238,10 +239,15 @@ def update_thread_metadata(
 
 
 def delete_thread(session: Executor, *, thread_id: str) -> None:
+    """The thread and its messages. The thread is locked first: a concurrent
+    write of messages into it finishes before (and is deleted) or finds no
+    thread after (and writes nothing); none is left behind."""
     require_text(thread_id, "thread_id")
+    threads = ThreadRepository(session)
+    threads.get(thread_id, exclusive=True)  # the lock; a missing thread's leftovers go too
     VectorRepository(session).delete_for_thread(thread_id)  # Memory's recall index
     MessageRepository(session).delete_in_thread(thread_id)
-    ThreadRepository(session).delete(thread_id)
+    threads.delete(thread_id)
 
 
 def list_threads(
@@ -290,14 +296,24 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         return []
 
     threads = ThreadRepository(session)
-    known = threads.get_many(m.thread_id for m in parsed.values() if m.thread_id)
+    known, last = threads.lock_for_messages(m.thread_id for m in parsed.values() if m.thread_id)
     missing = sorted({str(m.thread_id) for m in parsed.values() if m.thread_id not in known})
     if missing:
         raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
 
+    # A message without `created_at` gets now, but never earlier than 1 ms
+    # after the thread's last message: one saved after another's save returned
+    # sorts after it, from any process or machine (whatever its clock says).
+    floor = {thread_id: at + MILLISECOND for thread_id, at in last.items()}
     ready = []
     for message in parsed.values():
-        created_at = message.created_at or monotonic_clock.next()
+        created_at = message.created_at
+        if created_at is None:
+            created_at = monotonic_clock.next()
+            low = floor.get(message.thread_id)  # type: ignore[arg-type]
+            if low is not None and created_at < low:
+                created_at = low
+            floor[message.thread_id] = created_at + MILLISECOND  # type: ignore[index]
         resource_id = message.resource_id or known[message.thread_id].resource_id  # type: ignore[index]
         if id(message) in built:  # ours: fill in place, as model_copy(update=) would
             message.created_at, message.resource_id = created_at, resource_id
@@ -448,7 +464,7 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
     stored = {m.id: m for m in repository.get_many((u.id for u in updates), for_update=True)}
     threads = ThreadRepository(session)
     targets = {u.thread_id for u in updates if u.thread_id is not None and u.id in stored}
-    known = threads.get_many(targets)
+    known, _ = threads.lock_for_messages(targets)  # as save_messages: not into a deleted thread
     missing = sorted(targets - known.keys())
     if missing:
         raise NotFoundError(f"thread {missing[0]!r} not found: cannot move messages there")
@@ -504,9 +520,7 @@ def update_resource(
     new_metadata = optional_dict(metadata, "metadata")
     repository = ResourceRepository(session)
     now = utc_now()
-    current = repository.get(resource_id, for_update=True) or StorageResource(
-        id=resource_id, created_at=now
-    )
+    current = repository.lock(resource_id, now) or StorageResource(id=resource_id, created_at=now)
     merged = {**(current.metadata or {}), **new_metadata} if new_metadata is not None else None
     return repository.save(
         current.model_copy(

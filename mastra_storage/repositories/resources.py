@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
 
-from ..dialects import Executor, features, lock_rows, upsert
+from ..dialects import Executor, create_row_to_lock, features, lock_rows, upsert
 from ..domain import StorageResource
 from ..orm import ResourceRow
 from ._common import from_row, twin_pairs, twin_updates, with_twins
@@ -42,6 +43,18 @@ class ResourceRepository:
                 stmt = stmt.with_for_update()
         row = self.session.execute(stmt).first()
         return None if row is None else to_resource(row)
+
+    def lock(self, resource_id: str, now: datetime) -> StorageResource | None:
+        """The resource, its row locked until the transaction ends, for a
+        read-modify-write that creates it when missing: where a missing row
+        cannot be locked (PostgreSQL), a blank one (`created_at` = `now`) is
+        inserted first, so concurrent first writers queue instead of
+        overwriting each other. None when it does not exist (SQLite)."""
+        values = with_twins(
+            self.features, PAIRS, {"id": resource_id, "createdAt": now, "updatedAt": now}
+        )
+        create_row_to_lock(self.session, TABLE, keys=["id"], values=values)
+        return self.get(resource_id, for_update=True)
 
     def save(self, resource: StorageResource) -> StorageResource:
         """Insert or replace by id; `created_at` stays as first saved."""

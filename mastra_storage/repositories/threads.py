@@ -10,7 +10,7 @@ from sqlalchemy import Select, Table, bindparam, delete, select, update
 
 from ..dialects import Executor, features, insert_if_absent, json_contains, lock_rows, upsert
 from ..domain import StorageThread
-from ..orm import ThreadRow
+from ..orm import MessageRow, ThreadRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
 
 TABLE = cast(Table, ThreadRow.__table__)
@@ -22,7 +22,27 @@ _C = TABLE.c
 COLUMNS = (_C.id, _C.resourceId, _C.title, _C.metadata, _C.createdAt, _C.updatedAt)
 _BY_ID = select(*COLUMNS).where(_C.id == bindparam("id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+"""FOR UPDATE: what a delete takes, so it waits for every writer into the thread."""
+_BY_ID_FOR_MERGE = _BY_ID.with_for_update(key_share=True)
+"""FOR NO KEY UPDATE: one metadata merge at a time; writers of the thread's
+messages (FOR KEY SHARE) are not held up."""
 _BY_IDS = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+_M = MessageRow.__table__.c
+_LAST_MESSAGE_AT = (
+    select(_M.createdAt)
+    .where(_M.thread_id == _C.id)
+    .order_by(_M.createdAt.desc(), _M.id.desc())
+    .limit(1)
+    .correlate(TABLE)
+    .scalar_subquery()
+)
+_FOR_MESSAGES = select(*COLUMNS, _LAST_MESSAGE_AT).where(
+    _C.id.in_(bindparam("ids", expanding=True))
+)
+_FOR_MESSAGES_LOCKED = _FOR_MESSAGES.with_for_update(read=True, key_share=True, of=TABLE)
+"""FOR KEY SHARE (what a foreign key check takes): writers of messages into
+one thread do not wait for each other, a delete of the thread waits for them
+(and they for it)."""
 
 
 def to_thread(row: Sequence[Any]) -> StorageThread:
@@ -36,14 +56,42 @@ class ThreadRepository:
         self.session = session
         self.features = features(session)
 
-    def get(self, thread_id: str, *, for_update: bool = False) -> StorageThread | None:
+    def get(
+        self, thread_id: str, *, for_update: bool = False, exclusive: bool = False
+    ) -> StorageThread | None:
+        """The thread, or None. `for_update` locks it against other updates
+        until the transaction ends; `exclusive` against every writer of its
+        messages too (see `lock_for_messages`): for a delete, or a change the
+        messages written meanwhile would miss."""
         stmt = _BY_ID
-        if for_update:
+        if for_update or exclusive:
             lock_rows(self.session, TABLE, _C.id == thread_id)
             if self.features.row_locks:
-                stmt = _BY_ID_FOR_UPDATE
+                stmt = _BY_ID_FOR_UPDATE if exclusive else _BY_ID_FOR_MERGE
         row = self.session.execute(stmt, {"id": thread_id}).first()
         return None if row is None else to_thread(row)
+
+    def lock_for_messages(
+        self, thread_ids: Iterable[str]
+    ) -> tuple[dict[str, StorageThread], dict[str, datetime]]:
+        """Before writing messages into these threads: the threads that exist,
+        locked until the transaction ends so that a concurrent `delete_thread`
+        either waits for this write (and deletes what it wrote) or has already
+        removed the thread (which is then missing here); and the `created_at`
+        of each one's last message (threads with messages only), one index
+        probe per thread."""
+        ids = sorted(set(thread_ids))
+        if not ids:
+            return {}, {}
+        lock_rows(self.session, TABLE, _C.id.in_(ids))
+        stmt = _FOR_MESSAGES_LOCKED if self.features.row_locks else _FOR_MESSAGES
+        threads: dict[str, StorageThread] = {}
+        last: dict[str, datetime] = {}
+        for row in self.session.execute(stmt, {"ids": ids}).all():
+            threads[row[0]] = to_thread(row[:-1])
+            if row[-1] is not None:
+                last[row[0]] = row[-1]
+        return threads, last
 
     def get_many(self, thread_ids: Iterable[str]) -> dict[str, StorageThread]:
         ids = sorted(set(thread_ids))

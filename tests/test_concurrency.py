@@ -1,0 +1,423 @@
+"""Integrity under concurrency (issue #9, the data path): no lost updates on a
+row the write itself creates, no data resurrected by a write racing a delete,
+a storage shared by threads on every backend, and messages listed in the
+order their saves happened, across processes whose clocks disagree.
+
+Workers are real threads (each with a storage of its own unless the test
+shares one) or spawned processes, on the real databases of the matrix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from concurrency_workers import converse
+from conftest import Backend, BlockingStorage
+from sqlalchemy import text
+from support import make_thread, message
+
+from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncPostgresStorage,
+    DefaultStorage,
+    MastraStorage,
+    NotFoundError,
+)
+
+WORKERS = 8
+WAIT = 60.0
+"""Seconds a test waits for a worker at most (a hang fails, never blocks CI)."""
+
+# -- workers ------------------------------------------------------------------------
+
+
+@contextmanager
+def worker_storage(backend: Backend) -> Iterator[Any]:
+    """A storage usable from the calling thread: a new one on the backend's
+    database (in-memory SQLite: on the shared engine); an async one gets an
+    event loop of its own."""
+    if not backend.asynchronous:
+        storage = backend.make()
+        storage.init()  # before the race: the first call would migrate, serialising the rest
+        yield storage
+        return
+    loop = asyncio.new_event_loop()
+    if backend.is_postgres:
+        made: Any = AsyncPostgresStorage(url=backend.url, schema=backend.schema)
+    else:
+        made = AsyncDefaultStorage(url=backend.url)
+    storage = BlockingStorage(made, None, loop)  # type: ignore[arg-type]
+    try:
+        storage.init()
+        yield storage
+    finally:
+        storage.close()
+        loop.close()
+
+
+def in_threads(
+    backend: Backend, count: int, work: Callable[[Any, int], Any], *, shared: Any = None
+) -> list[Any]:
+    """Run `work(storage, i)` in `count` threads released together; each thread
+    has a storage of its own unless `shared` is given. Returns each result or
+    the exception it raised, in worker order."""
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        try:
+            if shared is not None:
+                barrier.wait(timeout=WAIT)
+                results[i] = work(shared, i)
+                return
+            with worker_storage(backend) as storage:
+                barrier.wait(timeout=WAIT)
+                results[i] = work(storage, i)
+        except BaseException as error:  # reported to the test, not lost in the thread
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "a worker hung"
+    return results
+
+
+def no_errors(results: list[Any]) -> list[Any]:
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    return results
+
+
+class Background:
+    """One call in another thread, with a storage of its own (made and migrated
+    up front), started by `go()` while the test holds a transaction open."""
+
+    def __init__(self, backend: Backend, work: Callable[[Any], Any]) -> None:
+        self.result: Any = None
+        self._go = threading.Event()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+
+        def run() -> None:
+            try:
+                with worker_storage(backend) as storage:
+                    self._ready.set()
+                    if self._go.wait(WAIT):
+                        self.result = work(storage)
+            except BaseException as error:
+                self.result = error
+            finally:
+                self._ready.set()
+                self._done.set()
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+        assert self._ready.wait(WAIT)
+
+    def go(self, *, head_start: float = 0.25) -> None:
+        """Start the call and give it `head_start` seconds to get as far as it can."""
+        self._go.set()
+        self._done.wait(head_start)
+
+    def join(self) -> Any:
+        self._thread.join(WAIT)
+        assert not self._thread.is_alive(), "the background call hung"
+        return self.result
+
+
+def orphans(storage: Any) -> int:
+    """Messages whose thread does not exist."""
+    with storage.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM mastra_messages m WHERE NOT EXISTS "
+                    "(SELECT 1 FROM mastra_threads t WHERE t.id = m.thread_id)"
+                )
+            ).scalar_one()
+        )
+
+
+# -- 1. lost updates on a row the write creates -----------------------------------------
+
+
+def test_update_resource_on_a_new_resource_from_8_workers_keeps_every_key(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    for round_ in range(3):
+        resource_id = f"new-user-{round_}"
+
+        def update(worker_storage: Any, i: int, resource_id: str = resource_id) -> Any:
+            if i == 0:
+                return worker_storage.update_resource(
+                    resource_id=resource_id, working_memory="# Notes", metadata={"k0": 0}
+                )
+            return worker_storage.update_resource(resource_id=resource_id, metadata={f"k{i}": i})
+
+        no_errors(in_threads(backend, WORKERS, update))
+        stored = storage.get_resource_by_id(resource_id=resource_id)
+        assert stored is not None
+        assert stored.metadata == {f"k{i}": i for i in range(WORKERS)}
+        assert stored.working_memory == "# Notes"
+
+
+def test_parallel_thread_metadata_merges_all_land(storage: MastraStorage, backend: Backend) -> None:
+    make_thread(storage, "t")
+
+    def merge(worker_storage: Any, i: int) -> Any:
+        return worker_storage.update_thread(id="t", metadata={f"k{i}": i})
+
+    no_errors(in_threads(backend, WORKERS, merge))
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None and thread.metadata == {f"k{i}": i for i in range(WORKERS)}
+
+
+# -- 2. a write racing a delete of its parent -------------------------------------------
+
+
+def test_save_messages_then_delete_thread_before_commit_leaves_nothing(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """The save holds its transaction open; the delete waits for it and then
+    removes what was saved (the thread's id, re-used, starts empty)."""
+    make_thread(storage, "T")
+    delete = Background(backend, lambda s: s.delete_thread(thread_id="T"))
+    with storage.session_scope() as session:
+        storage.save_messages(messages=[message("m1", "T")], session=session)
+        delete.go()
+    assert delete.join() is None
+    assert storage.get_thread_by_id(thread_id="T") is None
+    assert orphans(storage) == 0
+    make_thread(storage, "T")
+    assert storage.list_messages(thread_id="T").messages == []
+
+
+def test_delete_thread_then_save_messages_before_commit_saves_nothing(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """The delete holds its transaction open; the save waits for it, then
+    finds no thread: NotFoundError, nothing written."""
+    make_thread(storage, "T")
+    save = Background(backend, lambda s: s.save_messages(messages=[message("m1", "T")]))
+    with storage.session_scope() as session:
+        storage.delete_thread(thread_id="T", session=session)
+        save.go()
+    assert isinstance(save.join(), NotFoundError)
+    assert orphans(storage) == 0
+    assert storage.list_messages_by_id(message_ids=["m1"]) == []
+
+
+def test_moving_a_message_into_a_thread_being_deleted(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    make_thread(storage, "S")
+    make_thread(storage, "T")
+    storage.save_messages(messages=[message("m1", "S"), message("m2", "S")])
+    # The move first: the delete then removes the moved message with T.
+    delete = Background(backend, lambda s: s.delete_thread(thread_id="T"))
+    with storage.session_scope() as session:
+        storage.update_messages(messages=[{"id": "m1", "thread_id": "T"}], session=session)
+        delete.go()
+    assert delete.join() is None
+    assert orphans(storage) == 0
+    assert [m.id for m in storage.list_messages(thread_id="S").messages] == ["m2"]
+    # The delete first: the move finds no thread and changes nothing.
+    make_thread(storage, "U")
+    move = Background(
+        backend, lambda s: s.update_messages(messages=[{"id": "m2", "thread_id": "U"}])
+    )
+    with storage.session_scope() as session:
+        storage.delete_thread(thread_id="U", session=session)
+        move.go()
+    assert isinstance(move.join(), NotFoundError)
+    assert orphans(storage) == 0
+    assert [m.id for m in storage.list_messages(thread_id="S").messages] == ["m2"]
+
+
+@pytest.mark.parametrize("kind", ["results", "state"])
+def test_workflow_updates_racing_delete_workflow_run(
+    storage: MastraStorage, backend: Backend, kind: str
+) -> None:
+    arguments = {
+        "results": {"workflow_name": "w", "run_id": "r", "step_id": "s", "result": {"n": 1}},
+        "state": {"workflow_name": "w", "run_id": "r", "opts": {"n": 1}},
+    }
+
+    def update(s: Any) -> Any:
+        return getattr(s, f"update_workflow_{kind}")(**arguments[kind])
+
+    def run_exists() -> bool:
+        return storage.get_workflow_run_by_id(run_id="r", workflow_name="w") is not None
+
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot={"context": {}})
+    delete = Background(
+        backend, lambda s: s.delete_workflow_run_by_id(run_id="r", workflow_name="w")
+    )
+    with storage.session_scope() as session:
+        update_in_session = getattr(storage, f"update_workflow_{kind}")
+        update_in_session(**arguments[kind], session=session)
+        delete.go()
+    assert delete.join() is None
+    assert not run_exists()
+
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot={"context": {}})
+    late = Background(backend, update)
+    with storage.session_scope() as session:
+        storage.delete_workflow_run_by_id(run_id="r", workflow_name="w", session=session)
+        late.go()
+    assert late.join() in ({}, None)
+    assert not run_exists()
+
+
+def test_saves_and_deletes_racing_in_threads_leave_no_orphans(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    for round_ in range(6):
+        thread_id = f"race-{round_}"
+        make_thread(storage, thread_id)
+
+        def work(s: Any, i: int, thread_id: str = thread_id) -> Any:
+            if i == 0:
+                return s.delete_thread(thread_id=thread_id)
+            return s.save_messages(messages=[message(f"{thread_id}-m{i}", thread_id)])
+
+        for result in in_threads(backend, 4, work):
+            assert result is None or isinstance(result, NotFoundError | list), result
+        assert storage.get_thread_by_id(thread_id=thread_id) is None
+    assert orphans(storage) == 0
+
+
+# -- 4. one storage shared by threads ---------------------------------------------------
+
+
+def test_one_storage_shared_by_threads(storage: MastraStorage, backend: Backend) -> None:
+    """Five threads on the one storage object: thread merges, step results,
+    message saves and reads all land (in-memory SQLite has one connection)."""
+    make_thread(storage, "t")
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot={"context": {}})
+    if backend.asynchronous:
+        # An async storage is shared by the tasks of its event loop.
+        async def all_at_once() -> list[Any]:
+            inner = storage.storage  # type: ignore[attr-defined]
+            calls = [inner.update_thread(id="t", metadata={f"k{i}": i}) for i in range(5)]
+            calls += [
+                inner.update_workflow_results(
+                    workflow_name="w", run_id="r", step_id=f"s{i}", result=i
+                )
+                for i in range(5)
+            ]
+            calls += [inner.save_messages(messages=[message(f"m{i}", "t")]) for i in range(5)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+        no_errors(storage._loop.run_until_complete(all_at_once()))  # type: ignore[attr-defined]
+    else:
+
+        def work(shared: Any, i: int) -> Any:
+            shared.update_thread(id="t", metadata={f"k{i}": i})
+            shared.update_workflow_results(workflow_name="w", run_id="r", step_id=f"s{i}", result=i)
+            shared.save_messages(messages=[message(f"m{i}", "t")])
+            return shared.list_messages(thread_id="t").total
+
+        no_errors(in_threads(backend, 5, work, shared=storage))
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None and thread.metadata == {f"k{i}": i for i in range(5)}
+    snapshot = storage.load_workflow_snapshot(workflow_name="w", run_id="r")
+    assert snapshot is not None and snapshot["context"] == {f"s{i}": i for i in range(5)}
+    assert storage.list_messages(thread_id="t").total == 5
+
+
+def test_async_in_memory_storage_shared_by_tasks() -> None:
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url="file::memory:")
+        try:
+            await storage.create_thread(resource_id="r", thread_id="t")
+            await storage.persist_workflow_snapshot(
+                workflow_name="w", run_id="r", snapshot={"context": {}}
+            )
+            calls = [storage.update_thread(id="t", metadata={f"k{i}": i}) for i in range(5)]
+            calls += [
+                storage.update_workflow_results(
+                    workflow_name="w", run_id="r", step_id=f"s{i}", result=i
+                )
+                for i in range(5)
+            ]
+            no_errors(list(await asyncio.gather(*calls, return_exceptions=True)))
+            thread = await storage.get_thread_by_id(thread_id="t")
+            assert thread is not None and thread.metadata == {f"k{i}": i for i in range(5)}
+            snapshot = await storage.load_workflow_snapshot(workflow_name="w", run_id="r")
+            assert snapshot is not None and snapshot["context"] == {f"s{i}": i for i in range(5)}
+        finally:
+            await storage.close()
+
+    asyncio.run(main())
+
+
+def test_in_memory_storages_on_one_engine_take_turns() -> None:
+    """Two storage objects on the one in-memory engine, each used by threads."""
+    first = DefaultStorage(url="file::memory:")
+    second = DefaultStorage(engine=first.engine)
+    try:
+        first.create_thread(resource_id="r", thread_id="t")
+
+        def work(shared: Any, i: int) -> Any:
+            target = first if i % 2 else second
+            return target.update_thread(id="t", metadata={f"k{i}": i})
+
+        no_errors(in_threads(None, 6, work, shared=first))  # type: ignore[arg-type]
+        thread = second.get_thread_by_id(thread_id="t")
+        assert thread is not None and thread.metadata == {f"k{i}": i for i in range(6)}
+    finally:
+        second.close()
+        first.close()
+
+
+# -- 5. messages list in the order their saves happened -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"], indirect=True
+)
+def test_a_reply_saved_after_the_question_returned_sorts_after_it(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """Two processes take turns in one thread: the questioner saves q<i>, the
+    replier (whose clock runs late, as another machine's may) then saves r<i>.
+    Listing gives the turns in the order they happened."""
+    make_thread(storage, "chat")
+    rounds = 12
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["concurrency_workers"])  # workers start in milliseconds
+    to_reply, to_question = context.Queue(), context.Queue()
+    spec = {
+        "name": backend.name,
+        "url": backend.url,
+        "schema": backend.schema,
+        "asynchronous": backend.asynchronous,
+        "thread_id": "chat",
+        "lag_ms": 1500,
+    }
+    workers = [
+        context.Process(target=converse, args=(spec, "question", rounds, to_question, to_reply)),
+        context.Process(target=converse, args=(spec, "reply", rounds, to_reply, to_question)),
+    ]
+    for process in workers:
+        process.start()
+    try:
+        for process in workers:
+            process.join(timeout=WAIT)
+        assert [p.exitcode for p in workers] == [0, 0]
+    finally:
+        for process in workers:
+            if process.is_alive():
+                process.kill()
+    listed = [m.id for m in storage.list_messages(thread_id="chat", per_page=None).messages]
+    assert listed == [f"{side}{i:03d}" for i in range(rounds) for side in ("q", "r")]
