@@ -38,20 +38,20 @@ WAIT = 60.0
 
 
 @contextmanager
-def worker_storage(backend: Backend) -> Iterator[Any]:
+def worker_storage(backend: Backend, **options: Any) -> Iterator[Any]:
     """A storage usable from the calling thread: a new one on the backend's
     database (in-memory SQLite: on the shared engine); an async one gets an
     event loop of its own."""
     if not backend.asynchronous:
-        storage = backend.make()
+        storage = backend.make(**options)
         storage.init()  # before the race: the first call would migrate, serialising the rest
         yield storage
         return
     loop = asyncio.new_event_loop()
     if backend.is_postgres:
-        made: Any = AsyncPostgresStorage(url=backend.url, schema=backend.schema)
+        made: Any = AsyncPostgresStorage(url=backend.url, schema=backend.schema, **options)
     else:
-        made = AsyncDefaultStorage(url=backend.url)
+        made = AsyncDefaultStorage(url=backend.url, **options)
     storage = BlockingStorage(made, None, loop)  # type: ignore[arg-type]
     try:
         storage.init()
@@ -101,7 +101,7 @@ class Background:
     """One call in another thread, with a storage of its own (made and migrated
     up front), started by `go()` while the test holds a transaction open."""
 
-    def __init__(self, backend: Backend, work: Callable[[Any], Any]) -> None:
+    def __init__(self, backend: Backend, work: Callable[[Any], Any], **options: Any) -> None:
         self.result: Any = None
         self._go = threading.Event()
         self._ready = threading.Event()
@@ -109,7 +109,7 @@ class Background:
 
         def run() -> None:
             try:
-                with worker_storage(backend) as storage:
+                with worker_storage(backend, **options) as storage:
                     self._ready.set()
                     if self._go.wait(WAIT):
                         self.result = work(storage)
@@ -179,6 +179,38 @@ def test_parallel_thread_metadata_merges_all_land(storage: MastraStorage, backen
     no_errors(in_threads(backend, WORKERS, merge))
     thread = storage.get_thread_by_id(thread_id="t")
     assert thread is not None and thread.metadata == {f"k{i}": i for i in range(WORKERS)}
+
+
+@pytest.mark.parametrize(
+    ("backend", "lock_backend"),
+    [("postgresql", "lease"), ("postgresql", "advisory"), ("sqlite-file", "lease")],
+    indirect=["backend"],
+)
+def test_a_run_lock_row_created_meanwhile_is_claimed_when_free(
+    storage: MastraStorage, backend: Backend, lock_backend: str
+) -> None:
+    """The first acquisition of a run creates its lock row. When another
+    holder creates it in the meantime (and has let go by the time it commits),
+    the acquisition claims the free row instead of reporting it held."""
+    contender = Background(
+        backend,
+        lambda s: s.try_acquire_workflow_run_lock(workflow_name="w", run_id="r"),
+        lock_backend=lock_backend,
+    )
+    with storage.engine.begin() as conn:  # another holder's first row, free by commit
+        conn.execute(
+            text(
+                "INSERT INTO mastra_workflow_run_locks "
+                "(workflow_name, run_id, holder, backend, fencing_token) "
+                "VALUES ('w', 'r', NULL, :backend, 1)"
+            ),
+            {"backend": lock_backend},
+        )
+        contender.go()
+    assert contender.join() is True
+    with storage.engine.connect() as conn:
+        tokens = conn.execute(text("SELECT fencing_token FROM mastra_workflow_run_locks")).all()
+    assert tokens == [(2,)]
 
 
 # -- 2. a write racing a delete of its parent -------------------------------------------

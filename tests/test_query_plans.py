@@ -151,3 +151,45 @@ def test_run_filters_use_mastras_expression_indexes(
         assert RUN_INDEXES[filter_] in explained, explained
         if backend.is_postgres:
             assert '"Seq Scan"' not in explained, explained
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)
+def test_saving_into_a_large_thread_finds_its_last_message_by_the_index(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """`save_messages` reads the thread's last `createdAt` (messages without
+    one are stamped after it): one probe of the thread index, however large
+    the thread."""
+    make_thread(storage, "big")
+    for start in range(0, 5000, 1000):
+        storage.save_messages(
+            messages=[
+                message(f"m{i:05d}", "big", created_at=at(i)) for i in range(start, start + 1000)
+            ]
+        )
+    with storage.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    with captured(storage) as statements:
+        storage.save_messages(messages=[message("new", "big")])
+    statements = [(s, p) for s, p in statements if "mastra_messages" in s]
+    assert len(statements) == 1, statements
+    explained = plan(storage, *statements[0])
+    if backend.is_postgres:
+        nodes = list(_nodes(json.loads(explained)[0]["Plan"]))
+        scans = [n for n in nodes if n.get("Relation Name") == "mastra_messages"]
+        assert scans and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans)
+        assert all(n["Index Name"] == INDEX for n in scans), explained
+        assert not [n for n in nodes if n["Node Type"] == "Sort"], explained
+    else:
+        assert "TEMP B-TREE" not in explained, explained
+        lines = [line for line in explained.splitlines() if "mastra_messages" in line]
+        assert lines and all("USING" in line and "INDEX" in line for line in lines), explained
+    listed = storage.list_messages(thread_id="big", per_page=1, direction="DESC")
+    assert [m.id for m in listed.messages] == ["new"]

@@ -136,11 +136,18 @@ def take(executor: Executor, take_row: Update, values: dict[str, Any]) -> int | 
 
     A failed attempt writes nothing: an UPDATE whose condition fails locks no
     row, so contenders for a held lock cost the database a read each.
+
+    When the first row's INSERT finds that another holder created the row
+    meanwhile (on PostgreSQL it waits for that holder's commit), the claim is
+    tried once more on the row that now exists: that holder may have let go
+    already, and "held" must not be answered for a free lock.
     """
     token: int | None = executor.execute(take_row, values).scalar_one_or_none()
     if token is None:  # held, or the run has no row yet
         first_row = statements(features(executor)).first_row
         token = executor.execute(first_row, values).scalar_one_or_none()
+        if token is None:  # the row exists now: the claim's answer is final
+            token = executor.execute(take_row, values).scalar_one_or_none()
     return token
 
 
