@@ -95,6 +95,11 @@ def normalize_url(url: str | URL) -> URL:
     if isinstance(url, URL):
         parsed = url
     else:
+        if not isinstance(url, str):
+            raise ValidationError(
+                f"url must be a database URL (str or sqlalchemy URL), got {type(url).__name__}",
+                field="url",
+            )
         text = url.strip()
         if not text:
             raise ValidationError("url must not be empty", field="url")

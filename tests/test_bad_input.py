@@ -273,6 +273,17 @@ BAD_ARGUMENTS: list[Any] = [
     ("per_page", lambda s: s.list_threads(per_page=DEEP)),
     ("older_than", lambda s: s.prune(older_than=DEEP, dry_run=True)),
     ("batch_size", lambda s: s.prune(older_than="1d", batch_size=DEEP, dry_run=True)),
+    # Wrong container or scalar types are refused, not coerced.
+    ("thread_id", lambda s: s.list_messages(thread_id={"t": 1})),
+    ("thread_id", lambda s: s.list_messages(thread_id=b"t")),
+    ("message_ids", lambda s: s.delete_messages(message_ids={"m0": 1})),
+    (
+        "messages",
+        lambda s: s.save_messages(
+            messages=[{"id": b"ab", "thread_id": "t", "role": "user", "content": "c"}]
+        ),
+    ),
+    ("messages", lambda s: s.update_messages(messages=[{"id": b"m0", "content": "d"}])),
 ]
 
 

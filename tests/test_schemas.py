@@ -186,6 +186,14 @@ def test_a_url_whose_driver_is_missing_is_a_validation_error() -> None:
     assert caught.value.field == "url"
 
 
+def test_a_url_that_is_not_text_is_a_validation_error() -> None:
+    for make in (DefaultStorage, AsyncDefaultStorage, PostgresStorage, AsyncPostgresStorage):
+        for url in (5, b"file::memory:", ["sqlite://"]):
+            with pytest.raises(ValidationError) as caught:
+                make(url=url)
+            assert caught.value.field == "url", (make, url)
+
+
 def test_an_engine_of_the_wrong_kind_is_a_validation_error(
     tmp_path: Path, postgres_url: str
 ) -> None:

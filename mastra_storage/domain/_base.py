@@ -76,6 +76,9 @@ class DomainModel(BaseModel):
             if kind is None or value is None or isinstance(value, BaseModel | datetime):
                 cleaned[key] = value  # unknown keys are ignored; models checked themselves
             elif kind[1] == "id":
+                if isinstance(value, bytes | bytearray | memoryview):
+                    # pydantic's lax mode would decode them: an id is text
+                    raise ValidationError(f"{kind[0]} must be text, got bytes", field=kind[0])
                 cleaned[key] = id_text(value, kind[0]) if isinstance(value, str) else value
             elif kind[1] == "json":
                 cleaned[key] = json_value(value, kind[0])

@@ -72,6 +72,11 @@ def direction_of(value: str) -> bool:
 
 
 def thread_ids_of(value: Any) -> list[str]:
+    if isinstance(value, Mapping | bytes | bytearray):
+        raise ValidationError(
+            f"thread_id must be an id or a list of ids, got {type(value).__name__}",
+            field="thread_id",
+        )
     ids = (
         [value]
         if isinstance(value, str)
@@ -102,7 +107,7 @@ def stamped(model: Stamped) -> Stamped:
 
 
 def ids_of(value: Any, field: str) -> list[str]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
         raise ValidationError(f"{field} must be a list of ids", field=field)
     ids = list(value)
     for item in ids:
