@@ -585,8 +585,8 @@ def test_vector_rows_go_with_a_resource_in_batches(make_memory: MakeMemory, stor
     memory.save_messages(messages=say("t2", ["f"]))
     engine = storage.engine
     with engine.begin() as conn:
-        assert VectorRepository(conn).delete_for_resource("gone", limit=2) == 2
         assert VectorRepository(conn).delete_for_messages(["t1-m004", "nope"]) == 1
+        assert VectorRepository(conn).delete_for_resource("gone", limit=2) == 2
     with engine.begin() as conn:
         assert VectorRepository(conn).delete_for_resource("gone") == 2
     assert [row[0] for row in vector_rows(storage)] == ["t2-m000"]

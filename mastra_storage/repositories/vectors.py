@@ -202,7 +202,14 @@ class VectorRepository:
         for batched erasure); returns how many were deleted."""
         where = _C.resource_id == resource_id
         if limit is not None:
-            some = select(_C.message_id).where(where).limit(limit).scalar_subquery()
+            # In message-id order, so batches are deterministic (and walk the key).
+            some = (
+                select(_C.message_id)
+                .where(where)
+                .order_by(_C.message_id)
+                .limit(limit)
+                .scalar_subquery()
+            )
             where = _C.message_id.in_(some)
         result = self.session.execute(delete(TABLE).where(where))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
