@@ -13,6 +13,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
@@ -22,7 +23,7 @@ from . import operations
 from ._async_methods import AsyncDataMethods
 from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .dialects import BEGIN_OPTION, connection_of, features
-from .domain import RunLock
+from .domain import Direction, MastraDBMessage, RunLock
 from .engines import (
     ConnectionSettings,
     create_async_engine_for_url,
@@ -191,6 +192,48 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 raise_unless_retryable(error, write=write)
             # A read whose connection the server had dropped: once more, afresh.
             return await _transaction(engine, operation, kwargs)
+
+    def iter_messages(
+        self,
+        *,
+        thread_id: str,
+        resource_id: str | None = None,
+        batch_size: int = 500,
+        direction: Direction = "ASC",
+    ) -> AsyncIterator[MastraDBMessage]:
+        """`async for`: as `MastraStorage.iter_messages` (each batch one awaited
+        keyset read; memory bounded by one batch)."""
+        operations.check_batch(thread_id, resource_id, batch_size, direction)
+        return self._walk_messages(thread_id, resource_id, batch_size, direction)
+
+    def iter_messages_by_resource_id(
+        self, *, resource_id: str, batch_size: int = 500, direction: Direction = "ASC"
+    ) -> AsyncIterator[MastraDBMessage]:
+        """`async for`: as `MastraStorage.iter_messages_by_resource_id`."""
+        operations.check_batch(None, resource_id, batch_size, direction, by_resource=True)
+        return self._walk_messages(None, resource_id, batch_size, direction)
+
+    async def _walk_messages(
+        self, thread_id: str | None, resource_id: str | None, batch_size: int, direction: str
+    ) -> AsyncIterator[MastraDBMessage]:
+        after: tuple[datetime, str] | None = None
+        while True:
+            batch = await self._run(
+                operations.message_batch,
+                None,
+                write=False,
+                thread_id=thread_id,
+                resource_id=resource_id,
+                after=after,
+                batch_size=batch_size,
+                direction=direction,
+            )
+            for message in batch:
+                yield message
+            if len(batch) < batch_size:
+                return
+            last = batch[-1]
+            after = (last.created_at, last.id)  # type: ignore[assignment]
 
     # -- workflow run locks -------------------------------------------------------
     # The lock service is the sync one (its heartbeat is a thread, its advisory

@@ -585,6 +585,82 @@ class MastraStorage(ABC):
         for a value that is not a list of non-empty ids."""
         self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
+    def iter_messages(
+        self,
+        *,
+        thread_id: str,
+        resource_id: str | None = None,
+        batch_size: int = 500,
+        direction: Direction = "ASC",
+    ) -> Iterator[MastraDBMessage]:
+        """Every message of a thread, in bounded memory (no Mastra counterpart;
+        use it instead of `list_messages(per_page=None)`, which builds the whole
+        thread at once: about 3 KB per message, 600-700 MB for 200,000).
+
+        Each batch is a keyset page (`(createdAt, id)` past the previous
+        batch's last message; an index range scan, as cheap deep in the thread
+        as at its start) read in its own transaction: a message saved during
+        the walk shows up if it sorts after the current position, and none is
+        returned twice. The database is read as the iterator is consumed.
+
+        Args:
+            thread_id: the thread.
+            resource_id: only this resource's messages.
+            batch_size: messages read per query, 1 to 10,000 (default 500);
+                memory holds one batch.
+            direction: `"ASC"` (default: oldest first) or `"DESC"`.
+
+        Returns:
+            An iterator of `MastraDBMessage`s in (created_at, id) order.
+
+        Raises:
+            ValidationError: bad arguments, raised on the call (before iterating).
+        """
+        operations.check_batch(thread_id, resource_id, batch_size, direction)
+        return self._walk_messages(thread_id, resource_id, batch_size, direction)
+
+    def iter_messages_by_resource_id(
+        self, *, resource_id: str, batch_size: int = 500, direction: Direction = "ASC"
+    ) -> Iterator[MastraDBMessage]:
+        """As `iter_messages`, across all of a resource's threads: the
+        counterpart of `list_messages_by_resource_id(per_page=None)` in bounded
+        memory.
+
+        Args:
+            resource_id: the resource.
+            batch_size: messages read per query, 1 to 10,000 (default 500).
+            direction: `"ASC"` (default: oldest first) or `"DESC"`.
+
+        Returns:
+            An iterator of `MastraDBMessage`s in (created_at, id) order.
+
+        Raises:
+            ValidationError: bad arguments, raised on the call.
+        """
+        operations.check_batch(None, resource_id, batch_size, direction, by_resource=True)
+        return self._walk_messages(None, resource_id, batch_size, direction)
+
+    def _walk_messages(
+        self, thread_id: str | None, resource_id: str | None, batch_size: int, direction: str
+    ) -> Iterator[MastraDBMessage]:
+        after: tuple[datetime, str] | None = None
+        while True:
+            batch = self._run(
+                operations.message_batch,
+                None,
+                write=False,
+                thread_id=thread_id,
+                resource_id=resource_id,
+                after=after,
+                batch_size=batch_size,
+                direction=direction,
+            )
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            last = batch[-1]
+            after = (last.created_at, last.id)  # type: ignore[assignment]
+
     # -- resources ----------------------------------------------------------------
 
     def get_resource_by_id(

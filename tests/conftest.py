@@ -169,11 +169,22 @@ def _blocking(value: Any, name: str, loop: Any) -> Any:
         result = value(*args, **kwargs)
         if inspect.isawaitable(result):
             return loop.run_until_complete(result)
+        if hasattr(result, "__anext__"):
+            return _blocking_iterator(result, loop)
         if hasattr(result, "__aenter__"):
             return _BlockingContext(result, loop)
         return result
 
     return call
+
+
+def _blocking_iterator(iterator: Any, loop: Any) -> Iterator[Any]:
+    """An async iterator driven one item at a time (lazily, like the sync one)."""
+    while True:
+        try:
+            yield loop.run_until_complete(iterator.__anext__())
+        except StopAsyncIteration:
+            return
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ._inputs import (
 )
 from .evals import get_evals, save_evals
 from .memory import (
+    check_batch,
     clone_thread,
     create_thread,
     delete_messages,
@@ -32,6 +33,7 @@ from .memory import (
     list_messages_by_id,
     list_messages_by_resource_id,
     list_threads,
+    message_batch,
     save_messages,
     save_resource,
     save_thread,
@@ -74,6 +76,7 @@ __all__ = [
     "DependentRows",
     "Direction",
     "add_counts",
+    "check_batch",
     "clone_thread",
     "create_thread",
     "date_range_of",
@@ -99,6 +102,7 @@ __all__ = [
     "list_threads",
     "list_workflow_runs",
     "load_workflow_snapshot",
+    "message_batch",
     "optional_dict",
     "optional_string",
     "optional_text",

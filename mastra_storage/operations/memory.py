@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from ..clock import MILLISECOND, format_iso, monotonic_clock, utc_now
@@ -358,6 +359,59 @@ def list_messages_by_resource_id(
     return _message_page(
         session, thread_ids=None, resource_id=require_text(resource_id, "resource_id"), **options
     )
+
+
+MAX_BATCH = 10_000
+"""Largest `batch_size` of `iter_messages`."""
+
+
+def message_batch(
+    session: Executor,
+    *,
+    thread_id: str | None,
+    resource_id: str | None,
+    after: tuple[datetime, str] | None,
+    batch_size: int,
+    direction: str = "ASC",
+) -> list[MastraDBMessage]:
+    """One batch of `iter_messages`: up to `batch_size` messages of a thread
+    (or, with `thread_id` None, of a resource) just past `after`, the previous
+    batch's last (created_at, id). One statement: a keyset page."""
+    check_batch(thread_id, resource_id, batch_size, direction, by_resource=thread_id is None)
+    return MessageRepository(session).after(
+        thread_id=thread_id,
+        resource_id=resource_id,
+        cursor=after,
+        limit=batch_size,
+        descending=direction_of(direction),
+    )
+
+
+def check_batch(
+    thread_id: str | None,
+    resource_id: str | None,
+    batch_size: int,
+    direction: str,
+    *,
+    by_resource: bool = False,
+) -> None:
+    """The arguments of `iter_messages` (`iter_messages_by_resource_id` with
+    `by_resource`): bad ones raise `ValidationError`."""
+    direction_of(direction)
+    if by_resource:
+        require_text(resource_id, "resource_id")
+    else:
+        require_text(thread_id, "thread_id")
+        optional_text(resource_id, "resource_id")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_BATCH
+    ):
+        raise ValidationError(
+            f"batch_size must be an integer from 1 to {MAX_BATCH}, got {batch_size!r}",
+            field="batch_size",
+        )
 
 
 def _windows_of(include: Sequence[Any] | None) -> list[tuple[str, int, int]]:

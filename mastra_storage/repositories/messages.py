@@ -176,6 +176,23 @@ def _any_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> A
     return _filtered(threads, resource, dates).order_by(*order_keys(descending=False)).limit(1)
 
 
+@lru_cache(maxsize=16)
+def _after_statement(
+    threads: ThreadFilter, resource: bool, descending: bool, cursor: bool
+) -> AnySelect:
+    """Keyset paging: `_filtered` in thread order from just past the cursor
+    (`:after_at`, `:after_id`), `LIMIT :limit`: an index range scan that costs
+    the same however deep into the thread it starts."""
+    stmt = _filtered(threads, resource, (None, None))
+    if cursor:
+        here = tuple_(
+            bindparam("after_at", type_=_C.createdAt.type), bindparam("after_id", type_=_C.id.type)
+        )
+        key = tuple_(_C.createdAt, _C.id)
+        stmt = stmt.where(key < here if descending else key > here)
+    return stmt.order_by(*order_keys(descending)).limit(bindparam("limit", type_=Integer()))
+
+
 @lru_cache(maxsize=2)
 def _by_ids_statement(for_update: bool) -> AnySelect:
     stmt = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
@@ -410,6 +427,26 @@ class MessageRepository:
             return [to_message(row) for row in self.session.execute(stmt).all()][::-1]
         stmt = stmt.order_by(*order_keys(descending=False))
         return [to_message(row) for row in self.session.execute(stmt).all()]
+
+    def after(
+        self,
+        *,
+        thread_id: str | None,
+        resource_id: str | None,
+        cursor: tuple[datetime, str] | None,
+        limit: int,
+        descending: bool,
+    ) -> list[MastraDBMessage]:
+        """Up to `limit` messages in thread order just past `cursor` (the
+        previous batch's last (created_at, id)), or from the start."""
+        shape, params = filter_params(None if thread_id is None else [thread_id], resource_id, None)
+        threads, resource, _ = shape
+        if cursor is not None:
+            params["after_at"], params["after_id"] = cursor
+        params["limit"] = limit
+        stmt = _after_statement(threads, resource, descending, cursor is not None)
+        # .all(): one fetchall, not a driver fetchone per row.
+        return [to_message(row) for row in self.session.execute(stmt, params).all()]
 
     def context_windows(
         self, windows: Sequence[tuple[str, int, int]], resource_id: str | None = None

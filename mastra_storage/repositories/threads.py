@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, select, update
+from sqlalchemy.sql.dml import Update
 
-from ..dialects import Executor, features, insert_if_absent, json_contains, lock_rows, upsert
+from ..dialects import (
+    Executor,
+    Features,
+    features,
+    insert_if_absent,
+    json_contains,
+    lock_rows,
+    upsert,
+)
 from ..domain import StorageThread
 from ..orm import MessageRow, ThreadRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -43,6 +53,15 @@ _FOR_MESSAGES_LOCKED = _FOR_MESSAGES.with_for_update(read=True, key_share=True, 
 """FOR KEY SHARE (what a foreign key check takes): writers of messages into
 one thread do not wait for each other, a delete of the thread waits for them
 (and they for it)."""
+
+
+@lru_cache(maxsize=8)
+def _touch_statement(feats: Features, many: bool) -> Update:
+    """UPDATE of `updatedAt` (and its twin) to `:b_updatedAt`, of the thread
+    `:b_id` (or, `many`, of the threads `:b_ids`), built once."""
+    where = _C.id.in_(bindparam("b_ids", expanding=True)) if many else _C.id == bindparam("b_id")
+    names = twin_updates(feats, PAIRS, ["updatedAt"])
+    return update(TABLE).where(where).values({name: bindparam(f"b_{name}") for name in names})
 
 
 def to_thread(row: Sequence[Any]) -> StorageThread:
@@ -185,10 +204,14 @@ class ThreadRepository:
         ids = sorted(set(thread_ids))
         if not ids:
             return 0
-        values = with_twins(self.features, PAIRS, {"updatedAt": updated_at})
-        result: Any = self.session.execute(
-            update(TABLE).where(ThreadRow.id.in_(ids)).values(values)
-        )
+        params: dict[str, Any] = {
+            f"b_{name}": updated_at for name in twin_updates(self.features, PAIRS, ["updatedAt"])
+        }
+        if len(ids) == 1:
+            params["b_id"] = ids[0]
+        else:
+            params["b_ids"] = ids
+        result: Any = self.session.execute(_touch_statement(self.features, len(ids) > 1), params)
         return int(result.rowcount)
 
     def delete(self, thread_id: str) -> None:
