@@ -403,15 +403,7 @@ def check_batch(
     else:
         require_text(thread_id, "thread_id")
         optional_text(resource_id, "resource_id")
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or not 1 <= batch_size <= MAX_BATCH
-    ):
-        raise ValidationError(
-            f"batch_size must be an integer from 1 to {MAX_BATCH}, got {batch_size!r}",
-            field="batch_size",
-        )
+    whole_number(batch_size, "batch_size", minimum=1, maximum=MAX_BATCH)
 
 
 def _windows_of(include: Sequence[Any] | None) -> list[tuple[str, int, int]]:
