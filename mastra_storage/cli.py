@@ -6,6 +6,7 @@
     mastra-storage messages tail THREAD_ID -n 20
     mastra-storage prune --older-than 30d --dry-run
     mastra-storage erase-resource user-42 --yes --json
+    mastra-storage memory reindex --resource user-42 --embedder hashing
 
 The database comes from `--url`, else `MASTRA_STORAGE_URL`, else
 `file:mastra.db`; the PostgreSQL schema from `--schema`, else
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,8 @@ from .config import from_url
 from .domain import MastraDBMessage, PruneReport
 from .engines import DEFAULT_URL, SCHEMA_VARIABLE, URL_VARIABLE, is_memory_sqlite, normalize_url
 from .errors import MigrationRequiredError, StorageError, ValidationError
+from .memory import Embedder, HashingEmbedder, Memory, SentenceTransformerEmbedder
+from .memory.memory import count_unindexed, stored_dimensions, unindexed_resources
 from .operations.retention import MAX_BATCH_SIZE, age_of
 from .storage import MastraStorage
 
@@ -622,6 +625,155 @@ def erase_resource(settings: Settings, resource_id: str, yes: bool, as_json: boo
 def print_counts(report: PruneReport, heading: str) -> None:
     rows: list[list[Any]] = [[domain, count] for domain, count in report.counts.items()]
     print_table(["domain", heading], [*rows, ["total", report.total]], empty="")
+
+
+# -- memory ----------------------------------------------------------------------------
+
+EMBEDDERS = ("sentence-transformers", "hashing")
+EXTRA = "mastra-storage[embeddings]"
+RESOURCES_PER_QUERY = 500
+"""Resource ids fetched per query when `memory reindex` walks every resource."""
+
+
+@main.group("memory")
+def memory_group() -> None:
+    """Memory's semantic recall index (memory_messages)."""
+
+
+def make_embedder(name: str, dimension: int | None) -> Embedder:
+    """The embedder `--embedder` names; a missing extra is an error naming it."""
+    if name == "hashing":
+        return HashingEmbedder(dimension or 256)
+    if dimension is not None:
+        raise click.UsageError("--dimension is for --embedder hashing only")
+    try:
+        return SentenceTransformerEmbedder()
+    except ImportError as error:
+        hint = "" if EXTRA in str(error) else f" (it needs the extra: pip install '{EXTRA}')"
+        raise Failure(f"--embedder sentence-transformers: {error}{hint}") from error
+
+
+def resources_to_index(storage: MastraStorage) -> Iterator[str]:
+    """Every resource id with messages that have no vector, in order, a page
+    of ids at a time (those indexed meanwhile drop out of later pages)."""
+    after: str | None = None
+    while True:
+        page = storage._run(
+            unindexed_resources, None, write=False, after=after, limit=RESOURCES_PER_QUERY
+        )
+        yield from page
+        if len(page) < RESOURCES_PER_QUERY:
+            return
+        after = page[-1]
+
+
+@memory_group.command("reindex")
+@click.option("--resource", "resource_id", help="Only this resource's messages (default: all).")
+@click.option(
+    "--thread", "thread_id", help="Only this thread's messages (its resource unless --resource)."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Messages embedded per batch; each batch is its own transaction.",
+)
+@click.option(
+    "--embedder",
+    "embedder_name",
+    type=click.Choice(EMBEDDERS),
+    default="sentence-transformers",
+    show_default=True,
+    help="sentence-transformers (all-MiniLM-L6-v2; extra mastra-storage[embeddings]), "
+    "or hashing (HashingEmbedder: shared words, no model).",
+)
+@click.option(
+    "--dimension",
+    type=click.IntRange(1, 65_536),
+    default=None,
+    help="Vector length of --embedder hashing (default 256).",
+)
+@json_option
+@pass_settings
+def memory_reindex(
+    settings: Settings,
+    resource_id: str | None,
+    thread_id: str | None,
+    batch_size: int,
+    embedder_name: str,
+    dimension: int | None,
+    as_json: bool,
+) -> None:
+    """Embed the messages that have no vector yet (`Memory.index_messages`):
+    saved before semantic recall was on, by plain storage calls, or by a
+    Mastra TypeScript service. A progress bar on stderr; a second run finds
+    nothing to do. Use the embedder your application's Memory uses: the index
+    holds one dimension, and another is refused before anything is embedded."""
+    operations.optional_text(resource_id, "resource_id")
+    operations.optional_text(thread_id, "thread_id")
+    embedder = make_embedder(embedder_name, dimension)
+    with migrated(settings) as storage:
+        stored = storage._run(stored_dimensions, None, write=False)
+        if stored is not None and embedder.dimension not in stored:
+            raise Failure(
+                f"the index holds {stored[0]}-dimension vectors, --embedder {embedder_name} "
+                f"gives {embedder.dimension}: use the embedder that built the index "
+                "(or empty it with Memory.clear_index() to rebuild it with another)"
+            )
+        if thread_id is not None and resource_id is None:
+            thread = storage.get_thread_by_id(thread_id=thread_id)
+            if thread is None:
+                raise Failure(f"no thread {thread_id!r}")
+            resource_id = thread.resource_id
+        total = storage._run(
+            count_unindexed, None, write=False, resource_id=resource_id, thread_id=thread_id
+        )
+        memory = Memory(storage, embedder=embedder)
+        counts: dict[str, int] = {}
+        looked_at = 0
+        with click.progressbar(length=total, label="Indexing", file=sys.stderr) as bar:
+            resources: Iterable[str] = (
+                ()
+                if not total
+                else [resource_id]
+                if resource_id is not None
+                else resources_to_index(storage)
+            )
+            for resource in resources:
+                seen = 0
+
+                def progress(done: int, _total: int) -> None:
+                    nonlocal seen
+                    bar.update(done - seen)
+                    seen = done
+
+                indexed = memory.index_messages(
+                    resource_id=resource,
+                    thread_id=thread_id,
+                    batch_size=batch_size,
+                    progress=progress,
+                )
+                looked_at += seen
+                if indexed:
+                    counts[resource] = indexed
+    indexed_total = sum(counts.values())
+    if as_json:
+        print_json(
+            {
+                "indexed": indexed_total,
+                "looked_at": looked_at,
+                "resources": counts,
+                "embedder": embedder_name,
+                "dimension": embedder.dimension,
+            }
+        )
+        return
+    if not indexed_total:
+        click.echo("nothing to index")
+        return
+    print_table(["resource", "indexed"], [*counts.items(), ("total", indexed_total)], empty="")
+    click.echo(f"{embedder_name} embedder, {embedder.dimension} dimensions", err=True)
 
 
 def run() -> NoReturn:

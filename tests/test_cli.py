@@ -30,6 +30,8 @@ from mastra_storage import (
     storage_from_env,
 )
 from mastra_storage.cli import main
+from mastra_storage.memory import HashingEmbedder, Memory
+from mastra_storage.memory.memory import count_unindexed
 
 HEAD = migrate.head()
 
@@ -465,3 +467,98 @@ def test_retention_bad_usage_exits_2(cli: CliRunnerFor) -> None:
     ]:
         result = cli(*args, code=2)
         assert "Error" in result.stderr, args
+
+
+def unindexed(storage: MastraStorage) -> int:
+    return storage._run(count_unindexed, None, write=False, resource_id=None, thread_id=None)
+
+
+def test_memory_reindex_embeds_messages_without_a_vector(cli: CliRunnerFor) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        trip = storage.create_thread(resource_id="r1", title="Trip")
+        chores = storage.create_thread(resource_id="r1", title="Chores")
+        other = storage.create_thread(resource_id="r2", title="Other")
+        # Saved through plain storage: no vectors.
+        storage.save_messages(
+            messages=[
+                {"thread_id": trip.id, "role": "user", "content": f"lisbon day {i}"}
+                for i in range(5)
+            ]
+            + [{"thread_id": chores.id, "role": "user", "content": "buy zucchini"}]
+            + [{"thread_id": other.id, "role": "user", "content": f"note {i}"} for i in range(3)]
+        )
+        # One saved through Memory (semantic recall on) already has its vector.
+        recalling = {"last_messages": 1, "semantic_recall": {"top_k": 1, "message_range": 0}}
+        with Memory(storage, embedder=HashingEmbedder(), options=recalling) as memory:
+            memory.save_messages(
+                messages=[{"thread_id": chores.id, "role": "user", "content": "wash car"}]
+            )
+        assert unindexed(storage) == 9
+
+        one_thread = cli.json("memory", "reindex", "--embedder", "hashing", "--thread", trip.id)
+        assert one_thread == {
+            "indexed": 5,
+            "looked_at": 5,
+            "resources": {"r1": 5},
+            "embedder": "hashing",
+            "dimension": 256,
+        }
+        assert unindexed(storage) == 4
+
+        table = cli("memory", "reindex", "--embedder", "hashing", "--batch-size", "2")
+        rows = dict(line.split() for line in table.stdout.splitlines()[2:])
+        assert rows == {"r1": "1", "r2": "3", "total": "4"}
+        assert "Indexing" in table.stderr
+        assert unindexed(storage) == 0
+
+        again = cli.json("memory", "reindex", "--embedder", "hashing")
+        assert again["indexed"] == 0 and again["resources"] == {}  # type: ignore[index,call-overload]
+        assert cli("memory", "reindex", "--embedder", "hashing").stdout.strip() == (
+            "nothing to index"
+        )
+
+        # The vectors written are the ones semantic recall searches.
+        with Memory(storage, embedder=HashingEmbedder(), options=recalling) as memory:
+            found = memory.recall(thread_id=chores.id, resource_id="r1", query="zucchini")
+        assert [m.content.content for m in found.messages if m.id in found.recalled_ids] == [
+            "buy zucchini"
+        ]
+    finally:
+        storage.close()
+
+
+def test_memory_reindex_errors_and_bad_usage(
+    cli: CliRunnerFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("migrate", "upgrade")
+    storage = cli.database.storage()
+    try:
+        thread = storage.create_thread(resource_id="r1")
+        storage.save_messages(messages=[{"thread_id": thread.id, "role": "user", "content": "hi"}])
+    finally:
+        storage.close()
+    for args in [
+        ["memory", "reindex", "--batch-size", "0"],
+        ["memory", "reindex", "--embedder", "bogus"],
+        ["memory", "reindex", "--dimension", "8"],  # only for --embedder hashing
+        ["memory", "reindex", "--embedder", "hashing", "--resource", ""],
+        ["memory", "reindex", "--embedder", "hashing", "--thread", "  "],
+        ["memory", "reindex", "extra-argument"],
+    ]:
+        result = cli(*args, code=2)
+        assert "Error" in result.stderr, args
+
+    assert (
+        "no thread 'nope'"
+        in cli("memory", "reindex", "--embedder", "hashing", "--thread", "nope", code=1).stderr
+    )
+    # The embeddings extra not installed: exit 1, naming it.
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    missing = cli("memory", "reindex", code=1)
+    assert "mastra-storage[embeddings]" in missing.stderr
+    # Another dimension than the index holds: refused before anything is embedded.
+    cli("memory", "reindex", "--embedder", "hashing", "--dimension", "16")
+    result = cli("memory", "reindex", "--embedder", "hashing", code=1)
+    assert "16-dimension" in result.stderr and "gives 256" in result.stderr

@@ -27,7 +27,7 @@ CHECK_SCRIPT = """
 import importlib, json, pkgutil, sys
 
 import mastra_storage
-from mastra_storage import DefaultStorage, PostgresStorage, migrate
+from mastra_storage import AsyncMemory, DefaultStorage, Memory, PostgresStorage, migrate
 
 # Every module imports with only the declared dependencies installed.
 modules = [
@@ -224,6 +224,18 @@ for info in pkgutil.walk_packages(mastra_storage.__path__, "mastra_storage."):
         refused[info.name] = str(error)
 storage = DefaultStorage(url=sys.argv[1])
 thread = storage.create_thread(resource_id="user-1", title="sqlite only")
+storage.save_messages(messages=[{"thread_id": thread.id, "role": "user", "content": "hi there"}])
+storage.close()
+# Memory on SQLite with the hashing embedder (no model, no extra).
+from mastra_storage import HashingEmbedder, Memory
+recall = {"last_messages": 1, "semantic_recall": {"top_k": 1, "message_range": 0}}
+storage = DefaultStorage(url=sys.argv[1])
+with Memory(storage, embedder=HashingEmbedder(), options=recall) as memory:
+    memory.save_messages(messages=[
+        {"thread_id": thread.id, "role": "assistant", "content": "the zucchini is ripe"}
+    ])
+    context = memory.recall(thread_id=thread.id, resource_id="user-1", query="zucchini")
+    recalled = [m.content.content for m in context.messages if m.id in context.recalled_ids]
 storage.close()
 for label, make in (
     ("postgres", lambda: PostgresStorage(url="postgresql://u@localhost/db")),
@@ -233,7 +245,9 @@ for label, make in (
         make()
     except MissingDependencyError as error:
         refused[label] = str(error)
-print(json.dumps({"present": present, "modules": modules, "refused": refused}))
+print(json.dumps(
+    {"present": present, "modules": modules, "refused": refused, "recalled": recalled}
+))
 """
 
 
@@ -273,6 +287,27 @@ def test_sqlite_only_users_need_no_extras(bare: Installed, tmp_path: Path) -> No
 
     listed = bare.command(["--url", url, "threads", "list", "--json"], cwd=tmp_path)
     assert [t["title"] for t in json.loads(listed.stdout)] == ["sqlite only"]
+    assert result["recalled"] == ["the zucchini is ripe"]
+
+    # Memory imports as the README shows it, and reindexes from the command line
+    # (the message saved through plain storage); the model needs the extra.
+    imported = subprocess.run(
+        [str(bare.python), "-c", "from mastra_storage import Memory, AsyncMemory"],
+        cwd=tmp_path,
+        env=outside_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    reindex = ["--url", url, "memory", "reindex", "--json"]
+    indexed = bare.command([*reindex, "--embedder", "hashing"], cwd=tmp_path)
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["resources"] == {"user-1": 1}
+    no_model = bare.command(reindex, cwd=tmp_path)
+    assert no_model.returncode == 1 and "mastra-storage[embeddings]" in no_model.stderr
+    assert "Traceback" not in no_model.stderr
 
 
 @pytest.mark.slow

@@ -64,8 +64,21 @@ def unindexed_batch(
     return [to_message(row) for row in rows]
 
 
-def count_unindexed(session: Executor, *, resource_id: str, thread_id: str | None) -> int:
+def count_unindexed(session: Executor, *, resource_id: str | None, thread_id: str | None) -> int:
+    """Messages without a vector: of the resource (or one of its threads), or
+    with `resource_id=None`, of every resource."""
     return VectorRepository(session).count_unindexed(resource_id=resource_id, thread_id=thread_id)
+
+
+def unindexed_resources(session: Executor, *, after: str | None, limit: int) -> list[str]:
+    """Up to `limit` resource ids after `after` (in order) that have messages
+    without a vector: the resources `index_messages` has work in."""
+    return VectorRepository(session).unindexed_resources(after=after, limit=limit)
+
+
+def stored_dimensions(session: Executor) -> tuple[int, int] | None:
+    """The smallest and largest vector dimension in the index (None: empty)."""
+    return VectorRepository(session).stored_dimensions()
 
 
 def write_batch(

@@ -139,16 +139,34 @@ class VectorRepository:
         stmt = _unindexed_statement(thread_id is not None, after is not None)
         return list(self.session.execute(stmt, params).all())
 
-    def count_unindexed(self, *, resource_id: str, thread_id: str | None) -> int:
+    def count_unindexed(self, *, resource_id: str | None, thread_id: str | None) -> int:
+        """Messages of the resource (or one of its threads; or, with neither,
+        of every resource) that have no embedding."""
+        scope = _M.resourceId.is_not(None) if resource_id is None else _M.resourceId == resource_id
         stmt = (
             select(func.count())
             .select_from(cast(Table, MessageRow.__table__))
             .outerjoin(TABLE, _C.message_id == _M.id)
-            .where(_M.resourceId == resource_id, _C.message_id.is_(None))
+            .where(scope, _C.message_id.is_(None))
         )
         if thread_id is not None:
             stmt = stmt.where(_M.thread_id == thread_id)
         return int(self.session.execute(stmt).scalar_one())
+
+    def unindexed_resources(self, *, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` resource ids, in order after `after`, that have
+        messages without an embedding."""
+        stmt = (
+            select(_M.resourceId)
+            .distinct()
+            .select_from(cast(Table, MessageRow.__table__))
+            .outerjoin(TABLE, _C.message_id == _M.id)
+            .where(_M.resourceId.is_not(None), _C.message_id.is_(None))
+        )
+        if after is not None:
+            stmt = stmt.where(_M.resourceId > after)
+        stmt = stmt.order_by(_M.resourceId).limit(limit)
+        return [str(value) for value in self.session.execute(stmt).scalars()]
 
     def follow(self, messages: Sequence[MastraDBMessage], *, stale: Iterable[str]) -> None:
         """After messages were updated: their embeddings take their (new)
