@@ -473,7 +473,10 @@ def unindexed(storage: MastraStorage) -> int:
     return storage._run(count_unindexed, None, write=False, resource_id=None, thread_id=None)
 
 
-def test_memory_reindex_embeds_messages_without_a_vector(cli: CliRunnerFor) -> None:
+def test_memory_reindex_embeds_messages_without_a_vector(
+    cli: CliRunnerFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mastra_storage.cli.RESOURCES_PER_QUERY", 1)  # page through resources
     cli("migrate", "upgrade")
     storage = cli.database.storage()
     try:
