@@ -238,6 +238,37 @@ SQLITE_FUNCTIONS = "mastra_storage.sqlite_functions"
 def register_sqlite_functions(dbapi_connection: Any) -> None:
     """`mastra_json_has(document, within, expected_json)` on one SQLite connection."""
     dbapi_connection.create_function("mastra_json_has", 3, _json_has, deterministic=True)
+    dbapi_connection.create_function(
+        "mastra_snapshot_thread_id", 1, _snapshot_thread_id, deterministic=True
+    )
+
+
+def _snapshot_thread_id(document: Any) -> Any:
+    """`_SQLITE_SNAPSHOT_THREAD_ID` in Python, for a thread id holding NUL
+    (SQLite's JSON functions cut text there)."""
+    from .orm.types import loads_blob
+
+    if document is None:
+        return None
+    try:
+        value = loads_blob(document) if isinstance(document, bytes) else json.loads(document)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+    def path(node: Any, *keys: str) -> Any:
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    memory = ("suspendPayload", "__streamState", "messageList", "memoryInfo", "threadId")
+    context = path(value, "context")
+    if isinstance(context, dict):
+        for step in context.values():
+            found = path(step, *memory)
+            if path(step, "status") == "suspended" and found is not None:
+                return found
+    found = path(value, "context", "input", "messageListState", "memoryInfo", "threadId")
+    return found if isinstance(found, str | int | float) else None
 
 
 def _json_has(document: Any, within: str | None, expected_json: str) -> int:
@@ -375,6 +406,20 @@ def snapshot_status_is(feats: Features, status: str) -> ColumnElement[bool]:
     if feats.name != "postgresql" and "\x00" in status:
         return and_(*json_contains(feats, WorkflowSnapshotRow.snapshot, {"status": status}))
     return snapshot_status(feats) == bindparam(None, status, type_=SafeText())
+
+
+def snapshot_thread_id_is(feats: Features, thread_id: str) -> ColumnElement[bool]:
+    """The run's embedded thread id equals `thread_id`: through Mastra's
+    expression, except on SQLite for an id holding NUL (its JSON functions cut
+    text there), which our `mastra_snapshot_thread_id` compares exactly."""
+    from .orm.models import WorkflowSnapshotRow
+    from .orm.types import SafeText
+
+    if feats.name != "postgresql" and "\x00" in thread_id:
+        return func.mastra_snapshot_thread_id(
+            WorkflowSnapshotRow.snapshot, type_=Text()
+        ) == bindparam(None, thread_id, type_=Text())
+    return snapshot_thread_id(feats) == bindparam(None, thread_id, type_=SafeText())
 
 
 def snapshot_thread_id(feats: Features) -> ColumnElement[str]:

@@ -119,3 +119,15 @@ def test_message_metadata_filter_reads_rows_holding_nul(storage: MastraStorage) 
         page = storage.list_messages_by_resource_id(resource_id="r", metadata=filter_)
         assert [m.id for m in page.messages] == ["tagged"], repr(filter_)
     assert storage.list_messages(thread_id="t", metadata={"k\x00": "v\x00"}).total == 0
+
+
+def test_thread_id_filter_of_runs_matches_any_stored_text(storage: MastraStorage) -> None:
+    thread_ids = ["a\x00b", "ab", 'q"\\\n']
+    for index, thread_id in enumerate(thread_ids):
+        memory = {"messageListState": {"memoryInfo": {"threadId": thread_id}}}
+        storage.persist_workflow_snapshot(
+            workflow_name="w", run_id=f"r{index}", snapshot={"context": {"input": memory}}
+        )
+    for index, thread_id in enumerate(thread_ids):
+        runs = storage.list_workflow_runs(thread_id=thread_id)
+        assert [run.run_id for run in runs.runs] == [f"r{index}"], repr(thread_id)

@@ -16,7 +16,7 @@ from ..dialects import (
     features,
     lock_rows,
     snapshot_status_is,
-    snapshot_thread_id,
+    snapshot_thread_id_is,
     upsert,
 )
 from ..domain import WorkflowRun
@@ -159,7 +159,7 @@ class WorkflowRepository:
         if status is not None:
             stmt = stmt.where(snapshot_status_is(self.features, status))
         if thread_id is not None:
-            stmt = stmt.where(snapshot_thread_id(self.features) == type_coerce_text(thread_id))
+            stmt = stmt.where(snapshot_thread_id_is(self.features, thread_id))
         if from_date is not None:
             stmt = stmt.where(WorkflowSnapshotRow.created_at >= from_date)
         if to_date is not None:
