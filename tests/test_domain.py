@@ -65,8 +65,21 @@ CAMEL_CASES: list[tuple[type[pydantic.BaseModel], dict[str, Any], dict[str, Any]
     ),
     (
         StorageResource,
-        {"id": "r1", "workingMemory": "# Name\nAda", "metadata": {"plan": "pro"}},
-        {"id": "r1", "working_memory": "# Name\nAda", "metadata": {"plan": "pro"}},
+        # Timestamps given: left out, each model would default them to its own "now".
+        {
+            "id": "r1",
+            "workingMemory": "# Name\nAda",
+            "metadata": {"plan": "pro"},
+            "createdAt": "2026-11-26T11:50:17.385Z",
+            "updatedAt": "2026-11-26T11:50:18.000Z",
+        },
+        {
+            "id": "r1",
+            "working_memory": "# Name\nAda",
+            "metadata": {"plan": "pro"},
+            "created_at": datetime(2026, 11, 26, 11, 50, 17, 385000, tzinfo=UTC),
+            "updated_at": datetime(2026, 11, 26, 11, 50, 18, tzinfo=UTC),
+        },
     ),
     (
         WorkflowRun,
