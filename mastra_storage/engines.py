@@ -125,6 +125,28 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def storage_settings(
+    url: str | URL | None,
+    *,
+    connect_timeout_s: float,
+    lock_timeout_ms: int,
+    pool_timeout_s: float,
+    prepared_statements: bool,
+) -> tuple[str | URL | None, ConnectionSettings]:
+    """A storage constructor's bounds, checked, with our own URL flags taken
+    out of `url` (sync and async storages share this)."""
+    settings = ConnectionSettings(
+        connect_timeout_s=connect_timeout_s,
+        lock_timeout_ms=lock_timeout_ms,
+        pool_timeout_s=pool_timeout_s,
+        prepared_statements=prepared_statements,
+    )
+    if url is None:
+        return None, settings
+    # `?prepared_statements=false` is ours, not the driver's
+    return url_settings(normalize_url(url), settings)
+
+
 def url_settings(url: URL, settings: ConnectionSettings) -> tuple[URL, ConnectionSettings]:
     """Take our own flags out of the URL's query (`?prepared_statements=false`):
     the driver would refuse them."""

@@ -43,11 +43,10 @@ from .engines import (
     check_identifier,
     create_engine_for_url,
     forget_connections_after_fork,
-    normalize_url,
     prepare_engine,
     schema_on,
+    storage_settings,
     url_from_env,
-    url_settings,
     with_caller_schema,
 )
 from .errors import (
@@ -131,14 +130,13 @@ class MastraStorage(ABC):
         self._closed = False
         schema = getattr(self, "schema", None) or engine_options.get("schema")
         self._schema: str | None = schema
-        self.settings = ConnectionSettings(
+        url, self.settings = storage_settings(
+            url,
             connect_timeout_s=connect_timeout_s,
             lock_timeout_ms=lock_timeout_ms,
             pool_timeout_s=pool_timeout_s,
             prepared_statements=prepared_statements,
         )
-        if url is not None:  # `?prepared_statements=false` is ours, not the driver's
-            url, self.settings = url_settings(normalize_url(url), self.settings)
         if engine is not None:
             if url is not None:
                 raise ValidationError("give url or engine, not both", field="engine")
