@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from mastra_storage import (
     AsyncDefaultStorage,
     AsyncMastraStorage,
+    AsyncMemory,
     AsyncPostgresStorage,
     FencingTokenError,
     LockNotAcquiredError,
     MastraStorage,
+    Memory,
     NotFoundError,
 )
 from mastra_storage.engines import create_async_engine_for_url
@@ -60,6 +62,18 @@ def test_every_sync_method_has_an_async_twin_with_the_same_parameters() -> None:
             ), name
         elif name not in ("close", "session_scope", "workflow_run_lock"):
             assert inspect.iscoroutinefunction(twin), name
+
+
+def test_every_memory_method_has_an_async_twin_with_the_same_parameters() -> None:
+    for name, sync_method in inspect.getmembers(Memory, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        twin = getattr(AsyncMemory, name)
+        assert list(inspect.signature(twin).parameters) == list(
+            inspect.signature(sync_method).parameters
+        ), name
+        sync_only = ("working_memory_tool", "working_memory_instructions")  # no I/O
+        assert inspect.iscoroutinefunction(twin) is (name not in sync_only), name
 
 
 def run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:

@@ -1,6 +1,7 @@
 """The Memory layer (Mastra's `@mastra/memory`): conversation history,
 working memory and semantic recall on top of a storage."""
 
+from .async_memory import AsyncMemory
 from .embedders import (
     Embedder,
     EmbeddingError,
@@ -8,7 +9,7 @@ from .embedders import (
     SentenceTransformerEmbedder,
 )
 from .history import MemoryContext
-from .memory import AsyncMemory, Memory
+from .memory import Memory
 from .options import (
     DEFAULT_WORKING_MEMORY_TEMPLATE,
     MemoryOptions,

@@ -1,17 +1,18 @@
-"""`Memory` and `AsyncMemory`: the layer an agent calls every turn, on top of
-a storage (Mastra's `@mastra/memory` `Memory`, in Python).
+"""`Memory`: the layer an agent calls every turn, on top of a storage
+(Mastra's `@mastra/memory` `Memory`, in Python).
 
-Both run the same operation functions (history.py, working_memory.py and
-the ones below) through their storage's `_run`, so each call is one
-transaction of the storage, or runs in the caller's with `session=`.
-Embedding happens before that transaction opens: a slow model never holds a
-database lock, and a failing embedder leaves nothing written.
+Its methods run operation functions (history.py, working_memory.py and the
+ones below) through the storage's `_run`, so each call is one transaction of
+the storage, or runs in the caller's with `session=`. Embedding happens before
+that transaction opens: a slow model never holds a database lock, and a
+failing embedder leaves nothing written.
+
+`Memory` is the one source of the orchestration: `AsyncMemory`'s methods
+(_async_methods.py) are generated from it by scripts/generate_async.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +134,12 @@ def _query(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ValidationError("query must be a string", field="query")
     return value if value.strip() else None
+
+
+def _cursor(message: MastraDBMessage) -> tuple[datetime, str]:
+    """Where the next `unindexed_batch` starts: after this (read) message."""
+    assert message.created_at is not None  # stored messages always have one
+    return (message.created_at, message.id)
 
 
 def _batch_size(value: Any) -> int:
@@ -426,8 +433,7 @@ class Memory(_MemoryBase):
             )
             if not found:
                 break
-            last = found[-1]
-            after = (last.created_at, last.id)  # type: ignore[assignment]
+            after = _cursor(found[-1])
             batch = _batch(found)
             if batch.texts:
                 vectors = _vectors(batch.ids, self._embed(batch.texts))
@@ -451,254 +457,4 @@ class Memory(_MemoryBase):
         return self.storage._run(clear_index, None, write=True)
 
 
-# -- async ------------------------------------------------------------------------------
-
-
-class AsyncMemory(_MemoryBase):
-    """`Memory` with coroutines, on an async storage (`AsyncDefaultStorage()`
-    when none is given). The embedder's `embed` runs in a worker thread (or
-    is awaited, if it is a coroutine function)."""
-
-    def __init__(
-        self,
-        storage: Any = None,
-        *,
-        options: Mapping[str, Any] | MemoryOptions | None = None,
-        embedder: Any = None,
-    ) -> None:
-        super().__init__(options, embedder)
-        self._owns_storage = storage is None
-        if storage is None:
-            from ..async_storage import AsyncDefaultStorage
-
-            storage = AsyncDefaultStorage()
-        self.storage = storage
-
-    async def close(self) -> None:
-        if self._owns_storage:
-            await self.storage.close()
-
-    async def __aenter__(self) -> AsyncMemory:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _embed(self, texts: list[str]) -> Vectors:
-        try:
-            if inspect.iscoroutinefunction(self.embedder.embed):
-                raw = await self.embedder.embed(list(texts))
-            else:
-                raw = await asyncio.to_thread(self.embedder.embed, list(texts))
-        except StorageError:
-            raise
-        except Exception as error:
-            raise _embedding_failed(error) from error
-        return unit_vectors(self.embedder, texts, raw)
-
-    async def create_thread(
-        self,
-        *,
-        resource_id: str,
-        title: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        thread_id: str | None = None,
-        session: Any = None,
-    ) -> StorageThread:
-        """As `Memory.create_thread`."""
-        return await self.storage.create_thread(  # type: ignore[no-any-return]
-            resource_id=resource_id,
-            title=title,
-            metadata=metadata,
-            thread_id=thread_id,
-            session=session,
-        )
-
-    async def get_thread_by_id(
-        self, *, thread_id: str, resource_id: str | None = None, session: Any = None
-    ) -> StorageThread | None:
-        """As `Memory.get_thread_by_id`."""
-        return await self.storage.get_thread_by_id(  # type: ignore[no-any-return]
-            thread_id=thread_id, resource_id=resource_id, session=session
-        )
-
-    async def list_threads(
-        self, *, resource_id: str, page: int = 0, per_page: int | None = 100, session: Any = None
-    ) -> ThreadPage:
-        """As `Memory.list_threads`."""
-        return await self.storage.list_threads_by_resource_id(  # type: ignore[no-any-return]
-            resource_id=resource_id, page=page, per_page=per_page, session=session
-        )
-
-    async def delete_thread(self, *, thread_id: str, session: Any = None) -> None:
-        """As `Memory.delete_thread`."""
-        await self.storage.delete_thread(thread_id=thread_id, session=session)
-
-    async def save_messages(
-        self,
-        *,
-        messages: Sequence[MastraDBMessage | Mapping[str, Any]],
-        options: Mapping[str, Any] | None = None,
-        session: Any = None,
-    ) -> list[MastraDBMessage]:
-        """As `Memory.save_messages`."""
-        resolved = self._options(options)
-        if resolved.semantic_recall is None:
-            return await self.storage.save_messages(  # type: ignore[no-any-return]
-                messages=messages, session=session
-            )
-        batch = _batch(messages)
-        matrix = await self._embed(batch.texts) if batch.texts else None
-        vectors = {} if matrix is None else _vectors(batch.ids, matrix)
-        return await self.storage._run(  # type: ignore[no-any-return]
-            save_indexed,
-            session,
-            write=True,
-            messages=batch.messages,
-            vectors=vectors,
-            dimension=self.embedder.dimension,
-        )
-
-    async def update_messages(
-        self,
-        *,
-        messages: Sequence[Mapping[str, Any]],
-        options: Mapping[str, Any] | None = None,
-        session: Any = None,
-    ) -> list[MastraDBMessage]:
-        """As `Memory.update_messages`."""
-        resolved = self._options(options)
-        updated: list[MastraDBMessage] = await self.storage.update_messages(
-            messages=messages, session=session
-        )
-        if resolved.semantic_recall is not None and updated:
-            batch = _batch(updated)
-            if batch.texts:
-                await self.storage._run(
-                    write_batch,
-                    session,
-                    write=True,
-                    message_ids=batch.ids,
-                    vectors=_vectors(batch.ids, await self._embed(batch.texts)),
-                    dimension=self.embedder.dimension,
-                )
-        return updated
-
-    async def delete_messages(self, *, message_ids: Sequence[str], session: Any = None) -> None:
-        """As `Memory.delete_messages`."""
-        await self.storage.delete_messages(message_ids=message_ids, session=session)
-
-    async def recall(
-        self,
-        *,
-        thread_id: str,
-        resource_id: str,
-        query: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        session: Any = None,
-    ) -> MemoryContext:
-        """As `Memory.recall`."""
-        operations.require_text(thread_id, "thread_id")
-        operations.require_text(resource_id, "resource_id")
-        resolved = self._options(options)
-        text = _query(query)
-        vector = None
-        if resolved.semantic_recall is not None and text is not None:
-            vector = (await self._embed([text]))[0]
-        return await self.storage._run(  # type: ignore[no-any-return]
-            recall,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
-            options=resolved,
-            query=vector,
-        )
-
-    async def get_working_memory(
-        self,
-        *,
-        resource_id: str,
-        thread_id: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        session: Any = None,
-    ) -> str | None:
-        """As `Memory.get_working_memory`."""
-        return await self.storage._run(  # type: ignore[no-any-return]
-            wm.get,
-            session,
-            write=False,
-            thread_id=thread_id,
-            resource_id=resource_id,
-            options=self._options(options).working_memory,
-        )
-
-    async def update_working_memory(
-        self,
-        *,
-        resource_id: str,
-        working_memory: str,
-        thread_id: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        session: Any = None,
-    ) -> None:
-        """As `Memory.update_working_memory`."""
-        await self.storage._run(
-            wm.update,
-            session,
-            write=True,
-            thread_id=thread_id,
-            resource_id=resource_id,
-            working_memory=working_memory,
-            options=self._options(options).working_memory,
-        )
-
-    async def index_messages(
-        self,
-        *,
-        resource_id: str,
-        thread_id: str | None = None,
-        batch_size: int = 100,
-        progress: Progress | None = None,
-    ) -> int:
-        """As `Memory.index_messages`."""
-        operations.require_text(resource_id, "resource_id")
-        operations.optional_text(thread_id, "thread_id")
-        size = _batch_size(batch_size)
-        if self.embedder is None:
-            raise ValidationError("index_messages needs an embedder", field="embedder")
-        scope = {"resource_id": resource_id, "thread_id": thread_id}
-        total = await self.storage._run(count_unindexed, None, write=False, **scope)
-        done = indexed = 0
-        after: tuple[datetime, str] | None = None
-        while True:
-            found = await self.storage._run(
-                unindexed_batch, None, write=False, after=after, limit=size, **scope
-            )
-            if not found:
-                break
-            last = found[-1]
-            after = (last.created_at, last.id)
-            batch = _batch(found)
-            if batch.texts:
-                vectors = _vectors(batch.ids, await self._embed(batch.texts))
-                await self.storage._run(
-                    write_batch,
-                    None,
-                    write=True,
-                    message_ids=batch.ids,
-                    vectors=vectors,
-                    dimension=self.embedder.dimension,
-                )
-                indexed += len(batch.ids)
-            done += len(found)
-            if progress is not None:
-                progress(done, max(total, done))
-        return indexed
-
-    async def clear_index(self) -> int:
-        """As `Memory.clear_index`."""
-        return await self.storage._run(clear_index, None, write=True)  # type: ignore[no-any-return]
-
-
-__all__ = ["AsyncMemory", "Memory", "MemoryContext"]
+__all__ = ["Memory", "MemoryContext"]
