@@ -49,6 +49,11 @@ BEGIN_OPTION = "mastra_storage_begin"
 LOCK_TIMEOUT_OPTION = "mastra_storage_lock_timeout_ms"
 """Engine execution option: how long a SQLite writer waits for the write lock."""
 
+PG_ADVISORY_LOCKS = "pg_advisory"
+"""`Features.session_locks` of PostgreSQL: advisory locks on 64-bit keys."""
+NAMED_LOCKS = "named"
+"""`Features.session_locks` of MySQL/MariaDB: `GET_LOCK` on names of up to 64 characters."""
+
 PROXY_OPTION = "mastra_storage_proxy_schema"
 """Engine execution option, present behind a transaction-pooling proxy: the
 schema each transaction sets for itself ("" for the server's default)."""
@@ -61,20 +66,29 @@ class Features:
     """The `"<col>Z"` timestamptz columns exist and must be written."""
     row_locks: bool
     """`SELECT ... FOR UPDATE` locks rows (otherwise a write lock is taken first)."""
-    advisory_locks: bool
+    session_locks: str | None
+    """Locks a database session holds until it lets go or its connection ends,
+    which the "advisory" run-lock backend is built on: `PG_ADVISORY_LOCKS`,
+    `NAMED_LOCKS`, or None (SQLite: none)."""
     max_bind_params: int
     """How many bound parameters one statement may carry."""
+    update_returning: bool = True
+    """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
 
 
 @lru_cache(maxsize=8)
 def _features(name: str) -> Features:
     if name == "postgresql":
         return Features(
-            name, timestamp_twins=True, row_locks=True, advisory_locks=True, max_bind_params=32_000
+            name,
+            timestamp_twins=True,
+            row_locks=True,
+            session_locks=PG_ADVISORY_LOCKS,
+            max_bind_params=32_000,
         )
     if name == "sqlite":
         return Features(
-            name, timestamp_twins=False, row_locks=False, advisory_locks=False, max_bind_params=900
+            name, timestamp_twins=False, row_locks=False, session_locks=None, max_bind_params=900
         )
     raise ValidationError(
         f"unsupported database dialect {name!r}: mastra-storage supports {', '.join(SUPPORTED)}",

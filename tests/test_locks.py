@@ -49,7 +49,7 @@ from mastra_storage import (
 )
 from mastra_storage.locks import advisory_key, check_fencing
 from mastra_storage.locks.advisory import HOLDS_ADVISORY_LOCKS
-from mastra_storage.locks.keys import key_halves
+from mastra_storage.locks.keys import key_halves, named_lock_name
 from mastra_storage.orm import metadata
 
 UTC = timezone.utc
@@ -866,6 +866,19 @@ def test_advisory_keys_are_stable_and_namespaced() -> None:
     assert advisory_key("public", "a", "bc") != advisory_key("public", "ab", "c")
     # Pinned: processes of different versions must compute the same key.
     assert key == -6069715335227649355
+
+
+def test_named_lock_names_are_stable_short_and_namespaced() -> None:
+    """MySQL named locks are server-wide and their names at most 64 characters:
+    the name hashes the database, workflow and run, behind our prefix."""
+    name = named_lock_name("test", "trip-planner", "run-1")
+    assert len(name) <= 64 and name.startswith("mastra_storage:")
+    assert name != named_lock_name("other_db", "trip-planner", "run-1")
+    assert named_lock_name("test", "a", "bc") != named_lock_name("test", "ab", "c")
+    long_id = "r" * 255
+    assert len(named_lock_name("d" * 64, "w" * 255, long_id)) <= 64
+    # Pinned: processes of different versions must compute the same name.
+    assert name == "mastra_storage:11944583c908b3ed60fd415db940a60da7f408f55710e0db"
 
 
 # -- the lock table's migration ---------------------------------------------------------------

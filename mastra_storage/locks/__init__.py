@@ -1,10 +1,13 @@
 """Workflow run locks: one interface (`RunLockService`), a backend per situation.
 
-- ``"advisory"`` (PostgreSQL, the default there): session-level advisory locks
-  held on dedicated connections, plus a lock row; a crashed holder's lock is
-  freed as soon as its connection closes.
-- ``"lease"`` (a SQLite file, or PostgreSQL behind a transaction-pooling
-  proxy): a lock row taken and renewed by compare-and-set with an expiry.
+- ``"advisory"`` (PostgreSQL and MySQL/MariaDB, the default there):
+  session-level locks held on dedicated connections, plus a lock row; a
+  crashed holder's lock is freed as soon as its connection closes. PostgreSQL
+  advisory locks, or MySQL named locks (`GET_LOCK`): the one name for both,
+  since they promise the same (`Features.session_locks` tells which).
+- ``"lease"`` (a SQLite file, or PostgreSQL/MySQL behind a proxy that shares
+  server connections between clients): a lock row taken and renewed by
+  compare-and-set with an expiry.
 - ``"memory"`` (in-memory SQLite, the default there): a process-local table.
 
 Every acquisition gets a fencing token; `check_fencing` refuses writes made
@@ -47,7 +50,7 @@ def choose_lock_backend(engine: Engine, requested: str | None = None) -> str:
     in-memory SQLite, leases elsewhere."""
     feats = features(engine)
     if requested is None:
-        if feats.advisory_locks:
+        if feats.session_locks:
             return ADVISORY
         return MEMORY if is_memory_sqlite(engine.url) else LEASE
     if requested not in LOCK_BACKENDS:
@@ -56,9 +59,10 @@ def choose_lock_backend(engine: Engine, requested: str | None = None) -> str:
             f"got {summary(requested)}",
             field="lock_backend",
         )
-    if requested == ADVISORY and not feats.advisory_locks:
+    if requested == ADVISORY and not feats.session_locks:
         raise ValidationError(
-            f"lock_backend='advisory' needs PostgreSQL, not {feats.name}", field="lock_backend"
+            f"lock_backend='advisory' needs PostgreSQL or MySQL/MariaDB, not {feats.name}",
+            field="lock_backend",
         )
     return requested
 

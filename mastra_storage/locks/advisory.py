@@ -1,18 +1,23 @@
-"""PostgreSQL backend: session-level advisory locks on dedicated connections.
+"""The "advisory" backend: session-level database locks on dedicated connections.
 
-`pg_try_advisory_lock(key)` is taken on a connection checked out for this one
-lock and kept (in autocommit, so it never sits idle in a transaction) until
-release. PostgreSQL ends the lock with the connection, so a holder whose
-process dies or whose connection drops loses it at once. The lock row beside
-it carries holder, expiry (renewed, but not enforced: the lock lasts as long
-as its connection) and fencing token; an advisory row counts as held only
-while its advisory lock is, so release just unlocks.
+PostgreSQL: advisory locks (`pg_try_advisory_lock(key)`, a 64-bit hash of
+the run). MySQL/MariaDB: named locks (`GET_LOCK(name, 0)`, the same hash as a
+name of 63 characters). Both are held by a database session and end with it.
+
+The lock is taken on a connection checked out for this one lock and kept (in
+autocommit, so it never sits idle in a transaction) until release. The server
+ends the lock with the connection, so a holder whose process dies or whose
+connection drops loses it at once. The lock row beside it carries holder,
+expiry (renewed, but not enforced: the lock lasts as long as its connection)
+and fencing token; an advisory row counts as held only while its session
+lock is, so release just unlocks.
 
 Nothing leaks into the pool: release unlocks before the connection goes back,
-and a pool `reset` hook runs `pg_advisory_unlock_all()` on any connection
-that took an advisory lock here; if that fails the pool closes the
-connection, which frees its locks too. A held lock keeps one pooled
-connection checked out: size the pool for the locks a process holds at once.
+and a pool `reset` hook gives back every session lock (`pg_advisory_unlock_all()`,
+`RELEASE_ALL_LOCKS()`) of any connection that took one here; if that fails
+the pool closes the connection, which frees its locks too. A held lock keeps
+one pooled connection checked out: size the pool for the locks a process
+holds at once.
 """
 
 from __future__ import annotations
@@ -20,30 +25,34 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from ..errors import OperationalError
 from . import rows
 from .base import Hold, logger
+from .keys import SessionLocks, key_params, session_locks
 from .lease import RowLockService, milliseconds
 from .rows import ADVISORY, RunKey
 
 HOLDS_ADVISORY_LOCKS = "mastra_storage.holds_advisory_locks"
-"""Key in a pooled connection's `info`: it took an advisory lock here."""
+"""Key in a pooled connection's `info`: it took a session lock here (the
+value: the SQL that gives back all of them)."""
 
 
 def unlock_all_on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
-    """Pool `reset` hook: a connection that took an advisory lock gives every
+    """Pool `reset` hook: a connection that took a session lock gives every
     one back before it rejoins the pool. An error here makes the pool close
     the connection instead, which frees its locks as well."""
     info = getattr(connection_record, "info", None)
-    if not info or not info.pop(HOLDS_ADVISORY_LOCKS, False) or reset_state.terminate_only:
+    unlock_all = info.pop(HOLDS_ADVISORY_LOCKS, None) if info else None
+    if not unlock_all or reset_state.terminate_only:
         return
     dbapi_connection.rollback()
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT pg_advisory_unlock_all()")
+        cursor.execute(unlock_all)
     finally:
         cursor.close()
     dbapi_connection.rollback()
@@ -62,11 +71,19 @@ def discard(connection: Connection) -> None:
         connection.close()
 
 
+def session_locks_of(engine: Engine, feats: Any) -> SessionLocks:
+    locks = session_locks(feats)
+    if locks is None:  # choose_lock_backend refuses this first
+        raise OperationalError(f"{engine.dialect.name} has no session-level locks")
+    return locks
+
+
 class AdvisoryLockService(RowLockService):
     backend = ADVISORY
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.locks = session_locks_of(self.engine, self.features)
         install_unlock_on_reset(self.engine)
 
     def _acquire(self, run: RunKey, ttl: timedelta) -> Hold | None:
@@ -76,8 +93,13 @@ class AdvisoryLockService(RowLockService):
         try:
             connection.execution_options(isolation_level="AUTOCOMMIT")
             # Marked before locking, so every way back to the pool unlocks.
-            connection.connection.info[HOLDS_ADVISORY_LOCKS] = True
-            if not connection.scalar(select(func.pg_try_advisory_lock(key))):
+            connection.connection.info[HOLDS_ADVISORY_LOCKS] = self.locks.unlock_all
+            taken = connection.scalar(self.locks.try_lock, key_params(key))
+            if taken is None:
+                raise OperationalError(
+                    f"the database could not say whether it locked run {run[1]!r} of {run[0]!r}"
+                )
+            if not taken:
                 connection.connection.info.pop(HOLDS_ADVISORY_LOCKS, None)
                 connection.close()
                 return None
@@ -86,7 +108,7 @@ class AdvisoryLockService(RowLockService):
             )
             token = rows.take(connection, self.statements.take_for_advisory, values)
             if token is None:  # a live lease holder (lock_backend="lease" elsewhere) has it
-                connection.scalar(select(func.pg_advisory_unlock(key)))
+                connection.scalar(self.locks.unlock, key_params(key))
                 connection.close()
                 return None
         except BaseException:
@@ -110,7 +132,7 @@ class AdvisoryLockService(RowLockService):
 
     def _release(self, run: RunKey, hold: Hold) -> None:
         # The row needs no clearing: an advisory row is live only while its
-        # advisory lock is held (and the fencing token stays anyway).
+        # session lock is held (and the fencing token stays anyway).
         self._let_go(hold, lost=False)
 
     def _drop(self, run: RunKey, hold: Hold) -> None:
@@ -126,7 +148,7 @@ class AdvisoryLockService(RowLockService):
             connection = hold.connection
             try:
                 if not connection.invalidated:
-                    connection.scalar(select(func.pg_advisory_unlock(hold.key)))
+                    connection.scalar(self.locks.unlock, key_params(hold.key))
                 connection.close()
             except DBAPIError as error:
                 if lost:

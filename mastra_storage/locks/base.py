@@ -65,7 +65,8 @@ class Hold:
     token: int
     connection: Connection | None = None
     """Advisory backend: the dedicated connection holding the lock."""
-    key: int = 0
+    key: int | str = 0
+    """Advisory backend: the session lock's key (PostgreSQL) or name (MySQL)."""
     mutex: threading.Lock = field(default_factory=threading.Lock)
     """Serialises use of `connection` (heartbeat thread against release)."""
     released: bool = False

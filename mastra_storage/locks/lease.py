@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ..dialects import single_statement_options
@@ -24,7 +23,7 @@ from ..domain import RunLock
 from ..engines import schema_of
 from . import rows
 from .base import Hold, RunLockService
-from .keys import advisory_key
+from .keys import RunLockKey, SessionLocks, session_locks
 from .rows import LEASE, RunKey
 
 
@@ -34,7 +33,7 @@ def milliseconds(ttl: timedelta) -> int:
 
 class RowLockService(RunLockService):
     """What the backends that keep a lock row share: its statements, reading
-    it, and the advisory key a row's liveness depends on (PostgreSQL)."""
+    it, and the session lock key an advisory row's liveness depends on."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,20 +51,21 @@ class RowLockService(RunLockService):
         with self._statements.begin() as connection:
             yield connection
 
-    def key_of(self, run: RunKey) -> int:
-        """The run's advisory lock key (0 where there are no advisory locks)."""
-        if not self.features.advisory_locks:
+    def key_of(self, run: RunKey) -> RunLockKey:
+        """The run's session lock key (0 where there are no session locks)."""
+        locks = session_locks(self.features)
+        if locks is None:
             return 0
-        return advisory_key(self._schema_name(), *run)
+        return locks.key(self._schema_name(locks), *run)
 
-    def _schema_name(self) -> str:
+    def _schema_name(self, locks: SessionLocks) -> str:
         with self._schema_mutex:
             if self._schema is None:
                 self._schema = schema_of(self.engine)  # `schema=`: our tables' schema
             if self._schema is None:
                 self._prepare()
                 with self.engine.connect() as connection:
-                    self._schema = connection.scalar(select(func.current_schema())) or ""
+                    self._schema = connection.scalar(locks.current_schema) or ""
             return self._schema
 
     def _get(self, run: RunKey) -> RunLock | None:

@@ -2,12 +2,18 @@
 backends and by fencing. They run on a Session or a Connection; none commits.
 
 A row is *live* (its holder still holds the lock) when:
-- it was taken by the advisory backend and its advisory lock is still held
-  (PostgreSQL ends that lock when the holder's connection ends), or
+- it was taken by the advisory backend and its session lock is still held
+  (a PostgreSQL advisory lock or a MySQL named lock: the server ends it when
+  the holder's connection ends), or
 - it was taken by a lease and `expires_at` is still ahead of the database clock.
 
 Each dialect's statements are built once, with every value a bound parameter
 (`params`), so a lock operation costs its round trips and little else.
+
+Where UPDATE has no RETURNING (MySQL/MariaDB), a claim sets the new token
+through `LAST_INSERT_ID(expr)`, which the server reports back with the
+statement's result, and a run's first row is inserted free (token 0, no
+holder) and then claimed like any other.
 """
 
 from __future__ import annotations
@@ -16,14 +22,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, and_, bindparam, not_, or_, select, update
+from sqlalchemy import BigInteger, Table, and_, bindparam, func, not_, or_, select, update
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert, Update
 
 from ..dialects import Executor, Features, database_now, features, insert_if_absent, lock_rows
 from ..domain import RunLock
 from ..orm import WorkflowRunLockRow
-from .keys import advisory_lock_held, key_halves
+from .keys import RunLockKey, key_params, session_locks
 
 TABLE = cast(Table, WorkflowRunLockRow.__table__)
 C = TABLE.c
@@ -38,19 +44,18 @@ RunKey = tuple[str, str]
 def params(
     run: RunKey,
     *,
-    key: int = 0,
+    key: RunLockKey = 0,
     holder: str | None = None,
     backend: str | None = None,
     ttl_ms: int | None = None,
     token: int | None = None,
 ) -> dict[str, Any]:
-    """The bound values of the statements below."""
-    high, low = key_halves(key)
+    """The bound values of the statements below (`key`: the run's session lock
+    key, which liveness of an advisory row depends on)."""
     return {
         "p_workflow_name": run[0],
         "p_run_id": run[1],
-        "p_key_high": high,
-        "p_key_low": low,
+        **key_params(key),
         "p_holder": holder,
         "p_backend": backend,
         "p_ttl_ms": ttl_ms,
@@ -63,13 +68,13 @@ class LockStatements:
     take_for_lease: Update
     """Claim a row nobody live holds."""
     take_for_advisory: Update
-    """Claim a row once holding the run's advisory lock: any advisory row (no
+    """Claim a row once holding the run's session lock: any advisory row (no
     other live advisory holder can exist), or a lease row that is free or expired."""
     first_row: Insert
-    """Claim a run that has no row yet."""
+    """Claim a run that has no row yet (without RETURNING: create it, free)."""
     renew: Update
     renew_advisory: Update
-    """Renew, only while this very connection holds the advisory lock."""
+    """Renew, only while this very connection holds the session lock."""
     clear: Update
     read: Select[Any]
     newest_token: Select[Any]
@@ -84,20 +89,36 @@ def statements(feats: Features) -> LockStatements:
     later = database_now(feats, plus_ms=bindparam("p_ttl_ms", type_=BigInteger()))
     lease_live = and_(C.holder.is_not(None), C.expires_at > now)
     live: ColumnElement[bool] = lease_live
-    if feats.advisory_locks:
+    locks = session_locks(feats)
+    if locks is not None:
         live = or_(
-            and_(C.backend == ADVISORY, C.holder.is_not(None), advisory_lock_held()),
+            and_(C.backend == ADVISORY, C.holder.is_not(None), locks.held()),
             and_(C.backend != ADVISORY, lease_live),
         )
     claim = {"holder": holder, "backend": bindparam("p_backend"), "acquired_at": now}
+    next_token: ColumnElement[Any] = C.fencing_token + 1
+    if not feats.update_returning:
+        next_token = func.last_insert_id(next_token, type_=BigInteger())
 
     def take_row(takeover: ColumnElement[bool]) -> Update:
-        return (
+        statement = (
             update(TABLE)
             .where(run, takeover)
-            .values(fencing_token=C.fencing_token + 1, expires_at=later, **claim)
-            .returning(C.fencing_token)
+            .values(fencing_token=next_token, expires_at=later, **claim)
         )
+        return statement.returning(C.fencing_token) if feats.update_returning else statement
+
+    first_row = insert_if_absent(feats, TABLE, keys=["workflow_name", "run_id"]).values(
+        workflow_name=bindparam("p_workflow_name"),
+        run_id=bindparam("p_run_id"),
+        fencing_token=1,
+        expires_at=later,
+        **claim,
+    )
+    if feats.update_returning:
+        first_row = first_row.returning(C.fencing_token)
+    else:  # a free row: the claim that follows takes it (token 1)
+        first_row = first_row.values(fencing_token=0, holder=None, expires_at=None)
 
     def renew(*also: ColumnElement[bool]) -> Update:
         return (
@@ -110,17 +131,9 @@ def statements(feats: Features) -> LockStatements:
     return LockStatements(
         take_for_lease=take_row(not_(live)),
         take_for_advisory=take_row(or_(C.backend == ADVISORY, not_(lease_live))),
-        first_row=insert_if_absent(feats, TABLE, keys=["workflow_name", "run_id"])
-        .values(
-            workflow_name=bindparam("p_workflow_name"),
-            run_id=bindparam("p_run_id"),
-            fencing_token=1,
-            expires_at=later,
-            **claim,
-        )
-        .returning(C.fencing_token),
+        first_row=first_row,
         renew=renew(),
-        renew_advisory=renew(advisory_lock_held(by_this_session=True)),
+        renew_advisory=renew(locks.held(by_this_session=True)) if locks else renew(),
         clear=update(TABLE)
         .where(run, C.holder == holder, C.fencing_token == token)
         .values(holder=None, expires_at=None),
@@ -142,13 +155,26 @@ def take(executor: Executor, take_row: Update, values: dict[str, Any]) -> int | 
     tried once more on the row that now exists: that holder may have let go
     already, and "held" must not be answered for a free lock.
     """
-    token: int | None = executor.execute(take_row, values).scalar_one_or_none()
+    feats = features(executor)
+    token = _claim(executor, feats, take_row, values)
     if token is None:  # held, or the run has no row yet
-        first_row = statements(features(executor)).first_row
-        token = executor.execute(first_row, values).scalar_one_or_none()
+        first_row: Any = executor.execute(statements(feats).first_row, values)
+        if feats.update_returning:
+            token = first_row.scalar_one_or_none()
         if token is None:  # the row exists now: the claim's answer is final
-            token = executor.execute(take_row, values).scalar_one_or_none()
+            token = _claim(executor, feats, take_row, values)
     return token
+
+
+def _claim(
+    executor: Executor, feats: Features, take_row: Update, values: dict[str, Any]
+) -> int | None:
+    result: Any = executor.execute(take_row, values)
+    if feats.update_returning:
+        token: int | None = result.scalar_one_or_none()
+        return token
+    # LAST_INSERT_ID(fencing_token + 1): the driver's lastrowid is the new token.
+    return int(result.lastrowid) if result.rowcount == 1 else None
 
 
 def changed_one(executor: Executor, statement: Update, values: dict[str, Any]) -> bool:

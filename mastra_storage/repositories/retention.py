@@ -15,7 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from ..dialects import Executor, features
 from ..locks import rows
-from ..locks.keys import advisory_key
+from ..locks.keys import session_locks
 from ..orm import (
     EvalResultRow,
     MessageRow,
@@ -149,13 +149,14 @@ class RetentionRepository:
         ).all()
         if not held:
             return set()
+        locks = session_locks(self.features)
         schema = ""
-        if self.features.advisory_locks:
-            schema = self.session.execute(select(func.current_schema())).scalar_one() or ""
+        if locks is not None:
+            schema = self.session.execute(locks.current_schema).scalar_one() or ""
         live = set()
         for workflow_name, run_id in held:
             run = (workflow_name, run_id)
-            key = advisory_key(schema, *run) if self.features.advisory_locks else 0
+            key = locks.key(schema, *run) if locks is not None else 0
             if rows.read(self.session, rows.params(run, key=key)) is not None:
                 live.add(run)
         return live
