@@ -231,7 +231,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if len(batch) < batch_size:
                 return
             last = batch[-1]
-            after = (last.created_at, last.id)  # type: ignore[assignment]
+            after = (last.created_at, last.id)
 
     # -- workflow run locks -------------------------------------------------------
     # The lock service is the sync one (its heartbeat is a thread, its advisory

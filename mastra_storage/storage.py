@@ -25,6 +25,7 @@ from .domain import (
     EvalPage,
     EvalRow,
     MastraDBMessage,
+    MastraDBMessageInput,
     MessagePage,
     PruneReport,
     RunLock,
@@ -462,20 +463,23 @@ class MastraStorage(ABC):
     def save_messages(
         self,
         *,
-        messages: Sequence[MastraDBMessage | Mapping[str, Any]],
+        messages: Sequence[MastraDBMessageInput | Mapping[str, Any]],
         session: Session | None = None,
     ) -> list[MastraDBMessage]:
         """Insert or update messages, all or nothing (Mastra: `saveMessages`).
 
-        `messages`: `MastraDBMessage`s or mappings with `thread_id` (an existing
-        thread), `role` (`"user"`, `"assistant"`, `"system"`, `"tool"`, ...),
+        `messages`: `MastraDBMessageInput`s (a `MastraDBMessage` read back
+        is one too) or mappings (snake_case or camelCase keys) with
+        `thread_id` (an existing thread), `role` (`"user"`, `"assistant"`,
+        `"system"`, `"tool"`, ...),
         `content` (a string, a list of parts, or Mastra's v2 content object), and
         optionally `id` (default: a new UUID), `resource_id` (default: the
         thread's), `created_at` (an aware datetime; default: now, in input order),
         `type` (default `"v2"`). An existing id is updated; its `created_at` never
         changes. The threads' `updated_at` becomes now.
 
-        Returns the stored messages, in input order. Raises `ValidationError`
+        Returns the stored messages (`MastraDBMessage`: `created_at` and
+        `resource_id` filled in), in input order. Raises `ValidationError`
         naming the field, or `NotFoundError` for a thread that does not exist; in
         both cases nothing is saved."""
         return self._run(operations.save_messages, session, write=True, **arguments(locals()))
@@ -657,7 +661,7 @@ class MastraStorage(ABC):
             if len(batch) < batch_size:
                 return
             last = batch[-1]
-            after = (last.created_at, last.id)  # type: ignore[assignment]
+            after = (last.created_at, last.id)
 
     # -- resources ----------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from support import UTC, assert_utc
 from mastra_storage import (
     EvalRow,
     MastraDBMessage,
+    MastraDBMessageInput,
     MessageContent,
+    ScoreRow,
     StorageResource,
     StorageThread,
     ValidationError,
@@ -21,6 +23,16 @@ from mastra_storage import (
 from mastra_storage.domain import DateRange, parse
 
 PLUS_TWO = timezone(timedelta(hours=2))
+NOW = datetime(2026, 11, 26, 11, 50, 17, 385000, tzinfo=UTC)
+SCORE: dict[str, Any] = {
+    "scorer_id": "s",
+    "entity_id": "e",
+    "run_id": "r",
+    "score": 0.5,
+    "scorer": {},
+    "entity": {},
+    "source": "LIVE",
+}
 
 # (model, Mastra camelCase JSON, the same in snake_case attributes)
 CAMEL_CASES: list[tuple[type[pydantic.BaseModel], dict[str, Any], dict[str, Any]]] = [
@@ -209,16 +221,44 @@ def test_content_object_without_format_or_parts_is_completed_for_mastra_readers(
     ids=["string", "parts", "object"],
 )
 def test_message_normalises_its_content(content: Any) -> None:
-    message = MastraDBMessage.model_validate({"role": "user", "content": content, "threadId": "t1"})
+    message = MastraDBMessageInput.model_validate(
+        {"role": "user", "content": content, "threadId": "t1"}
+    )
     assert isinstance(message.content, MessageContent)
     assert message.content.format == 2
     assert message.type == "v2"
     assert message.id  # a new id is made when none is given
 
 
+def test_a_stored_message_always_has_its_time_and_thread() -> None:
+    # What a call returns holds `created_at` and `thread_id`; what may be left
+    # out is the input model's (filled in by the save).
+    for missing in ("created_at", "thread_id"):
+        given = {"role": "user", "content": "x", "thread_id": "t", "created_at": NOW}
+        del given[missing]
+        with pytest.raises(ValidationError) as caught:
+            parse(MastraDBMessage, given, what="message")
+        assert caught.value.field == missing
+    loose = parse(MastraDBMessageInput, {"role": "user", "content": "x", "thread_id": "t"}, what="m")
+    assert loose.created_at is None and loose.resource_id is None
+    assert isinstance(
+        parse(MastraDBMessage, {**loose.model_dump(), "created_at": NOW}, what="m"),
+        MastraDBMessageInput,  # a stored message is valid input (an upsert)
+    )
+
+
+def test_eval_and_score_rows_default_their_times() -> None:
+    row = EvalRow(input="i", output="o", result={}, agent_name="a", metric_name="m")
+    assert row.created_at.tzinfo is not None
+    score = parse(ScoreRow, SCORE, what="score")
+    assert score.updated_at == score.created_at  # updated_at defaults to created_at
+    later = parse(ScoreRow, {**SCORE, "created_at": NOW}, what="score")
+    assert later.created_at == later.updated_at == NOW
+
+
 def test_message_role_must_be_one_of_mastras() -> None:
     with pytest.raises(ValidationError) as caught:
-        parse(MastraDBMessage, {"role": "robot", "content": "x"}, what="message")
+        parse(MastraDBMessageInput, {"role": "robot", "content": "x"}, what="message")
     assert caught.value.field == "role"
     assert "role" in str(caught.value)
 
@@ -229,11 +269,14 @@ NAIVE = datetime(2026, 11, 26, 11, 50, 17)
 NAIVE_FIELDS: list[tuple[type[pydantic.BaseModel], dict[str, Any], str]] = [
     (StorageThread, {"resource_id": "r"}, "created_at"),
     (StorageThread, {"resource_id": "r"}, "updated_at"),
-    (MastraDBMessage, {"role": "user", "content": "x"}, "created_at"),
+    (MastraDBMessageInput, {"role": "user", "content": "x", "thread_id": "t"}, "created_at"),
+    (MastraDBMessage, {"role": "user", "content": "x", "thread_id": "t"}, "created_at"),
     (StorageResource, {"id": "r"}, "created_at"),
     (StorageResource, {"id": "r"}, "updated_at"),
     (EvalRow, {"input": "i", "output": "o", "result": {}, "agent_name": "a", "metric_name": "m"},
      "created_at"),
+    (ScoreRow, SCORE, "created_at"),
+    (ScoreRow, SCORE, "updated_at"),
     (DateRange, {}, "start"),
     (DateRange, {}, "end"),
 ]  # fmt: skip

@@ -8,12 +8,19 @@ from pydantic import (
     Field,
 )
 
+from ..clock import utc_now
 from ._base import DomainModel, Page, UTCDatetime
 
 
 class EvalRow(DomainModel):
-    """An eval result (Mastra 0.x `EvalRow`, table `mastra_evals`). `test_info`
-    set makes it a `"test"` eval, else `"live"`; `created_at` aware UTC."""
+    """An eval result (Mastra 0.x `EvalRow`, table `mastra_evals`), given to
+    `save_eval` / `save_evals` and returned by `get_evals`.
+
+    `input`, `output`, `metric_name` text; `result` a JSON object;
+    `agent_name` a non-empty id; `test_info` set makes it a `"test"` eval,
+    else `"live"`; `created_at` aware UTC, always present (default: now, when
+    the model is built).
+    """
 
     input: str
     output: str
@@ -24,7 +31,7 @@ class EvalRow(DomainModel):
     test_info: dict[str, Any] | None = None
     global_run_id: str = ""
     run_id: str = ""
-    created_at: UTCDatetime | None = None
+    created_at: UTCDatetime = Field(default_factory=utc_now)
 
 
 class EvalPage(Page):

@@ -66,24 +66,42 @@ class MessageContent(BaseModel):
         return stored
 
 
-class MastraDBMessage(DomainModel):
-    """A stored message (Mastra's `MastraDBMessage`, table `mastra_messages`).
+class MastraDBMessageInput(DomainModel):
+    """A message to save (`save_messages`, `Memory.save_messages`): what may be
+    left out is Optional here, and filled in by the save.
 
-    `role`: `"user"`, `"assistant"`, `"system"`, `"tool"` or `"signal"`;
-    `content`: Mastra's v2 content (`MessageContent`; a string or a list of
-    parts is accepted as input). Returned messages always have `created_at`
-    (aware UTC, milliseconds) and `thread_id`; on input, a missing
-    `created_at` is assigned in input order and a missing `resource_id` is the
-    thread's.
+    `thread_id`: an existing thread's id (required). `role`: `"user"`,
+    `"assistant"`, `"system"`, `"tool"` or `"signal"`. `content`: Mastra's v2
+    content (`MessageContent`), or a string, or a list of parts. `id`
+    defaults to a new UUID; `created_at` (aware) to the time of the save, in
+    input order, after the thread's last message; `resource_id` to the
+    thread's; `type` to `"v2"`. A plain mapping (snake_case or Mastra's
+    camelCase keys) is accepted wherever this model is, and so is a
+    `MastraDBMessage` read back (a subclass: an upsert of a stored message).
     """
 
     id: str = Field(default_factory=new_id, min_length=1)
     role: Role
     content: MessageContent
     created_at: UTCDatetime | None = None
-    thread_id: str | None = None
+    thread_id: str = Field(min_length=1)
     resource_id: str | None = None
     type: str = "v2"
+
+
+class MastraDBMessage(MastraDBMessageInput):
+    """A stored message, as every call returns it (Mastra's `MastraDBMessage`,
+    table `mastra_messages`).
+
+    Always present: `id`, `role`, `content` (`MessageContent`), `created_at`
+    (aware UTC, milliseconds), `thread_id` and `type`. `resource_id` is None
+    only for a row whose `resourceId` Mastra left NULL (its column allows it;
+    our saves always fill it with the thread's). To build a message to save,
+    use `MastraDBMessageInput` or a plain mapping, which may leave out
+    `created_at` and `resource_id`.
+    """
+
+    created_at: UTCDatetime
 
 
 class MessageUpdate(DomainModel):
@@ -97,6 +115,8 @@ class MessageUpdate(DomainModel):
     type: str | None = None
 
     def apply_to(self, message: MastraDBMessage) -> MastraDBMessage:
+        """`message` with this update applied: given fields replace, `content`
+        merges into the stored one (`content.metadata` one level deep)."""
         changes: dict[str, Any] = {
             name: getattr(self, name)
             for name in ("role", "thread_id", "resource_id", "type")

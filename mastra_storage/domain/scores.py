@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AllowInfNan, Field, Strict
+from pydantic import AllowInfNan, Field, Strict, model_validator
 
+from ..clock import utc_now
 from ._base import DomainModel, Page, UTCDatetime, new_id
 
 ScoringSource = Literal["LIVE", "TEST"]
@@ -22,7 +23,9 @@ class ScoreRow(DomainModel):
     (objects) and `source` (`"LIVE"` or `"TEST"`) are required; `input`,
     `output` and the step results are any JSON values; the rest are optional.
     Mastra's `structuredOutput` is accepted and dropped (its table has no
-    column for it). Read back, a field Mastra's table leaves NULL is None.
+    column for it). `id` defaults to a new UUID, `created_at` to now and
+    `updated_at` to `created_at`: all three are always present (aware UTC).
+    Read back, a field Mastra's table leaves NULL is None.
     """
 
     id: str = Field(default_factory=new_id, min_length=1)
@@ -58,8 +61,14 @@ class ScoreRow(DomainModel):
     preprocess_prompt: str | None = None
     generate_score_prompt: str | None = None
     generate_reason_prompt: str | None = None
-    created_at: UTCDatetime | None = None
-    updated_at: UTCDatetime | None = None
+    created_at: UTCDatetime = Field(default_factory=utc_now)
+    updated_at: UTCDatetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _updated_at_defaults_to_created_at(self) -> ScoreRow:
+        if "updated_at" not in self.model_fields_set:
+            self.updated_at = self.created_at
+        return self
 
 
 class ScorePage(Page):

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import operations
 from ..dialects import Executor
-from ..domain import MastraDBMessage, StorageThread, ThreadPage, parse
+from ..domain import MastraDBMessage, MastraDBMessageInput, StorageThread, ThreadPage, parse
 from ..errors import StorageError, ValidationError
 from ..repositories import MessageRepository, VectorRepository
 from ..repositories.messages import to_message
@@ -41,7 +41,7 @@ Progress = Callable[[int, int], Any]
 def save_indexed(
     session: Executor,
     *,
-    messages: list[MastraDBMessage],
+    messages: list[MastraDBMessageInput],
     vectors: dict[str, bytes],
     dimension: int,
 ) -> list[MastraDBMessage]:
@@ -105,7 +105,7 @@ def clear_index(session: Executor) -> int:
 class _Batch:
     """Messages to save, and which of them have text to embed."""
 
-    messages: list[MastraDBMessage]
+    messages: list[MastraDBMessageInput]
     ids: list[str]
     texts: list[str]
 
@@ -113,7 +113,7 @@ class _Batch:
 def _batch(messages: Sequence[Any]) -> _Batch:
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
         raise ValidationError("messages must be a list of messages", field="messages")
-    parsed = [parse(MastraDBMessage, m, what=f"messages[{i}]") for i, m in enumerate(messages)]
+    parsed = [parse(MastraDBMessageInput, m, what=f"messages[{i}]") for i, m in enumerate(messages)]
     latest = {m.id: m for m in parsed}  # a repeated id: the last one wins
     ids, texts = [], []
     for message in latest.values():
@@ -271,7 +271,7 @@ class Memory(_MemoryBase):
     def save_messages(
         self,
         *,
-        messages: Sequence[MastraDBMessage | Mapping[str, Any]],
+        messages: Sequence[MastraDBMessageInput | Mapping[str, Any]],
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:

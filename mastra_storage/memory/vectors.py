@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..dialects import Executor
-from ..domain import MastraDBMessage
+from ..domain import MastraDBMessage, MastraDBMessageInput
 from ..errors import ValidationError
 from ..operations import DependentRows, register_dependent_rows
 from ..repositories import VectorRepository, VectorRow
@@ -24,7 +24,7 @@ SEARCH_CHUNK = 2048
 """Rows scored per step of a search: 2048 x 384 float32 is 3 MiB."""
 
 
-def text_of(message: MastraDBMessage) -> str | None:
+def text_of(message: MastraDBMessageInput) -> str | None:
     """What Mastra embeds of a message: `content.content` when it is text,
     else its text parts joined by spaces; None when there is no text."""
     content = message.content
@@ -66,11 +66,11 @@ def write_vectors(
     rows = [
         VectorRow(
             message_id=message.id,
-            thread_id=str(message.thread_id),
+            thread_id=message.thread_id,
             resource_id=message.resource_id,
             dimension=dimension,
             vector=vectors[message.id],
-            created_at=message.created_at,  # type: ignore[arg-type]
+            created_at=message.created_at,
         )
         for message in messages
         if message.id in vectors

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..clock import utc_now
 from ..dialects import Executor
 from ..domain import EvalPage, EvalRow, check_paging, page_info, parse
 from ..errors import ValidationError
@@ -19,13 +18,8 @@ from ._inputs import date_range_of, optional_text
 def save_evals(session: Executor, *, evals: Sequence[Any]) -> list[EvalRow]:
     if isinstance(evals, str | bytes | Mapping) or not isinstance(evals, Iterable):
         raise ValidationError("evals must be a list of eval rows", field="evals")
-    now = utc_now()
-    rows = [
-        (model := parse(EvalRow, item, what=f"evals[{index}]")).model_copy(
-            update={"created_at": model.created_at or now}
-        )
-        for index, item in enumerate(evals)
-    ]
+    # Models built here: a caller's EvalRow is stored as it is, never changed.
+    rows = [parse(EvalRow, item, what=f"evals[{index}]") for index, item in enumerate(evals)]
     EvalRepository(session).insert(rows)
     return rows
 

@@ -16,6 +16,7 @@ from ..dialects import Executor
 from ..domain import (
     IncludeItem,
     MastraDBMessage,
+    MastraDBMessageInput,
     MessageFilter,
     MessagePage,
     MessageUpdate,
@@ -24,6 +25,7 @@ from ..domain import (
     ThreadClone,
     ThreadPage,
     check_paging,
+    construct,
     new_id,
     page_info,
     parse,
@@ -284,21 +286,18 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
     """Upsert by id, all or nothing; see API.md for the rules."""
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
         raise ValidationError("messages must be a list of messages", field="messages")
-    parsed: dict[str, MastraDBMessage] = {}
-    built: set[int] = set()  # ids of the models made here (not the caller's objects)
+    parsed: dict[str, MastraDBMessageInput] = {}
     for index, item in enumerate(messages):
-        message = parse(MastraDBMessage, item, what=f"messages[{index}]")
+        message = parse(MastraDBMessageInput, item, what=f"messages[{index}]")
         require_text(message.thread_id, f"messages[{index}].thread_id")
         parsed.pop(message.id, None)  # a repeated id: the last one wins, at its place
         parsed[message.id] = message
-        if message is not item:
-            built.add(id(message))
     if not parsed:
         return []
 
     threads = ThreadRepository(session)
-    known, last = threads.lock_for_messages(m.thread_id for m in parsed.values() if m.thread_id)
-    missing = sorted({str(m.thread_id) for m in parsed.values() if m.thread_id not in known})
+    known, last = threads.lock_for_messages(m.thread_id for m in parsed.values())
+    missing = sorted({m.thread_id for m in parsed.values() if m.thread_id not in known})
     if missing:
         raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
 
@@ -311,29 +310,45 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         created_at = message.created_at
         if created_at is None:
             created_at = monotonic_clock.next()
-            low = floor.get(message.thread_id)  # type: ignore[arg-type]
+            low = floor.get(message.thread_id)
             if low is not None and created_at < low:
                 created_at = low
-            floor[message.thread_id] = created_at + MILLISECOND  # type: ignore[index]
-        resource_id = message.resource_id or known[message.thread_id].resource_id  # type: ignore[index]
-        if id(message) in built:  # ours: fill in place, as model_copy(update=) would
-            message.created_at, message.resource_id = created_at, resource_id
-            ready.append(message)
-        else:
-            update = {"created_at": created_at, "resource_id": resource_id}
-            ready.append(message.model_copy(update=update))
+            floor[message.thread_id] = created_at + MILLISECOND
+        ready.append(
+            stored_message(
+                message,
+                created_at=created_at,
+                resource_id=message.resource_id or known[message.thread_id].resource_id,
+            )
+        )
     # The threads first: that row lock orders this save against a prune or
     # erasure deleting a thread (the later one sees the other's outcome).
     if threads.touch(known, utc_now()) < len(known):
         raise NotFoundError("a thread of these messages was deleted meanwhile: nothing saved")
     stored = MessageRepository(session).upsert(ready)
     # `ready` holds copies of its own; only a message saved before changes here.
-    return [
-        m
-        if (at := stored.get(m.id, m.created_at)) == m.created_at
-        else m.model_copy(update={"created_at": at})
-        for m in ready
-    ]
+    for message in ready:
+        message.created_at = stored.get(message.id, message.created_at)
+    return ready
+
+
+def stored_message(
+    message: MastraDBMessageInput, *, created_at: datetime, resource_id: str | None
+) -> MastraDBMessage:
+    """The `MastraDBMessage` that saving `message` stores: a new object (never
+    the caller's), built without validating again what `parse` checked."""
+    return construct(
+        MastraDBMessage,
+        {
+            "id": message.id,
+            "role": message.role,
+            "content": message.content,
+            "created_at": created_at,
+            "thread_id": message.thread_id,
+            "resource_id": resource_id,
+            "type": message.type,
+        },
+    )
 
 
 def list_messages(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..clock import utc_now
 from ..dialects import Executor
 from ..domain import ScorePage, ScoreRow, check_paging, page_info, parse
 from ..errors import ValidationError
@@ -37,14 +36,7 @@ def save_score(session: Executor, *, score: Any) -> ScoreRow:
     if model.entity is None:
         raise ValidationError("score.entity is required (an object)", field="entity")
     values = {name: json_value(getattr(model, name), f"score.{name}") for name in JSON_FIELDS}
-    now = utc_now()
-    row = model.model_copy(
-        update={
-            **values,
-            "created_at": model.created_at or now,
-            "updated_at": model.updated_at or model.created_at or now,
-        }
-    )
+    row = model.model_copy(update=values)
     ScoreRepository(session).save(row)
     return row
 

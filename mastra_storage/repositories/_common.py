@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -11,42 +10,13 @@ from sqlalchemy import Select, Table, func
 from typing_extensions import Unpack
 
 from ..dialects import Executor, Features
+from ..domain import construct
 from ..orm import POSTGRESQL_ONLY
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 AnySelect = Select[Unpack[tuple[Any, ...]]]
 S = TypeVar("S", bound=AnySelect)
-_set_attribute = object.__setattr__
-
-
-@lru_cache(maxsize=32)
-def _plain(model: type[BaseModel]) -> bool:
-    """A model whose instances are just their fields: no extras kept, no
-    private attributes, no post-init hook, not a root model."""
-    return (
-        model.model_config.get("extra") != "allow"
-        and not model.__private_attributes__
-        and not model.__pydantic_post_init__
-        and not model.__pydantic_root_model__
-    )
-
-
-def construct(model: type[M], values: dict[str, Any]) -> M:
-    """`model.model_construct(**values)` for rows read back from the database:
-    `values` holds every field, by name, in field order; nothing is validated.
-
-    Builds the instance the way `model_construct` does, without its per-field
-    alias search in Python, which costs more than validating would (it ran
-    once per message read)."""
-    if not _plain(model):
-        return model.model_construct(**values)
-    instance = model.__new__(model)
-    _set_attribute(instance, "__dict__", values)
-    _set_attribute(instance, "__pydantic_fields_set__", set(values))
-    _set_attribute(instance, "__pydantic_extra__", None)
-    _set_attribute(instance, "__pydantic_private__", None)
-    return instance
 
 
 def from_row(model: type[M], row: Sequence[Any]) -> M:

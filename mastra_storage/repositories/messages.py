@@ -35,10 +35,10 @@ from ..dialects import (
     message_metadata,
     upsert_many,
 )
-from ..domain import DateRange, MastraDBMessage, MessageContent
+from ..domain import DateRange, MastraDBMessage, MessageContent, construct
 from ..orm import MessageRow
 from ..orm.types import dumps
-from ._common import AnySelect, chunks, construct, twin_pairs, with_twins
+from ._common import AnySelect, chunks, twin_pairs, with_twins
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
