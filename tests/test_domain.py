@@ -239,7 +239,8 @@ def test_a_stored_message_always_has_its_time_and_thread() -> None:
         with pytest.raises(ValidationError) as caught:
             parse(MastraDBMessage, given, what="message")
         assert caught.value.field == missing
-    loose = parse(MastraDBMessageInput, {"role": "user", "content": "x", "thread_id": "t"}, what="m")
+    given = {"role": "user", "content": "x", "thread_id": "t"}
+    loose = parse(MastraDBMessageInput, given, what="m")
     assert loose.created_at is None and loose.resource_id is None
     assert isinstance(
         parse(MastraDBMessage, {**loose.model_dump(), "created_at": NOW}, what="m"),

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import operations
-from ..domain import MastraDBMessage, StorageThread, ThreadPage
+from ..domain import MastraDBMessage, MastraDBMessageInput, StorageThread, ThreadPage
 from ..errors import ValidationError
 from . import working_memory as wm
 from .embedders import Vectors
@@ -93,7 +93,7 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
     async def save_messages(
         self,
         *,
-        messages: Sequence[MastraDBMessage | Mapping[str, Any]],
+        messages: Sequence[MastraDBMessageInput | Mapping[str, Any]],
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:

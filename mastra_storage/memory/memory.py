@@ -138,7 +138,6 @@ def _query(value: Any) -> str | None:
 
 def _cursor(message: MastraDBMessage) -> tuple[datetime, str]:
     """Where the next `unindexed_batch` starts: after this (read) message."""
-    assert message.created_at is not None  # stored messages always have one
     return (message.created_at, message.id)
 
 
