@@ -127,8 +127,9 @@ class AsyncDataMethods(ABC):
         """Copy a thread and its messages to a new thread, in one transaction
         (Mastra: `cloneThread`).
 
-        The copy gets `new_thread_id` (default a new UUID), `resource_id`
-        (default the source's; the copied messages get it too), `title`
+        `source_thread_id`: the thread to copy. The copy gets
+        `new_thread_id` (default a new UUID), `resource_id` (default the
+        source's; the copied messages get it too), `title`
         (default `"Clone of <source title>"`, or `""`), and `metadata` (default
         none) plus `metadata["clone"] = {sourceThreadId, clonedAt (ISO text),
         lastMessageId}` (the last copied message, when any). Messages get new
@@ -144,7 +145,7 @@ class AsyncDataMethods(ABC):
     async def update_thread_resource_id(
         self, *, thread_id: str, resource_id: str, session: AsyncSession | None = None
     ) -> StorageThread:
-        """Move a thread and all its messages to `resource_id` atomically, e.g.
+        """Move thread `thread_id` and all its messages to `resource_id` atomically, e.g.
         an anonymous user who logs in (Mastra: `updateThreadResourceId`).
         `created_at` stays; `updated_at` becomes now (unchanged when the thread
         already belongs to `resource_id`). No ownership check: the caller
@@ -161,7 +162,7 @@ class AsyncDataMethods(ABC):
         resource_id: str | None = None,
         session: AsyncSession | None = None,
     ) -> StorageThread:
-        """Read-modify-write of a thread's metadata, serialized (Mastra:
+        """Read-modify-write of the metadata of thread `id`, serialized (Mastra:
         `updateThreadMetadata`): `update` gets a copy of the stored metadata
         (`{}` when none) and returns the new metadata, which replaces it
         (`updated_at` becomes now), or None to leave the thread as it is. The
@@ -176,7 +177,8 @@ class AsyncDataMethods(ABC):
         )
 
     async def delete_thread(self, *, thread_id: str, session: AsyncSession | None = None) -> None:
-        """Delete a thread and all its messages (Mastra: `deleteThread`).
+        """Delete the thread `thread_id` and all its messages, in one
+        transaction (Mastra: `deleteThread`).
 
         An unknown id does nothing. Raises `ValidationError` for an empty id."""
         await self._run(operations.delete_thread, session, write=True, **arguments(locals()))
@@ -224,8 +226,11 @@ class AsyncDataMethods(ABC):
     ) -> ThreadPage:
         """A page of one resource's threads (Mastra: `listThreadsByResourceId`).
 
-        As `list_threads` with `resource_id` required. Raises `ValidationError`
-        for an empty `resource_id` and as `list_threads`."""
+        As `list_threads` with `resource_id` required: `metadata` filter,
+        `page` from 0, `per_page` (default 100; None: all), `order_by`
+        (`"createdAt"` default, or `"updatedAt"`), `direction` (`"DESC"`
+        default). Raises `ValidationError` for an empty `resource_id` and as
+        `list_threads`."""
         operations.require_text(resource_id, "resource_id")
         return await self.list_threads(
             resource_id=resource_id,
@@ -329,8 +334,14 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> MessagePage:
-        """As `list_messages`, across all of a resource's threads (Mastra:
-        `listMessagesByResourceId`)."""
+        """A page of messages across all of a resource's threads (Mastra:
+        `listMessagesByResourceId`).
+
+        `resource_id` (required) takes the place of `list_messages`'s
+        `thread_id`; `include`, `page`, `per_page` (default 40; None: all),
+        `date_range`, `direction` (`"ASC"` default), `count_total` /
+        `include_total` and `metadata` are as in `list_messages`. Returns a
+        `MessagePage`. Raises `ValidationError` as `list_messages` does."""
         return await self._run(
             operations.list_messages_by_resource_id, session, write=False, **arguments(locals())
         )
@@ -338,8 +349,8 @@ class AsyncDataMethods(ABC):
     async def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> list[MastraDBMessage]:
-        """The messages with these ids, in `created_at` order (Mastra:
-        `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
+        """The messages whose ids are in `message_ids`, in `created_at` order
+        (Mastra: `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
         a value that is not a list of non-empty ids."""
         return await self._run(
             operations.list_messages_by_id, session, write=False, **arguments(locals())
@@ -363,16 +374,18 @@ class AsyncDataMethods(ABC):
     async def delete_messages(
         self, *, message_ids: Sequence[str], session: AsyncSession | None = None
     ) -> None:
-        """Delete these messages (Mastra: `deleteMessages`); unknown ids are
-        skipped; their threads' `updated_at` becomes now. Raises `ValidationError`
-        for a value that is not a list of non-empty ids."""
+        """Delete the messages whose ids are in `message_ids` (Mastra:
+        `deleteMessages`); unknown ids are skipped; their threads'
+        `updated_at` becomes now. Raises `ValidationError` for a value that is
+        not a list of non-empty ids."""
         await self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     async def get_resource_by_id(
         self, *, resource_id: str, session: AsyncSession | None = None
     ) -> StorageResource | None:
-        """The resource (working memory and metadata) with this id, or None
-        (Mastra: `getResourceById`)."""
+        """The resource (working memory and metadata) whose id is
+        `resource_id`, or None (Mastra: `getResourceById`). Raises
+        `ValidationError` for an empty id."""
         return await self._run(
             operations.get_resource_by_id, session, write=False, **arguments(locals())
         )
@@ -396,8 +409,8 @@ class AsyncDataMethods(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> StorageResource:
-        """Update a resource's working memory and merge its metadata, creating it
-        when missing (Mastra: `updateResource`).
+        """Update the working memory of resource `resource_id` and merge its
+        metadata, creating it when missing (Mastra: `updateResource`).
 
         `working_memory`: the new text (None keeps it). `metadata`: keys merged
         into the stored metadata (None keeps it). Returns the resource. Raises
@@ -432,7 +445,9 @@ class AsyncDataMethods(ABC):
     async def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: AsyncSession | None = None
     ) -> dict[str, Any] | None:
-        """The run's snapshot, or None (Mastra: `loadWorkflowSnapshot`)."""
+        """The snapshot (a JSON object) of run `run_id` of workflow
+        `workflow_name`, or None (Mastra: `loadWorkflowSnapshot`). Raises
+        `ValidationError` for an empty name or id."""
         return await self._run(
             operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
@@ -464,8 +479,9 @@ class AsyncDataMethods(ABC):
     async def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: AsyncSession | None = None
     ) -> WorkflowRun | None:
-        """The run with this id (of `workflow_name` when given), or None (Mastra:
-        `getWorkflowRunById`)."""
+        """The `WorkflowRun` whose id is `run_id` (of `workflow_name` when
+        given), or None (Mastra: `getWorkflowRunById`). Raises
+        `ValidationError` for an empty id."""
         return await self._run(
             operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
@@ -473,8 +489,9 @@ class AsyncDataMethods(ABC):
     async def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: AsyncSession | None = None
     ) -> None:
-        """Delete a run's snapshot (Mastra: `deleteWorkflowRunById`); an unknown
-        run does nothing."""
+        """Delete the snapshot of run `run_id` of workflow `workflow_name`
+        (Mastra: `deleteWorkflowRunById`); an unknown run does nothing. Raises
+        `ValidationError` for an empty name or id."""
         await self._run(
             operations.delete_workflow_run_by_id, session, write=True, **arguments(locals())
         )
@@ -490,7 +507,8 @@ class AsyncDataMethods(ABC):
         fencing_token: int | None = None,
         session: AsyncSession | None = None,
     ) -> dict[str, Any]:
-        """Set `snapshot["context"][step_id] = result` atomically (Mastra:
+        """Set `snapshot["context"][step_id] = result` in the snapshot of run
+        `run_id` of workflow `workflow_name`, atomically (Mastra:
         `updateWorkflowResults`); parallel steps of one run never lose each
         other's results (the snapshot row is locked while it changes).
 
@@ -514,7 +532,8 @@ class AsyncDataMethods(ABC):
         session: AsyncSession | None = None,
     ) -> dict[str, Any] | None:
         """Shallow-merge `opts` (a JSON object, e.g. `{"status": "running"}`)
-        into the run's snapshot atomically (Mastra: `updateWorkflowState`).
+        into the snapshot of run `run_id` of workflow `workflow_name`
+        atomically (Mastra: `updateWorkflowState`).
         Returns the new snapshot, or None for an unknown run. `fencing_token`
         as in `persist_workflow_snapshot` (`FencingTokenError`). Raises
         `ValidationError` (nothing written)."""
@@ -533,7 +552,7 @@ class AsyncDataMethods(ABC):
     ) -> list[EvalRow]:
         """Save eval results, all or nothing (Mastra 0.x: `mastra_evals`).
 
-        Each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
+        `evals`, each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
         object, e.g. `{"score": 0.9}`), `agent_name`, `metric_name`, and optionally
         `instructions`, `test_info` (an object: a test eval), `global_run_id`,
         `run_id`, `created_at` (default now). Returns the stored rows. Raises
@@ -561,8 +580,9 @@ class AsyncDataMethods(ABC):
     async def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: AsyncSession | None = None
     ) -> list[EvalRow]:
-        """Every eval result of an agent, newest first (Mastra:
-        `getEvalsByAgentName`); `type` as in `get_evals`."""
+        """Every eval result of the agent `agent_name`, newest first (Mastra:
+        `getEvalsByAgentName`); `type` as in `get_evals` (`"live"`, `"test"`,
+        None: both). Raises `ValidationError` for an empty `agent_name`."""
         operations.require_text(agent_name, "agent_name")
         return (
             await self.get_evals(agent_name=agent_name, type=type, per_page=None, session=session)
@@ -603,9 +623,11 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 100,
         session: AsyncSession | None = None,
     ) -> ScorePage:
-        """A scorer's results, newest first, optionally narrowed to one entity
-        and/or `source` (`"LIVE"` | `"TEST"`); `per_page=None` returns all
-        (Mastra's `listScoresByScorerId`, `perPage: false`)."""
+        """The results of scorer `scorer_id`, newest first, optionally
+        narrowed to one entity (`entity_id`, `entity_type`) and/or `source`
+        (`"LIVE"` | `"TEST"`); `page` from 0, `per_page` (default 100;
+        None returns all: Mastra's `perPage: false`) (Mastra's
+        `listScoresByScorerId`). Returns a `ScorePage`. Raises `ValidationError`."""
         return await self._run(
             operations.list_scores_by_scorer_id, session, write=False, **arguments(locals())
         )
@@ -618,7 +640,9 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 100,
         session: AsyncSession | None = None,
     ) -> ScorePage:
-        """A run's scores, newest first (Mastra's `listScoresByRunId`)."""
+        """The scores of run `run_id`, newest first (Mastra's
+        `listScoresByRunId`). `page` from 0, `per_page` (default 100; None:
+        all). Returns a `ScorePage`. Raises `ValidationError`."""
         return await self._run(
             operations.list_scores_by_run_id, session, write=False, **arguments(locals())
         )
@@ -632,8 +656,10 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 100,
         session: AsyncSession | None = None,
     ) -> ScorePage:
-        """An entity's scores (e.g. `entity_type="AGENT"`), newest first
-        (Mastra's `listScoresByEntityId`)."""
+        """The scores of entity `entity_id` of type `entity_type` (e.g.
+        `"AGENT"`), newest first (Mastra's `listScoresByEntityId`). `page` from
+        0, `per_page` (default 100; None: all). Returns a `ScorePage`. Raises
+        `ValidationError`."""
         return await self._run(
             operations.list_scores_by_entity_id, session, write=False, **arguments(locals())
         )
@@ -647,7 +673,9 @@ class AsyncDataMethods(ABC):
         per_page: int | None = 100,
         session: AsyncSession | None = None,
     ) -> ScorePage:
-        """The scores of one trace span, newest first (Mastra's `listScoresBySpan`)."""
+        """The scores of span `span_id` of trace `trace_id`, newest first
+        (Mastra's `listScoresBySpan`). `page` from 0, `per_page` (default
+        100; None: all). Returns a `ScorePage`. Raises `ValidationError`."""
         return await self._run(
             operations.list_scores_by_span, session, write=False, **arguments(locals())
         )
@@ -693,7 +721,8 @@ class AsyncDataMethods(ABC):
     async def delete_resource(
         self, *, resource_id: str, batch_size: int = 1000, session: AsyncSession | None = None
     ) -> PruneReport:
-        """Erase a resource and everything of it (the right-to-erasure call):
+        """Erase the resource `resource_id` and everything of it (the
+        right-to-erasure call):
         its messages (in any thread), its threads with every message in them,
         its workflow runs (held or not), its scores, its row (working memory)
         and rows other tables registered for it (`register_dependent_rows`,

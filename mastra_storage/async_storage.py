@@ -57,10 +57,49 @@ T = TypeVar("T")
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
-    """Mastra's storage interface as coroutines. Pass `session=` (an
-    `AsyncSession`) to run a call inside your transaction. Bounds, proxy mode,
-    fork safety and reconnection as `MastraStorage`; a call cancelled (say by
-    `asyncio.wait_for`) while waiting for a SQLite write lock returns at once."""
+    """Mastra's storage interface (`MastraStorage` of `@mastra/core/storage`)
+    as coroutines: every method of `MastraStorage`, same names, arguments,
+    defaults, results and errors, awaited (`await storage.list_threads()`).
+
+    Pass `session=` (an `AsyncSession`) to run a call inside your
+    transaction (it may flush, it never commits); without one, each call is
+    its own transaction, all of it or nothing. Bad input raises
+    `ValidationError` naming the field, with nothing written; database
+    failures raise `StorageError` subclasses with the cause chained.
+
+    Args:
+        name: a label for this instance (Mastra's `name`); part of its
+            run-lock holder id.
+        url: a SQLAlchemy URL (async driver: `sqlite+aiosqlite`,
+            `postgresql+psycopg`; a sync driver name is mapped to it), or
+            Mastra's `file:PATH` / `file::memory:`.
+        engine: an existing `AsyncEngine` to use instead of `url` (not
+            both); it is left open by `close()`.
+        lock_backend: `"advisory"`, `"lease"` or `"memory"` to override the
+            run-lock backend chosen for the database.
+        lock_engine: a sync `Engine` on the same database for the run locks
+            (default: one the storage creates from this URL, disposed by
+            `close()`); the lock service runs in worker threads.
+        connect_timeout_s: seconds to wait for a new connection (default 10).
+        lock_timeout_ms: milliseconds to wait for a row, table, advisory or
+            SQLite write lock (default 10 000).
+        pool_timeout_s: seconds to wait for a free pooled connection
+            (default 5).
+        prepared_statements: False (or `?prepared_statements=false` in the
+            URL) for a transaction-pooling proxy such as PgBouncer.
+        **engine_options: passed to `create_async_engine` when the storage
+            makes its engine.
+
+    Raises:
+        ValidationError: both `url` and `engine`, a sync `Engine` as
+            `engine`, a malformed URL, an unknown lock backend.
+        MissingDependencyError: the async driver is not installed (the
+            message names the extra).
+
+    Every wait is bounded as in `MastraStorage` (`StorageTimeoutError`), and
+    every call honours cancellation: a call cancelled (say by
+    `asyncio.wait_for`) while waiting for a SQLite write lock returns at once.
+    Proxy mode, fork safety and reconnection as `MastraStorage`."""
 
     def __init__(
         self,
@@ -127,7 +166,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             )
 
     async def init(self) -> None:
-        """Bring the schema to head; idempotent; safe from several processes."""
+        """Bring the schema to head (Mastra: `init`), awaited. Idempotent (at
+        head it does not start Alembic); safe when several processes call it
+        at once (they take turns); also done by the first call without
+        `session=`. Raises `StorageError` when a migration step fails
+        (nothing of it kept), `SchemaTooNewError` when a newer release has
+        migrated the database, `StorageClosedError` after `close()`."""
         self._check_open()
         async with self._init_lock:
             with translate_errors():
@@ -137,8 +181,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._initialized = True
 
     async def close(self) -> None:
-        """Release the run locks this storage holds, then dispose what it created.
-        Idempotent; any later call raises `StorageClosedError`."""
+        """Release the run locks this storage holds, then dispose the engines
+        it created (a caller's `engine` / `lock_engine` is left alone). Also
+        on leaving `async with storage:`. Our extension (Mastra's storages
+        have no `close`), as `MastraStorage.close`. Idempotent; any later call
+        raises `StorageClosedError`."""
         if self._closed:
             return
         self._closed = True
@@ -149,9 +196,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             await self.engine.dispose()
 
     async def __aenter__(self: T) -> T:
+        """`async with AsyncDefaultStorage(...) as storage:` gives the storage
+        itself (our extension; Mastra's storages have no context manager)."""
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Leaving the `async with` block awaits `close()` (also on an error,
+        which then propagates)."""
         await self.close()
 
     def __repr__(self) -> str:
@@ -159,7 +210,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
     @asynccontextmanager
     async def session_scope(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """An AsyncSession in a new transaction, committed on success."""
+        """An `AsyncSession` in a new transaction, committed on success,
+        rolled back on error (our extension, as `MastraStorage.session_scope`):
+        `async with storage.session_scope() as session: ...`, then pass
+        `session=session` to the data methods. `write=True` (default) takes
+        SQLite's write lock at BEGIN, so the transaction cannot fail later
+        for a lock upgrade; `write=False` for reads only. Raises
+        `StorageClosedError` after `close()`; database errors as
+        `StorageError` subclasses."""
         self._check_open()
         if not self._initialized:
             await self.init()
@@ -199,15 +257,35 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         batch_size: int = 500,
         direction: Direction = "ASC",
     ) -> AsyncIterator[MastraDBMessage]:
-        """`async for`: as `MastraStorage.iter_messages` (each batch one awaited
-        keyset read; memory bounded by one batch)."""
+        """Every message of thread `thread_id`, in bounded memory, for `async
+        for` (no Mastra counterpart; our extension, as
+        `MastraStorage.iter_messages`). Each batch is one awaited keyset read
+        in its own transaction; memory holds one batch.
+
+        Args:
+            thread_id: the thread.
+            resource_id: only this resource's messages (None: all).
+            batch_size: messages read per query, 1 to 10,000 (default 500).
+            direction: `"ASC"` (default: oldest first) or `"DESC"`.
+
+        Returns:
+            An async iterator of `MastraDBMessage`s in (created_at, id) order.
+
+        Raises:
+            ValidationError: bad arguments, raised on the call (before iterating).
+        """
         operations.check_batch(thread_id, resource_id, batch_size, direction)
         return self._walk_messages(thread_id, resource_id, batch_size, direction)
 
     def iter_messages_by_resource_id(
         self, *, resource_id: str, batch_size: int = 500, direction: Direction = "ASC"
     ) -> AsyncIterator[MastraDBMessage]:
-        """`async for`: as `MastraStorage.iter_messages_by_resource_id`."""
+        """Every message of resource `resource_id`, across its threads, for
+        `async for` (no Mastra counterpart; our extension, as
+        `MastraStorage.iter_messages_by_resource_id`): `batch_size` messages
+        per awaited keyset read (1 to 10,000, default 500), in `direction`
+        (`"ASC"` default, or `"DESC"`) of (created_at, id). Raises
+        `ValidationError` for bad arguments, on the call."""
         operations.check_batch(None, resource_id, batch_size, direction, by_resource=True)
         return self._walk_messages(None, resource_id, batch_size, direction)
 
@@ -264,12 +342,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
     @property
     def lock_backend(self) -> str:
-        """Which run lock backend this storage uses: "advisory", "lease" or "memory"."""
+        """Which run lock backend this storage uses: "advisory", "lease" or
+        "memory" (our extension)."""
         return self._run_locks.backend
 
     @property
     def lock_holder(self) -> str:
-        """This instance's holder id, as `RunLock.holder` shows it."""
+        """This instance's holder id, as `RunLock.holder` shows it (our extension)."""
         return self._run_locks.holder
 
     async def supports_concurrent_updates(self) -> bool:
@@ -287,7 +366,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     async def try_acquire_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """As `MastraStorage.try_acquire_workflow_run_lock`."""
+        """Take the lock of run `run_id` of workflow `workflow_name` for
+        `ttl_ms` milliseconds (default 30 minutes) unless another holder has
+        it (Mastra: `tryAcquireWorkflowRunLock`); True when taken. Not
+        reentrant: False when this instance already holds it. Runs in a
+        worker thread. Raises `ValidationError` for empty names or a TTL
+        outside 1 ms to 366 days."""
         return await self._in_lock_thread(
             self._run_locks.try_acquire, workflow_name, run_id, ttl_ms
         )
@@ -295,21 +379,33 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     async def renew_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """As `MastraStorage.renew_workflow_run_lock`."""
+        """Extend this instance's lock of run `run_id` of workflow
+        `workflow_name` to now + `ttl_ms` milliseconds (default 30 minutes)
+        (Mastra: `renewWorkflowRunLock`); False, and nothing changed, when it
+        does not hold it (any more). Raises `ValidationError` as
+        `try_acquire_workflow_run_lock`."""
         return await self._in_lock_thread(self._run_locks.renew, workflow_name, run_id, ttl_ms)
 
     async def get_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> RunLock | None:
-        """As `MastraStorage.get_workflow_run_lock`."""
+        """The current holder (`RunLock`) of the lock of run `run_id` of
+        workflow `workflow_name`, or None when the lock is free (Mastra:
+        `getWorkflowRunLock`). Raises `ValidationError` for an empty name or id."""
         return await self._in_lock_thread(self._run_locks.get, workflow_name, run_id)
 
     async def list_workflow_run_locks(
         self, *, workflow_name: str | None = None, limit: int = 100
     ) -> list[RunLock]:
-        """As `MastraStorage.list_workflow_run_locks`."""
+        """The run locks held now, by any holder (our extension; Mastra has no
+        such call): those of `workflow_name` only when given, at most `limit`
+        (1 to 10,000; default 100), ordered by workflow name and run id.
+        Raises `ValidationError` for a blank `workflow_name` or a `limit` out
+        of range."""
         return await self._in_lock_thread(self._run_locks.list_held, workflow_name, limit)
 
     async def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
-        """As `MastraStorage.release_workflow_run_lock`."""
+        """Release the lock of run `run_id` of workflow `workflow_name` if
+        this instance holds it; otherwise do nothing (Mastra:
+        `releaseWorkflowRunLock`). Raises `ValidationError` for an empty name or id."""
         await self._in_lock_thread(self._run_locks.release, workflow_name, run_id)
 
     @asynccontextmanager
@@ -321,7 +417,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         ttl_ms: int = DEFAULT_TTL_MS,
         heartbeat: bool = True,
     ) -> AsyncIterator[HeldRunLock]:
-        """`async with`: as `MastraStorage.workflow_run_lock`."""
+        """Hold the lock of run `run_id` of workflow `workflow_name` for the
+        body of an `async with`: `LockNotAcquiredError` when held elsewhere,
+        renewed in the background every `ttl_ms / 3` (`ttl_ms` in
+        milliseconds, default 30 minutes) when `heartbeat` (default True),
+        released on exit. Yields a `HeldRunLock`: pass its `fencing_token` to
+        the writes. Our extension over Mastra's lock calls, as
+        `MastraStorage.workflow_run_lock`."""
         handle, beat = await self._in_lock_thread(
             self._run_locks.open_hold, workflow_name, run_id, ttl_ms, heartbeat
         )
@@ -332,7 +434,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
 
 def sync_url(url: URL) -> URL:
-    """The same database through a sync driver (for the lock service)."""
+    """The same database as `url` through a sync driver (`sqlite`,
+    `postgresql+psycopg`), for the lock service's engine."""
     if url.get_backend_name() == "sqlite":
         return url.set(drivername="sqlite")
     return url.set(drivername="postgresql+psycopg")
@@ -367,7 +470,10 @@ def _call_in_schema(
 
 
 class AsyncDefaultStorage(AsyncMastraStorage):
-    """SQLite (aiosqlite) by default (`file:mastra.db`), or any supported URL."""
+    """SQLite through aiosqlite by default: with no `url=` nor `engine=`, the
+    URL in `MASTRA_STORAGE_URL`, else `file:mastra.db`. Accepts any supported
+    URL or Mastra-style `file:PATH` / `file::memory:`, or an existing
+    `AsyncEngine` (Mastra: `LibSQLStore`). Arguments as `AsyncMastraStorage`."""
 
     def _create_engine(
         self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
@@ -378,7 +484,12 @@ class AsyncDefaultStorage(AsyncMastraStorage):
 
 
 class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
-    """PostgreSQL through psycopg 3's async mode; `schema=` as `PostgresStorage`."""
+    """PostgreSQL through psycopg 3's async mode (Mastra: `PostgresStore`;
+    the `postgres` and `async` extras). `url` or `engine` is required;
+    `schema=` keeps the tables in that schema (created by `init()` when
+    missing), on every connection the storage and its locks use. Other
+    arguments as `AsyncMastraStorage`. Raises `ValidationError` for a URL
+    that is not PostgreSQL or a schema that is not a plain identifier."""
 
     def __init__(
         self,

@@ -87,6 +87,17 @@ class MastraStorage(ABC):
             is left open by `close()`.
         lock_backend: `"advisory"`, `"lease"` or `"memory"` to override the
             run-lock backend chosen for the database (see `lock_backend`).
+        lock_engine: an `Engine` on the same database for the advisory run
+            locks' connections (default: one the storage creates on the same
+            URL, disposed by `close()`; never the data path's pool).
+        connect_timeout_s: seconds to wait for a new connection (default 10).
+        lock_timeout_ms: milliseconds to wait for a row, table, advisory or
+            SQLite write lock (default 10 000; PostgreSQL `lock_timeout`,
+            SQLite's busy timeout).
+        pool_timeout_s: seconds to wait for a free pooled connection
+            (default 5).
+        prepared_statements: False (or `?prepared_statements=false` in the
+            URL) for a transaction-pooling proxy such as PgBouncer.
         **engine_options: passed to `sqlalchemy.create_engine` (`pool_size=`,
             `pool_pre_ping=`, ...) when the storage makes its engine.
 
@@ -227,9 +238,13 @@ class MastraStorage(ABC):
             self.engine.dispose()
 
     def __enter__(self: T) -> T:
+        """`with DefaultStorage(...) as storage:` gives the storage itself
+        (our extension; Mastra's storages have no context manager)."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Leaving the `with` block calls `close()` (also on an error, which
+        then propagates)."""
         self.close()
 
     def __repr__(self) -> str:
@@ -348,8 +363,9 @@ class MastraStorage(ABC):
         """Copy a thread and its messages to a new thread, in one transaction
         (Mastra: `cloneThread`).
 
-        The copy gets `new_thread_id` (default a new UUID), `resource_id`
-        (default the source's; the copied messages get it too), `title`
+        `source_thread_id`: the thread to copy. The copy gets
+        `new_thread_id` (default a new UUID), `resource_id` (default the
+        source's; the copied messages get it too), `title`
         (default `"Clone of <source title>"`, or `""`), and `metadata` (default
         none) plus `metadata["clone"] = {sourceThreadId, clonedAt (ISO text),
         lastMessageId}` (the last copied message, when any). Messages get new
@@ -365,7 +381,7 @@ class MastraStorage(ABC):
     def update_thread_resource_id(
         self, *, thread_id: str, resource_id: str, session: Session | None = None
     ) -> StorageThread:
-        """Move a thread and all its messages to `resource_id` atomically, e.g.
+        """Move thread `thread_id` and all its messages to `resource_id` atomically, e.g.
         an anonymous user who logs in (Mastra: `updateThreadResourceId`).
         `created_at` stays; `updated_at` becomes now (unchanged when the thread
         already belongs to `resource_id`). No ownership check: the caller
@@ -382,7 +398,7 @@ class MastraStorage(ABC):
         resource_id: str | None = None,
         session: Session | None = None,
     ) -> StorageThread:
-        """Read-modify-write of a thread's metadata, serialized (Mastra:
+        """Read-modify-write of the metadata of thread `id`, serialized (Mastra:
         `updateThreadMetadata`): `update` gets a copy of the stored metadata
         (`{}` when none) and returns the new metadata, which replaces it
         (`updated_at` becomes now), or None to leave the thread as it is. The
@@ -397,7 +413,8 @@ class MastraStorage(ABC):
         )
 
     def delete_thread(self, *, thread_id: str, session: Session | None = None) -> None:
-        """Delete a thread and all its messages (Mastra: `deleteThread`).
+        """Delete the thread `thread_id` and all its messages, in one
+        transaction (Mastra: `deleteThread`).
 
         An unknown id does nothing. Raises `ValidationError` for an empty id."""
         self._run(operations.delete_thread, session, write=True, **arguments(locals()))
@@ -445,8 +462,11 @@ class MastraStorage(ABC):
     ) -> ThreadPage:
         """A page of one resource's threads (Mastra: `listThreadsByResourceId`).
 
-        As `list_threads` with `resource_id` required. Raises `ValidationError`
-        for an empty `resource_id` and as `list_threads`."""
+        As `list_threads` with `resource_id` required: `metadata` filter,
+        `page` from 0, `per_page` (default 100; None: all), `order_by`
+        (`"createdAt"` default, or `"updatedAt"`), `direction` (`"DESC"`
+        default). Raises `ValidationError` for an empty `resource_id` and as
+        `list_threads`."""
         operations.require_text(resource_id, "resource_id")
         return self.list_threads(
             resource_id=resource_id,
@@ -550,8 +570,14 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> MessagePage:
-        """As `list_messages`, across all of a resource's threads (Mastra:
-        `listMessagesByResourceId`)."""
+        """A page of messages across all of a resource's threads (Mastra:
+        `listMessagesByResourceId`).
+
+        `resource_id` (required) takes the place of `list_messages`'s
+        `thread_id`; `include`, `page`, `per_page` (default 40; None: all),
+        `date_range`, `direction` (`"ASC"` default), `count_total` /
+        `include_total` and `metadata` are as in `list_messages`. Returns a
+        `MessagePage`. Raises `ValidationError` as `list_messages` does."""
         return self._run(
             operations.list_messages_by_resource_id, session, write=False, **arguments(locals())
         )
@@ -559,8 +585,8 @@ class MastraStorage(ABC):
     def list_messages_by_id(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> list[MastraDBMessage]:
-        """The messages with these ids, in `created_at` order (Mastra:
-        `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
+        """The messages whose ids are in `message_ids`, in `created_at` order
+        (Mastra: `listMessagesById`). Unknown ids are skipped. Raises `ValidationError` for
         a value that is not a list of non-empty ids."""
         return self._run(
             operations.list_messages_by_id, session, write=False, **arguments(locals())
@@ -582,9 +608,10 @@ class MastraStorage(ABC):
     def delete_messages(
         self, *, message_ids: Sequence[str], session: Session | None = None
     ) -> None:
-        """Delete these messages (Mastra: `deleteMessages`); unknown ids are
-        skipped; their threads' `updated_at` becomes now. Raises `ValidationError`
-        for a value that is not a list of non-empty ids."""
+        """Delete the messages whose ids are in `message_ids` (Mastra:
+        `deleteMessages`); unknown ids are skipped; their threads'
+        `updated_at` becomes now. Raises `ValidationError` for a value that is
+        not a list of non-empty ids."""
         self._run(operations.delete_messages, session, write=True, **arguments(locals()))
 
     def iter_messages(
@@ -668,8 +695,9 @@ class MastraStorage(ABC):
     def get_resource_by_id(
         self, *, resource_id: str, session: Session | None = None
     ) -> StorageResource | None:
-        """The resource (working memory and metadata) with this id, or None
-        (Mastra: `getResourceById`)."""
+        """The resource (working memory and metadata) whose id is
+        `resource_id`, or None (Mastra: `getResourceById`). Raises
+        `ValidationError` for an empty id."""
         return self._run(operations.get_resource_by_id, session, write=False, **arguments(locals()))
 
     def save_resource(
@@ -691,8 +719,8 @@ class MastraStorage(ABC):
         metadata: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> StorageResource:
-        """Update a resource's working memory and merge its metadata, creating it
-        when missing (Mastra: `updateResource`).
+        """Update the working memory of resource `resource_id` and merge its
+        metadata, creating it when missing (Mastra: `updateResource`).
 
         `working_memory`: the new text (None keeps it). `metadata`: keys merged
         into the stored metadata (None keeps it). Returns the resource. Raises
@@ -725,7 +753,9 @@ class MastraStorage(ABC):
     def load_workflow_snapshot(
         self, *, workflow_name: str, run_id: str, session: Session | None = None
     ) -> dict[str, Any] | None:
-        """The run's snapshot, or None (Mastra: `loadWorkflowSnapshot`)."""
+        """The snapshot (a JSON object) of run `run_id` of workflow
+        `workflow_name`, or None (Mastra: `loadWorkflowSnapshot`). Raises
+        `ValidationError` for an empty name or id."""
         return self._run(
             operations.load_workflow_snapshot, session, write=False, **arguments(locals())
         )
@@ -755,8 +785,9 @@ class MastraStorage(ABC):
     def get_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str | None = None, session: Session | None = None
     ) -> WorkflowRun | None:
-        """The run with this id (of `workflow_name` when given), or None (Mastra:
-        `getWorkflowRunById`)."""
+        """The `WorkflowRun` whose id is `run_id` (of `workflow_name` when
+        given), or None (Mastra: `getWorkflowRunById`). Raises
+        `ValidationError` for an empty id."""
         return self._run(
             operations.get_workflow_run_by_id, session, write=False, **arguments(locals())
         )
@@ -764,8 +795,9 @@ class MastraStorage(ABC):
     def delete_workflow_run_by_id(
         self, *, run_id: str, workflow_name: str, session: Session | None = None
     ) -> None:
-        """Delete a run's snapshot (Mastra: `deleteWorkflowRunById`); an unknown
-        run does nothing."""
+        """Delete the snapshot of run `run_id` of workflow `workflow_name`
+        (Mastra: `deleteWorkflowRunById`); an unknown run does nothing. Raises
+        `ValidationError` for an empty name or id."""
         self._run(operations.delete_workflow_run_by_id, session, write=True, **arguments(locals()))
 
     def update_workflow_results(
@@ -779,7 +811,8 @@ class MastraStorage(ABC):
         fencing_token: int | None = None,
         session: Session | None = None,
     ) -> dict[str, Any]:
-        """Set `snapshot["context"][step_id] = result` atomically (Mastra:
+        """Set `snapshot["context"][step_id] = result` in the snapshot of run
+        `run_id` of workflow `workflow_name`, atomically (Mastra:
         `updateWorkflowResults`); parallel steps of one run never lose each
         other's results (the snapshot row is locked while it changes).
 
@@ -803,7 +836,8 @@ class MastraStorage(ABC):
         session: Session | None = None,
     ) -> dict[str, Any] | None:
         """Shallow-merge `opts` (a JSON object, e.g. `{"status": "running"}`)
-        into the run's snapshot atomically (Mastra: `updateWorkflowState`).
+        into the snapshot of run `run_id` of workflow `workflow_name`
+        atomically (Mastra: `updateWorkflowState`).
         Returns the new snapshot, or None for an unknown run. `fencing_token`
         as in `persist_workflow_snapshot` (`FencingTokenError`). Raises
         `ValidationError` (nothing written)."""
@@ -829,7 +863,7 @@ class MastraStorage(ABC):
     ) -> list[EvalRow]:
         """Save eval results, all or nothing (Mastra 0.x: `mastra_evals`).
 
-        Each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
+        `evals`, each: an `EvalRow` or a mapping with `input`, `output`, `result` (a JSON
         object, e.g. `{"score": 0.9}`), `agent_name`, `metric_name`, and optionally
         `instructions`, `test_info` (an object: a test eval), `global_run_id`,
         `run_id`, `created_at` (default now). Returns the stored rows. Raises
@@ -857,8 +891,9 @@ class MastraStorage(ABC):
     def get_evals_by_agent_name(
         self, *, agent_name: str, type: str | None = None, session: Session | None = None
     ) -> list[EvalRow]:
-        """Every eval result of an agent, newest first (Mastra:
-        `getEvalsByAgentName`); `type` as in `get_evals`."""
+        """Every eval result of the agent `agent_name`, newest first (Mastra:
+        `getEvalsByAgentName`); `type` as in `get_evals` (`"live"`, `"test"`,
+        None: both). Raises `ValidationError` for an empty `agent_name`."""
         operations.require_text(agent_name, "agent_name")
         return self.get_evals(
             agent_name=agent_name, type=type, per_page=None, session=session
@@ -897,9 +932,11 @@ class MastraStorage(ABC):
         per_page: int | None = 100,
         session: Session | None = None,
     ) -> ScorePage:
-        """A scorer's results, newest first, optionally narrowed to one entity
-        and/or `source` (`"LIVE"` | `"TEST"`); `per_page=None` returns all
-        (Mastra's `listScoresByScorerId`, `perPage: false`)."""
+        """The results of scorer `scorer_id`, newest first, optionally
+        narrowed to one entity (`entity_id`, `entity_type`) and/or `source`
+        (`"LIVE"` | `"TEST"`); `page` from 0, `per_page` (default 100;
+        None returns all: Mastra's `perPage: false`) (Mastra's
+        `listScoresByScorerId`). Returns a `ScorePage`. Raises `ValidationError`."""
         return self._run(
             operations.list_scores_by_scorer_id, session, write=False, **arguments(locals())
         )
@@ -912,7 +949,9 @@ class MastraStorage(ABC):
         per_page: int | None = 100,
         session: Session | None = None,
     ) -> ScorePage:
-        """A run's scores, newest first (Mastra's `listScoresByRunId`)."""
+        """The scores of run `run_id`, newest first (Mastra's
+        `listScoresByRunId`). `page` from 0, `per_page` (default 100; None:
+        all). Returns a `ScorePage`. Raises `ValidationError`."""
         return self._run(
             operations.list_scores_by_run_id, session, write=False, **arguments(locals())
         )
@@ -926,8 +965,10 @@ class MastraStorage(ABC):
         per_page: int | None = 100,
         session: Session | None = None,
     ) -> ScorePage:
-        """An entity's scores (e.g. `entity_type="AGENT"`), newest first
-        (Mastra's `listScoresByEntityId`)."""
+        """The scores of entity `entity_id` of type `entity_type` (e.g.
+        `"AGENT"`), newest first (Mastra's `listScoresByEntityId`). `page` from
+        0, `per_page` (default 100; None: all). Returns a `ScorePage`. Raises
+        `ValidationError`."""
         return self._run(
             operations.list_scores_by_entity_id, session, write=False, **arguments(locals())
         )
@@ -941,7 +982,9 @@ class MastraStorage(ABC):
         per_page: int | None = 100,
         session: Session | None = None,
     ) -> ScorePage:
-        """The scores of one trace span, newest first (Mastra's `listScoresBySpan`)."""
+        """The scores of span `span_id` of trace `trace_id`, newest first
+        (Mastra's `listScoresBySpan`). `page` from 0, `per_page` (default
+        100; None: all). Returns a `ScorePage`. Raises `ValidationError`."""
         return self._run(
             operations.list_scores_by_span, session, write=False, **arguments(locals())
         )
@@ -989,7 +1032,8 @@ class MastraStorage(ABC):
     def delete_resource(
         self, *, resource_id: str, batch_size: int = 1000, session: Session | None = None
     ) -> PruneReport:
-        """Erase a resource and everything of it (the right-to-erasure call):
+        """Erase the resource `resource_id` and everything of it (the
+        right-to-erasure call):
         its messages (in any thread), its threads with every message in them,
         its workflow runs (held or not), its scores, its row (working memory)
         and rows other tables registered for it (`register_dependent_rows`,
@@ -1026,7 +1070,8 @@ class MastraStorage(ABC):
     def try_acquire_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """Take the run's lock for `ttl_ms` milliseconds (default 30 minutes, as
+        """Take the lock of run `run_id` of workflow `workflow_name` for
+        `ttl_ms` milliseconds (default 30 minutes, as
         Mastra's run locks) unless another holder has it (Mastra:
         `tryAcquireWorkflowRunLock`). Not reentrant: False when this instance
         already holds it. Raises `ValidationError` for empty names or a TTL
@@ -1037,15 +1082,17 @@ class MastraStorage(ABC):
     def renew_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
     ) -> bool:
-        """Extend this instance's lock to now + `ttl_ms` milliseconds (Mastra:
+        """Extend this instance's lock of run `run_id` of workflow
+        `workflow_name` to now + `ttl_ms` milliseconds (default 30 minutes) (Mastra:
         `renewWorkflowRunLock`); False, and nothing changed, when it does not
         hold it (any more)."""
         self._check_open()
         return self._run_locks.renew(workflow_name, run_id, ttl_ms)
 
     def get_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> RunLock | None:
-        """The run's current holder (`RunLock`), or None when the lock is free
-        (Mastra: `getWorkflowRunLock`)."""
+        """The current holder (`RunLock`) of the lock of run `run_id` of
+        workflow `workflow_name`, or None when the lock is free (Mastra:
+        `getWorkflowRunLock`). Raises `ValidationError` for an empty name or id."""
         self._check_open()
         return self._run_locks.get(workflow_name, run_id)
 
@@ -1060,8 +1107,9 @@ class MastraStorage(ABC):
         return self._run_locks.list_held(workflow_name, limit)
 
     def release_workflow_run_lock(self, *, workflow_name: str, run_id: str) -> None:
-        """Release the run's lock if this instance holds it; otherwise do nothing
-        (Mastra: `releaseWorkflowRunLock`)."""
+        """Release the lock of run `run_id` of workflow `workflow_name` if
+        this instance holds it; otherwise do nothing (Mastra:
+        `releaseWorkflowRunLock`). Raises `ValidationError` for an empty name or id."""
         self._check_open()
         self._run_locks.release(workflow_name, run_id)
 
@@ -1073,7 +1121,8 @@ class MastraStorage(ABC):
         ttl_ms: int = DEFAULT_TTL_MS,
         heartbeat: bool = True,
     ) -> AbstractContextManager[HeldRunLock]:
-        """Hold the run's lock for the body of a `with`: `LockNotAcquiredError`
+        """Hold the lock of run `run_id` of workflow `workflow_name` for the
+        body of a `with`: `LockNotAcquiredError`
         when held elsewhere, renewed in the background (`heartbeat`), released on
         exit. Yields a `HeldRunLock`: pass its `fencing_token` to the writes.
         Our extension over Mastra's lock calls (`ttl_ms` in milliseconds,

@@ -48,7 +48,9 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         """The embedder's unit vectors for `texts` (`EmbeddingError` when it fails)."""
 
     async def close(self) -> None:
-        """Close the storage if this Memory made it."""
+        """Close the storage if this Memory made it (a storage given to the
+        constructor is left open). Our extension: Mastra's `Memory` has no
+        `close`. Idempotent."""
         if self._owns_storage:
             await self.storage.close()
 
@@ -61,7 +63,10 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         thread_id: str | None = None,
         session: Any = None,
     ) -> StorageThread:
-        """As `MastraStorage.create_thread`."""
+        """A new thread of `resource_id` (Mastra: `Memory.createThread`), as
+        `MastraStorage.create_thread`: `title` (default `""`), `metadata`
+        (default None), `thread_id` (default a new UUID; taken:
+        `ConflictError`). Bad input: `ValidationError`."""
         return await self.storage.create_thread(
             resource_id=resource_id,
             title=title,
@@ -73,7 +78,9 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
     async def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: Any = None
     ) -> StorageThread | None:
-        """As `MastraStorage.get_thread_by_id`."""
+        """The thread `thread_id`, or None (also when `resource_id` is given
+        and differs) (Mastra: `Memory.getThreadById`), as
+        `MastraStorage.get_thread_by_id`."""
         return await self.storage.get_thread_by_id(
             thread_id=thread_id, resource_id=resource_id, session=session
         )
@@ -81,13 +88,17 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
     async def list_threads(
         self, *, resource_id: str, page: int = 0, per_page: int | None = 100, session: Any = None
     ) -> ThreadPage:
-        """The resource's threads, newest first."""
+        """A page of the threads of `resource_id`, newest first (Mastra:
+        `Memory.listThreadsByResourceId`): `page` from 0, `per_page` (default
+        100; None: all). Returns a `ThreadPage`. Raises `ValidationError`."""
         return await self.storage.list_threads_by_resource_id(
             resource_id=resource_id, page=page, per_page=per_page, session=session
         )
 
     async def delete_thread(self, *, thread_id: str, session: Any = None) -> None:
-        """The thread, its messages and their vectors, in one transaction."""
+        """Delete thread `thread_id`, its messages and their vectors, in one
+        transaction (Mastra: `Memory.deleteThread`). An unknown id does
+        nothing."""
         await self.storage.delete_thread(thread_id=thread_id, session=session)
 
     async def save_messages(
@@ -97,7 +108,9 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:
-        """As `MastraStorage.save_messages`; with semantic recall on, each
+        """Save `messages` (Mastra: `Memory.saveMessages`), as
+        `MastraStorage.save_messages`; `options` overrides the Memory's for
+        this call. With semantic recall on, each
         message with text is embedded first and its vector saved in the same
         transaction. An embedder that fails (`EmbeddingError`) or answers
         wrongly (`ValidationError`), or a dimension other than the index's
@@ -124,7 +137,9 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:
-        """As `MastraStorage.update_messages` (whose vectors follow a moved
+        """Change stored messages (Mastra: `Memory.updateMessages`), as
+        `MastraStorage.update_messages`; `options` overrides the Memory's for
+        this call (whose vectors follow a moved
         message, and are dropped when its text is replaced); with semantic
         recall on, the updated messages are then embedded again, in a second
         transaction (or in `session`). Should that fail, the update stands
@@ -145,7 +160,8 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         return updated
 
     async def delete_messages(self, *, message_ids: Sequence[str], session: Any = None) -> None:
-        """The messages and their vectors."""
+        """Delete the messages whose ids are in `message_ids`, and their
+        vectors (Mastra: `Memory.deleteMessages`); unknown ids are skipped."""
         await self.storage.delete_messages(message_ids=message_ids, session=session)
 
     async def recall(
@@ -157,9 +173,12 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> MemoryContext:
-        """The thread's last `last_messages` messages (oldest first) and its
+        """What an agent's next turn needs (Mastra: `Memory.recall`): the last
+        `last_messages` messages of thread `thread_id` (oldest first) and its
         working memory; with semantic recall on and a `query`, also the
         `top_k` most similar messages of the scope with their neighbours.
+        `resource_id` must own the thread; `options` overrides the Memory's
+        for this call. Returns a `MemoryContext`.
 
         Unknown thread: `NotFoundError`; a thread of another resource:
         `ValidationError`. Nothing of another resource is ever returned."""
@@ -188,8 +207,10 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> str | None:
-        """The stored note, the template when none is stored yet, None when
-        working memory is off. Thread scope needs `thread_id`."""
+        """The working memory of `resource_id` (Mastra:
+        `Memory.getWorkingMemory`): the stored note, the template when none is
+        stored yet, None when working memory is off. Thread scope needs
+        `thread_id`; `options` overrides the Memory's for this call."""
         return await self.storage._run(
             wm.get,
             session,
@@ -208,8 +229,11 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> None:
-        """Replace the note (resource scope: `mastra_resources.workingMemory`;
-        thread scope: the thread's `metadata["workingMemory"]`). Working
+        """Replace the working memory note of `resource_id` with
+        `working_memory` (Mastra: `Memory.updateWorkingMemory`; thread scope
+        needs `thread_id`; `options` overrides the Memory's). Stored where
+        Mastra keeps it: resource scope in `mastra_resources.workingMemory`,
+        thread scope in the thread's `metadata["workingMemory"]`. Working
         memory off: `ValidationError`."""
         await self.storage._run(
             wm.update,
@@ -229,9 +253,11 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         batch_size: int = 100,
         progress: Progress | None = None,
     ) -> int:
-        """Embed the resource's (or one thread's) messages that have no vector
+        """Embed the messages of `resource_id` (or of thread `thread_id`) that have no vector
         yet, `batch_size` at a time, each batch its own transaction (saved
-        before semantic recall was on, or by a Mastra TypeScript service).
+        before semantic recall was on, or by a Mastra TypeScript service);
+        our extension (Mastra has no such call; the `memory reindex` command
+        runs it).
         Calls `progress(done, total)` after each batch. Returns how many
         messages were indexed."""
         operations.require_text(resource_id, "resource_id")
@@ -269,5 +295,6 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
 
     async def clear_index(self) -> int:
         """Delete every vector (say, before re-indexing with another model);
-        the messages stay. Returns how many were deleted."""
+        the messages stay. Returns how many were deleted. Our extension
+        (Mastra has no such call)."""
         return await self.storage._run(clear_index, None, write=True)

@@ -41,9 +41,12 @@ class AsyncMemory(AsyncMemoryMethods):
         self.storage = storage
 
     async def __aenter__(self) -> AsyncMemory:
+        """`async with AsyncMemory(...) as memory:` gives the Memory itself
+        (our extension)."""
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Leaving the `async with` block awaits `close()`."""
         await self.close()
 
     async def _embed(self, texts: list[str]) -> Vectors:

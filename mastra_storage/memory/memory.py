@@ -165,16 +165,18 @@ class _MemoryBase:
         return resolved
 
     def working_memory_tool(self) -> dict[str, Any]:
-        """The `updateWorkingMemory` tool as a JSON Schema function definition:
-        hand it to a model; pass the `memory` argument it calls with to
-        `update_working_memory`."""
+        """Mastra's `updateWorkingMemory` tool (what `Memory.getTools` gives an
+        agent) as a JSON Schema function definition: hand it to a model; pass
+        the `memory` argument it calls with to `update_working_memory`."""
         return wm.tool_definition()
 
     def working_memory_instructions(
         self, working_memory: str | None, *, options: Mapping[str, Any] | None = None
     ) -> str:
-        """System-prompt text for the tool, with the template and the current
-        note (`MemoryContext.working_memory`)."""
+        """System-prompt text for the working memory tool (Mastra:
+        `Memory.getSystemMessage`), with the template of `options` (per-call
+        overrides; default the Memory's) and the current note
+        `working_memory` (`MemoryContext.working_memory`; None: none yet)."""
         return wm.instructions(self._options(options).working_memory.template, working_memory)
 
 
@@ -206,14 +208,18 @@ class Memory(_MemoryBase):
         self.storage = storage if storage is not None else DefaultStorage()
 
     def close(self) -> None:
-        """Close the storage if this Memory made it."""
+        """Close the storage if this Memory made it (a storage given to the
+        constructor is left open). Our extension: Mastra's `Memory` has no
+        `close`. Idempotent."""
         if self._owns_storage:
             self.storage.close()
 
     def __enter__(self) -> Memory:
+        """`with Memory(...) as memory:` gives the Memory itself (our extension)."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Leaving the `with` block calls `close()`."""
         self.close()
 
     def _embed(self, texts: list[str]) -> Vectors:
@@ -236,7 +242,10 @@ class Memory(_MemoryBase):
         thread_id: str | None = None,
         session: Any = None,
     ) -> StorageThread:
-        """As `MastraStorage.create_thread`."""
+        """A new thread of `resource_id` (Mastra: `Memory.createThread`), as
+        `MastraStorage.create_thread`: `title` (default `""`), `metadata`
+        (default None), `thread_id` (default a new UUID; taken:
+        `ConflictError`). Bad input: `ValidationError`."""
         return self.storage.create_thread(
             resource_id=resource_id,
             title=title,
@@ -248,7 +257,9 @@ class Memory(_MemoryBase):
     def get_thread_by_id(
         self, *, thread_id: str, resource_id: str | None = None, session: Any = None
     ) -> StorageThread | None:
-        """As `MastraStorage.get_thread_by_id`."""
+        """The thread `thread_id`, or None (also when `resource_id` is given
+        and differs) (Mastra: `Memory.getThreadById`), as
+        `MastraStorage.get_thread_by_id`."""
         return self.storage.get_thread_by_id(
             thread_id=thread_id, resource_id=resource_id, session=session
         )
@@ -256,13 +267,17 @@ class Memory(_MemoryBase):
     def list_threads(
         self, *, resource_id: str, page: int = 0, per_page: int | None = 100, session: Any = None
     ) -> ThreadPage:
-        """The resource's threads, newest first."""
+        """A page of the threads of `resource_id`, newest first (Mastra:
+        `Memory.listThreadsByResourceId`): `page` from 0, `per_page` (default
+        100; None: all). Returns a `ThreadPage`. Raises `ValidationError`."""
         return self.storage.list_threads_by_resource_id(
             resource_id=resource_id, page=page, per_page=per_page, session=session
         )
 
     def delete_thread(self, *, thread_id: str, session: Any = None) -> None:
-        """The thread, its messages and their vectors, in one transaction."""
+        """Delete thread `thread_id`, its messages and their vectors, in one
+        transaction (Mastra: `Memory.deleteThread`). An unknown id does
+        nothing."""
         self.storage.delete_thread(thread_id=thread_id, session=session)
 
     # messages
@@ -274,7 +289,9 @@ class Memory(_MemoryBase):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:
-        """As `MastraStorage.save_messages`; with semantic recall on, each
+        """Save `messages` (Mastra: `Memory.saveMessages`), as
+        `MastraStorage.save_messages`; `options` overrides the Memory's for
+        this call. With semantic recall on, each
         message with text is embedded first and its vector saved in the same
         transaction. An embedder that fails (`EmbeddingError`) or answers
         wrongly (`ValidationError`), or a dimension other than the index's
@@ -301,7 +318,9 @@ class Memory(_MemoryBase):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> list[MastraDBMessage]:
-        """As `MastraStorage.update_messages` (whose vectors follow a moved
+        """Change stored messages (Mastra: `Memory.updateMessages`), as
+        `MastraStorage.update_messages`; `options` overrides the Memory's for
+        this call (whose vectors follow a moved
         message, and are dropped when its text is replaced); with semantic
         recall on, the updated messages are then embedded again, in a second
         transaction (or in `session`). Should that fail, the update stands
@@ -322,7 +341,8 @@ class Memory(_MemoryBase):
         return updated
 
     def delete_messages(self, *, message_ids: Sequence[str], session: Any = None) -> None:
-        """The messages and their vectors."""
+        """Delete the messages whose ids are in `message_ids`, and their
+        vectors (Mastra: `Memory.deleteMessages`); unknown ids are skipped."""
         self.storage.delete_messages(message_ids=message_ids, session=session)
 
     # recall
@@ -336,9 +356,12 @@ class Memory(_MemoryBase):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> MemoryContext:
-        """The thread's last `last_messages` messages (oldest first) and its
+        """What an agent's next turn needs (Mastra: `Memory.recall`): the last
+        `last_messages` messages of thread `thread_id` (oldest first) and its
         working memory; with semantic recall on and a `query`, also the
         `top_k` most similar messages of the scope with their neighbours.
+        `resource_id` must own the thread; `options` overrides the Memory's
+        for this call. Returns a `MemoryContext`.
 
         Unknown thread: `NotFoundError`; a thread of another resource:
         `ValidationError`. Nothing of another resource is ever returned."""
@@ -369,8 +392,10 @@ class Memory(_MemoryBase):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> str | None:
-        """The stored note, the template when none is stored yet, None when
-        working memory is off. Thread scope needs `thread_id`."""
+        """The working memory of `resource_id` (Mastra:
+        `Memory.getWorkingMemory`): the stored note, the template when none is
+        stored yet, None when working memory is off. Thread scope needs
+        `thread_id`; `options` overrides the Memory's for this call."""
         return self.storage._run(
             wm.get,
             session,
@@ -389,8 +414,11 @@ class Memory(_MemoryBase):
         options: Mapping[str, Any] | None = None,
         session: Any = None,
     ) -> None:
-        """Replace the note (resource scope: `mastra_resources.workingMemory`;
-        thread scope: the thread's `metadata["workingMemory"]`). Working
+        """Replace the working memory note of `resource_id` with
+        `working_memory` (Mastra: `Memory.updateWorkingMemory`; thread scope
+        needs `thread_id`; `options` overrides the Memory's). Stored where
+        Mastra keeps it: resource scope in `mastra_resources.workingMemory`,
+        thread scope in the thread's `metadata["workingMemory"]`. Working
         memory off: `ValidationError`."""
         self.storage._run(
             wm.update,
@@ -412,9 +440,11 @@ class Memory(_MemoryBase):
         batch_size: int = 100,
         progress: Progress | None = None,
     ) -> int:
-        """Embed the resource's (or one thread's) messages that have no vector
+        """Embed the messages of `resource_id` (or of thread `thread_id`) that have no vector
         yet, `batch_size` at a time, each batch its own transaction (saved
-        before semantic recall was on, or by a Mastra TypeScript service).
+        before semantic recall was on, or by a Mastra TypeScript service);
+        our extension (Mastra has no such call; the `memory reindex` command
+        runs it).
         Calls `progress(done, total)` after each batch. Returns how many
         messages were indexed."""
         operations.require_text(resource_id, "resource_id")
@@ -452,7 +482,8 @@ class Memory(_MemoryBase):
 
     def clear_index(self) -> int:
         """Delete every vector (say, before re-indexing with another model);
-        the messages stay. Returns how many were deleted."""
+        the messages stay. Returns how many were deleted. Our extension
+        (Mastra has no such call)."""
         return self.storage._run(clear_index, None, write=True)
 
 
