@@ -7,6 +7,9 @@
 2. Semantic recall (`top_k` 4, `message_range` 1, resource scope) with 1k,
    10k and 100k vectors of 384 dimensions in scope: time per recall and the
    tracemalloc peak of one recall (Python and numpy allocations).
+3. PostgreSQL only: reading the scope's vectors (what the search streams) with
+   rows in the binary format, as the library does, against the text format
+   (`bytea` as hex), in alternating rounds.
 
     python -m bench.memory                       # SQLite file + PostgreSQL
     python -m bench.memory --backends sqlite --sizes 1k,10k
@@ -28,8 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 
 from mastra_storage import Memory
+from mastra_storage.dialects import BINARY_RESULTS_OPTION
+from mastra_storage.orm import MemoryMessageRow
 from mastra_storage.repositories import VectorRepository, VectorRow
 
 from .backends import Database, message_id, open_database, pg_url_from_env, postgres_problem
@@ -72,6 +78,13 @@ class SemanticResult:
     vectors: int
     median_ms: float
     peak_kib: float
+
+
+@dataclass
+class FormatResult:
+    vectors: int
+    binary_ms: float
+    text_ms: float
 
 
 def run_history(database: Database, rounds: int, ops: int) -> HistoryResult:
@@ -120,7 +133,37 @@ def load_vectors(database: Database, resource: str, thread: str, count: int) -> 
         done += n
 
 
-def run_semantic(database: Database, sizes: Sequence[int], calls: int) -> list[SemanticResult]:
+def compare_formats(database: Database, resource: str, size: int) -> FormatResult:
+    """Stream the scope's (message_id, vector) rows as the search does, in
+    binary and in text rows, alternating."""
+    table = MemoryMessageRow.__table__.c
+
+    def read(binary: bool) -> None:
+        stmt = (
+            select(table.message_id, table.vector)
+            .where(table.resource_id == resource)
+            .execution_options(yield_per=2048, **{BINARY_RESULTS_OPTION: binary})
+        )
+        with database.storage.session_scope() as session:
+            rows = sum(len(part) for part in session.execute(stmt).partitions(2048))
+        assert rows == size
+
+    timings = compare_many(
+        {"binary": lambda _: read(True), "text": lambda _: read(False)},
+        ops_per_round=1 if size >= 50_000 else 5,
+        rounds=4,
+        warmup=1,
+    )
+    return FormatResult(
+        size,
+        timings["binary"].median_seconds_per_op * 1000,
+        timings["text"].median_seconds_per_op * 1000,
+    )
+
+
+def run_semantic(
+    database: Database, sizes: Sequence[int], calls: int, formats: list[FormatResult]
+) -> list[SemanticResult]:
     results = []
     for size in sizes:
         thread, resource = f"sem-{size}", f"sem-user-{size}"
@@ -150,10 +193,17 @@ def run_semantic(database: Database, sizes: Sequence[int], calls: int) -> list[S
             SemanticResult(database.backend, size, statistics.median(times) * 1000, peak / 1024)
         )
         print(f"  {database.backend} {size:,} vectors: {results[-1].median_ms:.1f} ms", flush=True)
+        if database.backend == "postgresql":
+            formats.append(compare_formats(database, resource, size))
     return results
 
 
-def render(history: list[HistoryResult], semantic: list[SemanticResult], command: str) -> str:
+def render(
+    history: list[HistoryResult],
+    semantic: list[SemanticResult],
+    formats: list[FormatResult],
+    command: str,
+) -> str:
     lines = [
         f"Command: `{command}`",
         "",
@@ -183,6 +233,21 @@ def render(history: list[HistoryResult], semantic: list[SemanticResult], command
             f"| {s.backend} | {s.vectors:,} | {s.median_ms:.1f} ms | "
             f"{s.median_ms / (s.vectors / 1000):.2f} ms | {s.peak_kib:,.0f} KiB |"
         )
+    if formats:
+        lines += [
+            "",
+            "PostgreSQL: reading the scope's vectors as the search streams them, rows in",
+            "the binary format (the library's) against the text format (`bytea` as hex),",
+            "median over alternating rounds:",
+            "",
+            "| vectors in scope | binary rows | text rows | text ÷ binary |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+        for f in formats:
+            lines.append(
+                f"| {f.vectors:,} | {f.binary_ms:.1f} ms | {f.text_ms:.1f} ms | "
+                f"{f.text_ms / f.binary_ms:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -224,15 +289,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends.remove("postgresql")
     history: list[HistoryResult] = []
     semantic: list[SemanticResult] = []
+    formats: list[FormatResult] = []
     for backend in backends:
         print(f"{backend}: history ...", flush=True)
         with open_database(backend, pg_url, "memhist") as database:
             history.append(run_history(database, args.rounds, args.ops))
         print(f"{backend}: semantic recall ...", flush=True)
         with open_database(backend, pg_url, "memsem") as database:
-            semantic += run_semantic(database, args.sizes, args.calls)
+            semantic += run_semantic(database, args.sizes, args.calls, formats)
     command = "python -m bench.memory " + " ".join(sys.argv[1:] if argv is None else argv)
-    block = render(history, semantic, command.strip())
+    block = render(history, semantic, formats, command.strip())
     print()
     print(block)
     if args.markdown:

@@ -54,6 +54,13 @@ PG_ADVISORY_LOCKS = "pg_advisory"
 NAMED_LOCKS = "named"
 """`Features.session_locks` of MySQL/MariaDB: `GET_LOCK` on names of up to 64 characters."""
 
+BINARY_RESULTS_OPTION = "mastra_storage_binary_results"
+"""Statement execution option: fetch the rows in PostgreSQL's binary format
+(psycopg). A `bytea` then travels as its bytes instead of twice as many hex
+digits, which the server encodes and the driver decodes: reading the vectors
+of semantic recall this way takes about half the time. Other drivers
+and SQLite ignore it."""
+
 PROXY_OPTION = "mastra_storage_proxy_schema"
 """Engine execution option, present behind a transaction-pooling proxy: the
 schema each transaction sets for itself ("" for the server's default)."""
@@ -476,6 +483,32 @@ def single_statement_options(feats: Features, engine: Engine) -> dict[str, Any]:
             return {}
         return {"isolation_level": "AUTOCOMMIT"}
     return {BEGIN_OPTION: "IMMEDIATE"}
+
+
+def configure_postgres_binary_results(engine: Engine) -> None:
+    """Honour `BINARY_RESULTS_OPTION` on a psycopg engine."""
+    if engine.dialect.driver != "psycopg":
+        return
+    if not event.contains(engine, "before_cursor_execute", _binary_results):
+        event.listen(engine, "before_cursor_execute", _binary_results)
+
+
+def _binary_results(
+    conn: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    if context is None or not context.execution_options.get(BINARY_RESULTS_OPTION):
+        return
+    # psycopg's own cursor: SQLAlchemy's asyncio adapter wraps it in `_cursor`.
+    # Each execution gets a new cursor, so the format does not outlive it.
+    from psycopg.pq import Format  # only psycopg engines get this hook
+
+    driver_cursor = getattr(cursor, "_cursor", cursor)
+    driver_cursor.format = Format.BINARY
 
 
 def configure_postgres_proxy(engine: Engine) -> None:

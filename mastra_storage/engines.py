@@ -18,7 +18,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
-from .dialects import LOCK_TIMEOUT_OPTION, PROXY_OPTION, configure_postgres_proxy, configure_sqlite
+from .dialects import (
+    LOCK_TIMEOUT_OPTION,
+    PROXY_OPTION,
+    configure_postgres_binary_results,
+    configure_postgres_proxy,
+    configure_sqlite,
+)
 from .errors import MissingDependencyError, ValidationError
 from .orm.types import dumps
 from .values import has_surrogate, summary
@@ -389,6 +395,7 @@ def prepare_engine(engine: Engine) -> None:
         configure_sqlite(engine, wal=not memory)
     elif engine.dialect.name == "postgresql":
         configure_postgres_proxy(engine)
+        configure_postgres_binary_results(engine)
 
 
 # -- fork safety ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import Integer, Table, bindparam, delete, func, select, tuple_, update
 
-from ..dialects import Executor, connection_of, features, upsert
+from ..dialects import BINARY_RESULTS_OPTION, Executor, connection_of, features, upsert
 from ..domain import MastraDBMessage
 from ..orm import MemoryMessageRow, MessageRow
 from ._common import AnySelect, chunks
@@ -35,7 +35,12 @@ class VectorRow:
 
 @lru_cache(maxsize=4)
 def _scope_statement(column: str) -> AnySelect:
-    return select(_C.message_id, _C.vector).where(_C[column] == bindparam("scope"))
+    # Binary rows on PostgreSQL: the vectors as bytes, not hex text (4x faster).
+    return (
+        select(_C.message_id, _C.vector)
+        .where(_C[column] == bindparam("scope"))
+        .execution_options(**{BINARY_RESULTS_OPTION: True})
+    )
 
 
 @lru_cache(maxsize=8)
