@@ -275,6 +275,80 @@ def test_working_memory_tool_and_instructions(storage: MastraStorage) -> None:
     assert "<working_memory_data>\n# U\n- Name: Ada\n</working_memory_data>" in text_
 
 
+def test_saved_messages_lose_working_memory_blocks_and_tool_calls(
+    make_memory: MakeMemory, storage: Any
+) -> None:
+    """As Mastra's Memory.saveMessages: a model that answers with its working
+    memory in tags, or calls updateWorkingMemory, leaves neither in the history
+    (nor in the index); text without a block keeps its whitespace."""
+    memory = make_memory(options=RECALL, embedder=HashingEmbedder(64))
+    memory.create_thread(resource_id="u1", thread_id="t1")
+    update_call = {
+        "type": "tool-invocation",
+        "toolInvocation": {
+            "state": "result",
+            "toolCallId": "c1",
+            "toolName": "updateWorkingMemory",
+            "args": {"memory": "# User\n- Name: Ada"},
+            "result": {"success": True},
+        },
+    }
+    other_call = {
+        "type": "tool-invocation",
+        "toolInvocation": {"state": "result", "toolCallId": "c2", "toolName": "weather"},
+    }
+    block = "<working_memory># User\n- Name: Ada</working_memory>"
+    saved = memory.save_messages(
+        messages=[
+            {
+                "id": "a1",
+                "thread_id": "t1",
+                "role": "assistant",
+                "created_at": T0,
+                "content": {
+                    "format": 2,
+                    "content": f"Nice to meet you, Ada. {block} ",
+                    "parts": [
+                        {"type": "text", "text": f"Nice to meet you, Ada. {block} "},
+                        update_call,
+                        other_call,
+                    ],
+                    "toolInvocations": [
+                        update_call["toolInvocation"],
+                        other_call["toolInvocation"],
+                    ],
+                },
+            },
+            {  # only the tool call: nothing left to save
+                "id": "a2",
+                "thread_id": "t1",
+                "role": "assistant",
+                "created_at": T0 + timedelta(minutes=1),
+                "content": {"format": 2, "parts": [update_call]},
+            },
+            {  # no block: kept exactly, whitespace and all
+                "id": "u1",
+                "thread_id": "t1",
+                "role": "user",
+                "created_at": T0 + timedelta(minutes=2),
+                "content": "  see <working_memory> unclosed  ",
+            },
+        ]
+    )
+    assert [m.id for m in saved] == ["a1", "u1"]
+    stored = {m.id: m for m in memory.recall(thread_id="t1", resource_id="u1").messages}
+    assert sorted(stored) == ["a1", "u1"]
+    a1 = stored["a1"].content
+    assert a1.content == "Nice to meet you, Ada."
+    assert a1.parts == [{"type": "text", "text": "Nice to meet you, Ada."}, other_call]
+    assert a1.model_extra["toolInvocations"] == [other_call["toolInvocation"]]
+    assert stored["u1"].content.content == "  see <working_memory> unclosed  "
+    assert saved[0].content.content == "Nice to meet you, Ada."
+    assert sorted(row[0] for row in vector_rows(storage)) == ["a1", "u1"]
+    found = memory.recall(thread_id="t1", resource_id="u1", query="Nice to meet you, Ada.")
+    assert found.recalled_ids[0] == "a1"
+
+
 # -- semantic recall ---------------------------------------------------------------------
 
 
@@ -407,8 +481,11 @@ def test_resaving_a_message_replaces_its_vector(make_memory: MakeMemory, storage
     found = memory.recall(thread_id="t1", resource_id="u1", query="boats")
     assert found.recalled_ids == ["t1-m000"]
     assert found.messages[0].content.content == "boats and trains"
-    # saved again without text: its vector goes
-    memory.save_messages(messages=[{**say("t1", [""])[0], "content": {"format": 2, "parts": []}}])
+    # saved again without text (a tool call only): its vector goes
+    call = {"type": "tool-invocation", "toolInvocation": {"toolName": "weather", "state": "call"}}
+    memory.save_messages(
+        messages=[{**say("t1", [""])[0], "content": {"format": 2, "parts": [call]}}]
+    )
     assert vector_rows(storage) == []
 
 
@@ -484,7 +561,12 @@ def test_index_messages_embeds_what_was_saved_without_vectors(
     plain.save_messages(
         messages=[
             *say("t2", ["another thread"]),
-            {"id": "no-text", "thread_id": "t2", "role": "tool", "content": []},
+            {
+                "id": "no-text",
+                "thread_id": "t2",
+                "role": "tool",
+                "content": [{"type": "tool-invocation", "toolInvocation": {"toolName": "clock"}}],
+            },
         ]
     )
     plain.save_messages(messages=say("t3", ["not mine"]))

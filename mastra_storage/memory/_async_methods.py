@@ -109,16 +109,19 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
         session: Any = None,
     ) -> list[MastraDBMessage]:
         """Save `messages` (Mastra: `Memory.saveMessages`), as
-        `MastraStorage.save_messages`; `options` overrides the Memory's for
-        this call. With semantic recall on, each
+        `MastraStorage.save_messages`, after removing what Mastra removes:
+        `<working_memory>...</working_memory>` blocks in the text (trimmed
+        where one went) and `updateWorkingMemory` tool invocations; a message
+        left with no parts and no text is not saved (nor returned). `options`
+        overrides the Memory's for this call. With semantic recall on, each
         message with text is embedded first and its vector saved in the same
         transaction. An embedder that fails (`EmbeddingError`) or answers
         wrongly (`ValidationError`), or a dimension other than the index's
         (`ValidationError` naming both): nothing is saved."""
         resolved = self._options(options)
+        batch = _batch(messages, hide=True)
         if resolved.semantic_recall is None:
-            return await self.storage.save_messages(messages=messages, session=session)
-        batch = _batch(messages)
+            return await self.storage.save_messages(messages=batch.messages, session=session)
         matrix = await self._embed(batch.texts) if batch.texts else None
         vectors = {} if matrix is None else _vectors(batch.ids, matrix)
         return await self.storage._run(

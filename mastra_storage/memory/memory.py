@@ -110,10 +110,14 @@ class _Batch:
     texts: list[str]
 
 
-def _batch(messages: Sequence[Any]) -> _Batch:
+def _batch(messages: Sequence[Any], *, hide: bool = False) -> _Batch:
+    """`hide`: as Mastra saves them, without working memory blocks and
+    `updateWorkingMemory` calls (a message left empty is not saved)."""
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
         raise ValidationError("messages must be a list of messages", field="messages")
     parsed = [parse(MastraDBMessageInput, m, what=f"messages[{i}]") for i, m in enumerate(messages)]
+    if hide:
+        parsed = [m for m in map(wm.hide_working_memory, parsed) if m is not None]
     latest = {m.id: m for m in parsed}  # a repeated id: the last one wins
     ids, texts = [], []
     for message in latest.values():
@@ -290,16 +294,19 @@ class Memory(_MemoryBase):
         session: Any = None,
     ) -> list[MastraDBMessage]:
         """Save `messages` (Mastra: `Memory.saveMessages`), as
-        `MastraStorage.save_messages`; `options` overrides the Memory's for
-        this call. With semantic recall on, each
+        `MastraStorage.save_messages`, after removing what Mastra removes:
+        `<working_memory>...</working_memory>` blocks in the text (trimmed
+        where one went) and `updateWorkingMemory` tool invocations; a message
+        left with no parts and no text is not saved (nor returned). `options`
+        overrides the Memory's for this call. With semantic recall on, each
         message with text is embedded first and its vector saved in the same
         transaction. An embedder that fails (`EmbeddingError`) or answers
         wrongly (`ValidationError`), or a dimension other than the index's
         (`ValidationError` naming both): nothing is saved."""
         resolved = self._options(options)
+        batch = _batch(messages, hide=True)
         if resolved.semantic_recall is None:
-            return self.storage.save_messages(messages=messages, session=session)
-        batch = _batch(messages)
+            return self.storage.save_messages(messages=batch.messages, session=session)
         matrix = self._embed(batch.texts) if batch.texts else None
         vectors = {} if matrix is None else _vectors(batch.ids, matrix)
         return self.storage._run(

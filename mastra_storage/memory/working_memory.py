@@ -9,6 +9,7 @@ from typing import Any
 
 from ..clock import utc_now
 from ..dialects import Executor
+from ..domain import MastraDBMessageInput
 from ..errors import ValidationError
 from ..operations import require_text, update_resource
 from ..repositories import ResourceRepository, ThreadRepository
@@ -17,6 +18,90 @@ from .options import WorkingMemoryOptions
 
 TOOL_NAME = "updateWorkingMemory"
 """Mastra's name for the tool, which its processors look for."""
+
+START_TAG = "<working_memory>"
+END_TAG = "</working_memory>"
+
+_JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""What JavaScript's `String.prototype.trim` removes (Python's `strip()`
+differs on a few characters)."""
+
+
+def remove_tags(text: str) -> str:
+    """`text` without its `<working_memory>...</working_memory>` blocks
+    (Mastra's `removeWorkingMemoryTags`): an opening tag without a closing one
+    and everything after it are kept as they are."""
+    kept: list[str] = []
+    position = 0
+    while True:
+        start = text.find(START_TAG, position)
+        if start == -1:
+            kept.append(text[position:])
+            break
+        kept.append(text[position:start])
+        end = text.find(END_TAG, start + len(START_TAG))
+        if end == -1:
+            kept.append(text[start:])
+            break
+        position = end + len(END_TAG)
+    return "".join(kept)
+
+
+def _hide_in(text: str) -> str:
+    cleaned = remove_tags(text)
+    # Trimmed only where a block went, so other text keeps its whitespace.
+    return cleaned.strip(_JS_WHITESPACE) if cleaned != text else text
+
+
+def _is_update_call(part: Any) -> bool:
+    invocation = part.get("toolInvocation") if isinstance(part, dict) else None
+    return (
+        part.get("type") == "tool-invocation"
+        and isinstance(invocation, dict)
+        and invocation.get("toolName") == TOOL_NAME
+    )
+
+
+def hide_working_memory(message: MastraDBMessageInput) -> MastraDBMessageInput | None:
+    """The message as Mastra saves it (`@mastra/memory`'s
+    `updateMessageToHideWorkingMemoryV2`, with the whitespace rule of
+    `@mastra/core`'s `MessageHistory`): `<working_memory>` blocks removed from
+    `content.content` and from text parts, `updateWorkingMemory` tool
+    invocations removed from the parts and from `content.toolInvocations`.
+    None when nothing is left: no parts and no text."""
+    content = message.content
+    update: dict[str, Any] = {}
+    if isinstance(content.content, str) and content.content:
+        text = _hide_in(content.content)
+        if text != content.content:
+            update["content"] = text
+    parts = [
+        {**part, "text": _hide_in(part["text"] if isinstance(part.get("text"), str) else "")}
+        if part.get("type") == "text"
+        else part
+        for part in content.parts
+        if not _is_update_call(part)
+    ]
+    if parts != content.parts:
+        update["parts"] = parts
+    extra = content.model_extra or {}
+    invocations = extra.get("toolInvocations")
+    if isinstance(invocations, list):
+        kept = [
+            i for i in invocations if not (isinstance(i, dict) and i.get("toolName") == TOOL_NAME)
+        ]
+        if len(kept) != len(invocations):
+            update["toolInvocations"] = kept
+    if not parts:
+        left = update.get("content", content.content)
+        if not (isinstance(left, str) and left.strip(_JS_WHITESPACE)):
+            return None
+    if not update:
+        return message
+    return message.model_copy(update={"content": content.model_copy(update=update)})
 
 
 def tool_definition() -> dict[str, Any]:
@@ -134,4 +219,12 @@ def _check_thread(session: Executor, thread_id: str, resource_id: str) -> None:
         owner_check(thread_id, resource_id, thread.resource_id)
 
 
-__all__ = ["TOOL_NAME", "get", "instructions", "tool_definition", "update"]
+__all__ = [
+    "TOOL_NAME",
+    "get",
+    "hide_working_memory",
+    "instructions",
+    "remove_tags",
+    "tool_definition",
+    "update",
+]
