@@ -42,12 +42,22 @@ from .memory import (
     MemoryContext,
     SentenceTransformerEmbedder,
 )
-from .storage import DefaultStorage, MastraStorage, PostgresStorage
+from .storage import DefaultStorage, MastraStorage, MySQLStorage, PostgresStorage
 
 if TYPE_CHECKING:
-    from .async_storage import AsyncDefaultStorage, AsyncMastraStorage, AsyncPostgresStorage
+    from .async_storage import (
+        AsyncDefaultStorage,
+        AsyncMastraStorage,
+        AsyncMySQLStorage,
+        AsyncPostgresStorage,
+    )
 
-_ASYNC = ("AsyncDefaultStorage", "AsyncMastraStorage", "AsyncPostgresStorage")
+_ASYNC = (
+    "AsyncDefaultStorage",
+    "AsyncMastraStorage",
+    "AsyncMySQLStorage",
+    "AsyncPostgresStorage",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -66,6 +76,7 @@ __all__ = [
     "AsyncDefaultStorage",
     "AsyncMastraStorage",
     "AsyncMemory",
+    "AsyncMySQLStorage",
     "AsyncPostgresStorage",
     "ConflictError",
     "DateRange",
@@ -85,6 +96,7 @@ __all__ = [
     "MessageContent",
     "MessagePage",
     "MigrationRequiredError",
+    "MySQLStorage",
     "NotFoundError",
     "PostgresStorage",
     "PruneReport",

@@ -1,4 +1,5 @@
-"""The async facade: `AsyncMastraStorage`, `AsyncDefaultStorage`, `AsyncPostgresStorage`.
+"""The async facade: `AsyncMastraStorage`, `AsyncDefaultStorage`, `AsyncPostgresStorage`,
+`AsyncMySQLStorage`.
 
 Same methods and semantics as the sync classes, as coroutines, over an
 `AsyncEngine` (aiosqlite; psycopg's async mode). The data methods are
@@ -32,6 +33,7 @@ from .engines import (
     prepare_engine,
     schema_on,
     storage_settings,
+    sync_driver_url,
     url_from_env,
     with_caller_schema,
 )
@@ -48,6 +50,7 @@ from .locks import (
 from .storage import (
     COMMIT_REACHED,
     LOCK_POOL,
+    MySQLOptions,
     PostgresOptions,
     migrate_on,
     raise_unless_retryable,
@@ -435,10 +438,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
 def sync_url(url: URL) -> URL:
     """The same database as `url` through a sync driver (`sqlite`,
-    `postgresql+psycopg`), for the lock service's engine."""
-    if url.get_backend_name() == "sqlite":
-        return url.set(drivername="sqlite")
-    return url.set(drivername="postgresql+psycopg")
+    `postgresql+psycopg`, `mysql+pymysql`), for the lock service's engine."""
+    return sync_driver_url(url)
 
 
 def _call(session: Any, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
@@ -518,3 +519,36 @@ class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
     ) -> AsyncEngine:
         assert url is not None
         return create_async_engine_for_url(url, schema=self.schema, settings=settings, **options)
+
+
+class AsyncMySQLStorage(MySQLOptions, AsyncMastraStorage):
+    """MySQL / MariaDB through aiomysql (the `mysql` extra, with `async`);
+    `mysql://`, `mariadb://` and `+pymysql` URLs are taken as aiomysql.
+    Connections and tables as `MySQLStorage`."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "mastra-storage",
+        url: str | URL | None = None,
+        engine: AsyncEngine | None = None,
+        lock_backend: str | None = None,
+        lock_engine: Engine | None = None,
+        **options: Any,
+    ) -> None:
+        self._need_source(url, engine)
+        super().__init__(
+            name=name,
+            url=url,
+            engine=engine,
+            lock_backend=lock_backend,
+            lock_engine=lock_engine,
+            **options,
+        )
+        self._require_mysql(self.engine.dialect.name)
+
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> AsyncEngine:
+        assert url is not None
+        return create_async_engine_for_url(url, settings=settings, **options)

@@ -4,8 +4,9 @@
     storage = from_url("postgresql+psycopg://app@db/app", schema="agents")
     storage = async_from_url("file:agents.db")
 
-A PostgreSQL URL gives a `PostgresStorage` (`AsyncPostgresStorage`); anything
-else a `DefaultStorage` (`AsyncDefaultStorage`), which takes any supported
+A PostgreSQL URL gives a `PostgresStorage` (`AsyncPostgresStorage`), a MySQL
+or MariaDB URL a `MySQLStorage` (`AsyncMySQLStorage`); anything else a
+`DefaultStorage` (`AsyncDefaultStorage`), which takes any supported
 SQLAlchemy URL and Mastra's `file:PATH` / `file::memory:`.
 """
 
@@ -23,25 +24,30 @@ if TYPE_CHECKING:
     from .storage import MastraStorage
 
 
-def _is_postgres(url: str | URL, schema: str | None) -> bool:
-    postgres = normalize_url(url).get_backend_name() == "postgresql"
-    if schema is not None and not postgres:
+def _backend(url: str | URL, schema: str | None) -> str:
+    """The URL's backend name (`postgresql`, `mysql`, `sqlite`, ...)."""
+    backend = normalize_url(url).get_backend_name()
+    if schema is not None and backend != "postgresql":
         raise ValidationError("schema= needs a PostgreSQL URL", field="schema")
-    return postgres
+    return backend
 
 
 def from_url(url: str | URL, *, schema: str | None = None, **options: Any) -> MastraStorage:
     """A sync storage for `url`: `PostgresStorage` for a PostgreSQL URL (with
-    `schema=`), `DefaultStorage` for any other. Further keywords (`name=`,
+    `schema=`), `MySQLStorage` for a MySQL or MariaDB one (`mysql://`,
+    `mariadb://`, `mysql+pymysql://`), `DefaultStorage` for any other. Further keywords (`name=`,
     `lock_backend=`, engine options such as `pool_size=`) go to the constructor.
 
     Raises `ValidationError` (field `url`) for an empty or malformed URL, and
     (field `schema`) for a schema with a database that is not PostgreSQL.
     """
-    from .storage import DefaultStorage, PostgresStorage
+    from .storage import DefaultStorage, MySQLStorage, PostgresStorage
 
-    if _is_postgres(url, schema):
+    backend = _backend(url, schema)
+    if backend == "postgresql":
         return PostgresStorage(url=url, schema=schema, **options)
+    if backend == "mysql":
+        return MySQLStorage(url=url, **options)
     return DefaultStorage(url=url, **options)
 
 
@@ -49,11 +55,14 @@ def async_from_url(
     url: str | URL, *, schema: str | None = None, **options: Any
 ) -> AsyncMastraStorage:
     """As `from_url`, with the async classes (`AsyncPostgresStorage`,
-    `AsyncDefaultStorage`)."""
-    from .async_storage import AsyncDefaultStorage, AsyncPostgresStorage
+    `AsyncMySQLStorage`, `AsyncDefaultStorage`)."""
+    from .async_storage import AsyncDefaultStorage, AsyncMySQLStorage, AsyncPostgresStorage
 
-    if _is_postgres(url, schema):
+    backend = _backend(url, schema)
+    if backend == "postgresql":
         return AsyncPostgresStorage(url=url, schema=schema, **options)
+    if backend == "mysql":
+        return AsyncMySQLStorage(url=url, **options)
     return AsyncDefaultStorage(url=url, **options)
 
 

@@ -27,21 +27,22 @@ from sqlalchemy import (
     event,
     func,
     literal_column,
+    select,
     type_coerce,
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 
 from .errors import ValidationError
 from .orm.types import UTCDateTime
 
-SUPPORTED = ("sqlite", "postgresql")
+SUPPORTED = ("sqlite", "postgresql", "mysql")
 
 BEGIN_OPTION = "mastra_storage_begin"
 """Execution option naming the SQLite BEGIN mode (`"IMMEDIATE"` for writers)."""
@@ -81,10 +82,12 @@ class Features:
     """How many bound parameters one statement may carry."""
     update_returning: bool = True
     """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
+    mariadb: bool = False
+    """MySQL's dialect talking to MariaDB (`JSON_EQUALS`, `RETURNING` on INSERT/DELETE)."""
 
 
 @lru_cache(maxsize=8)
-def _features(name: str) -> Features:
+def _features(name: str, mariadb: bool = False) -> Features:
     if name == "postgresql":
         return Features(
             name,
@@ -96,6 +99,22 @@ def _features(name: str) -> Features:
     if name == "sqlite":
         return Features(
             name, timestamp_twins=False, row_locks=False, session_locks=None, max_bind_params=900
+        )
+    if name == "mysql":
+        return Features(
+            name,
+            timestamp_twins=False,
+            row_locks=True,
+            session_locks=NAMED_LOCKS,
+            max_bind_params=30_000,
+            update_returning=False,
+            mariadb=mariadb,
+        )
+    if name == "mariadb":
+        raise ValidationError(
+            "an engine of SQLAlchemy's 'mariadb' dialect: make it with a mysql+pymysql:// "
+            "(or mysql+aiomysql://) URL, which serves MariaDB too",
+            field="engine",
         )
     raise ValidationError(
         f"unsupported database dialect {name!r}: mastra-storage supports {', '.join(SUPPORTED)}",
@@ -120,7 +139,7 @@ def features(bind: Session | Connection | Engine | Dialect) -> Features:
     if isinstance(bind, Session):
         bind = bind.get_bind()
     dialect = bind if isinstance(bind, Dialect) else bind.dialect
-    return _features(dialect.name)
+    return _features(dialect.name, bool(getattr(dialect, "is_mariadb", False)))
 
 
 def upsert(
@@ -132,26 +151,36 @@ def upsert(
     set_extra: dict[str, Any] | None = None,
 ) -> Insert:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET each of `update_columns` to
-    the new value (plus `set_extra` expressions), the same on both backends."""
+    the new value (plus `set_extra` expressions: a value, or a function of the
+    new row's columns), the same on every backend. MySQL: INSERT ... ON
+    DUPLICATE KEY UPDATE (our tables have one unique key each: `keys`)."""
     stmt = _insert(feats, table)
-    set_: dict[str, Any] = {name: stmt.excluded[name] for name in update_columns}
+    new = stmt.inserted if feats.name == "mysql" else stmt.excluded
+    set_: dict[str, Any] = {name: new[name] for name in update_columns}
     if set_extra:
         set_.update(
-            {
-                name: value(stmt.excluded) if callable(value) else value
-                for name, value in set_extra.items()
-            }
+            {name: value(new) if callable(value) else value for name, value in set_extra.items()}
         )
+    if feats.name == "mysql":
+        return stmt.on_duplicate_key_update(set_)  # type: ignore[no-any-return]
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)  # type: ignore[no-any-return]
 
 
 def insert_if_absent(feats: Features, table: Table, *, keys: Sequence[str]) -> Insert:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, the same on both backends."""
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, the same on every backend:
+    with RETURNING, a row only when it was inserted. MySQL: INSERT IGNORE,
+    whose IGNORE skips the duplicate key (values reach it checked, so no
+    other error is there for it to turn into a warning)."""
+    if feats.name == "mysql":
+        return mysql.insert(table).prefix_with("IGNORE")
     return _insert(feats, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]
 
 
 def _insert(feats: Features, table: Table) -> Any:
-    """The dialect's INSERT, which has `on_conflict_do_update/nothing`."""
+    """The dialect's INSERT, which has `on_conflict_do_update/nothing`
+    (MySQL: `on_duplicate_key_update`)."""
+    if feats.name == "mysql":
+        return mysql.insert(table)
     return (postgresql if feats.name == "postgresql" else sqlite).insert(table)
 
 
@@ -178,7 +207,7 @@ def upsert_many(
     Elsewhere it is `upsert`, given the list of rows (multi-row VALUES)."""
     if feats.name != "postgresql":
         return upsert(feats, table, keys=keys, update_columns=update_columns)
-    from sqlalchemy import column, select
+    from sqlalchemy import column
 
     source = (
         func.json_to_recordset(bindparam(ROWS_PARAMETER, type_=postgresql.JSON()))
@@ -244,6 +273,24 @@ def json_contains(
             == cast(bindparam(None, encode_json_text(value), type_=Text()), JSONB())
             for key, value in expected.items()
         ]
+    if feats.name == "mysql":
+        # The key's JSON path, each step a quoted member name (`$."a.b"`: any
+        # text, quotes, dots and NUL escaped as in JSON), bound; values compared
+        # as JSON (MariaDB: JSON_EQUALS; MySQL: JSON `=`). A missing key
+        # extracts SQL NULL, which matches nothing.
+        prefix = "$" if within is None else "$." + json.dumps(within, ensure_ascii=False)
+        conditions = []
+        for key, value in expected.items():
+            found = func.json_extract(
+                column,
+                bindparam(None, f"{prefix}.{json.dumps(key, ensure_ascii=False)}", type_=Text()),
+            )
+            wanted = bindparam(None, dumps(value), type_=Text())
+            if feats.mariadb:
+                conditions.append(func.json_equals(found, wanted, type_=Integer()) == 1)
+            else:
+                conditions.append(found == cast(wanted, mysql.JSON()))
+        return conditions
     return [
         func.mastra_json_has(
             column, within, bindparam(None, dumps(expected), type_=Text()), type_=Integer()
@@ -352,6 +399,16 @@ _PG_SNAPSHOT_THREAD_ID = (
     "mastra_workflow_snapshot.snapshot #>> '{context,input,messageListState,memoryInfo,threadId}')"
 )
 _SQLITE_SNAPSHOT_STATUS = "json_extract(mastra_workflow_snapshot.snapshot, '$.status')"
+_MYSQL_SNAPSHOT_STATUS = "JSON_UNQUOTE(JSON_EXTRACT(mastra_workflow_snapshot.snapshot, '$.status'))"
+# MySQL/MariaDB: the same COALESCE, the steps of `context` walked by JSON_TABLE.
+_MYSQL_SNAPSHOT_THREAD_ID = (
+    "COALESCE((SELECT step.thread_id FROM JSON_TABLE(mastra_workflow_snapshot.snapshot, "
+    "'$.context.*' COLUMNS (status LONGTEXT PATH '$.status', thread_id LONGTEXT PATH "
+    "'$.suspendPayload.__streamState.messageList.memoryInfo.threadId')) AS step "
+    "WHERE step.status = 'suspended' AND step.thread_id IS NOT NULL LIMIT 1), "
+    "JSON_UNQUOTE(JSON_EXTRACT(mastra_workflow_snapshot.snapshot, "
+    "'$.context.input.messageListState.memoryInfo.threadId')))"
+)
 # SQLite cannot index the first suspended step's thread id (it needs json_each):
 # the same COALESCE as PostgreSQL's, evaluated row by row (as @mastra/libsql does).
 _SQLITE_SNAPSHOT_THREAD_ID = (
@@ -404,6 +461,9 @@ def message_metadata(feats: Features, content: Any) -> ColumnElement[Any]:
             "->", return_type=postgresql.JSONB()
         )(literal_column("'metadata'"))
         guard = content.like("{%")
+    elif feats.name == "mysql":
+        value = func.json_extract(content, literal_column("'$.metadata'"), type_=Text())
+        guard = func.json_valid(content) == 1
     else:
         value = content.op("->", return_type=Text())(literal_column("'$.metadata'"))
         guard = func.json_valid(content) == 1
@@ -413,7 +473,9 @@ def message_metadata(feats: Features, content: Any) -> ColumnElement[Any]:
 def snapshot_status(feats: Features) -> ColumnElement[str]:
     """A workflow run's `snapshot.status` as text (index-backed together with
     `workflow_name`)."""
-    sql = _PG_SNAPSHOT_STATUS if feats.name == "postgresql" else _SQLITE_SNAPSHOT_STATUS
+    sql = {"postgresql": _PG_SNAPSHOT_STATUS, "mysql": _MYSQL_SNAPSHOT_STATUS}.get(
+        feats.name, _SQLITE_SNAPSHOT_STATUS
+    )
     return literal_column(sql, Text())
 
 
@@ -424,7 +486,7 @@ def snapshot_status_is(feats: Features, status: str) -> ColumnElement[bool]:
     from .orm.models import WorkflowSnapshotRow
     from .orm.types import SafeText
 
-    if feats.name != "postgresql" and "\x00" in status:
+    if feats.name == "sqlite" and "\x00" in status:
         return and_(*json_contains(feats, WorkflowSnapshotRow.snapshot, {"status": status}))
     return snapshot_status(feats) == bindparam(None, status, type_=SafeText())
 
@@ -436,7 +498,7 @@ def snapshot_thread_id_is(feats: Features, thread_id: str) -> ColumnElement[bool
     from .orm.models import WorkflowSnapshotRow
     from .orm.types import SafeText
 
-    if feats.name != "postgresql" and "\x00" in thread_id:
+    if feats.name == "sqlite" and "\x00" in thread_id:
         return func.mastra_snapshot_thread_id(
             WorkflowSnapshotRow.snapshot, type_=Text()
         ) == bindparam(None, thread_id, type_=Text())
@@ -448,7 +510,9 @@ def snapshot_thread_id(feats: Features) -> ColumnElement[str]:
     the first suspended step's `suspendPayload.__streamState.messageList.
     memoryInfo.threadId`, else `context.input.messageListState.memoryInfo.
     threadId`. Index-backed on PostgreSQL."""
-    sql = _PG_SNAPSHOT_THREAD_ID if feats.name == "postgresql" else _SQLITE_SNAPSHOT_THREAD_ID
+    sql = {"postgresql": _PG_SNAPSHOT_THREAD_ID, "mysql": _MYSQL_SNAPSHOT_THREAD_ID}.get(
+        feats.name, _SQLITE_SNAPSHOT_THREAD_ID
+    )
     return literal_column(sql, Text())
 
 
@@ -464,6 +528,15 @@ def database_now(feats: Features, *, plus_ms: Any = None) -> ColumnElement[datet
         if plus_ms is not None:
             now = now + plus_ms * literal_column("INTERVAL '1 millisecond'", Interval())
         return type_coerce(now, UTCDateTime())
+    if feats.name == "mysql":
+        # UTC_TIMESTAMP: the statement's start in UTC, whatever the session's zone.
+        now = func.utc_timestamp(literal_column("3"), type_=DateTime())
+        if plus_ms is not None:
+            now = func.timestampadd(
+                literal_column("MICROSECOND"), plus_ms * literal_column("1000"), now,
+                type_=DateTime(),
+            )  # fmt: skip
+        return type_coerce(now, UTCDateTime())
     # SQLite: Mastra's ISO text, `2026-11-26T11:50:17.385Z`, from a julian day.
     day: ColumnElement[float] = func.julianday("now", type_=Float())
     if plus_ms is not None:
@@ -478,6 +551,8 @@ def single_statement_options(feats: Features, engine: Engine) -> dict[str, Any]:
     (not behind a transaction-pooling proxy: there each transaction sets its
     schema and lock bound first); a BEGIN IMMEDIATE transaction on SQLite,
     whose BEGIN we issue ourselves."""
+    if feats.name == "mysql":
+        return {"isolation_level": "AUTOCOMMIT"}
     if feats.name == "postgresql":
         if PROXY_OPTION in engine.get_execution_options():
             return {}
@@ -544,6 +619,21 @@ def _postgres_proxy_begin(conn: Connection) -> None:
         ) from error
     finally:
         cursor.close()
+
+
+def updated_rows(executor: Executor, stmt: Update, *columns: Any) -> Sequence[Any]:
+    """The rows `stmt` updated, as `columns`: `UPDATE ... RETURNING` where the
+    database has it; on MariaDB and MySQL (which have none) the UPDATE, then
+    a SELECT of `columns` under the UPDATE's own WHERE clause, in the same
+    transaction: the UPDATE locked those rows, so the SELECT reads them as
+    written. The WHERE clause must not name a column the UPDATE sets."""
+    if features(executor).update_returning:
+        return executor.execute(stmt.returning(*columns)).all()
+    executor.execute(stmt)
+    reread = select(*columns)
+    if stmt.whereclause is not None:
+        reread = reread.where(stmt.whereclause)
+    return executor.execute(reread).all()
 
 
 def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> None:

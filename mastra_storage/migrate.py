@@ -23,12 +23,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, column, func, inspect, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import table as table_clause
 from sqlalchemy.engine import Connection, Engine
 
-from .dialects import BEGIN_OPTION, configure_sqlite
+from .dialects import BEGIN_OPTION, LOCK_TIMEOUT_OPTION, configure_sqlite
 from .engines import check_identifier, quote_schema, schema_of
-from .errors import MigrationRequiredError, SchemaTooNewError, translate_errors
+from .errors import (
+    MigrationRequiredError,
+    SchemaTooNewError,
+    StorageTimeoutError,
+    translate_errors,
+)
 from .orm.base import VERSION_TABLE
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -161,13 +167,14 @@ def migration_connection(bind: Engine | Connection) -> Iterator[Connection]:
         configure_sqlite(bind.engine, wal=False)
     if isinstance(bind, Connection):
         if bind.in_transaction():
-            serialize_migrations(bind)
-            yield bind
+            with migration_turn(bind):
+                serialize_migrations(bind)
+                yield bind
             return
         previous = bind.get_execution_options().get(BEGIN_OPTION)
         bind.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         try:
-            with bind.begin():
+            with migration_turn(bind), bind.begin():
                 serialize_migrations(bind)
                 yield bind
         finally:
@@ -175,21 +182,104 @@ def migration_connection(bind: Engine | Connection) -> Iterator[Connection]:
         return
     with bind.connect() as conn:
         conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-        with conn.begin():
+        with migration_turn(conn), conn.begin():
             serialize_migrations(conn)
             yield conn
 
 
 def serialize_migrations(conn: Connection) -> None:
     """Make concurrent migrators take turns (SQLite: the BEGIN IMMEDIATE write
-    lock taken when the transaction began does it). With `schema=`, the
-    transaction's search_path is that schema too (`SET LOCAL`, quoted), so
-    what a migration inspects or runs as text finds our tables there."""
+    lock taken when the transaction began does it; MySQL: `migration_turn`).
+    With `schema=`, the transaction's search_path is that schema too (`SET
+    LOCAL`, quoted), so what a migration inspects or runs as text finds our
+    tables there."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         schema = schema_of(conn)
         if schema is not None:
             conn.execute(select(func.set_config("search_path", quote_schema(schema), True)))
+
+
+MYSQL_MIGRATION_LOCK = "CONCAT('mastra_storage_migrate:', LEFT(SHA2(DATABASE(), 256), 32))"
+"""The MySQL named lock the migrators of one database take turns on (named
+locks are server-wide; a name is at most 64 characters)."""
+
+
+@contextmanager
+def migration_turn(conn: Connection) -> Iterator[None]:
+    """MySQL/MariaDB: hold the database's migration named lock while the block
+    runs, around its transaction (taken before BEGIN, released after COMMIT).
+
+    DDL commits on its own there, so no transaction can hold the turn as on
+    PostgreSQL: `GET_LOCK` on the migrating connection (re-entrant, so a
+    nested block takes it again), freed by the server if the connection
+    dies. Sent on the driver's cursor, outside SQLAlchemy's transaction
+    bookkeeping. The wait is bounded by the connection's `lock_timeout_ms`:
+    `StorageTimeoutError` after it. A no-op on other databases."""
+    if conn.dialect.name != "mysql":
+        yield
+        return
+    timeout_s = conn.get_execution_options().get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
+    got = _driver_scalar(conn, f"SELECT GET_LOCK({MYSQL_MIGRATION_LOCK}, %s)", (timeout_s,))
+    if got != 1:
+        raise StorageTimeoutError(
+            f"another process has been migrating this database for over {timeout_s:g} s "
+            "(MySQL named lock); try again, or raise lock_timeout_ms"
+        )
+    try:
+        yield
+    finally:
+        if not conn.invalidated and not conn.closed:
+            _driver_scalar(conn, f"SELECT RELEASE_LOCK({MYSQL_MIGRATION_LOCK})", ())
+
+
+def _driver_scalar(conn: Connection, statement: str, parameters: tuple[Any, ...]) -> Any:
+    """One value of `statement`, run on the driver's own cursor (SQLAlchemy
+    neither begins a transaction for it nor counts it in one); the driver's
+    error as SQLAlchemy's `DBAPIError`."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement, parameters)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise sa_exc.DBAPIError.instance(
+            statement, parameters, error, conn.dialect.loaded_dbapi.Error
+        ) from error
+    finally:
+        cursor.close()
+
+
+# -- what the migrations share: each step safe to run again ----------------------------
+# MySQL commits every DDL statement on its own: a step cut off half-way leaves
+# what it did so far, and the next run repeats the step. So every step skips
+# what exists already (tables, indexes) instead of failing on it.
+
+
+def create_table_if_missing(name: str, *items: Any) -> None:
+    """`op.create_table` unless the table exists (a Mastra-made table is
+    adopted; a step cut off on MySQL is re-run), with the dialect's table
+    options (`orm.types.ColumnTypes.table_options`: utf8mb4, binary collation)."""
+    from alembic import op
+
+    from .orm.types import column_types
+
+    bind = op.get_bind()
+    if not inspect(bind).has_table(name):
+        options: dict[str, Any] = column_types(bind.dialect).table_options
+        op.create_table(name, *items, **options)
+
+
+def create_index_if_missing(name: str, table: str, columns: Sequence[str]) -> None:
+    """`op.create_index` unless an index of that name exists on the table
+    (`CREATE INDEX IF NOT EXISTS`; MySQL has no such clause: looked up first)."""
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name != "mysql":
+        op.create_index(name, table, list(columns), if_not_exists=True)
+    elif name not in {index["name"] for index in inspect(bind).get_indexes(table)}:
+        op.create_index(name, table, list(columns))
 
 
 def ensure_schema(conn: Connection, schema: str) -> None:

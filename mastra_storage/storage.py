@@ -1,4 +1,5 @@
-"""The storage facade: `MastraStorage`, `DefaultStorage` (SQLite), `PostgresStorage`.
+"""The storage facade: `MastraStorage`, `DefaultStorage` (SQLite), `PostgresStorage`,
+`MySQLStorage`.
 
 A facade owns its engine (unless given one), its sessions and transactions.
 Each data method either runs in its own transaction (all of it lands or none)
@@ -1210,6 +1211,22 @@ class PostgresOptions:
             migrate.ensure_schema(conn, self.schema)
 
 
+class MySQLOptions:
+    """What the sync and async MySQL/MariaDB facades share: a URL or an engine
+    is required, and it must be MySQL's."""
+
+    def _need_source(self, url: object, engine: object) -> None:
+        if url is None and engine is None:
+            raise ValidationError(f"{type(self).__name__} needs a url or an engine", field="url")
+
+    def _require_mysql(self, dialect_name: str) -> None:
+        if dialect_name != "mysql":
+            raise ValidationError(
+                f"{type(self).__name__} needs a MySQL or MariaDB URL, got {dialect_name!r}",
+                field="url",
+            )
+
+
 class DefaultStorage(MastraStorage):
     """SQLite by default: with no `url=` nor `engine=`, the URL in
     `MASTRA_STORAGE_URL`, else `file:mastra.db`. Accepts any supported SQLAlchemy URL
@@ -1251,3 +1268,35 @@ class PostgresStorage(PostgresOptions, MastraStorage):
     ) -> Engine:
         assert url is not None
         return create_engine_for_url(url, schema=self.schema, settings=settings, **options)
+
+
+class MySQLStorage(MySQLOptions, MastraStorage):
+    """MySQL / MariaDB through PyMySQL (the `mysql` extra; Mastra has no MySQL
+    store). `url` (`mysql://` and `mariadb://` are taken as PyMySQL, e.g.
+    `mysql+pymysql://app:secret@db:3306/agents`) or `engine` is required.
+    The connections the storage makes use utf8mb4, a UTC session time zone,
+    strict SQL mode, READ COMMITTED and `innodb_lock_wait_timeout` from
+    `lock_timeout_ms` (whole seconds, at least 1). The tables are InnoDB,
+    utf8mb4 with binary collation (ids and text compare exactly, as on the
+    other backends). Other arguments as `MastraStorage`. Raises
+    `ValidationError` for a URL that is not MySQL's, `MissingDependencyError`
+    when PyMySQL is not installed."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "mastra-storage",
+        url: str | URL | None = None,
+        engine: Engine | None = None,
+        lock_backend: str | None = None,
+        **options: Any,
+    ) -> None:
+        self._need_source(url, engine)
+        super().__init__(name=name, url=url, engine=engine, lock_backend=lock_backend, **options)
+        self._require_mysql(self.engine.dialect.name)
+
+    def _create_engine(
+        self, url: str | URL | None, *, settings: ConnectionSettings, **options: Any
+    ) -> Engine:
+        assert url is not None
+        return create_engine_for_url(url, settings=settings, **options)

@@ -1,12 +1,19 @@
 """The backend matrix: every storage test runs on SQLite in memory, SQLite in a
-file and PostgreSQL, and through the async classes on SQLite in a file and
-PostgreSQL (driven by `BlockingStorage`, so the test bodies exist once).
+file, PostgreSQL and MySQL/MariaDB, and through the async classes on SQLite in
+a file, PostgreSQL and MySQL/MariaDB (driven by `BlockingStorage`, so the test
+bodies exist once).
 
 PostgreSQL comes from MASTRA_STORAGE_TEST_PG_URL (default: the local `test`
 database, created when the server does not have it yet). Each test run works
 in a schema of its own, dropped at the end, and each test starts from empty
 tables, so runs and tests cannot see each other's rows. With CI=true an
 unreachable PostgreSQL fails the run; elsewhere its tests skip with the reason.
+
+MySQL/MariaDB comes from MASTRA_STORAGE_TEST_MYSQL_URL (default
+`mysql+pymysql://root@127.0.0.1:3306/test`): each run works in databases of
+its own, named after the URL's (`test_<pid>_<random>_...`), created on the
+server and dropped at the end (a MySQL database is what a PostgreSQL schema
+is). Unreachable: fails with CI=true, skips elsewhere, as PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,15 +29,17 @@ from typing import Any
 import pytest
 from pg_setup import ensure_database
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mastra_storage import (
     AsyncDefaultStorage,
     AsyncMastraStorage,
+    AsyncMySQLStorage,
     AsyncPostgresStorage,
     DefaultStorage,
     MastraStorage,
+    MySQLStorage,
     PostgresStorage,
 )
 from mastra_storage.engines import create_engine_for_url
@@ -39,9 +48,24 @@ from mastra_storage.orm import metadata
 PG_URL = os.environ.get(
     "MASTRA_STORAGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+MYSQL_URL = os.environ.get(
+    "MASTRA_STORAGE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BACKENDS = ("sqlite-memory", "sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql")
-SYNC_BACKENDS = BACKENDS[:3]
+# MySQL joins the behaviour matrix once the whole suite passes there; until
+# then MASTRA_STORAGE_TEST_MYSQL_MATRIX=1 adds it (test_mysql.py and
+# test_migrations.py run on it regardless).
+_MYSQL_MATRIX = os.environ.get("MASTRA_STORAGE_TEST_MYSQL_MATRIX") == "1"
+BACKENDS = (
+    "sqlite-memory",
+    "sqlite-file",
+    "postgresql",
+    *(("mysql",) if _MYSQL_MATRIX else ()),
+    "async-sqlite-file",
+    "async-postgresql",
+    *(("async-mysql",) if _MYSQL_MATRIX else ()),
+)
+SYNC_BACKENDS = tuple(name for name in BACKENDS if not name.startswith("async-"))
 
 
 def _probe_postgres() -> str | None:
@@ -108,6 +132,76 @@ def shared_pg_storage(pg_schemas: PostgresSchemas) -> Iterator[PostgresStorage]:
     storage.close()
 
 
+def _probe_mysql() -> str | None:
+    """None when the MySQL/MariaDB server answers, else why not."""
+    engine = create_engine(
+        make_url(MYSQL_URL).set(database=""), connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # any failure means: not reachable
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class MySQLDatabases:
+    """Hands out fresh databases on the MySQL server and drops them at the end."""
+
+    url: str
+    run: str
+    made: list[str]
+
+    def new(self, label: str = "d") -> str:
+        """The URL of a new, empty database of this run."""
+        name = f"{self.run}_{label}{len(self.made)}"
+        self.made.append(name)
+        engine = create_engine(make_url(self.url).set(database=""))
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        engine.dispose()
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        engine = create_engine(make_url(self.url).set(database=""))
+        with engine.begin() as conn:
+            for name in self.made:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """The test server's URL; fails with CI=true, skips elsewhere, when unreachable."""
+    problem = _probe_mysql()
+    if problem is not None:
+        message = f"MySQL/MariaDB at {MYSQL_URL} is unreachable ({problem})"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(f"{message}; set MASTRA_STORAGE_TEST_MYSQL_URL or start it")
+    return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def mysql_databases(mysql_url: str) -> Iterator[MySQLDatabases]:
+    base = make_url(mysql_url).database or "test"
+    databases = MySQLDatabases(mysql_url, f"{base}_{os.getpid()}_{uuid.uuid4().hex[:6]}", [])
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def shared_mysql_storage(mysql_databases: MySQLDatabases) -> Iterator[MySQLStorage]:
+    """One migrated database for the whole run; tests empty its tables first."""
+    storage = MySQLStorage(url=mysql_databases.new("shared"))
+    storage.init()
+    yield storage
+    storage.close()
+
+
 def _empty_tables(engine: Engine) -> None:
     # DELETE, not TRUNCATE: on tables this small it is many times faster.
     with engine.begin() as conn:
@@ -130,6 +224,10 @@ class Backend:
     @property
     def is_postgres(self) -> bool:
         return self.name == "postgresql"
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.name == "mysql"
 
 
 class BlockingStorage:
@@ -229,6 +327,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
             PG_URL,
             shared.schema,
         )
+    elif request.param == "mysql":
+        shared_mysql: MySQLStorage = request.getfixturevalue("shared_mysql_storage")
+        _empty_tables(shared_mysql.engine)
+        url = shared_mysql.engine.url.render_as_string(hide_password=False)
+        yield Backend("mysql", lambda **kw: remember(MySQLStorage(url=url, **kw)), url)
     else:
         loop = asyncio.new_event_loop()
         cleanups.append(loop.close)
@@ -239,6 +342,18 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
 
             def make_async(**kw: Any) -> AsyncMastraStorage:
                 return AsyncDefaultStorage(url=url, **kw)
+
+        elif request.param == "async-mysql":
+            shared_mysql = request.getfixturevalue("shared_mysql_storage")
+            _empty_tables(shared_mysql.engine)
+            url, schema, raw = (
+                shared_mysql.engine.url.render_as_string(hide_password=False),
+                None,
+                shared_mysql.engine,
+            )
+
+            def make_async(**kw: Any) -> AsyncMastraStorage:
+                return AsyncMySQLStorage(url=url, **kw)
 
         else:
             shared = request.getfixturevalue("shared_pg_storage")

@@ -2,7 +2,8 @@
 downgrades, `init()` / `check()` / `current()`, concurrent `init()`, the
 `alembic` command line, and adoption of tables Mastra (TypeScript) created.
 
-Every database test runs on SQLite and PostgreSQL (a fresh schema each).
+Every database test runs on SQLite, PostgreSQL (a fresh schema each) and
+MySQL/MariaDB (a fresh database each).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mastra_storage import (
     DefaultStorage,
     MastraStorage,
     MigrationRequiredError,
+    MySQLStorage,
     PostgresStorage,
     SchemaTooNewError,
     migrate,
@@ -139,8 +141,33 @@ SQL_TYPES = {
         TS: "TIMESTAMP WITHOUT TIME ZONE",
         FLOAT: "DOUBLE PRECISION",
     },
+    # MariaDB: JSON is LONGTEXT with a json_valid CHECK; ids are VARCHAR(255)
+    # (`MYSQL_ID_COLUMNS`), other text LONGTEXT; timestamps DATETIME(3) in UTC.
+    "mysql": {
+        TXT: "LONGTEXT",
+        JSON: "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        TS: "DATETIME(3)",
+        FLOAT: "DOUBLE",
+    },
 }
-SURROGATE_KEY = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
+MYSQL_ID_COLUMNS = {
+    "id",
+    "resourceId",
+    "thread_id",
+    "workflow_name",
+    "run_id",
+    "agent_name",
+    "global_run_id",
+    "scorerId",
+    "traceId",
+    "spanId",
+    "runId",
+    "entityType",
+    "entityId",
+    "threadId",
+}
+"""Columns that are `VARCHAR(255)` on MySQL (key and index columns cannot be TEXT)."""
+SURROGATE_KEY = {"sqlite": "INTEGER", "postgresql": "BIGINT", "mysql": "BIGINT(20)"}
 """Our `mastra_evals.id`, which the schema document sanctions (Mastra has no key)."""
 
 
@@ -166,6 +193,8 @@ class Database:
         made: MastraStorage
         if self.name == "sqlite-memory":
             made = DefaultStorage(engine=self.engine)
+        elif self.name == "mysql":
+            made = MySQLStorage(url=self.url)
         elif self.schema is not None:
             made = PostgresStorage(url=self.url, schema=self.schema)
         else:
@@ -187,6 +216,9 @@ def open_database(
     if kind == "sqlite-file":
         url = f"file:{tmp_path / 'mastra.db'}"
         return Database(kind, url, create_engine_for_url(url))
+    if kind == "mysql":
+        url = request.getfixturevalue("mysql_databases").new("mig")
+        return Database(kind, url, create_engine_for_url(url))
     schemas = request.getfixturevalue("pg_schemas")
     schema = schemas.new("mig")
     engine = create_engine_for_url(schemas.url, schema=schema)
@@ -196,14 +228,14 @@ def open_database(
     return Database(kind, schemas.url, engine, schema)
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgresql"])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgresql", "mysql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     db = open_database(request.param, request, tmp_path)
     yield db
     db.close()
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
+@pytest.fixture(params=["sqlite-file", "postgresql", "mysql"])
 def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A database several processes can open: nothing exists yet (no file, no schema)."""
     db = open_database(request.param, request, tmp_path, create_schema=False)
@@ -261,7 +293,12 @@ def rows_of(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table but the version table."""
     with engine.connect() as conn:
         return {
-            table: [dict(row._mapping) for row in conn.execute(text(f'SELECT * FROM "{table}"'))]
+            table: [
+                dict(row._mapping)
+                for row in conn.execute(
+                    text(f"SELECT * FROM {conn.dialect.identifier_preparer.quote(table)}")
+                )
+            ]
             for table in sorted(inspect(conn).get_table_names())
             if table != VERSION_TABLE
         }
@@ -424,6 +461,9 @@ def test_upgrade_from_empty_creates_exactly_mastras_schema(database: Database) -
         expected = {
             name: (SQL_TYPES[dialect][kind], nullable) for name, (kind, nullable) in columns.items()
         }
+        if dialect == "mysql":
+            for name in MYSQL_ID_COLUMNS & set(columns):
+                expected[name] = ("VARCHAR(255)", expected[name][1])
         if dialect == "postgresql":
             # Mastra's timestamptz twins, DEFAULT now(); never on SQLite.
             for name, (kind, _) in columns.items():
@@ -474,9 +514,11 @@ def test_models_match_the_migrated_schema(database: Database) -> None:
 def test_autogenerate_sees_a_schema_that_differs_from_the_models(database: Database) -> None:
     """The comparison above is live: a missing index and an extra column show up."""
     database.storage().init()
+    on = " ON mastra_threads" if database.dialect == "mysql" else ""
     with database.engine.begin() as conn:
-        conn.execute(text("DROP INDEX mastra_threads_resourceid_updatedat_idx"))
-        conn.execute(text('ALTER TABLE mastra_threads ADD COLUMN "extra" TEXT'))
+        extra = conn.dialect.identifier_preparer.quote_identifier("extra")
+        conn.execute(text(f"DROP INDEX mastra_threads_resourceid_updatedat_idx{on}"))
+        conn.execute(text(f"ALTER TABLE mastra_threads ADD COLUMN {extra} TEXT"))
     with database.engine.connect() as conn:
         diffs = autogenerate_diff(conn)
     missing_indexes = {diff[1].name for diff in diffs if diff[0] == "add_index"}
@@ -594,6 +636,8 @@ def test_check_refuses_a_database_ahead_of_the_code(database: Database) -> None:
 
 
 def test_upgrade_on_a_connection_runs_inside_its_transaction(database: Database) -> None:
+    if database.dialect == "mysql":
+        pytest.skip("MySQL commits each DDL statement: no migration is transactional there")
     with database.engine.connect() as conn:
         transaction = conn.begin()
         migrate.upgrade(conn)
@@ -647,9 +691,11 @@ def test_concurrent_migration_from_several_processes(
 ) -> None:
     url, schema = shared_database.url, shared_database.schema
     if entry == "migrate.upgrade":
-        if schema is None:
+        if shared_database.name.startswith("sqlite"):
             url = f"sqlite:///{tmp_path / 'mastra.db'}"
-        else:  # upgrade() migrates the schema it is given; it does not create one
+        elif (
+            schema is not None
+        ):  # upgrade() migrates the schema it is given; it does not create one
             with shared_database.engine.begin() as conn:
                 migrate.ensure_schema(conn, schema)
     context = multiprocessing.get_context("spawn")
@@ -891,6 +937,8 @@ def create_like_mastra(engine: Engine) -> None:
 
 
 def test_init_adopts_tables_mastra_created(database: Database) -> None:
+    if database.dialect == "mysql":
+        pytest.skip("Mastra has no MySQL store: no tables or indexes of its making to adopt")
     engine = database.engine
     create_like_mastra(engine)
     mastra_indexes = {
@@ -1005,6 +1053,7 @@ SNAPSHOT_INDEXES = {
         "mastra_workflow_snapshot_name_status_createdat_idx",
         "mastra_workflow_snapshot_threadid_idx",
     },
+    "mysql": set(),  # MariaDB indexes no expression: 0006 adds nothing there
 }
 
 
@@ -1013,6 +1062,11 @@ def index_names(database: Database, table: str) -> set[str]:
     with database.engine.connect() as conn:
         if database.dialect == "sqlite":
             sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+        elif database.dialect == "mysql":
+            sql = (
+                "SELECT DISTINCT index_name FROM information_schema.statistics "
+                "WHERE table_schema = DATABASE() AND table_name = :t"
+            )
         else:
             sql = (
                 "SELECT indexname FROM pg_indexes "
@@ -1037,6 +1091,8 @@ def test_0006_creates_and_drops_the_snapshot_indexes(database: Database) -> None
 def test_0006_adopts_the_indexes_mastra_made_under_its_own_names(database: Database) -> None:
     """@mastra/pg names its indexes after a non-public schema; ours are not
     added next to them. Autogenerate leaves such expression indexes alone."""
+    if database.dialect == "mysql":
+        pytest.skip("Mastra has no MySQL store: no tables or indexes of its making to adopt")
     migrate.upgrade(database.engine, "0005_scores")
     status = f"{database.schema or 'main'}_mastra_workflow_snapshot_name_status_createdat_idx"[:63]
     thread = f"{database.schema or 'main'}_mastra_workflow_snapshot_threadid_idx"[:63]
@@ -1070,6 +1126,8 @@ def test_0006_adopts_the_indexes_mastra_made_under_its_own_names(database: Datab
 def test_0006_repairs_timestamps_written_in_local_time(database: Database) -> None:
     """Older @mastra/pg on a UTC+2 host: plain columns 2 h ahead of their twins.
     A twin that differs by something other than an offset is left alone."""
+    if database.dialect == "mysql":
+        pytest.skip("Mastra has no MySQL store: no tables or indexes of its making to adopt")
     migrate.upgrade(database.engine, "0005_scores")
     shifted = "'2026-11-26 13:50:17.385'"
     with database.engine.begin() as conn:

@@ -178,8 +178,8 @@ def test_a_schema_with_sqlite_is_refused(tmp_path: Path) -> None:
 
 def test_a_url_whose_driver_is_missing_is_a_validation_error() -> None:
     for make in (DefaultStorage, AsyncDefaultStorage):
-        with pytest.raises(ValidationError, match="mysql") as caught:
-            make(url="mysql://user@localhost/db")
+        with pytest.raises(ValidationError, match="mssql") as caught:
+            make(url="mssql+pyodbc://user@localhost/db")
         assert caught.value.field == "url"
     with pytest.raises(ValidationError) as caught:
         DefaultStorage(url="nosuchdb://x")

@@ -4,7 +4,7 @@ type map that gives every annotated column the right Mastra type."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.compiler import compiles
@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.sql.compiler import DDLCompiler
 
-from .types import JSONValue, SafeText, UTCDateTime
+from .types import IdText, JSONValue, SafeText, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "%(table_name)s_%(column_0_N_name)s_idx",
@@ -37,9 +37,14 @@ POSTGRESQL_ONLY = "mastra_storage_postgresql_only"
 """`Column.info` key of columns that exist on PostgreSQL only (the `...Z` twins)."""
 
 
+Id = Annotated[str, "mastra_storage_id"]
+"""`Mapped[Id]`: an id column (`IdText`: VARCHAR(255) on MySQL, TEXT elsewhere)."""
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
+        Id: IdText(),
         str: SafeText(),
         datetime: UTCDateTime(),
         dict[str, Any]: JSONValue(),

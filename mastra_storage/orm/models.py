@@ -16,10 +16,11 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite import REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import POSTGRESQL_ONLY, Base
+from .base import POSTGRESQL_ONLY, Base, Id
 from .types import StringifiedJSON, UTCDateTimeTZ
 
 
@@ -39,8 +40,8 @@ def timestamp_twin(name: str) -> Mapped[datetime | None]:
 class ThreadRow(Base):
     __tablename__ = "mastra_threads"
 
-    id: Mapped[str] = mapped_column(primary_key=True)
-    resource_id: Mapped[str] = mapped_column("resourceId")
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    resource_id: Mapped[Id] = mapped_column("resourceId")
     title: Mapped[str]
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     created_at: Mapped[datetime] = mapped_column("createdAt")
@@ -57,14 +58,14 @@ class ThreadRow(Base):
 class MessageRow(Base):
     __tablename__ = "mastra_messages"
 
-    id: Mapped[str] = mapped_column(primary_key=True)
-    thread_id: Mapped[str]
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    thread_id: Mapped[Id]
     # A JSON string of the v2 content, as Mastra stores it (text, not jsonb).
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text().with_variant(mysql.LONGTEXT(), "mysql"))
     role: Mapped[str]
     type: Mapped[str]
     created_at: Mapped[datetime] = mapped_column("createdAt")
-    resource_id: Mapped[str | None] = mapped_column("resourceId")
+    resource_id: Mapped[Id | None] = mapped_column("resourceId")
     created_at_z: Mapped[datetime | None] = timestamp_twin("createdAtZ")
 
     __table_args__ = (
@@ -78,7 +79,7 @@ class MessageRow(Base):
 class ResourceRow(Base):
     __tablename__ = "mastra_resources"
 
-    id: Mapped[str] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     working_memory: Mapped[str | None] = mapped_column("workingMemory")
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     created_at: Mapped[datetime] = mapped_column("createdAt")
@@ -90,9 +91,9 @@ class ResourceRow(Base):
 class WorkflowSnapshotRow(Base):
     __tablename__ = "mastra_workflow_snapshot"
 
-    workflow_name: Mapped[str]
-    run_id: Mapped[str]
-    resource_id: Mapped[str | None] = mapped_column("resourceId")
+    workflow_name: Mapped[Id]
+    run_id: Mapped[Id]
+    resource_id: Mapped[Id | None] = mapped_column("resourceId")
     snapshot: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column("createdAt")
     updated_at: Mapped[datetime] = mapped_column("updatedAt")
@@ -121,12 +122,12 @@ class EvalResultRow(Base):
     input: Mapped[str]
     output: Mapped[str]
     result: Mapped[dict[str, Any]]
-    agent_name: Mapped[str]
+    agent_name: Mapped[Id]
     metric_name: Mapped[str]
     instructions: Mapped[str]
     test_info: Mapped[dict[str, Any] | None]
-    global_run_id: Mapped[str]
-    run_id: Mapped[str]
+    global_run_id: Mapped[Id]
+    run_id: Mapped[Id]
     created_at: Mapped[datetime]
     created_at_camel: Mapped[datetime | None] = mapped_column("createdAt")
     created_at_z: Mapped[datetime | None] = timestamp_twin("created_atZ")
@@ -158,11 +159,11 @@ class ScoreResultRow(Base):
 
     __tablename__ = "mastra_scorers"
 
-    id: Mapped[str] = mapped_column(primary_key=True)
-    scorer_id: Mapped[str] = mapped_column("scorerId")
-    trace_id: Mapped[str | None] = mapped_column("traceId")
-    span_id: Mapped[str | None] = mapped_column("spanId")
-    run_id: Mapped[str] = mapped_column("runId")
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    scorer_id: Mapped[Id] = mapped_column("scorerId")
+    trace_id: Mapped[Id | None] = mapped_column("traceId")
+    span_id: Mapped[Id | None] = mapped_column("spanId")
+    run_id: Mapped[Id] = mapped_column("runId")
     scorer: Mapped[Any] = stringified_json("scorer", nullable=False)
     preprocess_step_result: Mapped[Any] = stringified_json("preprocessStepResult")
     extract_step_result: Mapped[Any] = stringified_json("extractStepResult")
@@ -180,12 +181,12 @@ class ScoreResultRow(Base):
     output: Mapped[Any] = stringified_json("output", not_null_in_mastra_pg=True)
     additional_context: Mapped[Any] = stringified_json("additionalContext")
     request_context: Mapped[Any] = stringified_json("requestContext")
-    entity_type: Mapped[str | None] = mapped_column("entityType")
+    entity_type: Mapped[Id | None] = mapped_column("entityType")
     entity: Mapped[Any] = stringified_json("entity")
-    entity_id: Mapped[str | None] = mapped_column("entityId")
+    entity_id: Mapped[Id | None] = mapped_column("entityId")
     source: Mapped[str]
-    resource_id: Mapped[str | None] = mapped_column("resourceId")
-    thread_id: Mapped[str | None] = mapped_column("threadId")
+    resource_id: Mapped[Id | None] = mapped_column("resourceId")
+    thread_id: Mapped[Id | None] = mapped_column("threadId")
     organization_id: Mapped[str | None] = mapped_column("organizationId")
     project_id: Mapped[str | None] = mapped_column("projectId")
     batch_id: Mapped[str | None] = mapped_column("batchId")
@@ -230,8 +231,8 @@ class WorkflowRunLockRow(Base):
 
     __tablename__ = "mastra_workflow_run_locks"
 
-    workflow_name: Mapped[str] = mapped_column(primary_key=True)
-    run_id: Mapped[str] = mapped_column(primary_key=True)
+    workflow_name: Mapped[Id] = mapped_column(primary_key=True)
+    run_id: Mapped[Id] = mapped_column(primary_key=True)
     holder: Mapped[str | None]
     # Which lock backend took the row: "advisory" rows are live while their
     # PostgreSQL advisory lock is held, "lease" rows until `expires_at`.
@@ -252,11 +253,11 @@ class MemoryMessageRow(Base):
 
     __tablename__ = "memory_messages"
 
-    message_id: Mapped[str] = mapped_column(primary_key=True)
-    thread_id: Mapped[str]
-    resource_id: Mapped[str | None]
+    message_id: Mapped[Id] = mapped_column(primary_key=True)
+    thread_id: Mapped[Id]
+    resource_id: Mapped[Id | None]
     dimension: Mapped[int] = mapped_column(Integer)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    vector: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.LONGBLOB(), "mysql"))
     created_at: Mapped[datetime]
 
     __table_args__ = (

@@ -1,21 +1,25 @@
 """Column types that carry the invariants: UTC timestamps in Mastra's formats,
-JSON that is JSONB on PostgreSQL and text elsewhere, text that keeps NUL."""
+JSON that is JSONB on PostgreSQL, JSON on MySQL and text on SQLite, text that
+keeps NUL; and the DDL types the migrations create, per dialect."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Text
+from sqlalchemy import JSON, DateTime, Double, LargeBinary, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite import REAL
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..clock import UTC, format_iso, parse_iso, to_utc
-from ..values import clean_text
+from ..values import MAX_ID_LENGTH, clean_text
 
 # PostgreSQL text and jsonb cannot hold U+0000. Such strings are stored with a
 # reversible escape built on a private-use character: U+E000 is doubled, and NUL
@@ -61,6 +65,58 @@ def _has_nul_or_mark(value: Any) -> bool:
 
 def _is_postgres(dialect: Dialect) -> bool:
     return dialect.name == "postgresql"
+
+
+def _is_mysql(dialect: Dialect) -> bool:
+    return dialect.name == "mysql"
+
+
+MYSQL_COLLATIONS = {True: "utf8mb4_nopad_bin", False: "utf8mb4_0900_bin"}
+"""The collation of our tables on MariaDB (True) and MySQL 8 (False): binary
+(text compares exactly, case and accents included, as on PostgreSQL and
+SQLite) and NO PAD (`'a'` and `'a '` are two ids, as there)."""
+
+
+def mysql_table_options(mariadb: bool) -> dict[str, str]:
+    """Every table on MySQL/MariaDB: InnoDB, utf8mb4 (any Unicode, emoji
+    too), `MYSQL_COLLATIONS`."""
+    return {
+        "mysql_engine": "InnoDB",
+        "mysql_charset": "utf8mb4",
+        "mysql_collate": MYSQL_COLLATIONS[mariadb],
+    }
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    """The DDL types of one dialect, as the migrations create the tables:
+    Mastra's on PostgreSQL and SQLite; on MySQL/MariaDB ids are
+    `VARCHAR(MAX_ID_LENGTH)` (key columns cannot be TEXT), other text
+    LONGTEXT, JSON a JSON column, timestamps `DATETIME(3)` holding UTC."""
+
+    id: TypeEngine[Any]
+    text: TypeEngine[Any]
+    json: TypeEngine[Any]
+    timestamp: TypeEngine[Any]
+    float: TypeEngine[Any]
+    blob: TypeEngine[Any]
+    table_options: dict[str, str]
+
+
+def column_types(dialect: Dialect) -> ColumnTypes:
+    """`ColumnTypes` of a dialect (PostgreSQL, SQLite, MySQL/MariaDB)."""
+    dialect_name = dialect.name
+    if dialect_name == "postgresql":
+        return ColumnTypes(
+            Text(), Text(), JSONB(), DateTime(timezone=False), Double(), LargeBinary(), {},
+        )  # fmt: skip
+    if dialect_name == "mysql":
+        return ColumnTypes(
+            mysql.VARCHAR(MAX_ID_LENGTH), mysql.LONGTEXT(), mysql.JSON(), mysql.DATETIME(fsp=3),
+            mysql.DOUBLE(), mysql.LONGBLOB(),
+            mysql_table_options(bool(getattr(dialect, "is_mariadb", False))),
+        )  # fmt: skip
+    return ColumnTypes(Text(), Text(), Text(), Text(), REAL(), LargeBinary(), {})
 
 
 # One encoder for every call: `json.dumps` with non-default options builds a new
@@ -134,6 +190,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(Text())
+        if _is_mysql(dialect):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=3))
         return dialect.type_descriptor(DateTime(timezone=False))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
@@ -180,6 +238,8 @@ class JSONValue(TypeDecorator[Any]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if _is_postgres(dialect):
             return dialect.type_descriptor(JSONB(none_as_null=True))
+        if _is_mysql(dialect):
+            return dialect.type_descriptor(mysql.JSON(none_as_null=True))
         return dialect.type_descriptor(Text())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
@@ -187,6 +247,8 @@ class JSONValue(TypeDecorator[Any]):
             return None
         if _is_postgres(dialect):
             return _map_strings(value, encode_nul) if _has_nul_or_mark(value) else value
+        if _is_mysql(dialect):
+            return value  # the JSON type serializes it (`json_serializer`)
         return dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
@@ -194,6 +256,8 @@ class JSONValue(TypeDecorator[Any]):
             return None
         if _is_postgres(dialect):
             return _map_strings(value, decode_nul)
+        if _is_mysql(dialect):
+            return value  # the JSON type parsed it
         if isinstance(value, bytes | bytearray):
             return loads_blob(bytes(value))
         if isinstance(value, str):
@@ -202,10 +266,15 @@ class JSONValue(TypeDecorator[Any]):
 
 
 class SafeText(TypeDecorator[str]):
-    """TEXT that round-trips NUL characters on PostgreSQL too."""
+    """TEXT that round-trips NUL characters on PostgreSQL too (LONGTEXT on MySQL)."""
 
     impl = Text
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if _is_mysql(dialect):
+            return dialect.type_descriptor(mysql.LONGTEXT())
+        return self.impl_instance
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         # The checks inlined: this runs for every text value of every row.
@@ -229,10 +298,24 @@ class SafeText(TypeDecorator[str]):
         return lambda value: value if value is None or _MARK not in value else decode_nul(value)
 
 
+class IdText(SafeText):
+    """An id column (`values.MAX_ID_LENGTH` characters at most): TEXT, and on
+    MySQL `VARCHAR(255)`, since key and index columns cannot be TEXT there
+    (binary collation from the table: ids compare exactly)."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if _is_mysql(dialect):
+            return dialect.type_descriptor(mysql.VARCHAR(MAX_ID_LENGTH))
+        return self.impl_instance
+
+
 class StringifiedJSON(TypeDecorator[Any]):
     """The JSON columns of `mastra_scorers`, as Mastra 1.x writes them: on
     PostgreSQL a `jsonb` *string* holding the value's JSON text (what
-    `@mastra/pg` stores), JSON text in a TEXT column elsewhere.
+    `@mastra/pg` stores), JSON text in a TEXT column on SQLite, and the value
+    itself in a JSON column on MySQL (no Mastra adapter to agree with there).
 
     Read back like Mastra's `safelyParseJSON`: a string that parses as JSON is
     that value, any other value (an object some other writer stored as real
@@ -250,17 +333,21 @@ class StringifiedJSON(TypeDecorator[Any]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if _is_postgres(dialect):
             return dialect.type_descriptor(JSONB(none_as_null=True))
+        if _is_mysql(dialect):
+            return dialect.type_descriptor(mysql.JSON(none_as_null=True))
         return dialect.type_descriptor(Text())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if _is_mysql(dialect):
+            return value  # the JSON type serializes it
         # NUL stays escaped (`\\u0000`) inside the text, so jsonb takes it.
         if value is None and not (self.null_as_json_on_postgresql and _is_postgres(dialect)):
             return None
         return dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
+        if value is None or _is_mysql(dialect):
+            return value  # on MySQL the JSON type parsed it
         if isinstance(value, bytes | bytearray):
             return loads_blob(bytes(value))
         if isinstance(value, str):

@@ -17,6 +17,7 @@ from ..dialects import (
     insert_if_absent,
     json_contains,
     lock_rows,
+    updated_rows,
     upsert,
 )
 from ..domain import StorageThread
@@ -170,13 +171,9 @@ class ThreadRepository:
             values["title"] = title
         if metadata is not None:
             values["metadata"] = {**(current.metadata or {}), **metadata}
-        stmt = (
-            update(TABLE)
-            .where(ThreadRow.id == thread_id)
-            .values(with_twins(self.features, PAIRS, values))
-            .returning(*COLUMNS)
-        )
-        return to_thread(self.session.execute(stmt).one())
+        stmt = update(TABLE).where(ThreadRow.id == thread_id)
+        stmt = stmt.values(with_twins(self.features, PAIRS, values))
+        return to_thread(updated_rows(self.session, stmt, *COLUMNS)[0])
 
     def set_resource(self, thread_id: str, resource_id: str, updated_at: datetime) -> StorageThread:
         """Give an (existing) thread to another resource, its messages too."""
@@ -188,16 +185,16 @@ class ThreadRepository:
         values = with_twins(
             self.features, PAIRS, {"resourceId": resource_id, "updatedAt": updated_at}
         )
-        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values).returning(*COLUMNS)
-        return to_thread(self.session.execute(stmt).one())
+        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values)
+        return to_thread(updated_rows(self.session, stmt, *COLUMNS)[0])
 
     def replace_metadata(
         self, thread_id: str, metadata: dict[str, Any] | None, updated_at: datetime
     ) -> StorageThread:
         """Set an (existing) thread's metadata as given."""
         values = with_twins(self.features, PAIRS, {"metadata": metadata, "updatedAt": updated_at})
-        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values).returning(*COLUMNS)
-        return to_thread(self.session.execute(stmt).one())
+        stmt = update(TABLE).where(ThreadRow.id == thread_id).values(values)
+        return to_thread(updated_rows(self.session, stmt, *COLUMNS)[0])
 
     def touch(self, thread_ids: Iterable[str], updated_at: datetime) -> int:
         """Set `updated_at` of these threads; how many were found."""

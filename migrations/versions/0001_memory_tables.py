@@ -14,19 +14,14 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from mastra_storage.migrate import create_index_if_missing, create_table_if_missing
+from mastra_storage.orm.types import column_types
 
 revision: str = "0001_memory_tables"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("mastra_storage",)  # for hosts: mastra_storage@head
 depends_on: str | Sequence[str] | None = None
-
-
-def _types() -> tuple[bool, sa.types.TypeEngine, sa.types.TypeEngine]:  # type: ignore[type-arg]
-    """(is PostgreSQL, timestamp type, JSON type) as Mastra declares them."""
-    if op.get_bind().dialect.name == "postgresql":
-        return True, sa.DateTime(timezone=False), postgresql.JSONB()
-    return False, sa.Text(), sa.Text()
 
 
 def _twins(pg: bool, *names: str) -> list[sa.Column]:  # type: ignore[type-arg]
@@ -38,69 +33,62 @@ def _twins(pg: bool, *names: str) -> list[sa.Column]:  # type: ignore[type-arg]
     ]
 
 
-def _create(name: str, *items: sa.schema.SchemaItem) -> None:
-    if not sa.inspect(op.get_bind()).has_table(name):
-        op.create_table(name, *items)
-
-
 def upgrade() -> None:
-    pg, timestamp, json_type = _types()
-    _create(
+    dialect = op.get_bind().dialect.name
+    pg, types = dialect == "postgresql", column_types(op.get_bind().dialect)
+    ident, text, json_type, timestamp = types.id, types.text, types.json, types.timestamp
+    create_table_if_missing(
         "mastra_threads",
-        sa.Column("id", sa.Text(), nullable=False),
-        sa.Column("resourceId", sa.Text(), nullable=False),
-        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("id", ident, nullable=False),
+        sa.Column("resourceId", ident, nullable=False),
+        sa.Column("title", text, nullable=False),
         sa.Column("metadata", json_type, nullable=True),
         sa.Column("createdAt", timestamp, nullable=False),
         sa.Column("updatedAt", timestamp, nullable=False),
         *_twins(pg, "createdAt", "updatedAt"),
         sa.PrimaryKeyConstraint("id", name="mastra_threads_pkey"),
     )
-    _create(
+    create_table_if_missing(
         "mastra_messages",
-        sa.Column("id", sa.Text(), nullable=False),
-        sa.Column("thread_id", sa.Text(), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("role", sa.Text(), nullable=False),
-        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("id", ident, nullable=False),
+        sa.Column("thread_id", ident, nullable=False),
+        sa.Column("content", text, nullable=False),
+        sa.Column("role", text, nullable=False),
+        sa.Column("type", text, nullable=False),
         sa.Column("createdAt", timestamp, nullable=False),
-        sa.Column("resourceId", sa.Text(), nullable=True),
+        sa.Column("resourceId", ident, nullable=True),
         *_twins(pg, "createdAt"),
         sa.PrimaryKeyConstraint("id", name="mastra_messages_pkey"),
     )
-    _create(
+    create_table_if_missing(
         "mastra_resources",
-        sa.Column("id", sa.Text(), nullable=False),
-        sa.Column("workingMemory", sa.Text(), nullable=True),
+        sa.Column("id", ident, nullable=False),
+        sa.Column("workingMemory", text, nullable=True),
         sa.Column("metadata", json_type, nullable=True),
         sa.Column("createdAt", timestamp, nullable=False),
         sa.Column("updatedAt", timestamp, nullable=False),
         *_twins(pg, "createdAt", "updatedAt"),
         sa.PrimaryKeyConstraint("id", name="mastra_resources_pkey"),
     )
-    op.create_index(
+    create_index_if_missing(
         "mastra_threads_resourceid_createdat_idx",
         "mastra_threads",
         ["resourceId", "createdAt"],
-        if_not_exists=True,
     )
-    op.create_index(
+    create_index_if_missing(
         "mastra_threads_resourceid_updatedat_idx",
         "mastra_threads",
         ["resourceId", "updatedAt"],
-        if_not_exists=True,
     )
-    op.create_index(
+    create_index_if_missing(
         "mastra_messages_thread_id_createdat_id_idx",
         "mastra_messages",
         ["thread_id", "createdAt", "id"],
-        if_not_exists=True,
     )
-    op.create_index(
+    create_index_if_missing(
         "mastra_messages_resourceid_createdat_id_idx",
         "mastra_messages",
         ["resourceId", "createdAt", "id"],
-        if_not_exists=True,
     )
 
 

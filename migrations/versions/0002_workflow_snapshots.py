@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from mastra_storage.migrate import create_index_if_missing, create_table_if_missing
+from mastra_storage.orm.types import column_types
 
 revision: str = "0002_workflow_snapshots"
 down_revision: str | Sequence[str] | None = "0001_memory_tables"
@@ -22,8 +24,9 @@ TABLE = "mastra_workflow_snapshot"
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
-    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
+    dialect = op.get_bind().dialect.name
+    pg, types = dialect == "postgresql", column_types(op.get_bind().dialect)
+    timestamp = types.timestamp
     twins = (
         [
             sa.Column("createdAtZ", sa.DateTime(timezone=True), server_default=sa.func.now()),
@@ -32,32 +35,25 @@ def upgrade() -> None:
         if pg
         else []
     )
-    if not sa.inspect(op.get_bind()).has_table(TABLE):
-        op.create_table(
-            TABLE,
-            sa.Column("workflow_name", sa.Text(), nullable=False),
-            sa.Column("run_id", sa.Text(), nullable=False),
-            sa.Column("resourceId", sa.Text(), nullable=True),
-            sa.Column("snapshot", postgresql.JSONB() if pg else sa.Text(), nullable=False),
-            sa.Column("createdAt", timestamp, nullable=False),
-            sa.Column("updatedAt", timestamp, nullable=False),
-            *twins,
-            sa.UniqueConstraint(
-                "workflow_name", "run_id", name="mastra_workflow_snapshot_workflow_name_run_id_key"
-            ),
-        )
-    op.create_index(
-        "mastra_workflow_snapshot_name_createdat_idx",
+    create_table_if_missing(
         TABLE,
-        ["workflow_name", "createdAt"],
-        if_not_exists=True,
+        sa.Column("workflow_name", types.id, nullable=False),
+        sa.Column("run_id", types.id, nullable=False),
+        sa.Column("resourceId", types.id, nullable=True),
+        sa.Column("snapshot", types.json, nullable=False),
+        sa.Column("createdAt", timestamp, nullable=False),
+        sa.Column("updatedAt", timestamp, nullable=False),
+        *twins,
+        sa.UniqueConstraint(
+            "workflow_name", "run_id", name="mastra_workflow_snapshot_workflow_name_run_id_key"
+        ),
     )
-    op.create_index("mastra_workflow_snapshot_run_id_idx", TABLE, ["run_id"], if_not_exists=True)
-    op.create_index(
-        "mastra_workflow_snapshot_resourceid_createdat_idx",
-        TABLE,
-        ["resourceId", "createdAt"],
-        if_not_exists=True,
+    create_index_if_missing(
+        "mastra_workflow_snapshot_name_createdat_idx", TABLE, ["workflow_name", "createdAt"]
+    )
+    create_index_if_missing("mastra_workflow_snapshot_run_id_idx", TABLE, ["run_id"])
+    create_index_if_missing(
+        "mastra_workflow_snapshot_resourceid_createdat_idx", TABLE, ["resourceId", "createdAt"]
     )
 
 

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from mastra_storage.migrate import create_index_if_missing, create_table_if_missing
+from mastra_storage.orm.types import column_types
 
 revision: str = "0003_evals"
 down_revision: str | Sequence[str] | None = "0002_workflow_snapshots"
@@ -22,12 +24,12 @@ TABLE = "mastra_evals"
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
-    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
-    json_type = postgresql.JSONB() if pg else sa.Text()
+    dialect = op.get_bind().dialect.name
+    pg, types = dialect == "postgresql", column_types(op.get_bind().dialect)
+    timestamp, json_type, text, ident = types.timestamp, types.json, types.text, types.id
     inspector = sa.inspect(op.get_bind())
     if not inspector.has_table(TABLE):
-        op.create_table(
+        create_table_if_missing(
             TABLE,
             sa.Column(
                 "id",
@@ -35,15 +37,15 @@ def upgrade() -> None:
                 primary_key=True,
                 autoincrement=True,
             ),
-            sa.Column("input", sa.Text(), nullable=False),
-            sa.Column("output", sa.Text(), nullable=False),
+            sa.Column("input", text, nullable=False),
+            sa.Column("output", text, nullable=False),
             sa.Column("result", json_type, nullable=False),
-            sa.Column("agent_name", sa.Text(), nullable=False),
-            sa.Column("metric_name", sa.Text(), nullable=False),
-            sa.Column("instructions", sa.Text(), nullable=False),
+            sa.Column("agent_name", ident, nullable=False),
+            sa.Column("metric_name", text, nullable=False),
+            sa.Column("instructions", text, nullable=False),
             sa.Column("test_info", json_type, nullable=True),
-            sa.Column("global_run_id", sa.Text(), nullable=False),
-            sa.Column("run_id", sa.Text(), nullable=False),
+            sa.Column("global_run_id", ident, nullable=False),
+            sa.Column("run_id", ident, nullable=False),
             sa.Column("created_at", timestamp, nullable=False),
             sa.Column("createdAt", timestamp, nullable=True),
             *(
@@ -73,11 +75,8 @@ def upgrade() -> None:
                     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
                     insert_before="input",
                 )
-    op.create_index(
-        "mastra_evals_agent_name_created_at_idx",
-        TABLE,
-        ["agent_name", "created_at", "id"],
-        if_not_exists=True,
+    create_index_if_missing(
+        "mastra_evals_agent_name_created_at_idx", TABLE, ["agent_name", "created_at", "id"]
     )
 
 

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from mastra_storage.migrate import create_table_if_missing
+from mastra_storage.orm.types import column_types
+
 revision: str = "0004_workflow_run_locks"
 down_revision: str | Sequence[str] | None = "0003_evals"
 branch_labels: str | Sequence[str] | None = None
@@ -24,14 +27,14 @@ TABLE = "mastra_workflow_run_locks"
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
-    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
-    op.create_table(
+    types = column_types(op.get_bind().dialect)
+    timestamp = types.timestamp
+    create_table_if_missing(
         TABLE,
-        sa.Column("workflow_name", sa.Text(), nullable=False),
-        sa.Column("run_id", sa.Text(), nullable=False),
-        sa.Column("holder", sa.Text(), nullable=True),
-        sa.Column("backend", sa.Text(), nullable=False),
+        sa.Column("workflow_name", types.id, nullable=False),
+        sa.Column("run_id", types.id, nullable=False),
+        sa.Column("holder", types.text, nullable=True),
+        sa.Column("backend", types.text, nullable=False),
         sa.Column("fencing_token", sa.BigInteger(), nullable=False),
         sa.Column("acquired_at", timestamp, nullable=True),
         sa.Column("expires_at", timestamp, nullable=True),

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from mastra_storage.migrate import create_index_if_missing, create_table_if_missing
+from mastra_storage.orm.types import column_types
 
 revision: str = "0005_scores"
 down_revision: str | Sequence[str] | None = "0004_workflow_run_locks"
@@ -23,13 +25,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "mastra_scorers"
-TEXT, JSON = "text", "json"
+TEXT, JSON, ID = "text", "json", "id"
 # Mastra's SCORERS_SCHEMA, in its column order: (name, kind, NOT NULL here).
 COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("scorerId", TEXT, True),
-    ("traceId", TEXT, False),
-    ("spanId", TEXT, False),
-    ("runId", TEXT, True),
+    ("scorerId", ID, True),
+    ("traceId", ID, False),
+    ("spanId", ID, False),
+    ("runId", ID, True),
     ("scorer", JSON, True),
     ("preprocessStepResult", JSON, False),
     ("extractStepResult", JSON, False),
@@ -47,12 +49,12 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("output", JSON, False),
     ("additionalContext", JSON, False),
     ("requestContext", JSON, False),
-    ("entityType", TEXT, False),
+    ("entityType", ID, False),
     ("entity", JSON, False),
-    ("entityId", TEXT, False),
+    ("entityId", ID, False),
     ("source", TEXT, True),
-    ("resourceId", TEXT, False),
-    ("threadId", TEXT, False),
+    ("resourceId", ID, False),
+    ("threadId", ID, False),
     ("organizationId", TEXT, False),
     ("projectId", TEXT, False),
     ("batchId", TEXT, False),
@@ -75,18 +77,20 @@ INDEXES = {
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
+    dialect = op.get_bind().dialect.name
+    pg, kinds = dialect == "postgresql", column_types(op.get_bind().dialect)
     types: dict[str, sa.types.TypeEngine] = {  # type: ignore[type-arg]
-        TEXT: sa.Text(),
-        JSON: postgresql.JSONB() if pg else sa.Text(),
-        "float": sa.Double() if pg else sa.REAL(),
+        TEXT: kinds.text,
+        ID: kinds.id,
+        JSON: kinds.json,
+        "float": kinds.float,
     }
-    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
+    timestamp = kinds.timestamp
     inspector = sa.inspect(op.get_bind())
     if not inspector.has_table(TABLE):
-        op.create_table(
+        create_table_if_missing(
             TABLE,
-            sa.Column("id", sa.Text(), nullable=False),
+            sa.Column("id", kinds.id, nullable=False),
             *(
                 sa.Column(name, types[kind], nullable=not required)
                 for name, kind, required in COLUMNS
@@ -114,7 +118,7 @@ def upgrade() -> None:
             if name not in present:
                 op.add_column(TABLE, sa.Column(name, types[kind], nullable=True))
     for name, columns in INDEXES.items():
-        op.create_index(name, TABLE, columns, if_not_exists=True)
+        create_index_if_missing(name, TABLE, columns)
 
 
 def downgrade() -> None:

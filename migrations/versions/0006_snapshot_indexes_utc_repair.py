@@ -6,7 +6,9 @@ expressions (`@mastra/pg` 1.27 creates the same ones; one that Mastra already
 made, under its schema-prefixed name, is adopted instead of duplicated):
 `(workflow_name, (snapshot ->> 'status'), "createdAt" DESC)` and the thread id
 embedded in the snapshot (`getSnapshotMemoryInfo`'s two layouts). SQLite gets
-the status index on `json_extract(snapshot, '$.status')`.
+the status index on `json_extract(snapshot, '$.status')`. MySQL/MariaDB get
+neither (MariaDB indexes no expression): a status filter reads the runs of the
+workflow through `(workflow_name, createdAt)`.
 
 The repair (`mastra_storage.migrate.repair_local_timestamps`) sets a plain
 `timestamp` column to its `"<col>Z"` twin's instant where the two differ by a
@@ -62,6 +64,8 @@ def _pg_index_like(fragment: str) -> bool:
 
 def upgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "mysql":
+        return
     if bind.dialect.name == "postgresql":
         repair_local_timestamps(bind)
         if not _pg_index_like("->> 'status'::text"):
@@ -73,5 +77,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "mysql":
+        return
     op.execute(f'DROP INDEX IF EXISTS "{THREAD_INDEX}"')
     op.execute(f'DROP INDEX IF EXISTS "{STATUS_INDEX}"')

@@ -17,6 +17,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from mastra_storage.migrate import create_index_if_missing, create_table_if_missing
+from mastra_storage.orm.types import column_types
+
 revision: str = "0007_memory_messages"
 down_revision: str | Sequence[str] | None = "0006_snapshot_indexes_utc_repair"
 branch_labels: str | Sequence[str] | None = None
@@ -26,21 +29,21 @@ TABLE = "memory_messages"
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
-    timestamp = sa.DateTime(timezone=False) if pg else sa.Text()
-    op.create_table(
+    types = column_types(op.get_bind().dialect)
+    timestamp = types.timestamp
+    create_table_if_missing(
         TABLE,
-        sa.Column("message_id", sa.Text(), nullable=False),
-        sa.Column("thread_id", sa.Text(), nullable=False),
-        sa.Column("resource_id", sa.Text(), nullable=True),
+        sa.Column("message_id", types.id, nullable=False),
+        sa.Column("thread_id", types.id, nullable=False),
+        sa.Column("resource_id", types.id, nullable=True),
         sa.Column("dimension", sa.Integer(), nullable=False),
-        sa.Column("vector", sa.LargeBinary(), nullable=False),
+        sa.Column("vector", types.blob, nullable=False),
         sa.Column("created_at", timestamp, nullable=False),
         sa.PrimaryKeyConstraint("message_id", name=f"{TABLE}_pkey"),
     )
-    op.create_index(f"{TABLE}_thread_id_idx", TABLE, ["thread_id"])
-    op.create_index(f"{TABLE}_resource_id_idx", TABLE, ["resource_id"])
-    op.create_index(f"{TABLE}_dimension_idx", TABLE, ["dimension"])
+    create_index_if_missing(f"{TABLE}_thread_id_idx", TABLE, ["thread_id"])
+    create_index_if_missing(f"{TABLE}_resource_id_idx", TABLE, ["resource_id"])
+    create_index_if_missing(f"{TABLE}_dimension_idx", TABLE, ["dimension"])
 
 
 def downgrade() -> None:
