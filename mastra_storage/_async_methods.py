@@ -2,8 +2,8 @@
 scripts/generate_async.py. Do not edit; change the sync facade and regenerate.
 
 Each method validates nothing itself: it awaits `self._run(operation, ...)`,
-which runs the same `operations` function as the sync facade inside
-`AsyncSession.run_sync`, so the logic exists once.
+which runs the same `operations` function (and the same transaction code)
+as the sync facade, in one greenlet, so the logic exists once.
 """
 
 from __future__ import annotations

@@ -24,5 +24,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
-__all__ = ["AsyncEngine", "AsyncSession", "async_sessionmaker", "create_async_engine"]
+__all__ = [
+    "AsyncEngine",
+    "AsyncSession",
+    "async_sessionmaker",
+    "create_async_engine",
+    "greenlet_spawn",
+]

@@ -4,8 +4,10 @@
 Same methods and semantics as the sync classes, as coroutines, over an
 `AsyncEngine` (aiosqlite; psycopg's async mode). The data methods are
 generated from the sync facade (`_async_methods.py`); each awaits `_run`,
-which executes the very same `operations` function inside
-`AsyncSession.run_sync`. Only the lifecycle below is written for async.
+which runs the sync facade's own `transaction` (checkout, transaction, the
+very same `operations` function, commit) in one greenlet on the engine's
+sync face, or the operation in the caller's `AsyncSession.run_sync`. Only the
+lifecycle below is written for async.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from . import operations
 from ._async_methods import AsyncDataMethods
-from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker, greenlet_spawn
 from .dialects import BEGIN_OPTION, connection_of, features
 from .domain import Direction, MastraDBMessage, RunLock
 from .engines import (
@@ -48,12 +50,12 @@ from .locks import (
     new_holder_id,
 )
 from .storage import (
-    COMMIT_REACHED,
     LOCK_POOL,
     MySQLOptions,
     PostgresOptions,
     migrate_on,
     raise_unless_retryable,
+    transaction,
 )
 
 T = TypeVar("T")
@@ -442,23 +444,14 @@ def sync_url(url: URL) -> URL:
     return sync_driver_url(url)
 
 
-def _call(session: Any, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    return operation(session, **kwargs)
-
-
 async def _transaction(
     engine: AsyncEngine, operation: Callable[..., T], kwargs: dict[str, Any]
 ) -> T:
-    """As `storage.transaction`, awaited."""
-    reached = False
-    try:
-        async with engine.begin() as conn:
-            result = await conn.run_sync(_call, operation, kwargs)
-            reached = True
-        return result
-    except DBAPIError as error:
-        setattr(error, COMMIT_REACHED, reached)
-        raise
+    """`storage.transaction` itself (the same checkout, transaction, commit and
+    error marking), on the async engine's sync face inside one greenlet: a
+    call switches to the event loop only where the driver waits, instead of
+    once per step of `async with engine.begin()` and `run_sync`."""
+    return await greenlet_spawn(transaction, engine.sync_engine, operation, kwargs)
 
 
 def _call_in_schema(

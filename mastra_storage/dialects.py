@@ -678,8 +678,15 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     plain BEGIN for readers, BEGIN IMMEDIATE for writers (execution option
     `mastra_storage_begin`), so a writer waits for the write lock up front
     (honouring busy_timeout) instead of failing when it upgrades a read lock.
+
+    The BEGIN goes out just before the transaction's first statement, from
+    the dialect's `do_execute` events rather than the engine's `begin` event:
+    an engine with any connection event listener pays for dispatching every
+    connection event on every statement (about a fifth of a point read).
+    A transaction sending no statement begins nothing, and its COMMIT is a
+    no-op; one that sends any holds its BEGIN's lock before the statement runs.
     """
-    if event.contains(engine, "begin", _sqlite_begin):
+    if event.contains(engine, "do_execute", _sqlite_begin_execute):
         return
 
     @event.listens_for(engine, "connect")
@@ -693,40 +700,55 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "do_execute", _sqlite_begin_execute)
+    event.listen(engine, "do_executemany", _sqlite_begin_execute)
+    event.listen(engine, "do_execute_no_params", _sqlite_begin_no_params)
 
 
 _BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "EXCLUSIVE": "BEGIN EXCLUSIVE"}
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    dbapi_connection: Any = conn.connection.dbapi_connection
-    info = conn.connection.info
+def _sqlite_begin_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    _sqlite_begin(cursor, context)
+    return False  # the dialect executes the statement itself
+
+
+def _sqlite_begin_no_params(cursor: Any, statement: str, context: Any) -> bool:
+    _sqlite_begin(cursor, context)
+    return False
+
+
+def _sqlite_begin(cursor: Any, context: Any) -> None:
+    """BEGIN (IMMEDIATE for writers) on the statement's cursor, when the
+    statement is the first of a SQLAlchemy transaction the database has not
+    begun yet."""
+    conn: Connection = context.root_connection
+    if not conn.in_transaction():
+        return
+    fairy: Any = conn.connection
+    if fairy.driver_connection.in_transaction:  # sqlite3 / aiosqlite: begun already
+        return
+    options = context.execution_options
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    dbapi_connection: Any = fairy.dbapi_connection
+    info = fairy.info
     if SQLITE_FUNCTIONS not in info:  # connected before our hooks (a caller's engine)
         register_sqlite_functions(dbapi_connection)
         info[SQLITE_FUNCTIONS] = True
     if dbapi_connection.isolation_level is not None:
         # A caller's engine without our connect hook: take over BEGIN here too.
         dbapi_connection.isolation_level = None
-    options = conn.get_execution_options()
     statement = _BEGIN.get(options.get(BEGIN_OPTION, ""), "BEGIN")
-    # Straight on the driver's cursor: a full SQLAlchemy execution per
-    # transaction cost a measurable share of every short call.
-    cursor = dbapi_connection.cursor()
     started = time.monotonic()
-    try:
-        while True:
-            try:
-                cursor.execute(statement)
-                return
-            except Exception as error:
-                # A writer waits for the write lock up to lock_timeout_ms: in one
-                # busy wait (sync), or in short ones (async), each a point where
-                # the event loop can deliver a cancellation.
-                bound = options.get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
-                if "locked" not in str(error) or time.monotonic() - started >= bound:
-                    raise sa_exc.DBAPIError.instance(
-                        statement, (), error, conn.dialect.loaded_dbapi.Error
-                    ) from error
-    finally:
-        cursor.close()
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except Exception as error:
+            # A writer waits for the write lock up to lock_timeout_ms: in one
+            # busy wait (sync), or in short ones (async), each a point where
+            # the event loop can deliver a cancellation.
+            bound = options.get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
+            if "locked" not in str(error) or time.monotonic() - started >= bound:
+                raise

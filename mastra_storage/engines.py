@@ -230,7 +230,7 @@ def engine_arguments(
         else:
             kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
         connect_args.setdefault("check_same_thread", False)
-        # The busy wait; async connections wait in slices (see `_sqlite_begin`).
+        # The busy wait; async connections wait in slices (see `dialects._sqlite_begin`).
         busy = settings.lock_timeout_ms / 1000
         connect_args.setdefault(
             "timeout", min(busy, ASYNC_SQLITE_BUSY_SLICE_S) if asynchronous else busy
