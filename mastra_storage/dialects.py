@@ -84,6 +84,10 @@ class Features:
     """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
     mariadb: bool = False
     """MySQL's dialect talking to MariaDB (`JSON_EQUALS`, `RETURNING` on INSERT/DELETE)."""
+    vector_extension: bool = False
+    """pgvector may be installed: semantic recall looks for the `embedding`
+    column its migration adds to `memory_messages` when the extension exists
+    (PostgreSQL), and searches with it when it is there."""
 
 
 @lru_cache(maxsize=8)
@@ -95,6 +99,7 @@ def _features(name: str, mariadb: bool = False) -> Features:
             row_locks=True,
             session_locks=PG_ADVISORY_LOCKS,
             max_bind_params=32_000,
+            vector_extension=True,
         )
     if name == "sqlite":
         return Features(

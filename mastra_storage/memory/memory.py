@@ -29,7 +29,7 @@ from . import working_memory as wm
 from .embedders import EmbeddingError, Vectors, check_embedder, unit_vectors
 from .history import MemoryContext, recall
 from .options import MemoryOptions, resolve_options
-from .vectors import text_of, write_vectors
+from .vectors import prepare_index, text_of, write_vectors
 
 Progress = Callable[[int, int], Any]
 """`progress(done, total)`: messages looked at so far, and how many there were."""
@@ -46,6 +46,8 @@ def save_indexed(
     dimension: int,
 ) -> list[MastraDBMessage]:
     """Save the messages and their vectors in one transaction."""
+    if vectors:
+        prepare_index(session, dimension)
     saved = operations.save_messages(session, messages=messages)
     write_vectors(session, saved, vectors, dimension)
     return saved
@@ -90,6 +92,7 @@ def write_batch(
     dimension: int,
 ) -> None:
     """Index messages read earlier: those deleted since are left out."""
+    prepare_index(session, dimension)
     still_there = MessageRepository(session).get_many(message_ids)
     write_vectors(session, [m for m in still_there if m.id in vectors], vectors, dimension)
 

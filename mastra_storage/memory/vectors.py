@@ -1,9 +1,13 @@
 """Semantic recall's index: which text of a message is embedded, the
-dimension guard, and exact cosine search over `memory_messages`.
+dimension guard, and cosine search over `memory_messages`.
 
-The search streams the scope's vectors in chunks of `SEARCH_CHUNK` rows,
-scores each chunk with one matrix product and keeps only the best `top_k`
-seen so far, so memory stays flat however many vectors the scope holds.
+Where pgvector exists (its migration added the `embedding` column), the
+database searches: an HNSW index per dimension, cosine distance `<=>`.
+Everywhere else, and whenever the index scan brings back fewer than `top_k`
+matches of the scope, the search is exact: it streams the scope's vectors in
+chunks of `SEARCH_CHUNK` rows, scores each chunk with one matrix product and
+keeps only the best `top_k` seen so far, so memory stays flat however many
+vectors the scope holds.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ def text_of(message: MastraDBMessageInput) -> str | None:
     return joined or None
 
 
-def check_dimension(session: Executor, dimension: int) -> None:
+def check_dimension(
+    session: Executor, dimension: int, repository: VectorRepository | None = None
+) -> None:
     """Refuse vectors whose dimension differs from the index's."""
-    stored = VectorRepository(session).stored_dimensions()
+    stored = (repository or VectorRepository(session)).stored_dimensions()
     if stored is None:
         return
     for existing in stored:
@@ -63,6 +69,7 @@ def write_vectors(
     """Store the vectors of these (saved) messages; a message without one (no
     text) loses any vector it had, so the index never holds stale text."""
     repository = VectorRepository(session)
+    check_dimension(session, dimension, repository)
     rows = [
         VectorRow(
             message_id=message.id,
@@ -75,7 +82,6 @@ def write_vectors(
         for message in messages
         if message.id in vectors
     ]
-    check_dimension(session, dimension)
     stale = [message.id for message in messages if message.id not in vectors]
     if stale:
         repository.delete_for_messages(stale)
@@ -91,11 +97,26 @@ def search(
     top_k: int,
     threshold: float | None,
     chunk: int = SEARCH_CHUNK,
+    exact: bool = False,
 ) -> list[tuple[float, str]]:
-    """The `top_k` (similarity, message id) pairs of the scope, best first;
-    `query` is one unit vector. Exact: every vector of the scope is scored."""
+    """The `top_k` (similarity, message id) pairs of the scope, best first,
+    without those under `threshold`; `query` is one unit vector. With
+    pgvector (and not `exact`), through its index; else, or when the index
+    scan finds fewer than `top_k` in the scope, exactly: every vector of the
+    scope is scored."""
     dimension = int(query.shape[0])
-    check_dimension(session, dimension)
+    repository = VectorRepository(session)
+    check_dimension(session, dimension, repository)
+    if not exact and repository.pgvector is not None:
+        found = repository.nearest(
+            query=query.astype(float).tolist(),
+            dimension=dimension,
+            thread_id=thread_id,
+            resource_id=resource_id,
+            limit=top_k,
+        )
+        if len(found) == top_k:
+            return [match for match in found if threshold is None or match[0] >= threshold]
     best: list[tuple[float, str]] = []  # a min-heap: the weakest kept match on top
     for part in VectorRepository(session).stream(
         thread_id=thread_id, resource_id=resource_id, chunk=chunk
@@ -124,7 +145,21 @@ def search(
     return sorted(best, reverse=True)
 
 
-__all__ = ["SEARCH_CHUNK", "check_dimension", "search", "text_of", "write_vectors"]
+def prepare_index(session: Executor, dimension: int) -> None:
+    """Before a write of `dimension` vectors, first in its transaction: with
+    pgvector, the HNSW index of that dimension (see
+    `VectorRepository.ensure_hnsw_index`)."""
+    VectorRepository(session).ensure_hnsw_index(dimension)
+
+
+__all__ = [
+    "SEARCH_CHUNK",
+    "check_dimension",
+    "prepare_index",
+    "search",
+    "text_of",
+    "write_vectors",
+]
 
 
 def _vectors_of_messages(session: Executor, message_ids: Sequence[str]) -> int:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Double, LargeBinary, Text
+from sqlalchemy import JSON, DateTime, Double, LargeBinary, Text, cast
 from sqlalchemy.dialects import mysql
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
 from sqlalchemy.dialects.sqlite import REAL
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 from ..clock import UTC, format_iso, parse_iso, to_utc
 from ..values import MAX_ID_LENGTH, clean_text
@@ -356,3 +357,23 @@ class StringifiedJSON(TypeDecorator[Any]):
             except ValueError:
                 return value
         return value
+
+
+class PgVector(UserDefinedType[list[float]]):
+    """pgvector's `vector` (in the schema the extension lives in, `schema`
+    quoted as PostgreSQL prints it), of `dimension` when given: the type of
+    `memory_messages.embedding` where the extension exists. A value is bound
+    as a `double precision[]` and cast, so no text is formatted."""
+
+    cache_ok = True
+
+    def __init__(self, schema: str, dimension: int | None = None) -> None:
+        self.schema = schema
+        self.dimension = dimension
+
+    def get_col_spec(self, **_: Any) -> str:
+        size = "" if self.dimension is None else f"({int(self.dimension)})"
+        return f"{self.schema}.vector{size}"
+
+    def bind_expression(self, bindvalue: Any) -> ColumnElement[Any]:
+        return cast(cast(bindvalue, ARRAY(DOUBLE_PRECISION)), self)

@@ -1,5 +1,7 @@
 """Message embeddings: `memory_messages` (ours), the index of `Memory`'s
-semantic recall. Vectors are stored as little-endian float32 bytes."""
+semantic recall. Vectors are stored as little-endian float32 bytes; where
+pgvector exists, also in the `embedding` column its migration added, which an
+HNSW index per dimension searches (cosine distance, `<=>`)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,31 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, delete, func, select, tuple_, update
+import numpy as np
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
 
 from ..dialects import BINARY_RESULTS_OPTION, Executor, connection_of, features, upsert
 from ..domain import MastraDBMessage
+from ..engines import quote_schema, schema_of
 from ..orm import MemoryMessageRow, MessageRow
+from ..orm.types import PgVector
 from ._common import AnySelect, chunks
 
 TABLE = cast(Table, MemoryMessageRow.__table__)
@@ -31,6 +53,66 @@ class VectorRow:
     dimension: int
     vector: bytes
     created_at: datetime
+
+
+EMBEDDING = "embedding"
+"""The pgvector column of `memory_messages` (only where the extension exists)."""
+
+_INDEX_LOCK = 0x6D6D
+"""First key of the transaction advisory lock that serialises creating an
+HNSW index (the second is the index name's hash)."""
+
+
+def hnsw_index_name(dimension: int) -> str:
+    return f"memory_messages_embedding_{int(dimension)}_hnsw"
+
+
+def hnsw_index_ddl(table: str, vector_schema: str, dimension: int) -> str:
+    """CREATE INDEX for the vectors of one dimension: HNSW over cosine
+    distance, on the column cast to `vector(dimension)`, partial on
+    `dimension` (the column holds any dimension; an index needs one).
+    `table` and `vector_schema` are quoted SQL names."""
+    d = int(dimension)
+    return (
+        f"CREATE INDEX IF NOT EXISTS {hnsw_index_name(d)} ON {table} USING hnsw "
+        f"(({EMBEDDING}::{vector_schema}.vector({d})) {vector_schema}.vector_cosine_ops) "
+        f"WHERE dimension = {d}"
+    )
+
+
+@lru_cache(maxsize=4)
+def _embedding_table(vector_schema: str) -> Table:
+    """`memory_messages` with its pgvector column, for the statements that use it."""
+    columns = [column._copy() for column in TABLE.columns]
+    return Table(TABLE.name, MetaData(), *columns, Column(EMBEDDING, PgVector(vector_schema)))
+
+
+@lru_cache(maxsize=16)
+def _nearest_statement(vector_schema: str, dimension: int, column: str) -> AnySelect:
+    """The `:limit` vectors of `dimension` in one scope (`:scope`) nearest to
+    `:query` by cosine distance, nearest first: ordered by the expression the
+    HNSW index of that dimension is built on, so it can serve the order."""
+    table = _embedding_table(vector_schema)
+    of_dimension = PgVector(vector_schema, dimension)
+    distance = sql_cast(table.c[EMBEDDING], of_dimension).op(
+        f"OPERATOR({vector_schema}.<=>)", return_type=Float()
+    )(bindparam("query", type_=of_dimension))
+    return (
+        select(table.c.message_id, distance)
+        # a literal, so the partial index's predicate matches in a generic plan
+        .where(table.c.dimension == literal_column(str(int(dimension))))
+        .where(table.c[column] == bindparam("scope"))
+        .order_by(distance)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+_VECTOR_TYPE_SCHEMA = text(
+    "SELECT t.typnamespace::regnamespace::text FROM pg_attribute a "
+    "JOIN pg_type t ON t.oid = a.atttypid "
+    "WHERE a.attrelid = to_regclass(:memory_messages) AND a.attname = 'embedding' "
+    "AND NOT a.attisdropped AND t.typname = 'vector'"
+)
 
 
 @lru_cache(maxsize=4)
@@ -68,17 +150,69 @@ class VectorRepository:
     def __init__(self, session: Executor) -> None:
         self.session = session
         self.features = features(session)
+        self._pgvector: str | bool | None = False  # False: not looked up yet
+
+    def _table_name(self, name: str) -> str:
+        """`name` as SQL, in the schema our statements are mapped to."""
+        schema = schema_of(connection_of(self.session))
+        return name if schema is None else f"{quote_schema(schema)}.{name}"
+
+    @property
+    def pgvector(self) -> str | None:
+        """The schema of pgvector's `vector` type (quoted as SQL) when
+        `memory_messages` has the `embedding` column, else None; looked up
+        once per repository (one operation)."""
+        if self._pgvector is False:
+            self._pgvector = None
+            if self.features.vector_extension:
+                self._pgvector = self.session.execute(
+                    _VECTOR_TYPE_SCHEMA, {"memory_messages": self._table_name(TABLE.name)}
+                ).scalar()
+        return self._pgvector  # type: ignore[return-value]
+
+    def ensure_hnsw_index(self, dimension: int) -> None:
+        """With pgvector: make sure the HNSW index of `dimension` exists
+        (created on the first write of that dimension, under a transaction
+        advisory lock so concurrent first writers create it once). Call it
+        before anything else in the transaction writes `memory_messages`."""
+        vector_schema = self.pgvector
+        if vector_schema is None:
+            return
+        index = self._table_name(hnsw_index_name(dimension))
+        if self.session.execute(select(func.to_regclass(index))).scalar() is not None:
+            return
+        self.session.execute(select(func.pg_advisory_xact_lock(_INDEX_LOCK, func.hashtext(index))))
+        ddl = hnsw_index_ddl(self._table_name(TABLE.name), vector_schema, dimension)
+        self.session.execute(text(ddl))
+
+    def nearest(
+        self,
+        *,
+        query: Sequence[float],
+        dimension: int,
+        thread_id: str | None,
+        resource_id: str | None,
+        limit: int,
+    ) -> list[tuple[float, str]]:
+        """With pgvector: up to `limit` (cosine similarity, message id) of the
+        scope (a thread, or else a resource), best first, through the HNSW
+        index when the planner takes it (approximate, and filtered to the
+        scope after the index scan: fewer than `limit` may come back)."""
+        assert self.pgvector is not None
+        column, scope = (
+            ("thread_id", thread_id) if thread_id is not None else ("resource_id", resource_id)
+        )
+        stmt = _nearest_statement(self.pgvector, int(dimension), column)
+        rows = self.session.execute(
+            stmt, {"query": list(query), "scope": scope, "limit": limit}
+        ).all()
+        return [(1.0 - float(distance), str(message_id)) for message_id, distance in rows]
 
     def upsert(self, rows: Sequence[VectorRow]) -> None:
         """Insert or replace each message's embedding."""
         if not rows:
             return
-        stmt = upsert(
-            self.features,
-            TABLE,
-            keys=["message_id"],
-            update_columns=["thread_id", "resource_id", "dimension", "vector", "created_at"],
-        )
+        columns = ["thread_id", "resource_id", "dimension", "vector", "created_at"]
         values = [
             {
                 "message_id": row.message_id,
@@ -90,6 +224,13 @@ class VectorRepository:
             }
             for row in rows
         ]
+        table = TABLE
+        if self.pgvector is not None:  # the same vector in pgvector's column
+            table = _embedding_table(self.pgvector)
+            columns.append(EMBEDDING)
+            for value, row in zip(values, rows, strict=True):
+                value[EMBEDDING] = np.frombuffer(row.vector, dtype="<f4").tolist()
+        stmt = upsert(self.features, table, keys=["message_id"], update_columns=columns)
         self.session.execute(stmt, values)
 
     def stored_dimensions(self) -> tuple[int, int] | None:
