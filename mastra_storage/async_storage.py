@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from . import operations
 from ._async_methods import AsyncDataMethods
 from ._asyncio import AsyncEngine, AsyncSession, async_sessionmaker, greenlet_spawn
-from .dialects import BEGIN_OPTION, connection_of, features
+from .dialects import BEGIN_OPTION, NO_BEGIN, connection_of, features
 from .domain import Direction, MastraDBMessage, RunLock
 from .engines import (
     ConnectionSettings,
@@ -149,6 +149,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self.features = features(self.engine.sync_engine)
         prepare_engine(self.engine.sync_engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A single-statement read is a transaction by itself: no BEGIN / COMMIT.
+        self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._initialized = False
@@ -245,7 +247,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
         if not self._initialized:
             await self.init()
-        engine = self._write_engine if write else self.engine
+        engine = (
+            self._write_engine
+            if write
+            else self._statement_engine
+            if operations.is_single_statement(operation)
+            else self.engine
+        )
         with translate_errors():
             try:
                 return await _transaction(engine, operation, kwargs)

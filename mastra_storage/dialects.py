@@ -45,7 +45,11 @@ from .orm.types import UTCDateTime
 SUPPORTED = ("sqlite", "postgresql", "mysql")
 
 BEGIN_OPTION = "mastra_storage_begin"
-"""Execution option naming the SQLite BEGIN mode (`"IMMEDIATE"` for writers)."""
+"""Execution option naming the SQLite BEGIN mode (`"IMMEDIATE"` for writers;
+`NO_BEGIN` for a single-statement read, which is a transaction by itself)."""
+
+NO_BEGIN = "NONE"
+"""`BEGIN_OPTION` value: send no BEGIN (SQLite); only for one statement."""
 
 LOCK_TIMEOUT_OPTION = "mastra_storage_lock_timeout_ms"
 """Engine execution option: how long a SQLite writer waits for the write lock."""
@@ -708,6 +712,43 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     event.listen(engine, "do_execute", _sqlite_begin_execute)
     event.listen(engine, "do_executemany", _sqlite_begin_execute)
     event.listen(engine, "do_execute_no_params", _sqlite_begin_no_params)
+    _skip_idle_ends(engine.dialect)
+
+
+def _skip_idle_ends(dialect: Dialect) -> None:
+    """COMMIT and ROLLBACK only a connection SQLite says is in a transaction.
+
+    The driver's `commit()` / `rollback()` do nothing outside one, but through
+    aiosqlite each is still a trip to its thread: a read without BEGIN, and
+    the pool's rollback when a committed connection comes back, would pay it
+    for nothing."""
+    if getattr(dialect, _IDLE_ENDS, False):
+        return
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if _may_be_in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if _may_be_in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+    setattr(dialect, _IDLE_ENDS, True)
+
+
+_IDLE_ENDS = "_mastra_storage_idle_ends"
+
+
+def _may_be_in_transaction(dbapi_connection: Any) -> bool:
+    """False only when the connection (a pool's proxy) is surely not in a
+    transaction: a closed or unknown one goes on to the driver, as before."""
+    try:
+        return bool(dbapi_connection.driver_connection.in_transaction)
+    except Exception:
+        return True
 
 
 _BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "EXCLUSIVE": "BEGIN EXCLUSIVE"}
@@ -734,7 +775,8 @@ def _sqlite_begin(cursor: Any, context: Any) -> None:
     if fairy.driver_connection.in_transaction:  # sqlite3 / aiosqlite: begun already
         return
     options = context.execution_options
-    if options.get("isolation_level") == "AUTOCOMMIT":
+    mode = options.get(BEGIN_OPTION, "")
+    if mode == NO_BEGIN or options.get("isolation_level") == "AUTOCOMMIT":
         return
     dbapi_connection: Any = fairy.dbapi_connection
     info = fairy.info
@@ -744,7 +786,7 @@ def _sqlite_begin(cursor: Any, context: Any) -> None:
     if dbapi_connection.isolation_level is not None:
         # A caller's engine without our connect hook: take over BEGIN here too.
         dbapi_connection.isolation_level = None
-    statement = _BEGIN.get(options.get(BEGIN_OPTION, ""), "BEGIN")
+    statement = _BEGIN.get(mode, "BEGIN")
     started = time.monotonic()
     while True:
         try:

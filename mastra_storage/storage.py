@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
-from .dialects import BEGIN_OPTION, connection_of, features
+from .dialects import BEGIN_OPTION, NO_BEGIN, connection_of, features
 from .domain import (
     Direction,
     EvalPage,
@@ -169,6 +169,8 @@ class MastraStorage(ABC):
         self.features = features(self.engine)  # refuses unsupported databases early
         prepare_engine(self.engine)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # A single-statement read is a transaction by itself: no BEGIN / COMMIT.
+        self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
@@ -285,7 +287,13 @@ class MastraStorage(ABC):
                     return operation(session, **kwargs)
         if not self._initialized:
             self.init()
-        engine = self._write_engine if write else self.engine
+        engine = (
+            self._write_engine
+            if write
+            else self._statement_engine
+            if operations.is_single_statement(operation)
+            else self.engine
+        )
         with translate_errors():
             try:
                 return transaction(engine, operation, kwargs)

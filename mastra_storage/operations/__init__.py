@@ -20,6 +20,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
+from ._marks import is_single_statement, single_statement
 from .evals import get_evals, save_evals
 from .memory import (
     check_batch,
@@ -91,6 +92,7 @@ __all__ = [
     "get_thread_by_id",
     "get_workflow_run_by_id",
     "ids_of",
+    "is_single_statement",
     "json_value",
     "list_messages",
     "list_messages_by_id",
@@ -116,6 +118,7 @@ __all__ = [
     "save_resource",
     "save_score",
     "save_thread",
+    "single_statement",
     "stamped",
     "supports_concurrent_updates",
     "thread_ids_of",

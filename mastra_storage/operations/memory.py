@@ -50,6 +50,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
+from ._marks import single_statement
 
 # -- threads ----------------------------------------------------------------------
 
@@ -83,6 +84,7 @@ def save_thread(session: Executor, *, thread: Any) -> StorageThread:
     return ThreadRepository(session).save(stamped(parse(StorageThread, thread, what="thread")))
 
 
+@single_statement
 def get_thread_by_id(
     session: Executor, *, thread_id: str, resource_id: str | None = None
 ) -> StorageThread | None:
@@ -380,6 +382,7 @@ MAX_BATCH = 10_000
 """Largest `batch_size` of `iter_messages`."""
 
 
+@single_statement
 def message_batch(
     session: Executor,
     *,
@@ -559,6 +562,7 @@ def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
 # -- resources --------------------------------------------------------------------
 
 
+@single_statement
 def get_resource_by_id(session: Executor, *, resource_id: str) -> StorageResource | None:
     require_text(resource_id, "resource_id")
     return ResourceRepository(session).get(resource_id)

@@ -1,0 +1,101 @@
+"""Reads marked `single_statement` run without a transaction of their own on
+SQLite (the statement is one by itself): each must send exactly one
+statement, on every backend, sync and async, whatever it finds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from mastra_storage import MastraStorage, operations
+from tests.conftest import Backend
+
+# Every marked operation, and a call of it through the facade.
+CALLS: dict[str, Callable[[Any], Any]] = {
+    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
+    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
+    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
+    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
+    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+    "message_batch": lambda s: list(s.iter_messages(thread_id="t1", batch_size=10)),
+}
+
+
+def test_the_marked_operations_are_the_ones_checked_here() -> None:
+    marked = {
+        name
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.is_single_statement(getattr(operations, name))
+    }
+    assert marked == set(CALLS)
+
+
+def _engine(storage: Any) -> Engine:
+    inner = getattr(storage, "storage", storage)  # the async storage behind BlockingStorage
+    engine = inner.engine
+    return getattr(engine, "sync_engine", engine)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("found", [False, True], ids=["missing", "present"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_marked_read_sends_one_statement(
+    storage: MastraStorage, backend: Backend, name: str, found: bool
+) -> None:
+    if found:
+        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        storage.save_messages(
+            messages=[
+                {
+                    "id": f"m{i}",
+                    "thread_id": "t1",
+                    "resource_id": "r1",
+                    "role": "user",
+                    "content": {"format": 2, "parts": [{"type": "text", "text": "hi"}]},
+                }
+                for i in range(25)  # more than one batch: each batch is one call
+            ]
+        )
+        storage.update_resource(resource_id="r1", working_memory="wm")
+        storage.persist_workflow_snapshot(
+            workflow_name="wf", run_id="run", snapshot={"status": "running"}
+        )
+        storage.save_score(
+            score={
+                "id": "score",
+                "scorerId": "tone",
+                "entityId": "wf-1",
+                "entityType": "WORKFLOW",
+                "runId": "run",
+                "output": "x",
+                "score": 1,
+                "scorer": {"id": "tone"},
+                "entity": {"id": "wf-1"},
+                "source": "TEST",
+            }
+        )
+    storage.get_thread_by_id(thread_id="warm-up")  # migrations and first connect done
+    with counting(_engine(storage)) as sent:
+        result = CALLS[name](storage)
+    batches = 3 if found and name == "message_batch" else 1
+    assert len(sent) == batches, sent
+    assert (result not in (None, [])) is found
