@@ -92,6 +92,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             (default 5).
         prepared_statements: False (or `?prepared_statements=false` in the
             URL) for a transaction-pooling proxy such as PgBouncer.
+        statement_timeout_s: PostgreSQL: seconds one statement may run
+            (default 30); a frozen server is given up on after this plus a
+            grace, as in `MastraStorage` (`StorageTimeoutError`).
         **engine_options: passed to `create_async_engine` when the storage
             makes its engine.
 
@@ -118,6 +121,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         lock_timeout_ms: int = 10_000,
         pool_timeout_s: float = 5.0,
         prepared_statements: bool = True,
+        statement_timeout_s: float = 30.0,
         **engine_options: Any,
     ) -> None:
         self.name = name
@@ -130,6 +134,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             lock_timeout_ms=lock_timeout_ms,
             pool_timeout_s=pool_timeout_s,
             prepared_statements=prepared_statements,
+            statement_timeout_s=statement_timeout_s,
         )
         if engine is not None and url is not None:
             raise ValidationError("give url or engine, not both", field="engine")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert, Update
 
+from .deadlines import unbounded
 from .errors import ValidationError
 from .orm.types import UTCDateTime
 
@@ -52,6 +54,7 @@ NO_BEGIN = "NONE"
 """`BEGIN_OPTION` value: send no BEGIN (SQLite); only for one statement."""
 
 LOCK_TIMEOUT_OPTION = "mastra_storage_lock_timeout_ms"
+STATEMENT_TIMEOUT_OPTION = "mastra_storage_statement_timeout_ms"
 """Engine execution option: how long a SQLite writer waits for the write lock."""
 
 PG_ADVISORY_LOCKS = "pg_advisory"
@@ -613,15 +616,21 @@ def _postgres_proxy_begin(conn: Connection) -> None:
         return  # no transaction to scope the settings to (advisory lock connections)
     schema = options.get(PROXY_OPTION) or ""
     timeout = f"{int(options.get(LOCK_TIMEOUT_OPTION, 10_000))}ms"
+    statement = f"{int(options.get(STATEMENT_TIMEOUT_OPTION, 30_000))}ms"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if schema:
             cursor.execute(
-                "SELECT set_config('search_path', %s, true), set_config('lock_timeout', %s, true)",
-                (conn.dialect.identifier_preparer.quote_identifier(schema), timeout),
+                "SELECT set_config('search_path', %s, true), set_config('lock_timeout', %s, true),"
+                " set_config('statement_timeout', %s, true)",
+                (conn.dialect.identifier_preparer.quote_identifier(schema), timeout, statement),
             )
         else:
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true),"
+                " set_config('statement_timeout', %s, true)",
+                (timeout, statement),
+            )
     except Exception as error:
         raise sa_exc.DBAPIError.instance(
             "SET LOCAL", (), error, conn.dialect.loaded_dbapi.Error
@@ -643,6 +652,19 @@ def updated_rows(executor: Executor, stmt: Update, *columns: Any) -> Sequence[An
     if stmt.whereclause is not None:
         reread = reread.where(stmt.whereclause)
     return executor.execute(reread).all()
+
+
+@contextmanager
+def unbounded_statements(conn: Connection) -> Iterator[None]:
+    """No statement bound for the rest of this transaction (`init()`'s
+    migrations): PostgreSQL's `statement_timeout` off (`SET LOCAL`) and the
+    client-side deadline lifted. Other databases have no such bound."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    with unbounded(conn.connection.dbapi_connection):
+        yield
 
 
 def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> None:

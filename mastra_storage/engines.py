@@ -3,6 +3,7 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -18,9 +19,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
+from .deadlines import bound_connection
 from .dialects import (
     LOCK_TIMEOUT_OPTION,
     PROXY_OPTION,
+    STATEMENT_TIMEOUT_OPTION,
     configure_postgres_binary_results,
     configure_postgres_proxy,
     configure_sqlite,
@@ -58,6 +61,13 @@ class ConnectionSettings:
     - `lock_timeout_ms` (10 000): waiting for a row or table lock (PostgreSQL
       `lock_timeout`) or for the SQLite write lock (its busy wait).
     - `pool_timeout_s` (5): waiting for a free pooled connection.
+    - `statement_timeout_s` (30): PostgreSQL, one statement or round trip:
+      the server's `statement_timeout` ends a statement that runs longer
+      (the connection stays usable); a server that does not answer at all
+      (frozen: SIGSTOP, a hung host) is given up on by the client after
+      `statement_timeout_s` plus a grace (10%, at least 1 s; see
+      `mastra_storage.deadlines`), closing that connection. The migrations of
+      `init()` are exempt (DDL on a large table may rightly take long).
     - `prepared_statements` (True): False for a transaction-pooling proxy
       (PgBouncer, pool_mode=transaction): psycopg prepares nothing, and the
       schema and lock bound are set per transaction, not per connection.
@@ -69,9 +79,15 @@ class ConnectionSettings:
     lock_timeout_ms: int = 10_000
     pool_timeout_s: float = 5.0
     prepared_statements: bool = True
+    statement_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("connect_timeout_s", "lock_timeout_ms", "pool_timeout_s"):
+        for name in (
+            "connect_timeout_s",
+            "lock_timeout_ms",
+            "pool_timeout_s",
+            "statement_timeout_s",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValidationError(
@@ -157,6 +173,7 @@ def storage_settings(
     lock_timeout_ms: int,
     pool_timeout_s: float,
     prepared_statements: bool,
+    statement_timeout_s: float = DEFAULT_SETTINGS.statement_timeout_s,
 ) -> tuple[str | URL | None, ConnectionSettings]:
     """A storage constructor's bounds, checked, with our own URL flags taken
     out of `url` (sync and async storages share this)."""
@@ -165,6 +182,7 @@ def storage_settings(
         lock_timeout_ms=lock_timeout_ms,
         pool_timeout_s=pool_timeout_s,
         prepared_statements=prepared_statements,
+        statement_timeout_s=statement_timeout_s,
     )
     if url is None:
         return None, settings
@@ -182,11 +200,8 @@ def url_settings(url: URL, settings: ConnectionSettings) -> tuple[URL, Connectio
     value = flags["prepared_statements"]
     value = value[-1] if isinstance(value, tuple) else value
     if settings.prepared_statements:  # the constructor's False wins over the URL
-        settings = ConnectionSettings(
-            connect_timeout_s=settings.connect_timeout_s,
-            lock_timeout_ms=settings.lock_timeout_ms,
-            pool_timeout_s=settings.pool_timeout_s,
-            prepared_statements=value.lower() in _URL_FLAGS["prepared_statements"],
+        settings = dataclasses.replace(
+            settings, prepared_statements=value.lower() in _URL_FLAGS["prepared_statements"]
         )
     return url, settings
 
@@ -213,6 +228,7 @@ def engine_arguments(
     connect_args = kwargs.setdefault("connect_args", {})
     options = kwargs.setdefault("execution_options", {})
     options.setdefault(LOCK_TIMEOUT_OPTION, settings.lock_timeout_ms)
+    options.setdefault(STATEMENT_TIMEOUT_OPTION, statement_timeout_ms(settings))
     if backend == "sqlite":
         if asynchronous and parsed.get_driver_name() in ("pysqlite", "sqlite"):
             parsed = parsed.set(drivername="sqlite+aiosqlite")
@@ -246,7 +262,10 @@ def engine_arguments(
         connect_args.setdefault("keepalives_count", 3)
         if settings.prepared_statements:
             # Per connection, in the startup packet: no round trip per transaction.
-            startup = [f"-c lock_timeout={int(settings.lock_timeout_ms)}"]
+            startup = [
+                f"-c lock_timeout={int(settings.lock_timeout_ms)}",
+                f"-c statement_timeout={statement_timeout_ms(settings)}",
+            ]
             if schema is not None:
                 startup.append(startup_option(f"-csearch_path={quote_schema(schema)}"))
             given = connect_args.get("options")
@@ -294,6 +313,24 @@ def mysql_session_setup(lock_timeout_ms: float) -> str:
     )
 
 
+def statement_timeout_ms(settings: ConnectionSettings) -> int:
+    """PostgreSQL's `statement_timeout` for these settings, in milliseconds."""
+    return max(1, int(settings.statement_timeout_s * 1000))
+
+
+def bound_answers(engine: Engine, settings: ConnectionSettings) -> None:
+    """On PostgreSQL, give each new connection of this (our) engine the
+    client-side deadline of `mastra_storage.deadlines`."""
+    if engine.dialect.name != "postgresql":
+        return
+    bound = settings.statement_timeout_s
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        bound_connection(dbapi_connection, bound)
+
+    event.listen(engine, "connect", on_connect)
+
+
 # The driver modules each of our drivers needs, and the extra that installs them.
 _DRIVER_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
     "psycopg": (("psycopg",), "postgres"),
@@ -335,6 +372,7 @@ def create_engine_for_url(
         require_driver(parsed)
         engine = create_engine(parsed, **arguments)
     prepare_engine(engine)
+    bound_answers(engine, settings)
     return with_schema(engine, schema)
 
 
@@ -356,6 +394,7 @@ def create_async_engine_for_url(
         require_driver(parsed, asynchronous=True)
         engine = create_async_engine(parsed, **arguments)
     prepare_engine(engine.sync_engine)
+    bound_answers(engine.sync_engine, settings)
     return with_schema(engine, schema)
 
 

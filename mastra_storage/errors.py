@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
+from .deadlines import is_deadline
+
 
 class StorageError(Exception):
     """Base of every error this library raises."""
@@ -76,8 +78,10 @@ class OperationalError(StorageError):
 class StorageTimeoutError(OperationalError, TimeoutError):
     """A wait passed its bound: a row, advisory or SQLite lock (`lock_timeout_ms`),
     a pool checkout (`pool_timeout_s`), a connect (`connect_timeout_s`), or a
-    statement (`statement_timeout_s`). The transaction was rolled back: nothing
-    of the call was written."""
+    statement (`statement_timeout_s`: the server's bound, or no answer at all
+    from a frozen server within it plus a grace). The transaction was rolled
+    back: nothing of the call was written (save when the commit itself got no
+    answer: the message then says the write may or may not have been saved)."""
 
 
 class ConnectionLostError(OperationalError):
@@ -101,6 +105,8 @@ def is_timeout(error: BaseException) -> bool:
     if isinstance(error, sa_exc.TimeoutError):
         return True
     orig = getattr(error, "orig", None) or error
+    if is_deadline(orig):
+        return True
     if getattr(orig, "sqlstate", None) in _TIMEOUT_SQLSTATES:
         return True
     text = str(orig).lower()

@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
-from .dialects import BEGIN_OPTION, NO_BEGIN, connection_of, features
+from .deadlines import is_deadline
+from .dialects import BEGIN_OPTION, NO_BEGIN, connection_of, features, unbounded_statements
 from .domain import (
     Direction,
     EvalPage,
@@ -54,6 +55,7 @@ from .engines import (
 from .errors import (
     ConnectionLostError,
     StorageClosedError,
+    StorageTimeoutError,
     ValidationError,
     translate_errors,
 )
@@ -99,6 +101,11 @@ class MastraStorage(ABC):
             (default 5).
         prepared_statements: False (or `?prepared_statements=false` in the
             URL) for a transaction-pooling proxy such as PgBouncer.
+        statement_timeout_s: PostgreSQL: seconds one statement may run
+            (the server's `statement_timeout`; default 30); a frozen server
+            that does not answer at all is given up on after this plus a
+            grace (10%, at least 1 s), closing that connection. Either way
+            `StorageTimeoutError`. `init()`'s migrations are exempt.
         **engine_options: passed to `sqlalchemy.create_engine` (`pool_size=`,
             `pool_pre_ping=`, ...) when the storage makes its engine.
 
@@ -137,6 +144,7 @@ class MastraStorage(ABC):
         lock_timeout_ms: int = 10_000,
         pool_timeout_s: float = 5.0,
         prepared_statements: bool = True,
+        statement_timeout_s: float = 30.0,
         **engine_options: Any,
     ) -> None:
         self.name = name
@@ -149,6 +157,7 @@ class MastraStorage(ABC):
             lock_timeout_ms=lock_timeout_ms,
             pool_timeout_s=pool_timeout_s,
             prepared_statements=prepared_statements,
+            statement_timeout_s=statement_timeout_s,
         )
         if engine is not None:
             if url is not None:
@@ -1169,6 +1178,15 @@ def raise_unless_retryable(error: DBAPIError, *, write: bool) -> None:
     was written; any other error is raised as it is."""
     if not error.connection_invalidated:
         raise error
+    if is_deadline(error):
+        # The server did not answer in time (frozen): retrying would wait again.
+        if write and getattr(error, COMMIT_REACHED, False):
+            raise StorageTimeoutError(
+                "no answer from the database server to the commit within "
+                "statement_timeout_s plus grace: the write may or may not have been "
+                "saved; read it back before retrying"
+            ) from error
+        raise error
     if not write:
         return
     if getattr(error, COMMIT_REACHED, False):
@@ -1193,7 +1211,7 @@ def arguments(frame: dict[str, Any]) -> dict[str, Any]:
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:
     """Prepare the database and migrate it to head on one connection, in one
     transaction holding the migration lock (sync and async facades alike)."""
-    with migrate.migration_connection(conn) as locked:
+    with migrate.migration_connection(conn) as locked, unbounded_statements(locked):
         prepare(locked)
         migrate.upgrade(locked)
 

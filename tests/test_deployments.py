@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -292,6 +292,7 @@ def test_the_bounds_are_checked() -> None:
         ("connect_timeout_s", -1),
         ("pool_timeout_s", float("inf")),
         ("lock_timeout_ms", True),
+        ("statement_timeout_s", 0),
     ]:
         with pytest.raises(StorageError, match=field):
             PostgresStorage(url="postgresql://nobody@127.0.0.1:1/x", **{field: value})
@@ -416,3 +417,89 @@ def test_a_write_on_a_dropped_connection_says_nothing_was_written(backend: Backe
     assert storage.list_messages(thread_id="t").total == 0
     storage.save_messages(messages=[message("m1", "t")])  # and the next one works
     assert storage.list_messages(thread_id="t").total == 1
+
+
+# -- 6. a frozen server -----------------------------------------------------------------
+
+
+def backend_pids(backend: Backend, application_name: str) -> list[int]:
+    engine = create_engine(backend.url)
+    try:
+        with engine.connect() as conn:
+            return [
+                int(pid)
+                for (pid,) in conn.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": application_name},
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def frozen(pids: list[int]) -> Iterator[None]:
+    """The server processes serving these connections stopped (SIGSTOP), as
+    a hung server whose kernel still acknowledges TCP; always resumed."""
+    stopped = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_call_to_a_frozen_server_times_out_and_the_next_works(
+    backend: Backend, call: str
+) -> None:
+    """Issue #9 case 6: the PostgreSQL backend serving the storage stops
+    (SIGSTOP) with a query in flight: the call raises StorageTimeoutError
+    after statement_timeout_s plus grace (2 s + 1 s here; the default would
+    be 33 s), neither hanging nor retrying, and once the server runs again
+    the next call works."""
+    name = f"mst-{uuid.uuid4().hex[:10]}"
+    storage: Any = backend.make(statement_timeout_s=2, connect_args={"application_name": name})
+    storage.init()
+    make_thread(storage, "t")
+    pids = backend_pids(backend, name)
+    assert pids
+    attempt: Callable[[], Any] = (
+        (lambda: storage.get_thread_by_id(thread_id="t"))
+        if call == "read"
+        else (lambda: storage.save_messages(messages=[message("m1", "t")]))
+    )
+    with frozen(pids):
+        result = bounded(attempt, 20)
+    assert isinstance(result, StorageTimeoutError), result
+    assert "no answer from the database server" in str(result)
+    assert storage.get_thread_by_id(thread_id="t") is not None
+    assert storage.list_messages(thread_id="t").total == 0  # nothing was written
+    storage.save_messages(messages=[message("m1", "t")])
+    assert storage.list_messages(thread_id="t").total == 1
+
+
+@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+def test_a_slow_statement_is_ended_by_the_server_and_the_connection_kept(
+    backend: Backend,
+) -> None:
+    """A live server ends a statement past statement_timeout_s itself (the
+    client's deadline, later, never fires): StorageTimeoutError, and the same
+    connection serves the next call."""
+    name = f"mst-{uuid.uuid4().hex[:10]}"
+    storage: Any = backend.make(statement_timeout_s=1, connect_args={"application_name": name})
+    storage.init()
+    make_thread(storage, "t")
+    before = set(backend_pids(backend, name))
+    with (
+        pytest.raises(StorageTimeoutError, match="statement timeout"),
+        storage.session_scope(write=False) as session,
+    ):
+        session.execute(text("SELECT pg_sleep(5)"))
+    assert storage.get_thread_by_id(thread_id="t") is not None
+    assert set(backend_pids(backend, name)) == before  # no connection was dropped
