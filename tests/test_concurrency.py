@@ -24,9 +24,12 @@ from support import make_thread, message
 
 from mastra_storage import (
     AsyncDefaultStorage,
+    AsyncMemory,
     AsyncPostgresStorage,
     DefaultStorage,
+    HashingEmbedder,
     MastraStorage,
+    Memory,
     NotFoundError,
 )
 
@@ -326,6 +329,99 @@ def test_saves_and_deletes_racing_in_threads_leave_no_orphans(
             assert result is None or isinstance(result, NotFoundError | list), result
         assert storage.get_thread_by_id(thread_id=thread_id) is None
     assert orphans(storage) == 0
+
+
+# Memory's vector writes (semantic recall: a message and its vector in one
+# transaction) racing the delete of their thread: the save lands entirely
+# before the delete (which then removes message and vector) or fails, never
+# leaving a vector whose message or thread is gone, nor a resurrected thread.
+
+
+def memory_of(storage: Any) -> Any:
+    """A Memory with semantic recall on `storage`; an AsyncMemory, driven
+    blocking, on an async one."""
+    options = {"options": {"semantic_recall": True}, "embedder": HashingEmbedder(32)}
+    if isinstance(storage, BlockingStorage):
+        return BlockingStorage(AsyncMemory(storage.storage, **options), None, storage._loop)  # type: ignore[arg-type]
+    return Memory(storage, **options)
+
+
+def orphan_vectors(storage: Any) -> int:
+    """Vector entries whose message or thread does not exist."""
+    with storage.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM memory_messages v WHERE NOT EXISTS "
+                    "(SELECT 1 FROM mastra_messages m WHERE m.id = v.message_id) OR NOT EXISTS "
+                    "(SELECT 1 FROM mastra_threads t WHERE t.id = v.thread_id)"
+                )
+            ).scalar_one()
+        )
+
+
+def vectors_of(storage: Any, thread_id: str) -> int:
+    with storage.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM memory_messages WHERE thread_id = :t"), {"t": thread_id}
+            ).scalar_one()
+        )
+
+
+def test_memory_save_then_delete_thread_before_commit_leaves_no_vector(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    make_thread(storage, "T")
+    delete = Background(backend, lambda s: s.delete_thread(thread_id="T"))
+    with storage.session_scope() as session:
+        memory_of(storage).save_messages(
+            messages=[message("m1", "T", "trip to Lisbon")], session=session
+        )
+        delete.go()
+    assert delete.join() is None
+    assert storage.get_thread_by_id(thread_id="T") is None
+    assert orphans(storage) == 0 and orphan_vectors(storage) == 0
+    make_thread(storage, "T")  # the id re-used starts empty: no message, no vector
+    assert storage.list_messages(thread_id="T").messages == []
+    assert vectors_of(storage, "T") == 0
+
+
+def test_delete_thread_then_memory_save_before_commit_saves_nothing(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    make_thread(storage, "T")
+    save = Background(
+        backend,
+        lambda s: memory_of(s).save_messages(messages=[message("m1", "T", "trip to Lisbon")]),
+    )
+    with storage.session_scope() as session:
+        storage.delete_thread(thread_id="T", session=session)
+        save.go()
+    assert isinstance(save.join(), NotFoundError)
+    assert orphans(storage) == 0 and orphan_vectors(storage) == 0
+    assert storage.list_messages_by_id(message_ids=["m1"]) == []
+
+
+def test_memory_saves_and_deletes_racing_in_threads_leave_no_orphan_vectors(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    for round_ in range(4):
+        thread_id = f"race-{round_}"
+        make_thread(storage, thread_id)
+
+        def work(s: Any, i: int, thread_id: str = thread_id) -> Any:
+            if i == 0:
+                return s.delete_thread(thread_id=thread_id)
+            return memory_of(s).save_messages(
+                messages=[message(f"{thread_id}-m{i}", thread_id, f"note {i} about Lisbon")]
+            )
+
+        for result in in_threads(backend, 4, work):
+            assert result is None or isinstance(result, NotFoundError | list), result
+        assert storage.get_thread_by_id(thread_id=thread_id) is None
+        assert vectors_of(storage, thread_id) == 0
+    assert orphans(storage) == 0 and orphan_vectors(storage) == 0
 
 
 # -- 4. one storage shared by threads ---------------------------------------------------
