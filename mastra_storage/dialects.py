@@ -573,21 +573,29 @@ def single_statement_options(feats: Features, engine: Engine) -> dict[str, Any]:
 
 
 def configure_postgres_binary_results(engine: Engine) -> None:
-    """Honour `BINARY_RESULTS_OPTION` on a psycopg engine."""
+    """Honour `BINARY_RESULTS_OPTION` on a psycopg engine.
+
+    From the dialect's `do_execute` events, first of them, rather than a
+    connection event: an engine with any connection event listener pays for
+    dispatching every connection event on every statement."""
     if engine.dialect.driver != "psycopg":
         return
-    if not event.contains(engine, "before_cursor_execute", _binary_results):
-        event.listen(engine, "before_cursor_execute", _binary_results)
+    if not event.contains(engine, "do_execute", _binary_results_execute):
+        event.listen(engine, "do_execute", _binary_results_execute, insert=True)
+        event.listen(engine, "do_execute_no_params", _binary_results_no_params, insert=True)
 
 
-def _binary_results(
-    conn: Connection,
-    cursor: Any,
-    statement: str,
-    parameters: Any,
-    context: Any,
-    executemany: bool,
-) -> None:
+def _binary_results_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    _binary_results(cursor, context)
+    return False  # the dialect (or the next hook) executes the statement
+
+
+def _binary_results_no_params(cursor: Any, statement: str, context: Any) -> bool:
+    _binary_results(cursor, context)
+    return False
+
+
+def _binary_results(cursor: Any, context: Any) -> None:
     if context is None or not context.execution_options.get(BINARY_RESULTS_OPTION):
         return
     # psycopg's own cursor: SQLAlchemy's asyncio adapter wraps it in `_cursor`.
@@ -596,6 +604,44 @@ def _binary_results(
 
     driver_cursor = getattr(cursor, "_cursor", cursor)
     driver_cursor.format = Format.BINARY
+
+
+def configure_postgres(engine: Engine) -> None:
+    """PostgreSQL hooks: behind a transaction-pooling proxy the per-transaction
+    settings (`configure_postgres_proxy`); otherwise single-statement reads
+    (`BEGIN_OPTION` = `NO_BEGIN`) run in autocommit, one round trip instead of
+    BEGIN, the statement and COMMIT. A statement alone is atomic and sees one
+    snapshot; the connection is back out of autocommit before anything else
+    runs on it."""
+    if PROXY_OPTION in engine.get_execution_options():
+        configure_postgres_proxy(engine)
+    elif not event.contains(engine, "do_execute", _postgres_single_statement):
+        event.listen(engine, "do_execute", _postgres_single_statement)
+
+
+_IDLE = 0  # libpq PQTRANS_IDLE: no transaction open
+
+
+def _postgres_single_statement(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    if context.execution_options.get(BEGIN_OPTION) != NO_BEGIN:
+        return False
+    fairy: Any = context.root_connection.connection
+    driver = fairy.driver_connection  # psycopg's (Async)Connection
+    if driver.autocommit or driver.pgconn.transaction_status != _IDLE:
+        return False  # already autocommit, or a transaction is open: as it is
+    dbapi_connection = fairy.dbapi_connection
+    dbapi_connection.autocommit = True  # client side only: no round trip
+    try:
+        cursor.execute(statement, parameters)
+    finally:
+        try:
+            dbapi_connection.autocommit = False
+        except Exception:
+            # Only a broken connection refuses (status unknown): the pool's
+            # rollback on its return fails and discards it.
+            if driver.pgconn.transaction_status == _IDLE:
+                raise
+    return True
 
 
 def configure_postgres_proxy(engine: Engine) -> None:

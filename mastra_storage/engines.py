@@ -24,8 +24,8 @@ from .dialects import (
     LOCK_TIMEOUT_OPTION,
     PROXY_OPTION,
     STATEMENT_TIMEOUT_OPTION,
+    configure_postgres,
     configure_postgres_binary_results,
-    configure_postgres_proxy,
     configure_sqlite,
 )
 from .errors import MissingDependencyError, ValidationError
@@ -487,7 +487,7 @@ def prepare_engine(engine: Engine) -> None:
             event.listen(engine, "connect", _switch_to_wal, insert=True)
         configure_sqlite(engine, wal=not memory)
     elif engine.dialect.name == "postgresql":
-        configure_postgres_proxy(engine)
+        configure_postgres(engine)
         configure_postgres_binary_results(engine)
 
 

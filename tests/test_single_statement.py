@@ -4,6 +4,7 @@ statement, on every backend, sync and async, whatever it finds."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from mastra_storage import MastraStorage, operations
+from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
+from mastra_storage.errors import StorageError
 from tests.conftest import Backend
 
 # Every marked operation, and a call of it through the facade.
@@ -99,3 +101,56 @@ def test_a_marked_read_sends_one_statement(
     batches = 3 if found and name == "message_batch" else 1
     assert len(sent) == batches, sent
     assert (result not in (None, [])) is found
+
+
+def test_postgres_connection_leaves_autocommit_after_a_single_statement_read(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """PostgreSQL runs a marked read in autocommit (one round trip); the
+    pooled connection is back to transactions before the next call, so a
+    write on it is still all or nothing."""
+    schema = pg_schemas.new("single")
+    with PostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0) as storage:
+        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        assert storage.get_thread_by_id(thread_id="t1") is not None
+        with storage.engine.connect() as conn:  # the one pooled connection
+            assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+        with pytest.raises(StorageError):
+            storage.save_messages(
+                messages=[
+                    {
+                        "id": "ok",
+                        "thread_id": "t1",
+                        "resource_id": "r1",
+                        "role": "user",
+                        "content": {"format": 2, "parts": []},
+                    },
+                    {
+                        "id": "bad",
+                        "thread_id": "missing",
+                        "resource_id": "r1",
+                        "role": "user",
+                        "content": {"format": 2, "parts": []},
+                    },
+                ]
+            )
+        assert storage.list_messages_by_id(message_ids=["ok"]) == []
+
+
+def test_async_postgres_connection_leaves_autocommit_too(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    schema = pg_schemas.new("single_async")
+
+    async def check() -> None:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0)
+        try:
+            await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            assert await storage.get_thread_by_id(thread_id="t1") is not None
+            async with storage.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection.autocommit is False  # type: ignore[union-attr]
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
