@@ -9,7 +9,7 @@ import math
 import os
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -482,9 +482,11 @@ def prepare_engine(engine: Engine) -> None:
     the proxy mode of PostgreSQL)."""
     if engine.dialect.name == "sqlite":
         memory = is_memory_sqlite(engine.url)
-        if not memory and not event.contains(engine, "connect", _switch_to_wal):
+        if not memory and engine not in _WAL_SWITCHES:
             # First of the connect hooks: the WAL pragma after it finds WAL on.
-            event.listen(engine, "connect", _switch_to_wal, insert=True)
+            switch = _wal_switch(engine.get_execution_options().get(LOCK_TIMEOUT_OPTION, 10_000))
+            _WAL_SWITCHES[engine] = switch
+            event.listen(engine, "connect", switch, insert=True)
         configure_sqlite(engine, wal=not memory)
     elif engine.dialect.name == "postgresql":
         configure_postgres(engine)
@@ -519,31 +521,41 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-WAL_SWITCH_TIMEOUT = 30.0
-"""Seconds to keep retrying a SQLite file's switch to WAL (as busy_timeout)."""
+_WAL_SWITCHES: weakref.WeakKeyDictionary[Engine, Callable[[Any, Any], None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The connect hook `prepare_engine` put on each SQLite file engine."""
 
 
-def _switch_to_wal(dbapi_connection: Any, _record: Any) -> None:
-    """Put a SQLite file in WAL mode, retrying while it is locked.
+def _wal_switch(lock_timeout_ms: float) -> Callable[[Any, Any], None]:
+    """A connect hook putting a SQLite file in WAL mode, retrying while the
+    file is locked for at most `lock_timeout_ms` (the engine's busy wait).
 
     The switch needs the file's exclusive lock, and when several processes open
     a fresh file together SQLite answers "database is locked" at once instead
     of waiting out busy_timeout (it would deadlock), so concurrent first
-    `init()` calls failed. Once the file is in WAL mode this is a no-op.
+    `init()` calls failed. Once the file is in WAL mode this is a no-op. Past
+    the bound the driver's "database is locked" error is raised (the call's
+    `StorageTimeoutError`), as for any other wait for the write lock.
     """
-    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT
-    cursor = dbapi_connection.cursor()
-    try:
-        while True:
-            try:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                return
-            except Exception as error:  # the driver's OperationalError
-                if "locked" not in str(error) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.02)
-    finally:
-        cursor.close()
+    bound = lock_timeout_ms / 1000
+
+    def switch_to_wal(dbapi_connection: Any, _record: Any) -> None:
+        deadline = time.monotonic() + bound
+        cursor = dbapi_connection.cursor()
+        try:
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    return
+                except Exception as error:  # the driver's OperationalError
+                    if "locked" not in str(error) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.02)
+        finally:
+            cursor.close()
+
+    return switch_to_wal
 
 
 MAX_IDENTIFIER_BYTES = 63

@@ -27,6 +27,7 @@ from support import make_thread, message
 from mastra_storage import (
     AsyncDefaultStorage,
     AsyncPostgresStorage,
+    DefaultStorage,
     MastraStorage,
     PostgresStorage,
     StorageError,
@@ -296,6 +297,50 @@ def test_the_bounds_are_checked() -> None:
     ]:
         with pytest.raises(StorageError, match=field):
             PostgresStorage(url="postgresql://nobody@127.0.0.1:1/x", **{field: value})
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_sqlite_file_locked_before_its_switch_to_wal_waits_at_most_the_bound(
+    tmp_path: Any, asynchronous: bool
+) -> None:
+    """A SQLite file still in rollback-journal mode (another program made it)
+    whose lock another process holds: the first call's switch to WAL waits for
+    the lock at most `lock_timeout_ms`, then `StorageTimeoutError`, as every
+    other wait for the SQLite write lock. (It used to retry for 30 s whatever
+    the bound: here it would still be waiting when the blocker lets go after
+    15 s, and succeed.)"""
+    path = tmp_path / "theirs.db"
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("CREATE TABLE theirs (a)")
+    blocker.execute("BEGIN EXCLUSIVE")
+    let_go = threading.Timer(15, lambda: blocker.execute("ROLLBACK"))
+    let_go.start()
+    url = f"file:{path}"
+    try:
+        if asynchronous:
+            storage: Any = AsyncDefaultStorage(url=url, lock_timeout_ms=1000)
+            result = bounded(lambda: asyncio.run(storage.init()))
+        else:
+            storage = DefaultStorage(url=url, lock_timeout_ms=1000)
+            result = bounded(storage.init)
+    finally:
+        let_go.cancel()
+        let_go.join()
+        with suppress(sqlite3.OperationalError):  # not in a transaction: let go already
+            blocker.execute("ROLLBACK")
+        blocker.close()
+    assert timed_out(result), result
+
+    async def again() -> None:  # the lock gone, a new call migrates
+        retry = AsyncDefaultStorage(url=url)
+        await retry.init()
+        await retry.close()
+
+    if asynchronous:
+        asyncio.run(again())
+    else:
+        storage.init()
+        storage.close()
 
 
 def test_connecting_to_a_silent_server_is_bounded() -> None:
