@@ -28,7 +28,7 @@ from .dialects import (
     configure_postgres_binary_results,
     configure_sqlite,
 )
-from .errors import MissingDependencyError, ValidationError
+from .errors import MissingDependencyError, OperationalError, ValidationError
 from .orm.types import dumps
 from .values import has_surrogate, summary
 
@@ -514,7 +514,29 @@ def forget_connections_after_fork(engine: Engine) -> Engine:
 
 def _after_fork_in_child() -> None:
     for engine in list(_OWNED_ENGINES):
+        opened = is_memory_sqlite(engine.url) and _has_connections(engine.pool)
         engine.dispose(close=False)
+        if opened and not event.contains(engine, "connect", _refuse_memory_database_in_child):
+            event.listen(engine, "connect", _refuse_memory_database_in_child, insert=True)
+
+
+def _has_connections(pool: Pool) -> bool:
+    counts = getattr(pool, "checkedin", None), getattr(pool, "checkedout", None)
+    if counts[0] is None or counts[1] is None:
+        return True
+    return bool(counts[0]() or counts[1]())
+
+
+def _refuse_memory_database_in_child(_dbapi_connection: Any, _record: Any) -> None:
+    """An in-memory SQLite database lives in the memory of the process that
+    opened it: a forked child would get a new, empty database (no tables),
+    its writes seen by no one. Every call of the child says so instead. (A
+    storage the parent never used has no database yet: the child opens its own.)"""
+    raise OperationalError(
+        "an in-memory SQLite database (file::memory:) belongs to the process that "
+        "created the storage; a forked child cannot use it: share a SQLite file "
+        "(file:PATH) or a server between processes"
+    )
 
 
 if hasattr(os, "register_at_fork"):

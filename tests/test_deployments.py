@@ -164,6 +164,78 @@ def test_forked_workers_each_use_their_own_connections(backend: Backend) -> None
     assert storage.get_thread_by_id(thread_id="t") is not None  # the parent still works
 
 
+def in_child(call: Callable[[], Any]) -> str:
+    """Run `call` in a forked child; what it returned or raised, as text
+    (`"ok"`, or the exception's class and message)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read_end)
+        try:
+            call()
+            said = "ok"
+        except BaseException as error:
+            said = f"{type(error).__name__}: {error}"
+        finally:
+            os.write(write_end, said.encode()[:4000])
+            os._exit(0)
+    os.close(write_end)
+    codes = wait_for_children([pid])
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    assert codes == [0], said
+    return said
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_forked_child_of_an_in_memory_storage_is_told_it_cannot_use_it(
+    asynchronous: bool,
+) -> None:
+    """In-memory SQLite lives in the memory of the process that opened it. A
+    child forked after the parent used it would get a new, empty database
+    (it used to fail with "no such table", or write where no one reads): each
+    call in the child raises OperationalError saying to share a file or a
+    server. A storage the parent never used serves the child its own database."""
+    if asynchronous:
+        used: Any = AsyncDefaultStorage(url="file::memory:")
+        unused: Any = AsyncDefaultStorage(url="file::memory:")
+        thread = asyncio.run(used.create_thread(resource_id="r"))
+
+        def use(storage: Any) -> Any:
+            async def calls() -> None:
+                created = await storage.create_thread(resource_id="c")
+                assert await storage.get_thread_by_id(thread_id=created.id) is not None
+
+            return lambda: asyncio.run(calls())
+    else:
+        used = DefaultStorage(url="file::memory:")
+        unused = DefaultStorage(url="file::memory:")
+        thread = used.create_thread(resource_id="r")
+
+        def use(storage: Any) -> Any:
+            def calls() -> None:
+                created = storage.create_thread(resource_id="c")
+                assert storage.get_thread_by_id(thread_id=created.id) is not None
+
+            return calls
+
+    said = in_child(use(used))
+    assert said.startswith("OperationalError: ") and "file:PATH" in said, said
+    assert in_child(use(unused)) == "ok"
+    if asynchronous:  # the parent's database is intact
+
+        async def check_and_close() -> None:
+            assert await used.get_thread_by_id(thread_id=thread.id) is not None
+            await used.close()
+            await unused.close()
+
+        asyncio.run(check_and_close())
+    else:
+        assert used.get_thread_by_id(thread_id=thread.id) is not None
+        used.close()
+        unused.close()
+
+
 # -- 6. bounded waits ---------------------------------------------------------------
 
 
