@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
 from .deadlines import bound_connection
@@ -487,10 +487,27 @@ def prepare_engine(engine: Engine) -> None:
             switch = _wal_switch(engine.get_execution_options().get(LOCK_TIMEOUT_OPTION, 10_000))
             _WAL_SWITCHES[engine] = switch
             event.listen(engine, "connect", switch, insert=True)
+        if memory and not event.contains(engine, "handle_error", _keep_memory_database):
+            event.listen(engine, "handle_error", _keep_memory_database)
         configure_sqlite(engine, wal=not memory)
     elif engine.dialect.name == "postgresql":
         configure_postgres(engine)
         configure_postgres_binary_results(engine)
+
+
+def _keep_memory_database(context: ExceptionContext) -> None:
+    """Never invalidate the connection of an in-memory SQLite database.
+
+    SQLAlchemy invalidates (closes) a connection whose call was interrupted
+    by an exit exception (an asyncio cancellation, `asyncio.wait_for` running
+    out, KeyboardInterrupt), its state being unknown. For in-memory SQLite
+    that connection *is* the database: closing it dropped every table and
+    row, and the next call met a new, empty database ("no such table"). The
+    interrupted statement finishes on that connection (aiosqlite's thread, or
+    before the interrupt is seen in sync code), and the transaction's
+    rollback, queued after it, leaves the connection clean for the next call.
+    """
+    context.is_disconnect = False
 
 
 # -- fork safety ---------------------------------------------------------------------

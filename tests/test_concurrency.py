@@ -10,6 +10,7 @@ shares one) or spawned processes, on the real databases of the matrix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from concurrency_workers import converse
 from conftest import Backend, BlockingStorage
-from sqlalchemy import text
+from sqlalchemy import event, text
 from support import make_thread, message
 
 from mastra_storage import (
@@ -487,6 +488,84 @@ def test_async_in_memory_storage_shared_by_tasks() -> None:
             await storage.close()
 
     asyncio.run(main())
+
+
+def test_cancelling_async_calls_on_in_memory_sqlite_keeps_the_database() -> None:
+    """An async call on in-memory SQLite cancelled at any of its statements or
+    at its commit (`asyncio.wait_for` running out, a client gone): the call
+    is rolled back or lands whole, and the database stays. (SQLAlchemy used to
+    invalidate the interrupted connection, which for in-memory SQLite is the
+    database: the next call found no tables.)"""
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url="file::memory:")
+        engine = storage.engine.sync_engine
+        cancel_at: dict[str, Any] = {"statement": None, "commit": False}
+
+        def on_statement(*_args: Any) -> None:
+            if cancel_at["statement"] is not None:
+                cancel_at["statement"] -= 1
+                if cancel_at["statement"] == 0:
+                    task = asyncio.current_task()
+                    assert task is not None
+                    task.cancel()  # lands at the statement's own await
+
+        def on_commit(_conn: Any) -> None:
+            if cancel_at["commit"]:
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+
+        try:
+            await storage.create_thread(resource_id="r", thread_id="t")
+            event.listen(engine, "before_cursor_execute", on_statement)
+            event.listen(engine, "commit", on_commit)
+            landed = 0
+            for point in [*[("statement", n) for n in range(1, 9)], ("commit", True)]:
+                cancel_at.update(statement=None, commit=False)
+                cancel_at[point[0]] = point[1]
+                call = asyncio.create_task(
+                    storage.save_messages(messages=[message(f"{point}-{k}", "t") for k in range(3)])
+                )
+                outcome = (await asyncio.gather(call, return_exceptions=True))[0]
+                cancel_at.update(statement=None, commit=False)
+                if not isinstance(outcome, asyncio.CancelledError):
+                    no_errors([outcome])
+                thread = await storage.get_thread_by_id(thread_id="t")  # the database is there
+                assert thread is not None, point
+                stored = await storage.list_messages(thread_id="t", per_page=None)
+                assert len(stored.messages) in (landed, landed + 3), point  # whole or nothing
+                landed = len(stored.messages)
+        finally:
+            await storage.close()
+
+    asyncio.run(main())
+
+
+def test_an_interrupted_sync_call_on_in_memory_sqlite_keeps_the_database() -> None:
+    """The same for a sync call interrupted (KeyboardInterrupt) at one of its
+    statements: rolled back, and the database is still there."""
+    storage = DefaultStorage(url="file::memory:")
+    interrupt_at: dict[str, Any] = {"statement": None}
+
+    def on_statement(*_args: Any) -> None:
+        if interrupt_at["statement"] is not None:
+            interrupt_at["statement"] -= 1
+            if interrupt_at["statement"] == 0:
+                raise KeyboardInterrupt
+
+    try:
+        storage.create_thread(resource_id="r", thread_id="t")
+        event.listen(storage.engine, "before_cursor_execute", on_statement)
+        for n in range(1, 9):
+            interrupt_at["statement"] = n
+            with contextlib.suppress(KeyboardInterrupt):
+                storage.save_messages(messages=[message(f"m{n}-{k}", "t") for k in range(3)])
+            interrupt_at["statement"] = None
+            assert storage.get_thread_by_id(thread_id="t") is not None, n
+            assert storage.list_messages(thread_id="t").total % 3 == 0, n  # whole or nothing
+    finally:
+        storage.close()
 
 
 def test_in_memory_storages_on_one_engine_take_turns() -> None:
