@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     model_validator,
 )
 
@@ -17,6 +18,13 @@ from ..values import MAX_PAGE_SIZE, clean_text, json_value
 from ._base import DomainModel, Page, UTCDatetime, new_id
 
 Role = Literal["user", "assistant", "system", "tool", "signal"]
+
+READ_BACK: dict[str, Any] = {"mastra_storage_read_back": True}
+"""Validation context for content parsed from stored JSON text that holds no
+lone-surrogate escape, no non-finite number and fewer brackets than
+`MAX_JSON_DEPTH` (`repositories.messages.parse_content` checks the text):
+`values.json_value` would return what the parser made unchanged, so it is
+not walked again."""
 
 
 class StorageThread(DomainModel):
@@ -47,7 +55,9 @@ class MessageContent(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _normalise(cls, value: Any) -> Any:
+    def _normalise(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.context is READ_BACK and type(value) is dict:
+            return value  # fresh from the JSON parser, already as json_value makes it
         if isinstance(value, str):
             value = clean_text(value)
             return {"format": 2, "parts": [{"type": "text", "text": value}], "content": value}

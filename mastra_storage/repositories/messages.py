@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -36,8 +37,10 @@ from ..dialects import (
     upsert_many,
 )
 from ..domain import DateRange, MastraDBMessage, MessageContent, construct
+from ..domain.memory import READ_BACK
 from ..orm import MessageRow
 from ..orm.types import dumps
+from ..values import MAX_JSON_DEPTH
 from ._common import AnySelect, chunks, twin_pairs, with_twins
 
 TABLE = cast(Table, MessageRow.__table__)
@@ -51,11 +54,32 @@ _C = TABLE.c
 COLUMNS = (_C.id, _C.thread_id, _C.content, _C.role, _C.type, _C.createdAt, _C.resourceId)
 
 
+# What `values.json_value` would change or refuse in parsed JSON text: a
+# (possibly lone) surrogate escape, NaN / Infinity, an exponent that may
+# overflow to infinity. Text without them, and with fewer brackets than
+# MAX_JSON_DEPTH, parses to exactly what json_value returns.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_BIG_EXPONENT = re.compile(r"[0-9][eE][+-]?[0-9]{3}")
+
+
+def _walk_changes_nothing(text: str) -> bool:
+    return (
+        text.count("{") + text.count("[") < MAX_JSON_DEPTH
+        and "NaN" not in text
+        and "Infinity" not in text
+        and not _SURROGATE_ESCAPE.search(text)
+        and not _BIG_EXPONENT.search(text)
+    )
+
+
 def parse_content(text: str) -> MessageContent:
     """Stored content back to the model; text that is not JSON stays a string."""
     try:
         # Parsed and validated in one pass by pydantic (a third cheaper per
-        # message read than json.loads + model_validate, with the same result).
+        # message read than json.loads + model_validate, with the same result);
+        # the JSON value walk is left out where it provably changes nothing.
+        if _walk_changes_nothing(text):
+            return MessageContent.model_validate_json(text, context=READ_BACK)
         return MessageContent.model_validate_json(text)
     except pydantic.ValidationError:
         pass  # not JSON, or JSON that is not content as it stands: the long way
