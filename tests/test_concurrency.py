@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pytest
 from concurrency_workers import converse
 from conftest import Backend, BlockingStorage
@@ -279,6 +280,45 @@ def test_moving_a_message_into_a_thread_being_deleted(
     assert [m.id for m in storage.list_messages(thread_id="S").messages] == ["m2"]
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"], indirect=True
+)
+def test_clone_thread_racing_delete_thread_copies_all_or_nothing(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """`delete_thread(S)` lands right after `clone_thread(S)` has read S: the
+    clone copies every message of S (the delete waits for it), or finds no S.
+    (On PostgreSQL the delete used to slip in between the clone's reads: a
+    clone of a 7-message thread reported success with no message.)"""
+    make_thread(storage, "S")
+    storage.save_messages(messages=[message(f"m{k}", "S") for k in range(7)])
+    delete = Background(backend, lambda s: s.delete_thread(thread_id="S"))
+    inner = getattr(storage, "storage", storage)
+    engine = inner.engine.sync_engine if isinstance(storage, BlockingStorage) else inner.engine
+
+    started: list[bool] = []
+
+    def after_reading_the_source(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not started and statement.startswith("SELECT") and "mastra_threads.id" in statement:
+            started.append(True)
+            delete.go(head_start=2.0)  # time enough to land, unless it waits for the clone
+
+    event.listen(engine, "after_cursor_execute", after_reading_the_source)
+    try:
+        clone = storage.clone_thread(source_thread_id="S", new_thread_id="C")
+    except NotFoundError:
+        clone = None
+    finally:
+        event.remove(engine, "after_cursor_execute", after_reading_the_source)
+    assert started
+    assert delete.join() is None
+    assert storage.get_thread_by_id(thread_id="S") is None
+    if clone is not None:
+        assert len(clone.cloned_messages) == 7
+        assert storage.list_messages(thread_id="C").total == 7
+    assert orphans(storage) == 0
+
+
 @pytest.mark.parametrize("kind", ["results", "state"])
 def test_workflow_updates_racing_delete_workflow_run(
     storage: MastraStorage, backend: Backend, kind: str
@@ -423,6 +463,65 @@ def test_memory_saves_and_deletes_racing_in_threads_leave_no_orphan_vectors(
         assert storage.get_thread_by_id(thread_id=thread_id) is None
         assert vectors_of(storage, thread_id) == 0
     assert orphans(storage) == 0 and orphan_vectors(storage) == 0
+
+
+def stored_vector(storage: Any, message_id: str) -> Any:
+    with storage.engine.connect() as conn:
+        raw = conn.execute(
+            text("SELECT vector FROM memory_messages WHERE message_id = :m"), {"m": message_id}
+        ).scalar_one()
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def same_direction(left: Any, right: Any) -> bool:
+    cosine = float(np.dot(left, right) / (np.linalg.norm(left) * np.linalg.norm(right)))
+    return cosine > 0.999
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"], indirect=True
+)
+@pytest.mark.parametrize("writer", ["index_messages", "update_messages"])
+def test_a_vector_of_text_replaced_meanwhile_never_replaces_the_new_ones(
+    storage: MastraStorage, backend: Backend, writer: str
+) -> None:
+    """Embedding happens outside the transaction that stores the vector. When
+    another worker replaces the message's text in the meantime (and indexes
+    the new text), the vector of the old text is not stored over it: the
+    index keeps the vector of the text the message has. (It used to keep the
+    old text's vector for good: index_messages then saw an indexed message.)"""
+    make_thread(storage, "t")
+    hashing = HashingEmbedder(32)
+    replace = Background(
+        backend,
+        lambda s: memory_of(s).update_messages(messages=[{"id": "m1", "content": "beta replaced"}]),
+    )
+
+    class ReplacedWhileEmbedding:
+        dimension = 32
+
+        def embed(self, texts: list[str]) -> Any:
+            if "alpha original" in texts:
+                replace.go(head_start=WAIT)  # the other worker's update, whole
+            return hashing.embed(texts)
+
+    options = {"options": {"semantic_recall": True}, "embedder": ReplacedWhileEmbedding()}
+    memory: Any = (
+        BlockingStorage(AsyncMemory(storage.storage, **options), None, storage._loop)  # type: ignore[arg-type]
+        if isinstance(storage, BlockingStorage)
+        else Memory(storage, **options)
+    )
+    if writer == "index_messages":  # saved without a vector, indexed later
+        storage.save_messages(messages=[message("m1", "t", "alpha original")])
+        memory.index_messages(resource_id="resource-1")
+    else:  # an update of the text, embedded again after it
+        storage.save_messages(messages=[message("m1", "t", "before")])
+        memory.update_messages(messages=[{"id": "m1", "content": "alpha original"}])
+    assert isinstance(replace.join(), list)
+    [stored] = storage.list_messages_by_id(message_ids=["m1"])
+    assert "beta replaced" in str(stored.content)
+    new = np.asarray(hashing.embed(["beta replaced"])[0], dtype="<f4")
+    assert same_direction(stored_vector(storage, "m1"), new)
 
 
 # -- 4. one storage shared by threads ---------------------------------------------------

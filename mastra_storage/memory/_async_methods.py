@@ -158,6 +158,7 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
                     write=True,
                     message_ids=batch.ids,
                     vectors=_vectors(batch.ids, await self._embed(batch.texts)),
+                    texts=dict(zip(batch.ids, batch.texts, strict=True)),
                     dimension=self.embedder.dimension,
                 )
         return updated
@@ -288,6 +289,7 @@ class AsyncMemoryMethods(_MemoryBase, ABC):
                     write=True,
                     message_ids=batch.ids,
                     vectors=vectors,
+                    texts=dict(zip(batch.ids, batch.texts, strict=True)),
                     dimension=self.embedder.dimension,
                 )
                 indexed += len(batch.ids)

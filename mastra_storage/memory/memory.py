@@ -89,12 +89,19 @@ def write_batch(
     *,
     message_ids: list[str],
     vectors: dict[str, bytes],
+    texts: dict[str, str],
     dimension: int,
 ) -> None:
-    """Index messages read earlier: those deleted since are left out."""
+    """Index messages read and embedded earlier (`texts`: the text each vector
+    was made from), under their row locks: only those still there with that
+    text. One deleted since is left out (no vector without its message); one
+    whose text changed since is left to the call that changed it, which
+    embeds the new text (a vector of the old text would otherwise replace the
+    new one's, and stay, as the message then has a vector)."""
     prepare_index(session, dimension)
-    still_there = MessageRepository(session).get_many(message_ids)
-    write_vectors(session, [m for m in still_there if m.id in vectors], vectors, dimension)
+    current = MessageRepository(session).get_many(message_ids, for_update=True)
+    unchanged = [m for m in current if m.id in vectors and text_of(m) == texts.get(m.id)]
+    write_vectors(session, unchanged, vectors, dimension)
 
 
 def clear_index(session: Executor) -> int:
@@ -346,6 +353,7 @@ class Memory(_MemoryBase):
                     write=True,
                     message_ids=batch.ids,
                     vectors=_vectors(batch.ids, self._embed(batch.texts)),
+                    texts=dict(zip(batch.ids, batch.texts, strict=True)),
                     dimension=self.embedder.dimension,
                 )
         return updated
@@ -482,6 +490,7 @@ class Memory(_MemoryBase):
                     write=True,
                     message_ids=batch.ids,
                     vectors=vectors,
+                    texts=dict(zip(batch.ids, batch.texts, strict=True)),
                     dimension=self.embedder.dimension,
                 )
                 indexed += len(batch.ids)

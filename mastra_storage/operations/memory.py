@@ -141,7 +141,11 @@ def clone_thread(
         ids_of(chosen.message_ids, "message_filter.message_ids")
 
     threads = ThreadRepository(session)
-    source = threads.get(source_thread_id)
+    # Locked as a writer of its messages does (FOR KEY SHARE): a concurrent
+    # delete_thread waits for the copy, or has removed the thread already, so
+    # the copy never holds part of it (the thread without its messages, or the
+    # messages without Memory's vectors).
+    source = threads.lock_for_messages([source_thread_id])[0].get(source_thread_id)
     if source is None:
         raise NotFoundError(f"thread {source_thread_id!r} not found")
     messages = MessageRepository(session)
