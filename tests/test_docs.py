@@ -40,6 +40,25 @@ def test_every_public_method_and_class_has_a_docstring() -> None:
     assert missing == []
 
 
+def test_every_public_name_documents_its_methods_and_properties() -> None:
+    """`help()` on any public class (models, embedders, reports, errors), not
+    only the facades: each method and property it defines has a docstring."""
+    missing = []
+    for name in mastra_storage.__all__:
+        cls = getattr(mastra_storage, name)
+        if not inspect.isclass(cls):
+            continue
+        for member_name, member in public_members(cls).items():
+            if inspect.isclass(member) or not (callable(member) or isinstance(member, property)):
+                continue
+            code = member.fget if isinstance(member, property) else member
+            if not getattr(code, "__module__", "").startswith("mastra_storage"):
+                continue  # pydantic's, Exception's: documented there
+            if not (inspect.getdoc(member) or "").strip():
+                missing.append(f"{name}.{member_name}")
+    assert missing == []
+
+
 def test_every_data_method_names_what_it_mirrors() -> None:
     """A data method (one taking `session=`) says which Mastra call it mirrors,
     or that it is our extension."""

@@ -22,4 +22,5 @@ class PruneReport(DomainModel):
 
     @property
     def total(self) -> int:
+        """Rows deleted (or, in a dry run, that would be) over every domain."""
         return sum(self.counts.values())

@@ -30,9 +30,14 @@ class Embedder(Protocol):
     """Turns texts into vectors, one per text, each `dimension` long."""
 
     @property
-    def dimension(self) -> int: ...
+    def dimension(self) -> int:
+        """How many floats each vector has (the index holds one dimension)."""
+        ...
 
-    def embed(self, texts: list[str]) -> Sequence[Sequence[float]]: ...
+    def embed(self, texts: list[str]) -> Sequence[Sequence[float]]:
+        """One vector per text, in order, each `dimension` floats long. May
+        raise anything: Memory wraps it in `EmbeddingError` and saves nothing."""
+        ...
 
 
 class EmbeddingError(StorageError):
@@ -102,6 +107,8 @@ class HashingEmbedder:
         self.dimension = dimension
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        """One `dimension`-long vector per text, in order (the same text always
+        gives the same vector; an empty text gives zeros)."""
         vectors = []
         for text in texts:
             vector = [0.0] * self.dimension
@@ -146,6 +153,8 @@ class SentenceTransformerEmbedder:
         self.dimension = int(get_dimension())
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector of `dimension` floats per text, in order,
+        `batch_size` texts per forward pass of the model."""
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
