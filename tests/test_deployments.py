@@ -9,6 +9,7 @@ so a regression shows as a failure, never as a hung suite.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sqlite3
@@ -234,6 +235,41 @@ def test_a_forked_child_of_an_in_memory_storage_is_told_it_cannot_use_it(
         assert used.get_thread_by_id(thread_id=thread.id) is not None
         used.close()
         unused.close()
+
+
+@pytest.mark.parametrize(
+    ("backend", "lock_backend"),
+    [("postgresql", "advisory"), ("postgresql", "lease"), ("sqlite-file", "lease")],
+    indirect=["backend"],
+)
+def test_a_forked_child_neither_frees_nor_takes_the_parents_run_lock(
+    backend: Backend, lock_backend: str
+) -> None:
+    """The parent holds a run lock; a child forked from it (the same storage
+    object) collects its garbage, then tries the run: the lock is still the
+    parent's. (The child's garbage collection used to finalize the parent's
+    advisory-lock connection, sending `pg_advisory_unlock_all()` on the
+    parent's socket: the child then took the run, two holders at once.)"""
+    storage: Any = backend.make(lock_backend=lock_backend)
+    other: Any = backend.make(lock_backend=lock_backend)
+    try:
+        assert storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id="r")
+
+        def in_the_child() -> None:
+            gc.collect()
+            taken = storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id="r")
+            renewed = storage.renew_workflow_run_lock(workflow_name=WF, run_id="r")
+            storage.release_workflow_run_lock(workflow_name=WF, run_id="r")
+            assert (taken, renewed) == (False, False), (taken, renewed)
+
+        assert in_child(in_the_child) == "ok"
+        assert not other.try_acquire_workflow_run_lock(workflow_name=WF, run_id="r")
+        assert storage.renew_workflow_run_lock(workflow_name=WF, run_id="r")
+        lock = storage.get_workflow_run_lock(workflow_name=WF, run_id="r")
+        assert lock is not None and lock.holder == storage.lock_holder
+    finally:
+        storage.close()
+        other.close()
 
 
 # -- 6. bounded waits ---------------------------------------------------------------

@@ -124,7 +124,14 @@ class RunLockService(ABC):
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the parent's locks are the parent's. Forget them
-        without touching their connections (the parent still talks on them)."""
+        without touching their connections (the parent still talks on them).
+
+        The holds are kept referenced for the child's lifetime: were they
+        garbage-collected, the pool would finalize their connections in the
+        child, sending its reset (`pg_advisory_unlock_all()`, ROLLBACK) on the
+        parent's socket, which freed the parent's advisory locks while the
+        parent still believed it held them (and let the child take them)."""
+        _INHERITED_HOLDS.extend(self._held.values())
         self._held = {}
         self._mutex = threading.Lock()
 
@@ -296,6 +303,8 @@ class RunLockService(ABC):
 
 
 _SERVICES: weakref.WeakSet[RunLockService] = weakref.WeakSet()
+_INHERITED_HOLDS: list[Hold] = []
+"""In a forked child, the parent's holds: never used, never finalized."""
 
 
 def _after_fork_in_child() -> None:
