@@ -50,9 +50,11 @@ from .locks import (
     new_holder_id,
 )
 from .storage import (
+    DEADLOCK_RETRIES,
     LOCK_POOL,
     MySQLOptions,
     PostgresOptions,
+    deadlock_retry_delay,
     migrate_on,
     raise_unless_retryable,
     transaction,
@@ -260,12 +262,17 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             else self.engine
         )
         with translate_errors():
-            try:
-                return await _transaction(engine, operation, kwargs)
-            except DBAPIError as error:
-                raise_unless_retryable(error, write=write)
-            # A read whose connection the server had dropped: once more, afresh.
-            return await _transaction(engine, operation, kwargs)
+            for attempt in range(DEADLOCK_RETRIES + 1):
+                try:
+                    return await _transaction(engine, operation, kwargs)
+                except DBAPIError as error:
+                    delay = deadlock_retry_delay(error, attempt)
+                    if delay is None:
+                        raise_unless_retryable(error, write=write)
+                        # A read whose connection the server had dropped: once more.
+                        return await _transaction(engine, operation, kwargs)
+                await asyncio.sleep(delay)
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
     def iter_messages(
         self,
@@ -528,8 +535,8 @@ class AsyncPostgresStorage(PostgresOptions, AsyncMastraStorage):
 
 
 class AsyncMySQLStorage(MySQLOptions, AsyncMastraStorage):
-    """MySQL / MariaDB through aiomysql (the `mysql` extra, with `async`);
-    `mysql://`, `mariadb://` and `+pymysql` URLs are taken as aiomysql.
+    """MySQL / MariaDB through asyncmy (the `mysql` extra, with `async`);
+    `mysql://`, `mariadb://` and `+pymysql` URLs are taken as asyncmy.
     Connections and tables as `MySQLStorage`."""
 
     def __init__(

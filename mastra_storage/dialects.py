@@ -125,7 +125,7 @@ def _features(name: str, mariadb: bool = False) -> Features:
     if name == "mariadb":
         raise ValidationError(
             "an engine of SQLAlchemy's 'mariadb' dialect: make it with a mysql+pymysql:// "
-            "(or mysql+aiomysql://) URL, which serves MariaDB too",
+            "(or mysql+asyncmy://) URL, which serves MariaDB too",
             field="engine",
         )
     raise ValidationError(
@@ -740,11 +740,18 @@ def create_row_to_lock(
     `values` (a blank row: the key and what NOT NULL needs) makes it exist; a
     concurrent insert of the same key waits for the first one's commit. The
     caller's `SELECT ... FOR UPDATE` then always has a row to lock.
+    MySQL: the same with INSERT ... ON DUPLICATE KEY UPDATE (a no-op).
     SQLite: nothing to do; `lock_rows` takes the database write lock, which
     serialises the writers whether the row exists or not.
     """
     feats = features(session)
-    if feats.row_locks:
+    if feats.name == "mysql":
+        # Not INSERT IGNORE: on a duplicate it takes a shared lock, and two
+        # creators holding one each deadlock when both go on to lock the row
+        # for update. ON DUPLICATE KEY UPDATE (a no-op) takes it exclusively.
+        stmt = mysql.insert(table).values(values)
+        session.execute(stmt.on_duplicate_key_update({keys[0]: table.c[keys[0]]}))
+    elif feats.row_locks:
         session.execute(insert_if_absent(feats, table, keys=keys).values(values))
 
 

@@ -148,7 +148,7 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-MYSQL_DRIVERS = {"sync": "pymysql", "async": "aiomysql"}
+MYSQL_DRIVERS = {"sync": "pymysql", "async": "asyncmy"}
 """The drivers of `mysql://` and `mariadb://` URLs (the `mysql` extra)."""
 
 
@@ -278,7 +278,7 @@ def engine_arguments(
             options[PROXY_OPTION] = schema or ""
         kwargs.setdefault("json_serializer", dumps)
     elif backend == "mysql":
-        if asynchronous and parsed.get_driver_name() in ("pymysql", "mysqldb"):
+        if asynchronous and parsed.get_driver_name() in ("pymysql", "mysqldb", "aiomysql"):
             parsed = parsed.set(drivername=f"mysql+{MYSQL_DRIVERS['async']}")
         kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
         # A server restart or wait_timeout closes idle connections: notice at checkout.
@@ -336,7 +336,7 @@ _DRIVER_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
     "psycopg": (("psycopg",), "postgres"),
     "aiosqlite": (("aiosqlite", "greenlet"), "async"),
     "pymysql": (("pymysql",), "mysql"),
-    "aiomysql": (("aiomysql", "pymysql"), "mysql"),
+    "asyncmy": (("asyncmy",), "mysql"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
@@ -97,7 +98,28 @@ class ConnectionLostError(OperationalError):
 # SQLSTATEs of a bound passing on the server: lock_not_available (lock_timeout,
 # NOWAIT) and query_canceled (statement_timeout, a cancel request).
 _TIMEOUT_SQLSTATES = frozenset({"55P03", "57014"})
-_TIMEOUT_TEXTS = ("database is locked", "connection timeout expired", "timeout expired")
+_TIMEOUT_TEXTS = (
+    "database is locked",
+    "connection timeout expired",
+    "timeout expired",
+    "lock wait timeout exceeded",  # MySQL/MariaDB 1205: innodb_lock_wait_timeout
+)
+
+
+# A deadlock's victim (its whole transaction rolled back): MySQL/MariaDB error
+# 1213, PostgreSQL deadlock_detected.
+_DEADLOCK_ERRNOS = frozenset({1213})
+_DEADLOCK_SQLSTATES = frozenset({"40P01"})
+
+
+def is_deadlock(error: BaseException) -> bool:
+    """Whether a driver error says the database broke a deadlock by rolling
+    this transaction back (safe to run the whole transaction again)."""
+    orig = getattr(error, "orig", None) or error
+    if getattr(orig, "sqlstate", None) in _DEADLOCK_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in _DEADLOCK_ERRNOS
 
 
 def is_timeout(error: BaseException) -> bool:

@@ -8,7 +8,9 @@ or, given `session=`, inside the caller's transaction without committing.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -57,6 +59,7 @@ from .errors import (
     StorageClosedError,
     StorageTimeoutError,
     ValidationError,
+    is_deadlock,
     translate_errors,
 )
 from .locks import (
@@ -304,12 +307,17 @@ class MastraStorage(ABC):
             else self.engine
         )
         with translate_errors():
-            try:
-                return transaction(engine, operation, kwargs)
-            except DBAPIError as error:
-                raise_unless_retryable(error, write=write)
-            # A read whose connection the server had dropped: once more, afresh.
-            return transaction(engine, operation, kwargs)
+            for attempt in range(DEADLOCK_RETRIES + 1):
+                try:
+                    return transaction(engine, operation, kwargs)
+                except DBAPIError as error:
+                    delay = deadlock_retry_delay(error, attempt)
+                    if delay is None:
+                        raise_unless_retryable(error, write=write)
+                        # A read whose connection the server had dropped: once more.
+                        return transaction(engine, operation, kwargs)
+                time.sleep(delay)
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- threads ------------------------------------------------------------------
 
@@ -1169,6 +1177,24 @@ def transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, A
     except DBAPIError as error:
         setattr(error, COMMIT_REACHED, reached)
         raise
+
+
+DEADLOCK_RETRIES = 5
+"""How many times a call that owns its transaction runs again when the
+database chose it as a deadlock's victim (InnoDB does so under concurrent
+writers of one row; the whole transaction was rolled back, so nothing of it
+was written). Each retry waits a random 5-20 ms, doubled per attempt."""
+
+
+def deadlock_retry_delay(error: DBAPIError, attempt: int) -> float | None:
+    """Seconds to wait before running a transaction again that `error` ended,
+    or None when it is not a deadlock (or retries are used up, or the error
+    came from the commit itself)."""
+    if attempt >= DEADLOCK_RETRIES or getattr(error, COMMIT_REACHED, False):
+        return None
+    if not is_deadlock(error):
+        return None
+    return float(random.uniform(0.005, 0.02) * 2**attempt)
 
 
 def raise_unless_retryable(error: DBAPIError, *, write: bool) -> None:

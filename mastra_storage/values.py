@@ -48,6 +48,26 @@ _SUMMARY.maxlevel = 2
 _SUMMARY.maxstring = _SUMMARY.maxother = _SUMMARY.maxlong = 40
 
 
+MARIADB_MAX_JSON_DEPTH = 32
+"""MariaDB's JSON columns and functions refuse a document nested deeper than
+this (`JSON_DEPTH`: a scalar or an empty array or object is 1, a container one
+more than its deepest item): there a value deeper than this is a
+`ValidationError`, whatever `MAX_JSON_DEPTH` allows elsewhere."""
+
+
+def json_depth(value: Any) -> int:
+    """`JSON_DEPTH` of a JSON value (see `MARIADB_MAX_JSON_DEPTH`), walked
+    without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list | tuple):
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def summary(value: object) -> str:
     """A short, bounded description of a caller's value for an error message:
     its type and a truncated repr, never the whole value (a huge or deeply

@@ -166,9 +166,24 @@ class MySQLDatabases:
         return make_url(self.url).set(database=name).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
+        """Drop this run's databases; a connection a failed test left open on
+        one (holding its tables' metadata locks) is killed first, so the drop
+        cannot wait on it."""
         engine = create_engine(make_url(self.url).set(database=""))
         with engine.begin() as conn:
             for name in self.made:
+                stale = conn.execute(
+                    text(
+                        "SELECT id FROM information_schema.processlist "
+                        "WHERE db = :name AND id <> CONNECTION_ID()"
+                    ),
+                    {"name": name},
+                ).scalars()
+                for connection_id in list(stale):
+                    try:
+                        conn.execute(text(f"KILL {int(connection_id)}"))
+                    except Exception as error:  # it ended meanwhile
+                        del error
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         engine.dispose()
 

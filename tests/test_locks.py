@@ -180,7 +180,12 @@ def take_over(backend: Backend, lock_backend: str, old: MastraStorage, new: Mast
 
 def test_default_backend_follows_the_database(backend: Backend) -> None:
     storage = backend.make()
-    expected = {"sqlite-memory": "memory", "sqlite-file": "lease", "postgresql": "advisory"}
+    expected = {
+        "sqlite-memory": "memory",
+        "sqlite-file": "lease",
+        "postgresql": "advisory",
+        "mysql": "advisory",  # MySQL named locks (GET_LOCK)
+    }
     assert storage.lock_backend == expected[backend.name]
     run_id = new_run()
     assert acquire(storage, run_id)
@@ -196,7 +201,7 @@ def test_default_backend_follows_the_database(backend: Backend) -> None:
 def test_lock_backend_is_checked(backend: Backend) -> None:
     with pytest.raises(ValidationError, match="lock_backend"):
         backend.make(lock_backend="zookeeper")
-    if not backend.is_postgres:
+    if not (backend.is_postgres or backend.is_mysql):
         with pytest.raises(ValidationError, match="PostgreSQL"):
             backend.make(lock_backend="advisory")
 

@@ -62,7 +62,7 @@ def test_every_mysql_url_form_gives_the_mysql_classes(empty_url: str) -> None:
         storage.close()
         async_storage = async_from_url(given)
         assert isinstance(async_storage, AsyncMySQLStorage), scheme
-        assert async_storage.engine.driver == "aiomysql"
+        assert async_storage.engine.driver == "asyncmy"
         asyncio.run(async_storage.close())
     # DefaultStorage takes any supported URL, MySQL's too.
     with DefaultStorage(url=empty_url) as default:
@@ -81,7 +81,7 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *args: None if name in ("pymysql", "aiomysql") else real(name, *args),
+        lambda name, *args: None if name in ("pymysql", "asyncmy") else real(name, *args),
     )
     for make in (MySQLStorage, AsyncMySQLStorage):
         with pytest.raises(MissingDependencyError, match=r"mastra-storage\[mysql\]"):

@@ -3,8 +3,8 @@ control characters) and argument types thrown at the public data methods.
 Each call either stores what it was given (modulo the documented
 normalisations: lone surrogates -> U+FFFD, aware datetimes -> ISO `...Z`
 text, tuples -> lists) and reads it back exactly, or raises `ValidationError`
-having written nothing. Bounded: a few dozen examples per property, on SQLite
-and PostgreSQL."""
+having written nothing. Bounded: a few dozen examples per property, on SQLite,
+PostgreSQL and MySQL/MariaDB."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from conftest import BACKENDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -24,7 +25,11 @@ from mastra_storage.clock import format_iso
 from mastra_storage.orm import metadata as tables
 from mastra_storage.values import MAX_JSON_DEPTH, REPLACEMENT, has_surrogate
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"], indirect=True)
+pytestmark = pytest.mark.parametrize(
+    "backend",
+    [name for name in BACKENDS if name in ("sqlite-file", "postgresql", "mysql")],
+    indirect=True,
+)
 
 BOUNDED = settings(
     max_examples=15,

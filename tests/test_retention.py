@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from conftest import Backend
-from sqlalchemy import event, text
+from sqlalchemy import event, text, update
 from support import PAST, row_counts, run_concurrently
 
 from mastra_storage import MastraStorage, PruneReport, ValidationError
 from mastra_storage.clock import utc_now
 from mastra_storage.dialects import Executor
 from mastra_storage.operations import retention
+from mastra_storage.orm import WorkflowSnapshotRow
 
 WRITERS = ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"]
 OLD = PAST  # 2020: older than any cutoff used here
@@ -56,14 +57,14 @@ def run(
         snapshot={"runId": run_id, "status": "success", "context": {}},
     )
     if at is not None:  # backdate it, both columns where PostgreSQL has the twin
-        twin = ', "updatedAtZ" = :at' if storage.engine.dialect.name == "postgresql" else ""
-        value: Any = at if twin else at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        values: dict[str, Any] = {"updated_at": at}
+        if storage.engine.dialect.name == "postgresql":
+            values["updated_at_z"] = at
         with storage.engine.begin() as conn:
             conn.execute(
-                text(
-                    f'UPDATE mastra_workflow_snapshot SET "updatedAt" = :at{twin} WHERE run_id = :r'
-                ),
-                {"at": at.replace(tzinfo=None) if twin else value, "r": run_id},
+                update(WorkflowSnapshotRow)
+                .where(WorkflowSnapshotRow.run_id == run_id)
+                .values(values)
             )
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 from ..clock import UTC, format_iso, parse_iso, to_utc
-from ..values import MAX_ID_LENGTH, clean_text
+from ..errors import ValidationError
+from ..values import MARIADB_MAX_JSON_DEPTH, MAX_ID_LENGTH, clean_text, json_depth
 
 # PostgreSQL text and jsonb cannot hold U+0000. Such strings are stored with a
 # reversible escape built on a private-use character: U+E000 is doubled, and NUL
@@ -70,6 +71,20 @@ def _is_postgres(dialect: Dialect) -> bool:
 
 def _is_mysql(dialect: Dialect) -> bool:
     return dialect.name == "mysql"
+
+
+def _mysql_json(value: Any, dialect: Dialect) -> Any:
+    """A value for a MySQL JSON column (the JSON type serializes it); on
+    MariaDB one nested deeper than it takes is a `ValidationError`, raised
+    while binding, before anything is sent."""
+    if getattr(dialect, "is_mariadb", False) and isinstance(value, dict | list):
+        depth = json_depth(value)
+        if depth > MARIADB_MAX_JSON_DEPTH:
+            raise ValidationError(
+                f"a JSON value nested {depth} levels deep (JSON_DEPTH): MariaDB stores "
+                f"at most {MARIADB_MAX_JSON_DEPTH}"
+            )
+    return value
 
 
 MYSQL_COLLATIONS = {True: "utf8mb4_nopad_bin", False: "utf8mb4_0900_bin"}
@@ -249,7 +264,7 @@ class JSONValue(TypeDecorator[Any]):
         if _is_postgres(dialect):
             return _map_strings(value, encode_nul) if _has_nul_or_mark(value) else value
         if _is_mysql(dialect):
-            return value  # the JSON type serializes it (`json_serializer`)
+            return _mysql_json(value, dialect)  # the JSON type serializes it
         return dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
@@ -340,7 +355,7 @@ class StringifiedJSON(TypeDecorator[Any]):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if _is_mysql(dialect):
-            return value  # the JSON type serializes it
+            return _mysql_json(value, dialect)  # the JSON type serializes it
         # NUL stays escaped (`\\u0000`) inside the text, so jsonb takes it.
         if value is None and not (self.null_as_json_on_postgresql and _is_postgres(dialect)):
             return None

@@ -367,14 +367,17 @@ class VectorRepository:
         where = _C.resource_id == resource_id
         if limit is not None:
             # In message-id order, so batches are deterministic (and walk the key).
+            # A derived table around the LIMIT: MySQL takes no LIMIT in an
+            # IN (subquery), nor a subquery on the table a DELETE deletes from,
+            # but a derived table it materializes first; the others take it too.
             some = (
                 select(_C.message_id)
                 .where(where)
                 .order_by(_C.message_id)
                 .limit(limit)
-                .scalar_subquery()
+                .subquery("some_messages")
             )
-            where = _C.message_id.in_(some)
+            where = _C.message_id.in_(select(some.c.message_id))
         result = self.session.execute(delete(TABLE).where(where))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
