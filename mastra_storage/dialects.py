@@ -89,6 +89,11 @@ class Features:
     """How many bound parameters one statement may carry."""
     update_returning: bool = True
     """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
+    key_share_locks: bool = False
+    """PostgreSQL's FOR KEY SHARE, which FOR NO KEY UPDATE does not wait for:
+    writers of one thread's messages share its row, then update it. Without
+    it (MySQL: a shared lock that two holders cannot both upgrade without
+    deadlocking) they take the row exclusively, one after another."""
     mariadb: bool = False
     """MySQL's dialect talking to MariaDB (`JSON_EQUALS`, `RETURNING` on INSERT/DELETE)."""
     vector_extension: bool = False
@@ -106,6 +111,7 @@ def _features(name: str, mariadb: bool = False) -> Features:
             row_locks=True,
             session_locks=PG_ADVISORY_LOCKS,
             max_bind_params=32_000,
+            key_share_locks=True,
             vector_extension=True,
         )
     if name == "sqlite":
@@ -704,7 +710,17 @@ def updated_rows(executor: Executor, stmt: Update, *columns: Any) -> Sequence[An
 def unbounded_statements(conn: Connection) -> Iterator[None]:
     """No statement bound for the rest of this transaction (`init()`'s
     migrations): PostgreSQL's `statement_timeout` off (`SET LOCAL`) and the
-    client-side deadline lifted. Other databases have no such bound."""
+    client-side deadline lifted; MariaDB's session `max_statement_time` off
+    until the block ends. SQLite has no such bound."""
+    if conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
+        previous = float(conn.exec_driver_sql("SELECT @@session.max_statement_time").scalar_one())
+        conn.exec_driver_sql("SET SESSION max_statement_time = 0")
+        try:
+            yield
+        finally:
+            if not (conn.invalidated or conn.closed):
+                conn.exec_driver_sql(f"SET SESSION max_statement_time = {previous:f}")
+        return
     if conn.dialect.name != "postgresql":
         yield
         return

@@ -63,8 +63,9 @@ class ConnectionSettings:
     - `pool_timeout_s` (5): waiting for a free pooled connection.
     - `statement_timeout_s` (30): PostgreSQL, one statement or round trip:
       the server's `statement_timeout` ends a statement that runs longer
-      (the connection stays usable); a server that does not answer at all
-      (frozen: SIGSTOP, a hung host) is given up on by the client after
+      (the connection stays usable; on MariaDB `max_statement_time` does);
+      a server that does not answer at all (frozen: SIGSTOP, a hung host) is
+      given up on by the client after
       `statement_timeout_s` plus a grace (10%, at least 1 s; see
       `mastra_storage.deadlines`), closing that connection. The migrations of
       `init()` are exempt (DDL on a large table may rightly take long).
@@ -281,15 +282,16 @@ def engine_arguments(
         if asynchronous and parsed.get_driver_name() in ("pymysql", "mysqldb", "aiomysql"):
             parsed = parsed.set(drivername=f"mysql+{MYSQL_DRIVERS['async']}")
         kwargs.setdefault("pool_timeout", settings.pool_timeout_s)
-        # A server restart or wait_timeout closes idle connections: notice at checkout.
-        kwargs.setdefault("pool_pre_ping", True)
+        # Replaced before the server's wait_timeout (8 h) closes them idle; one
+        # dropped anyway (a restart) is handled as on PostgreSQL: a read runs
+        # once more, a write raises ConnectionLostError.
         kwargs.setdefault("pool_recycle", 3600)
         # As PostgreSQL's default: each statement sees what committed before it,
         # and InnoDB takes no gap locks on plain reads and writes.
         kwargs.setdefault("isolation_level", "READ COMMITTED")
         connect_args.setdefault("charset", "utf8mb4")
         connect_args.setdefault("connect_timeout", max(1, math.ceil(settings.connect_timeout_s)))
-        connect_args.setdefault("init_command", mysql_session_setup(settings.lock_timeout_ms))
+        connect_args.setdefault("init_command", mysql_session_setup(settings))
         kwargs.setdefault("json_serializer", dumps)
     return parsed, settings, kwargs
 
@@ -302,14 +304,18 @@ MYSQL_SQL_MODE = (
 silently cut or zeroed."""
 
 
-def mysql_session_setup(lock_timeout_ms: float) -> str:
+def mysql_session_setup(settings: ConnectionSettings) -> str:
     """The statement each new MySQL/MariaDB connection runs first: UTC session
-    time zone (`NOW()`, `CURRENT_TIMESTAMP` in UTC), strict mode, and the row
-    lock bound in whole seconds (`innodb_lock_wait_timeout`, at least 1)."""
-    seconds = max(1, math.ceil(lock_timeout_ms / 1000))
+    time zone (`NOW()`, `CURRENT_TIMESTAMP` in UTC), strict mode, the row
+    lock bound in whole seconds (`innodb_lock_wait_timeout`, at least 1), and
+    on MariaDB the statement bound (`max_statement_time`, in a `/*M! */`
+    comment, which only MariaDB runs)."""
+    seconds = max(1, math.ceil(settings.lock_timeout_ms / 1000))
+    statement_s = statement_timeout_ms(settings) / 1000
     return (
         f"SET time_zone = '+00:00', sql_mode = '{MYSQL_SQL_MODE}', "
-        f"innodb_lock_wait_timeout = {seconds}"
+        f"innodb_lock_wait_timeout = {seconds} "
+        f"/*M!, max_statement_time = {statement_s:g} */"
     )
 
 

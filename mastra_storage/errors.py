@@ -103,6 +103,8 @@ _TIMEOUT_TEXTS = (
     "connection timeout expired",
     "timeout expired",
     "lock wait timeout exceeded",  # MySQL/MariaDB 1205: innodb_lock_wait_timeout
+    "max_statement_time exceeded",  # MariaDB 1969
+    "maximum statement execution time exceeded",  # MySQL 3024
 )
 
 

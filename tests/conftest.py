@@ -211,7 +211,9 @@ def mysql_databases(mysql_url: str) -> Iterator[MySQLDatabases]:
 @pytest.fixture(scope="session")
 def shared_mysql_storage(mysql_databases: MySQLDatabases) -> Iterator[MySQLStorage]:
     """One migrated database for the whole run; tests empty its tables first."""
-    storage = MySQLStorage(url=mysql_databases.new("shared"))
+    # pre-ping: tests that end the server's connections to the database
+    # (dropped-connection tests) end this storage's pooled ones too.
+    storage = MySQLStorage(url=mysql_databases.new("shared"), pool_pre_ping=True)
     storage.init()
     yield storage
     storage.close()

@@ -21,12 +21,13 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
-from conftest import Backend, BlockingStorage
+from conftest import BACKENDS, Backend, BlockingStorage
 from sqlalchemy import create_engine, text
 from support import make_thread, message
 
 from mastra_storage import (
     AsyncDefaultStorage,
+    AsyncMySQLStorage,
     AsyncPostgresStorage,
     DefaultStorage,
     MastraStorage,
@@ -37,9 +38,14 @@ from mastra_storage import (
 from mastra_storage.errors import ConnectionLostError
 
 WF = "wf"
-SERVER_BACKENDS = ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"]
+SERVER_BACKENDS = [name for name in BACKENDS if name != "sqlite-memory"]
 """Backends with more than one connection to one database (not in-memory SQLite)."""
 PG_BACKENDS = ["postgresql", "async-postgresql"]
+SESSION_LOCK_BACKENDS = [name for name in BACKENDS if name.endswith(("postgresql", "mysql"))]
+"""Backends whose advisory run locks hold connections (PostgreSQL, MySQL)."""
+SYNC_SERVER_BACKENDS = [name for name in SERVER_BACKENDS if not name.startswith("async-")]
+DROPPABLE_BACKENDS = SESSION_LOCK_BACKENDS
+"""Backends whose server can end the storage's connections."""
 HANG = 60.0
 """Seconds after which a call or a child counts as hung (far past any bound)."""
 
@@ -68,13 +74,14 @@ def sqlite_path(backend: Backend) -> str:
 
 @contextmanager
 def row_locked(backend: Backend, table: str, **where: str) -> Iterator[None]:
-    """Another transaction holds the row's lock (PostgreSQL: FOR UPDATE) or,
-    on SQLite, the database write lock, until the block ends."""
-    if backend.is_postgres:
+    """Another transaction holds the row's lock (PostgreSQL, MySQL: FOR
+    UPDATE) or, on SQLite, the database write lock, until the block ends."""
+    if backend.is_postgres or backend.is_mysql:
         engine = create_engine(backend.url)
         conn = engine.connect()
         try:
-            conn.execute(text(f'SET search_path TO "{backend.schema}"'))
+            if backend.is_postgres:
+                conn.execute(text(f'SET search_path TO "{backend.schema}"'))
             condition = " AND ".join(f"{column} = :{column}" for column in where)
             rows = conn.execute(
                 text(f"SELECT 1 FROM {table} WHERE {condition} FOR UPDATE"), where
@@ -347,6 +354,8 @@ def test_an_async_call_waiting_for_a_lock_honours_cancellation(backend: Backend)
     async_storage = (
         AsyncPostgresStorage(url=backend.url, schema=backend.schema)
         if backend.is_postgres
+        else AsyncMySQLStorage(url=backend.url)
+        if backend.is_mysql
         else AsyncDefaultStorage(url=backend.url)
     )
 
@@ -474,7 +483,7 @@ def test_connecting_to_a_silent_server_is_bounded() -> None:
 # -- 7. held run locks do not starve the data path -------------------------------------
 
 
-@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+@pytest.mark.parametrize("backend", SESSION_LOCK_BACKENDS, indirect=True)
 def test_held_advisory_locks_leave_the_data_pool_alone(backend: Backend) -> None:
     """Issue #9 case 7: with 15 run locks held (advisory, each on a connection
     of its own), data calls still get connections at once."""
@@ -492,7 +501,7 @@ def test_held_advisory_locks_leave_the_data_pool_alone(backend: Backend) -> None
         storage.release_workflow_run_lock(workflow_name=WF, run_id=f"run-{i}")
 
 
-@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", SYNC_SERVER_BACKENDS, indirect=True)
 def test_sixteen_threads_on_the_default_pool_succeed_or_fail_fast(backend: Backend) -> None:
     """Issue #9 case 7: more threads than pooled connections: every call
     succeeds or raises StorageTimeoutError; none waits without bound."""
@@ -524,10 +533,30 @@ def test_sixteen_threads_on_the_default_pool_succeed_or_fail_fast(backend: Backe
 # -- 9. dropped connections ---------------------------------------------------------------
 
 
+def tagged(backend: Backend, name: str) -> dict[str, Any]:
+    """Connection arguments that let `terminate_backends` find the storage's
+    connections (PostgreSQL: `application_name`; MySQL: every connection to
+    the test's database is the storage's, so none are needed)."""
+    return {} if backend.is_mysql else {"connect_args": {"application_name": name}}
+
+
 def terminate_backends(backend: Backend, application_name: str) -> int:
+    """End the storage's connections on the server, as a restart does."""
     engine = create_engine(backend.url)
     try:
         with engine.connect() as conn:
+            if backend.is_mysql:
+                ids = conn.execute(
+                    text(
+                        "SELECT id FROM information_schema.processlist "
+                        "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+                    )
+                ).scalars()
+                killed = 0
+                for connection_id in list(ids):
+                    conn.execute(text(f"KILL CONNECTION {int(connection_id)}"))
+                    killed += 1
+                return killed
             return len(
                 conn.execute(
                     text(
@@ -541,12 +570,12 @@ def terminate_backends(backend: Backend, application_name: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+@pytest.mark.parametrize("backend", DROPPABLE_BACKENDS, indirect=True)
 def test_a_read_after_the_server_dropped_the_connection_is_retried(backend: Backend) -> None:
     """Issue #9 case 9: the server ends the storage's connections (as a
     restart does); the next read works, transparently."""
     name = f"mst-{uuid.uuid4().hex[:10]}"
-    storage: Any = backend.make(connect_args={"application_name": name})
+    storage: Any = backend.make(**tagged(backend, name))
     storage.init()
     make_thread(storage, "t")
     assert storage.get_thread_by_id(thread_id="t") is not None
@@ -556,10 +585,10 @@ def test_a_read_after_the_server_dropped_the_connection_is_retried(backend: Back
     assert storage.list_messages(thread_id="t").total == 0
 
 
-@pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
+@pytest.mark.parametrize("backend", DROPPABLE_BACKENDS, indirect=True)
 def test_a_write_on_a_dropped_connection_says_nothing_was_written(backend: Backend) -> None:
     name = f"mst-{uuid.uuid4().hex[:10]}"
-    storage: Any = backend.make(connect_args={"application_name": name})
+    storage: Any = backend.make(**tagged(backend, name))
     storage.init()
     make_thread(storage, "t")
     assert terminate_backends(backend, name) >= 1
@@ -656,3 +685,25 @@ def test_a_slow_statement_is_ended_by_the_server_and_the_connection_kept(
         session.execute(text("SELECT pg_sleep(5)"))
     assert storage.get_thread_by_id(thread_id="t") is not None
     assert set(backend_pids(backend, name)) == before  # no connection was dropped
+
+
+@pytest.mark.parametrize("backend", [name for name in BACKENDS if name == "mysql"], indirect=True)
+def test_a_slow_statement_is_ended_by_mariadb_and_the_connection_kept(backend: Backend) -> None:
+    """MariaDB's `max_statement_time` (from statement_timeout_s) ends a
+    statement that runs longer: StorageTimeoutError, and the same connection
+    serves the next call. `init()`'s migrations are exempt."""
+    storage: Any = backend.make(statement_timeout_s=1, pool_size=1, max_overflow=0)
+    storage.init()
+    make_thread(storage, "t")
+    with storage.engine.connect() as conn:
+        before = conn.execute(text("SELECT CONNECTION_ID(), @@max_statement_time")).one()
+    assert before[1] == 1
+    with (
+        pytest.raises(StorageTimeoutError, match="max_statement_time"),
+        storage.session_scope(write=False) as session,
+    ):
+        session.execute(text("SELECT SLEEP(5)"))
+    assert storage.get_thread_by_id(thread_id="t") is not None
+    with storage.engine.connect() as conn:
+        after = conn.execute(text("SELECT CONNECTION_ID(), @@max_statement_time")).one()
+    assert tuple(after) == tuple(before)  # the connection was kept, its bound too

@@ -54,6 +54,9 @@ _FOR_MESSAGES_LOCKED = _FOR_MESSAGES.with_for_update(read=True, key_share=True, 
 """FOR KEY SHARE (what a foreign key check takes): writers of messages into
 one thread do not wait for each other, a delete of the thread waits for them
 (and they for it)."""
+_FOR_MESSAGES_EXCLUSIVE = _FOR_MESSAGES.with_for_update(of=TABLE)
+"""Where there is no FOR KEY SHARE (`Features.key_share_locks`): FOR UPDATE,
+writers into one thread take turns (a shared lock would deadlock them)."""
 
 
 @lru_cache(maxsize=8)
@@ -104,7 +107,13 @@ class ThreadRepository:
         if not ids:
             return {}, {}
         lock_rows(self.session, TABLE, _C.id.in_(ids))
-        stmt = _FOR_MESSAGES_LOCKED if self.features.row_locks else _FOR_MESSAGES
+        stmt = (
+            _FOR_MESSAGES
+            if not self.features.row_locks
+            else _FOR_MESSAGES_LOCKED
+            if self.features.key_share_locks
+            else _FOR_MESSAGES_EXCLUSIVE
+        )
         threads: dict[str, StorageThread] = {}
         last: dict[str, datetime] = {}
         for row in self.session.execute(stmt, {"ids": ids}).all():
