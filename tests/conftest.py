@@ -52,18 +52,14 @@ MYSQL_URL = os.environ.get(
     "MASTRA_STORAGE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-# MySQL joins the behaviour matrix once the whole suite passes there; until
-# then MASTRA_STORAGE_TEST_MYSQL_MATRIX=1 adds it (test_mysql.py and
-# test_migrations.py run on it regardless).
-_MYSQL_MATRIX = os.environ.get("MASTRA_STORAGE_TEST_MYSQL_MATRIX") == "1"
 BACKENDS = (
     "sqlite-memory",
     "sqlite-file",
     "postgresql",
-    *(("mysql",) if _MYSQL_MATRIX else ()),
+    "mysql",
     "async-sqlite-file",
     "async-postgresql",
-    *(("async-mysql",) if _MYSQL_MATRIX else ()),
+    "async-mysql",
 )
 SYNC_BACKENDS = tuple(name for name in BACKENDS if not name.startswith("async-"))
 

@@ -1,6 +1,7 @@
 """The `mastra-storage` command line, invoked as a user would (click's runner,
-and a real subprocess for `python -m mastra_storage`), on a SQLite file and on
-PostgreSQL; configuration from the environment (`MASTRA_STORAGE_URL`)."""
+and a real subprocess for `python -m mastra_storage`), on a SQLite file, on
+PostgreSQL and on MySQL/MariaDB; configuration from the environment
+(`MASTRA_STORAGE_URL`)."""
 
 from __future__ import annotations
 
@@ -52,10 +53,12 @@ class Database:
         return from_url(self.url, schema=self.schema)
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
+@pytest.fixture(params=["sqlite-file", "postgresql", "mysql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     if request.param == "sqlite-file":
         return Database("sqlite-file", f"file:{tmp_path / 'cli.db'}", None)
+    if request.param == "mysql":
+        return Database("mysql", request.getfixturevalue("mysql_databases").new("cli"), None)
     schemas = request.getfixturevalue("pg_schemas")
     return Database("postgresql", schemas.url, schemas.new("cli"))
 
