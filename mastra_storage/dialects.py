@@ -94,8 +94,6 @@ class Features:
     writers of one thread's messages share its row, then update it. Without
     it (MySQL: a shared lock that two holders cannot both upgrade without
     deadlocking) they take the row exclusively, one after another."""
-    mariadb: bool = False
-    """MySQL's dialect talking to MariaDB (`JSON_EQUALS`, `RETURNING` on INSERT/DELETE)."""
     vector_extension: bool = False
     """pgvector may be installed: semantic recall looks for the `embedding`
     column its migration adds to `memory_messages` when the extension exists
@@ -103,7 +101,7 @@ class Features:
 
 
 @lru_cache(maxsize=8)
-def _features(name: str, mariadb: bool = False) -> Features:
+def _features(name: str) -> Features:
     if name == "postgresql":
         return Features(
             name,
@@ -126,7 +124,6 @@ def _features(name: str, mariadb: bool = False) -> Features:
             session_locks=NAMED_LOCKS,
             max_bind_params=30_000,
             update_returning=False,
-            mariadb=mariadb,
         )
     if name == "mariadb":
         raise ValidationError(
@@ -157,7 +154,7 @@ def features(bind: Session | Connection | Engine | Dialect) -> Features:
     if isinstance(bind, Session):
         bind = bind.get_bind()
     dialect = bind if isinstance(bind, Dialect) else bind.dialect
-    return _features(dialect.name, bool(getattr(dialect, "is_mariadb", False)))
+    return _features(dialect.name)
 
 
 def upsert(
@@ -294,8 +291,8 @@ def json_contains(
     if feats.name == "mysql":
         # The key's JSON path, each step a quoted member name (`$."a.b"`: any
         # text, quotes, dots and NUL escaped as in JSON), bound; values compared
-        # as JSON (MariaDB: JSON_EQUALS; MySQL: JSON `=`). A missing key
-        # extracts SQL NULL, which matches nothing.
+        # by MariaDB's JSON_EQUALS (key order, 1 vs 1.0 aside; true is not 1).
+        # A missing key extracts SQL NULL, which matches nothing.
         prefix = "$" if within is None else "$." + json.dumps(within, ensure_ascii=False)
         conditions = []
         for key, value in expected.items():
@@ -304,10 +301,7 @@ def json_contains(
                 bindparam(None, f"{prefix}.{json.dumps(key, ensure_ascii=False)}", type_=Text()),
             )
             wanted = bindparam(None, dumps(value), type_=Text())
-            if feats.mariadb:
-                conditions.append(func.json_equals(found, wanted, type_=Integer()) == 1)
-            else:
-                conditions.append(found == cast(wanted, mysql.JSON()))
+            conditions.append(func.json_equals(found, wanted, type_=Integer()) == 1)
         return conditions
     return [
         func.mastra_json_has(
@@ -704,6 +698,27 @@ def updated_rows(executor: Executor, stmt: Update, *columns: Any) -> Sequence[An
     if stmt.whereclause is not None:
         reread = reread.where(stmt.whereclause)
     return executor.execute(reread).all()
+
+
+def check_server(conn: Connection) -> None:
+    """Refuse, before migrating, a server this library cannot run on: on the
+    MySQL dialect, only MariaDB 10.6 and later (MySQL 8 lacks the RETURNING
+    and JSON_EQUALS the backend's statements use). `StorageError` saying so."""
+    from .errors import StorageError
+
+    if conn.dialect.name != "mysql":
+        return
+    version = tuple(conn.dialect.server_version_info or ())
+    if not getattr(conn.dialect, "is_mariadb", False):
+        raise StorageError(
+            f"MySQL {'.'.join(map(str, version))} is not supported yet: MySQLStorage runs on "
+            "MariaDB 10.7 or later (MySQL 8 has no INSERT ... RETURNING)"
+        )
+    if version < (10, 7):
+        raise StorageError(
+            f"MariaDB {'.'.join(map(str, version))} is too old: MySQLStorage needs 10.7 or "
+            "later (JSON_EQUALS, JSON_TABLE, INSERT ... RETURNING)"
+        )
 
 
 @contextmanager

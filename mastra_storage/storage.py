@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate, operations
 from .deadlines import is_deadline
-from .dialects import BEGIN_OPTION, NO_BEGIN, connection_of, features, unbounded_statements
+from .dialects import (
+    BEGIN_OPTION,
+    NO_BEGIN,
+    check_server,
+    connection_of,
+    features,
+    unbounded_statements,
+)
 from .domain import (
     Direction,
     EvalPage,
@@ -1237,6 +1244,7 @@ def arguments(frame: dict[str, Any]) -> dict[str, Any]:
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:
     """Prepare the database and migrate it to head on one connection, in one
     transaction holding the migration lock (sync and async facades alike)."""
+    check_server(conn)
     with migrate.migration_connection(conn) as locked, unbounded_statements(locked):
         prepare(locked)
         migrate.upgrade(locked)

@@ -87,20 +87,17 @@ def _mysql_json(value: Any, dialect: Dialect) -> Any:
     return value
 
 
-MYSQL_COLLATIONS = {True: "utf8mb4_nopad_bin", False: "utf8mb4_0900_bin"}
-"""The collation of our tables on MariaDB (True) and MySQL 8 (False): binary
-(text compares exactly, case and accents included, as on PostgreSQL and
-SQLite) and NO PAD (`'a'` and `'a '` are two ids, as there)."""
-
-
-def mysql_table_options(mariadb: bool) -> dict[str, str]:
-    """Every table on MySQL/MariaDB: InnoDB, utf8mb4 (any Unicode, emoji
-    too), `MYSQL_COLLATIONS`."""
-    return {
-        "mysql_engine": "InnoDB",
-        "mysql_charset": "utf8mb4",
-        "mysql_collate": MYSQL_COLLATIONS[mariadb],
-    }
+MYSQL_COLLATION = "utf8mb4_nopad_bin"
+"""The collation of our tables on MariaDB: binary (text compares exactly,
+case and accents included, as on PostgreSQL and SQLite) and NO PAD (`'a'` and
+`'a '` are two ids, as there)."""
+MYSQL_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": MYSQL_COLLATION,
+}
+"""Every table on MariaDB: InnoDB, utf8mb4 (any Unicode, emoji too),
+`MYSQL_COLLATION`."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +126,7 @@ def column_types(dialect: Dialect) -> ColumnTypes:
     if dialect_name == "mysql":
         return ColumnTypes(
             mysql.VARCHAR(MAX_ID_LENGTH), mysql.LONGTEXT(), mysql.JSON(), mysql.DATETIME(fsp=3),
-            mysql.DOUBLE(), mysql.LONGBLOB(),
-            mysql_table_options(bool(getattr(dialect, "is_mariadb", False))),
+            mysql.DOUBLE(), mysql.LONGBLOB(), dict(MYSQL_TABLE_OPTIONS),
         )  # fmt: skip
     return ColumnTypes(Text(), Text(), Text(), Text(), REAL(), LargeBinary(), {})
 
