@@ -26,11 +26,13 @@ from mastra_storage import (
     AsyncMySQLStorage,
     DefaultStorage,
     MySQLStorage,
+    StorageError,
     StorageTimeoutError,
     ValidationError,
     async_from_url,
     from_url,
     migrate,
+    storage_from_env,
 )
 from mastra_storage.errors import MissingDependencyError
 from mastra_storage.migrate import MYSQL_MIGRATION_LOCK
@@ -227,3 +229,28 @@ def test_a_migrator_waits_for_the_named_lock_within_its_bound(empty_url: str, ra
     with raw.connect() as conn:  # init gave its named lock back
         free = conn.execute(text(f"SELECT IS_FREE_LOCK({MYSQL_MIGRATION_LOCK})")).scalar()
     assert free == 1
+
+
+def test_the_environment_url_gives_the_mysql_class(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MASTRA_STORAGE_URL", empty_url)
+    with storage_from_env() as storage:
+        assert isinstance(storage, MySQLStorage)
+        storage.init()
+        assert migrate.current(storage.engine) == migrate.head()
+
+
+def test_init_refuses_a_server_it_cannot_run_on(empty_url: str, raw: Engine) -> None:
+    """MariaDB older than 10.7 (no JSON_EQUALS) is refused by init() before
+    anything is created, saying what is needed (the server's reported
+    version, as the dialect read it on connect, stands in for an old one)."""
+    storage = MySQLStorage(url=empty_url)
+    with storage.engine.connect():
+        pass  # the dialect reads the server's version on the first connect
+    storage.engine.dialect.server_version_info = (10, 6, 21)
+    with pytest.raises(StorageError, match=r"MariaDB 10\.6\.21 is too old.*10\.7"):
+        storage.init()
+    storage.close()
+    assert migrate.current(raw) is None
+    assert inspect(raw).get_table_names() == []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, select, true
+from sqlalchemy import Integer, Table, bindparam, select
 
 from ..dialects import Executor
 from ..domain import MastraDBMessage
@@ -71,7 +71,10 @@ def _history_statement(messages: bool, working_memory: str | None) -> AnySelect:
             .limit(bindparam("limit", type_=Integer()))
             .subquery("last_messages")
         )
-        stmt = stmt.add_columns(*last.c).outerjoin(last, true())
+        # Joined on the thread id (true of every row of `last`): a constant ON
+        # clause reads as a cartesian product to SQLAlchemy's linter on MySQL,
+        # which renders it `ON true = 1`.
+        stmt = stmt.add_columns(*last.c).outerjoin(last, last.c.thread_id == _T.id)
     return stmt.where(_T.id == bindparam("thread_id"))
 
 
