@@ -702,7 +702,7 @@ def updated_rows(executor: Executor, stmt: Update, *columns: Any) -> Sequence[An
 
 def check_server(conn: Connection) -> None:
     """Refuse, before migrating, a server this library cannot run on: on the
-    MySQL dialect, only MariaDB 10.6 and later (MySQL 8 lacks the RETURNING
+    MySQL dialect, only MariaDB 10.7 and later (MySQL 8 lacks the RETURNING
     and JSON_EQUALS the backend's statements use). `StorageError` saying so."""
     from .errors import StorageError
 
