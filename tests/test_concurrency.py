@@ -319,6 +319,50 @@ def test_clone_thread_racing_delete_thread_copies_all_or_nothing(
     assert orphans(storage) == 0
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"], indirect=True
+)
+@pytest.mark.parametrize("call", ["move", "edit", "delete_messages"])
+def test_message_writes_racing_delete_thread_of_their_thread_never_deadlock(
+    storage: MastraStorage, backend: Backend, call: str
+) -> None:
+    """`delete_thread(S)` starts while `update_messages` (moving a message of S
+    out, or editing it) or `delete_messages` holds the message: both calls
+    succeed, one after the other. (On PostgreSQL they deadlocked: the
+    message writer held the message and then touched S, the delete held S and
+    waited for the message; PostgreSQL aborted one with "deadlock detected".)"""
+    make_thread(storage, "S")
+    make_thread(storage, "T")
+    storage.save_messages(messages=[message("m1", "S"), message("m2", "S")])
+    delete = Background(backend, lambda s: s.delete_thread(thread_id="S"))
+    inner = getattr(storage, "storage", storage)
+    engine = inner.engine.sync_engine if isinstance(storage, BlockingStorage) else inner.engine
+    started: list[bool] = []
+
+    def once_the_message_is_held(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        held = statement.startswith(("DELETE", "UPDATE")) or "FOR UPDATE" in statement
+        if not started and held and "mastra_messages" in statement:
+            started.append(True)
+            delete.go(head_start=2.0)  # time enough to deadlock, were the locks taken in turn
+
+    event.listen(engine, "after_cursor_execute", once_the_message_is_held)
+    try:
+        if call == "move":
+            storage.update_messages(messages=[{"id": "m1", "thread_id": "T"}])
+        elif call == "edit":
+            storage.update_messages(messages=[{"id": "m1", "content": "edited"}])
+        else:
+            storage.delete_messages(message_ids=["m1"])
+    finally:
+        event.remove(engine, "after_cursor_execute", once_the_message_is_held)
+    assert started
+    assert delete.join() is None
+    assert storage.get_thread_by_id(thread_id="S") is None
+    left = [m.id for m in storage.list_messages(thread_id="T").messages]
+    assert left == (["m1"] if call == "move" else [])
+    assert orphans(storage) == 0
+
+
 @pytest.mark.parametrize("kind", ["results", "state"])
 def test_workflow_updates_racing_delete_workflow_run(
     storage: MastraStorage, backend: Backend, kind: str

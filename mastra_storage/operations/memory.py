@@ -529,10 +529,19 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
     if not updates:
         return []
     repository = MessageRepository(session)
-    stored = {m.id: m for m in repository.get_many((u.id for u in updates), for_update=True)}
     threads = ThreadRepository(session)
+    ids = [u.id for u in updates]
+    # Threads before messages, the order delete_thread takes them in (else
+    # the two can deadlock: this call holding a message and touching its
+    # thread, the delete holding the thread and deleting the message).
+    involved = {str(m.thread_id) for m in repository.get_many(ids)}
+    involved |= {u.thread_id for u in updates if u.thread_id is not None}
+    known, _ = threads.lock_for_messages(involved)  # as save_messages: not into a deleted thread
+    stored = {m.id: m for m in repository.get_many(ids, for_update=True)}
+    moved_meanwhile = {str(m.thread_id) for m in stored.values()} - involved
+    if moved_meanwhile:  # by a concurrent move: their threads are touched too
+        known.update(threads.lock_for_messages(moved_meanwhile)[0])
     targets = {u.thread_id for u in updates if u.thread_id is not None and u.id in stored}
-    known, _ = threads.lock_for_messages(targets)  # as save_messages: not into a deleted thread
     missing = sorted(targets - known.keys())
     if missing:
         raise NotFoundError(f"thread {missing[0]!r} not found: cannot move messages there")
@@ -558,8 +567,11 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
 
 def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
     ids = ids_of(message_ids, "message_ids")
+    # Their threads first, in delete_thread's order (see update_messages).
+    repository = MessageRepository(session)
+    ThreadRepository(session).lock_for_messages(str(m.thread_id) for m in repository.get_many(ids))
     VectorRepository(session).delete_for_messages(ids)  # Memory's recall index
-    touched = MessageRepository(session).delete_many(ids)
+    touched = repository.delete_many(ids)
     ThreadRepository(session).touch(touched, utc_now())
 
 
