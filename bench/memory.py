@@ -14,6 +14,9 @@
     python -m bench.memory                       # SQLite file + PostgreSQL
     python -m bench.memory --backends sqlite --sizes 1k,10k
     python -m bench.memory --markdown docs/benchmarks.md   # into its own section
+    python -m bench.memory --pgserver --markdown docs/benchmarks.md
+        # PostgreSQL 16 + pgvector from the `pgserver` package (dev extra),
+        # started for the run: semantic recall through the HNSW index
 
 Set-up (bulk loads) is not measured. The query embedder returns a fixed
 random vector: the model's own time is not the storage's.
@@ -24,28 +27,44 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import shutil
+import signal
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import psycopg
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 
 from mastra_storage import Memory
 from mastra_storage.dialects import BINARY_RESULTS_OPTION
 from mastra_storage.orm import MemoryMessageRow
 from mastra_storage.repositories import VectorRepository, VectorRow
+from mastra_storage.repositories.vectors import hnsw_index_name
 
-from .backends import Database, message_id, open_database, pg_url_from_env, postgres_problem
+from .backends import (
+    Database,
+    libpq_conninfo,
+    message_id,
+    open_database,
+    pg_url_from_env,
+    postgres_problem,
+)
 from .data import BASE_TIME
 from .harness import compare_many, peak_memory
 
 DIMENSION = 384
 HISTORY_THREAD_SIZE = 10_000
-START_MARK = "<!-- memory-bench:start -->"
-END_MARK = "<!-- memory-bench:end -->"
+MARK = "memory-bench"
+PGVECTOR_MARK = "memory-bench-pgvector"
 
 
 class RandomEmbedder:
@@ -111,6 +130,12 @@ def run_history(database: Database, rounds: int, ops: int) -> HistoryResult:
 
 
 def load_vectors(database: Database, resource: str, thread: str, count: int) -> None:
+    """`count` random unit vectors into the scope, through the library's
+    upsert. With pgvector, the HNSW index is dropped first and built anew once
+    the vectors are in: in bulk, much faster than a graph insert per vector."""
+    index = hnsw_index_name(DIMENSION)
+    with database.storage.session_scope() as session:
+        session.execute(sql_text(f"DROP INDEX IF EXISTS {index}"))
     rng = np.random.default_rng(count)
     done = 0
     while done < count:
@@ -131,6 +156,11 @@ def load_vectors(database: Database, resource: str, thread: str, count: int) -> 
         with database.storage.session_scope() as session:
             VectorRepository(session).upsert(rows)
         done += n
+    with database.storage.session_scope() as session:
+        repository = VectorRepository(session)
+        if repository.pgvector is not None:
+            session.execute(sql_text("SET LOCAL maintenance_work_mem = '1GB'"))
+            repository.ensure_hnsw_index(DIMENSION)
 
 
 def compare_formats(database: Database, resource: str, size: int) -> FormatResult:
@@ -251,11 +281,12 @@ def render(
     return "\n".join(lines)
 
 
-def write_into(path: str, block: str) -> None:
+def write_into(path: str, block: str, mark: str = MARK) -> None:
     with open(path, encoding="utf-8") as existing:
         text = existing.read()
-    wrapped = f"{START_MARK}\n{block.rstrip()}\n{END_MARK}"
-    pattern = re.compile(re.escape(START_MARK) + r".*?" + re.escape(END_MARK), re.S)
+    start, end = f"<!-- {mark}:start -->", f"<!-- {mark}:end -->"
+    wrapped = f"{start}\n{block.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: wrapped, text)
     else:
@@ -281,9 +312,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=200)
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--markdown", default=None)
+    parser.add_argument(
+        "--pgserver",
+        action="store_true",
+        help="PostgreSQL only, on pgserver's PostgreSQL 16 with pgvector, started for the run",
+    )
     args = parser.parse_args(argv)
-    pg_url = pg_url_from_env()
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    with ExitStack() as stack:
+        pg_url = stack.enter_context(pgvector_server()) if args.pgserver else pg_url_from_env()
+        backends = ["postgresql"] if args.pgserver else args.backends.split(",")
+        return run(args, pg_url, [b.strip() for b in backends if b.strip()], argv)
+
+
+@contextmanager
+def pgvector_server() -> Iterator[str]:
+    """A PostgreSQL 16 with the pgvector extension installed, from the
+    `pgserver` package, on a Unix socket in a temporary folder: its URL."""
+    from pgserver.postgres_server import get_server
+
+    home = Path(tempfile.mkdtemp(prefix="bench-pgvector-"))
+    server = get_server(home / "data", cleanup_mode="delete")
+    # A SIGTERM (a timeout) stops the server too, through the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        socket_dir = server.get_postmaster_info().socket_dir
+        url = f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
+        with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        yield url
+    finally:
+        server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, pg_url: str, backends: list[str], argv: Any) -> int:
     if "postgresql" in backends and postgres_problem(pg_url) is not None:
         print(f"PostgreSQL at {pg_url} is unreachable: skipping it.")
         backends.remove("postgresql")
@@ -297,12 +359,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{backend}: semantic recall ...", flush=True)
         with open_database(backend, pg_url, "memsem") as database:
             semantic += run_semantic(database, args.sizes, args.calls, formats)
+    if args.pgserver:
+        label = "postgresql + pgvector"
+        history = [replace(h, backend=label) for h in history]
+        semantic = [replace(r, backend=label) for r in semantic]
     command = "python -m bench.memory " + " ".join(sys.argv[1:] if argv is None else argv)
     block = render(history, semantic, formats, command.strip())
     print()
     print(block)
     if args.markdown:
-        write_into(args.markdown, block)
+        write_into(args.markdown, block, PGVECTOR_MARK if args.pgserver else MARK)
     return 0 if all(h.ratio <= 1.2 for h in history) else 1
 
 
