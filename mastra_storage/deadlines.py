@@ -109,10 +109,24 @@ def _passed(conn: Any, error: BaseException | None) -> Exception:
     return new
 
 
+_DRIVER_READ_TIMEOUTS = ("(timed out)", "(read timeout)")
+"""How PyMySQL and asyncmy word a passed `read_timeout` (error 2013, the
+connection closed): the MySQL dialect's deadline, enforced by the driver."""
+
+
 def is_deadline(error: BaseException) -> bool:
-    """Whether a (driver or SQLAlchemy) error is a deadline the watchdog enforced."""
+    """Whether a (driver or SQLAlchemy) error is a deadline the watchdog (or,
+    on MySQL, the driver's read timeout) enforced."""
     orig = getattr(error, "orig", None) or error
-    return bool(getattr(orig, MARKER, False))
+    if getattr(orig, MARKER, False):
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return (
+        len(args) >= 2
+        and args[0] == 2013
+        and isinstance(args[1], str)
+        and args[1].endswith(_DRIVER_READ_TIMEOUTS)
+    )
 
 
 def bound_connection(dbapi_connection: Any, statement_timeout_s: float) -> None:
@@ -164,6 +178,23 @@ def bound_connection(dbapi_connection: Any, statement_timeout_s: float) -> None:
                 _ACTIVE.pop(key, None)
 
         conn.wait = wait
+
+
+@contextmanager
+def unbounded_reads(dbapi_connection: Any) -> Iterator[None]:
+    """No read timeout on this PyMySQL or asyncmy connection for a while
+    (`init()`'s migrations). Both drivers read `_read_timeout` afresh before
+    each wait for the server, and offer no public setter."""
+    conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    previous = getattr(conn, "_read_timeout", None)
+    if previous is None:
+        yield
+        return
+    conn._read_timeout = None
+    try:
+        yield
+    finally:
+        conn._read_timeout = previous
 
 
 @contextmanager

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert, Update
 
-from .deadlines import unbounded
+from .deadlines import unbounded, unbounded_reads
 from .errors import ValidationError
 from .orm.types import UTCDateTime
 
@@ -725,13 +725,14 @@ def check_server(conn: Connection) -> None:
 def unbounded_statements(conn: Connection) -> Iterator[None]:
     """No statement bound for the rest of this transaction (`init()`'s
     migrations): PostgreSQL's `statement_timeout` off (`SET LOCAL`) and the
-    client-side deadline lifted; MariaDB's session `max_statement_time` off
-    until the block ends. SQLite has no such bound."""
+    client-side deadline lifted; MariaDB's session `max_statement_time` and
+    the driver's read timeout off until the block ends. SQLite has no such bound."""
     if conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
         previous = float(conn.exec_driver_sql("SELECT @@session.max_statement_time").scalar_one())
         conn.exec_driver_sql("SET SESSION max_statement_time = 0")
         try:
-            yield
+            with unbounded_reads(conn.connection.dbapi_connection):
+                yield
         finally:
             if not (conn.invalidated or conn.closed):
                 conn.exec_driver_sql(f"SET SESSION max_statement_time = {previous:f}")

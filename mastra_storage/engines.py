@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
-from .deadlines import bound_connection
+from .deadlines import bound_connection, deadline_s
 from .dialects import (
     LOCK_TIMEOUT_OPTION,
     PROXY_OPTION,
@@ -67,7 +67,8 @@ class ConnectionSettings:
       a server that does not answer at all (frozen: SIGSTOP, a hung host) is
       given up on by the client after
       `statement_timeout_s` plus a grace (10%, at least 1 s; see
-      `mastra_storage.deadlines`), closing that connection. The migrations of
+      `mastra_storage.deadlines`; on MySQL the driver's `read_timeout`),
+      closing that connection. The migrations of
       `init()` are exempt (DDL on a large table may rightly take long).
     - `prepared_statements` (True): False for a transaction-pooling proxy
       (PgBouncer, pool_mode=transaction): psycopg prepares nothing, and the
@@ -292,6 +293,15 @@ def engine_arguments(
         connect_args.setdefault("charset", "utf8mb4")
         connect_args.setdefault("connect_timeout", max(1, math.ceil(settings.connect_timeout_s)))
         connect_args.setdefault("init_command", mysql_session_setup(settings))
+        # A frozen server cannot enforce its max_statement_time: the driver's
+        # own read timeout bounds every answer awaited (statement_timeout_s plus
+        # the grace of `mastra_storage.deadlines`, so a live server's error comes
+        # first); passing it closes that connection (StorageTimeoutError).
+        # PyMySQL bounds blocking sends too; asyncmy's are buffered.
+        answer_s = deadline_s(settings.statement_timeout_s)
+        connect_args.setdefault("read_timeout", answer_s)
+        if parsed.get_driver_name() == "pymysql":
+            connect_args.setdefault("write_timeout", answer_s)
         kwargs.setdefault("json_serializer", dumps)
     return parsed, settings, kwargs
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import signal
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +35,7 @@ from mastra_storage import (
     AsyncPostgresStorage,
     DefaultStorage,
     MastraStorage,
+    MySQLStorage,
     PostgresStorage,
     StorageError,
     StorageTimeoutError,
@@ -664,6 +669,125 @@ def test_a_call_to_a_frozen_server_times_out_and_the_next_works(
     assert storage.list_messages(thread_id="t").total == 0  # nothing was written
     storage.save_messages(messages=[message("m1", "t")])
     assert storage.list_messages(thread_id="t").total == 1
+
+
+@pytest.fixture(scope="module")
+def private_mariadb() -> Iterator[tuple[str, int]]:
+    """A MariaDB server of this test's own (a fresh datadir, a free port),
+    so that freezing it stops no one else's; its URL and pid. Stopped at the
+    end. Fails with CI=true, skips elsewhere, when it cannot be started."""
+    from conftest import IN_CI
+
+    def give_up(why: str) -> None:
+        if IN_CI:
+            pytest.fail(f"cannot start a private MariaDB ({why}); CI=true requires it")
+        pytest.skip(f"cannot start a private MariaDB ({why})")
+
+    install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd")
+    server = server or (os.path.exists("/usr/sbin/mariadbd") and "/usr/sbin/mariadbd") or None
+    if install is None or server is None:
+        give_up("mariadb-install-db / mariadbd not installed")
+    assert install is not None and server is not None
+    home = tempfile.mkdtemp(prefix="mst-maria-")
+    datadir = os.path.join(home, "data")
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        done = subprocess.run(
+            [install, "--no-defaults", f"--datadir={datadir}", "--skip-test-db"],
+            capture_output=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            give_up(f"mariadb-install-db: {done.stderr.decode()[-500:]}")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        log = open(os.path.join(home, "server.log"), "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--socket={os.path.join(home, 'sock')}",
+                f"--pid-file={os.path.join(home, 'pid')}",
+                "--bind-address=127.0.0.1",
+                f"--port={port}",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                *user,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"mysql+pymysql://root@127.0.0.1:{port}/mst"
+        engine = create_engine(f"mysql+pymysql://root@127.0.0.1:{port}/")
+        try:
+            for _ in range(300):  # at most 60 s
+                if process.poll() is not None:
+                    give_up(f"mariadbd exited {process.returncode}")
+                try:
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql("CREATE DATABASE IF NOT EXISTS mst")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            else:
+                give_up("no answer on its port within 60 s")
+        finally:
+            engine.dispose()
+        yield url, process.pid
+    finally:
+        if process is not None:
+            with suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_call_to_a_frozen_mariadb_times_out_and_the_next_works(
+    private_mariadb: tuple[str, int], asynchronous: bool, call: str
+) -> None:
+    """Issue #9 case 6 on MySQL/MariaDB: the server stops (SIGSTOP, a private
+    instance) with a query in flight; its own max_statement_time cannot end
+    anything, so the driver's read timeout (statement_timeout_s plus grace:
+    2 s + 1 s here) does: StorageTimeoutError, no retry, and once the server
+    runs again the next call works, on a new connection."""
+    url, pid = private_mariadb
+    loop = asyncio.new_event_loop() if asynchronous else None
+    storage: Any = (
+        BlockingStorage(AsyncMySQLStorage(url=url, statement_timeout_s=2), None, loop)  # type: ignore[arg-type]
+        if asynchronous
+        else MySQLStorage(url=url, statement_timeout_s=2)
+    )
+    try:
+        storage.init()
+        thread = f"t-{uuid.uuid4().hex[:8]}"
+        make_thread(storage, thread)
+        attempt: Callable[[], Any] = (
+            (lambda: storage.get_thread_by_id(thread_id=thread))
+            if call == "read"
+            else (lambda: storage.save_messages(messages=[message("m1", thread)]))
+        )
+        with frozen([pid]):
+            result = bounded(attempt, 20)
+        assert isinstance(result, StorageTimeoutError), repr(result)
+        assert storage.get_thread_by_id(thread_id=thread) is not None
+        assert storage.list_messages(thread_id=thread).total == 0  # nothing was written
+        storage.save_messages(messages=[message("m1", thread)])
+        assert storage.list_messages(thread_id=thread).total == 1
+    finally:
+        storage.close()
+        if loop is not None:
+            loop.close()
 
 
 @pytest.mark.parametrize("backend", PG_BACKENDS, indirect=True)
