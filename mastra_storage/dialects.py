@@ -619,6 +619,91 @@ def configure_postgres(engine: Engine) -> None:
         event.listen(engine, "do_execute", _postgres_single_statement)
 
 
+def configure_mysql(engine: Engine) -> None:
+    """MySQL/MariaDB hooks: a statement larger than the server's
+    `max_allowed_packet` is refused before it is sent (`check_packet_size`)."""
+    if not event.contains(engine, "before_cursor_execute", check_packet_size):
+        event.listen(engine, "before_cursor_execute", check_packet_size)
+
+
+_SURELY_SMALL = 1 << 20
+"""Bytes under which a statement is not measured: below MySQL's and
+MariaDB's smallest default `max_allowed_packet` (4 MiB, 16 MiB)."""
+_ESCAPED = ("\\", "'", '"', "\0", "\n", "\r", "\x1a")
+_MAX_PACKET_KEY = "mastra_storage_max_allowed_packet"
+
+
+def _value_bytes(value: Any) -> int:
+    """Bytes `value` takes in the statement the driver sends (its text,
+    quoted and escaped, as PyMySQL and asyncmy interpolate it)."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass")) + sum(map(value.count, _ESCAPED)) + 2
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return 2 * len(data) + 10  # _binary'...', each byte escaped at worst
+    return len(str(value)) + 2
+
+
+def _parameter_sets(parameters: Any, executemany: bool) -> list[Any]:
+    # SQLAlchemy's insertmanyvalues batches arrive flattened into one set
+    # even when `executemany` is set: a list of sets holds sequences or dicts.
+    if isinstance(parameters, dict):
+        return [list(parameters.values())]
+    if not parameters:
+        return [[]]
+    many = executemany and all(isinstance(v, (dict, list, tuple)) for v in parameters)
+    sets = list(parameters) if many else [parameters]
+    return [
+        list(values.values()) if isinstance(values, dict) else list(values or ()) for values in sets
+    ]
+
+
+def check_packet_size(
+    conn: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    """Refuse (`ValidationError`, before anything is sent) a statement whose
+    text and values exceed the MySQL/MariaDB server's `max_allowed_packet`.
+
+    The server would read only the start of it and close the connection: the
+    caller saw "connection lost ... safe to retry", and every retry failed
+    the same way. Each set of an executemany goes alone (the driver splits
+    batches), so each is measured on its own. Statements surely under 1 MiB
+    (the length of their strings times 8, the worst of UTF-8 and escaping)
+    cost no more than that sum; the server's limit is read once per
+    connection, the first time a statement may exceed it."""
+    sets = _parameter_sets(parameters, executemany)
+    rough = 4 * len(statement) + max(
+        (sum(8 * len(v) + 64 if isinstance(v, (str, bytes)) else 64 for v in values))
+        for values in sets or [[]]
+    )
+    if rough <= _SURELY_SMALL:
+        return
+    limit = conn.info.get(_MAX_PACKET_KEY)
+    if limit is None:
+        probe = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            probe.execute("SELECT @@max_allowed_packet")
+            row: Any = probe.fetchone()
+            limit = int(row[0])
+        finally:
+            probe.close()
+        conn.info[_MAX_PACKET_KEY] = limit
+    head = len(statement.encode("utf-8")) + 1
+    for values in sets:
+        size = head + sum(_value_bytes(value) for value in values)
+        if size > limit:
+            raise ValidationError(
+                f"the statement with these values takes {size:,} bytes, over the MySQL "
+                f"server's max_allowed_packet of {limit:,} bytes; nothing was written "
+                "(store less per call, or raise max_allowed_packet on the server)"
+            )
+
+
 _IDLE = 0  # libpq PQTRANS_IDLE: no transaction open
 
 

@@ -24,6 +24,7 @@ from .dialects import (
     LOCK_TIMEOUT_OPTION,
     PROXY_OPTION,
     STATEMENT_TIMEOUT_OPTION,
+    configure_mysql,
     configure_postgres,
     configure_postgres_binary_results,
     configure_sqlite,
@@ -495,7 +496,7 @@ def startup_option(option: str) -> str:
 
 def prepare_engine(engine: Engine) -> None:
     """Hooks an engine needs, ours or a caller's (SQLite's transaction recipe,
-    the proxy mode of PostgreSQL)."""
+    the proxy mode of PostgreSQL, MySQL's statement size check)."""
     if engine.dialect.name == "sqlite":
         memory = is_memory_sqlite(engine.url)
         if not memory and engine not in _WAL_SWITCHES:
@@ -509,6 +510,8 @@ def prepare_engine(engine: Engine) -> None:
     elif engine.dialect.name == "postgresql":
         configure_postgres(engine)
         configure_postgres_binary_results(engine)
+    elif engine.dialect.name == "mysql":
+        configure_mysql(engine)
 
 
 def _keep_memory_database(context: ExceptionContext) -> None:

@@ -385,3 +385,37 @@ def test_database_errors_carry_no_sql_and_no_parameter_values(storage: MastraSto
     finally:
         with storage.engine.begin() as conn:
             conn.execute(text("ALTER TABLE mastra_messages_away RENAME TO mastra_messages"))
+
+
+@pytest.mark.parametrize("backend", ["mysql", "async-mysql"], indirect=True)
+@pytest.mark.parametrize("what", ["thread-title", "thread-metadata", "message-text", "resource"])
+def test_a_value_over_max_allowed_packet_is_a_validation_error_with_nothing_written(
+    backend: Backend, what: str
+) -> None:
+    """MySQL/MariaDB: a statement longer than the server's max_allowed_packet
+    made the server close the connection, and the caller got "connection
+    lost ... nothing was written; it is safe to retry", which failed the same
+    way every time. It is now refused before it is sent: ValidationError
+    naming the limit, nothing written, and the storage's next call works."""
+    from support import make_thread, message
+
+    storage = backend.make()
+    storage.init()
+    make_thread(storage, "t")
+    with storage.engine.connect() as conn:
+        limit = int(conn.execute(text("SELECT @@max_allowed_packet")).scalar_one())
+    huge = "x" * (limit + 1)
+    call = {
+        "thread-title": lambda: make_thread(storage, "t2", title=huge),
+        "thread-metadata": lambda: storage.update_thread(id="t", title="t", metadata={"k": huge}),
+        "message-text": lambda: storage.save_messages(messages=[message("m1", "t", huge)]),
+        "resource": lambda: storage.update_resource(resource_id="r", working_memory=huge),
+    }[what]
+    with pytest.raises(ValidationError, match="max_allowed_packet"):
+        call()
+    assert storage.get_thread_by_id(thread_id="t2") is None
+    assert storage.get_thread_by_id(thread_id="t").metadata in ({}, None)
+    assert storage.list_messages(thread_id="t").total == 0
+    assert storage.get_resource_by_id(resource_id="r") is None
+    storage.save_messages(messages=[message("m1", "t", "small")])
+    assert storage.list_messages(thread_id="t").total == 1
