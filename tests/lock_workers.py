@@ -6,11 +6,20 @@ and the test suite: eight workers start in a fraction of the time on 2 cores.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
-from mastra_storage import DefaultStorage, MastraStorage, PostgresStorage
+from mastra_storage import (
+    AsyncMastraStorage,
+    AsyncMySQLStorage,
+    DefaultStorage,
+    FencingTokenError,
+    MastraStorage,
+    MySQLStorage,
+    PostgresStorage,
+)
 
 WF = "trip-planner"
 ROUNDS = 200
@@ -18,12 +27,35 @@ CONTENDERS = 8
 CHURN = 60
 
 
-def open_storage(spec: dict[str, Any]) -> MastraStorage:
+class Blocking:
+    """An async storage driven from this (sync) worker: each call runs to
+    completion on the worker's own event loop."""
+
+    def __init__(self, storage: AsyncMastraStorage) -> None:
+        self._storage, self._loop = storage, asyncio.new_event_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._storage, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            return self._loop.run_until_complete(result) if asyncio.iscoroutine(result) else result
+
+        return call
+
+
+def open_storage(spec: dict[str, Any]) -> Any:
+    """The storage a spec names (`asynchronous`: the async class, made blocking)."""
+    lock_backend = spec["lock_backend"]
     if spec["name"] == "postgresql":
-        return PostgresStorage(
-            url=spec["url"], schema=spec["schema"], lock_backend=spec["lock_backend"]
-        )
-    return DefaultStorage(url=spec["url"], lock_backend=spec["lock_backend"])
+        return PostgresStorage(url=spec["url"], schema=spec["schema"], lock_backend=lock_backend)
+    if spec["name"] == "mysql":
+        if spec.get("asynchronous"):
+            return Blocking(AsyncMySQLStorage(url=spec["url"], lock_backend=lock_backend))
+        return MySQLStorage(url=spec["url"], lock_backend=lock_backend)
+    return DefaultStorage(url=spec["url"], lock_backend=lock_backend)
 
 
 def race(
@@ -85,3 +117,28 @@ def hold_until_killed(spec: dict[str, Any], run_id: str, ttl_ms: int, out: Any) 
     lock = storage.get_workflow_run_lock(workflow_name=WF, run_id=run_id)
     out.put((acquired, lock.model_dump() if lock else None))
     time.sleep(600)
+
+
+def hold_then_write(spec: dict[str, Any], run_id: str, ttl_ms: int, out: Any, go: Any) -> None:
+    """Take the lock without a heartbeat, write under it, say so; then (after
+    the test has paused and resumed this process) write again with the same
+    token and report whether that late write was refused."""
+    storage = open_storage(spec)
+    acquired = storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=ttl_ms)
+    lock = storage.get_workflow_run_lock(workflow_name=WF, run_id=run_id)
+    token = lock.fencing_token if lock else None
+    storage.persist_workflow_snapshot(
+        workflow_name=WF, run_id=run_id, snapshot={"value": "first"}, fencing_token=token
+    )
+    out.put((acquired, token))
+    go.wait(timeout=120)
+    try:
+        storage.persist_workflow_snapshot(
+            workflow_name=WF, run_id=run_id, snapshot={"value": "late"}, fencing_token=token
+        )
+        out.put("written")
+    except FencingTokenError:
+        out.put("refused")
+    renewed = storage.renew_workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=ttl_ms)
+    out.put("renewed" if renewed else "lost")
+    storage.close()

@@ -3,8 +3,9 @@ renew/release rules, fencing of stale holders, no leaked connections or locks,
 and the lock table's migration.
 
 Cases: in-memory SQLite with the process-local backend, a SQLite file with
-leases, PostgreSQL with advisory locks, and PostgreSQL with leases (as behind a
-transaction-pooling proxy).
+leases, PostgreSQL with advisory locks, PostgreSQL with leases (as behind a
+transaction-pooling proxy), and MySQL/MariaDB with named locks (the
+"advisory" backend there; sync and through the async class) and with leases.
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ from lock_workers import (
     CONTENDERS,
     ROUNDS,
     WF,
+    hold_then_write,
     hold_until_killed,
     race,
     race_process,
 )
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from mastra_storage import (
     DefaultStorage,
     FencingTokenError,
     LockNotAcquiredError,
     MastraStorage,
+    MySQLStorage,
     PostgresStorage,
     StorageError,
     ValidationError,
@@ -60,6 +63,9 @@ ALL_CASES = [
     ("sqlite-file", "lease"),
     ("postgresql", "advisory"),
     ("postgresql", "lease"),
+    ("mysql", "advisory"),
+    ("mysql", "lease"),
+    ("async-mysql", "advisory"),
 ]
 SHARED_DATABASE_CASES = [case for case in ALL_CASES if case[0] != "sqlite-memory"]
 EXPIRING_CASES = [case for case in ALL_CASES if case[1] != "advisory"]
@@ -127,6 +133,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.01
     return time.monotonic() - start
 
 
+def spec_of(backend: Backend, lock_backend: str) -> dict[str, Any]:
+    """What a worker process needs to open a storage like the backend's."""
+    return {
+        "name": backend.name,
+        "url": backend.url,
+        "schema": backend.schema,
+        "lock_backend": lock_backend,
+        "asynchronous": backend.asynchronous,
+    }
+
+
 # -- PostgreSQL helpers ---------------------------------------------------------------
 
 
@@ -155,6 +172,9 @@ def advisory_holder_pids(engine: Engine, key: int) -> list[int]:
 def cut_holder_connection(backend: Backend, run_id: str) -> None:
     """What a dropped network link or an idle-session timeout does to an advisory
     holder: its connection ends on the server, its process carries on."""
+    if backend.is_mysql:
+        cut_named_lock_holder(backend, run_id)
+        return
     engine = admin_engine()
     try:
         key = advisory_key(backend.schema or "", WF, run_id)
@@ -164,6 +184,67 @@ def cut_holder_connection(backend: Backend, run_id: str) -> None:
         wait_until(lambda: not advisory_holder_pids(engine, key), timeout=5)
     finally:
         engine.dispose()
+
+
+# -- MySQL helpers --------------------------------------------------------------------
+
+
+def mysql_admin_engine() -> Engine:
+    from conftest import MYSQL_URL
+
+    return create_engine(MYSQL_URL, isolation_level="AUTOCOMMIT")
+
+
+def named_lock_of(backend: Backend, run_id: str) -> str:
+    """The run's named lock: the hash of the backend's database, WF and the run."""
+    return named_lock_name(make_url(backend.url).database or "", WF, run_id)
+
+
+def named_lock_holder(engine: Engine, name: str) -> int | None:
+    """The connection id holding named lock `name`, if any (`IS_USED_LOCK`)."""
+    with engine.connect() as conn:
+        holder = conn.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar()
+    return None if holder is None else int(holder)
+
+
+def cut_named_lock_holder(backend: Backend, run_id: str) -> None:
+    engine = mysql_admin_engine()
+    try:
+        name = named_lock_of(backend, run_id)
+        holder = named_lock_holder(engine, name)
+        assert holder is not None
+        with engine.connect() as conn:
+            conn.execute(text(f"KILL CONNECTION {holder:d}"))
+        wait_until(lambda: named_lock_holder(engine, name) is None, timeout=5)
+    finally:
+        engine.dispose()
+
+
+def connections_to(engine: Engine, database: str) -> int:
+    """Server connections (the processlist) using `database`."""
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = :db"),
+            {"db": database},
+        ).scalar_one()
+    return int(count)
+
+
+def named_locks_in_pool(engine: Engine) -> int:
+    """Named locks held by any connection sitting in the pool: each one is
+    checked out (all together) and gives back what it holds, counted by
+    `RELEASE_ALL_LOCKS()` (0 when it held none)."""
+    idle = engine.pool.checkedin()  # type: ignore[attr-defined]
+    connections = [engine.connect() for _ in range(max(idle, 1))]
+    try:
+        held = 0
+        for conn in connections:
+            held += conn.execute(text("SELECT RELEASE_ALL_LOCKS()")).scalar_one()
+            assert conn.connection.dbapi_connection.get_autocommit() is False  # type: ignore[union-attr]
+        return held
+    finally:
+        for conn in connections:
+            conn.close()
 
 
 def take_over(backend: Backend, lock_backend: str, old: MastraStorage, new: MastraStorage,
@@ -202,7 +283,7 @@ def test_lock_backend_is_checked(backend: Backend) -> None:
     with pytest.raises(ValidationError, match="lock_backend"):
         backend.make(lock_backend="zookeeper")
     if not (backend.is_postgres or backend.is_mysql):
-        with pytest.raises(ValidationError, match="PostgreSQL"):
+        with pytest.raises(ValidationError, match="PostgreSQL or MySQL"):
             backend.make(lock_backend="advisory")
 
 
@@ -340,7 +421,10 @@ def test_a_lease_runs_out_after_its_ttl(make: Callable[[], MastraStorage]) -> No
     assert lock_of(a, run_id).holder == b.lock_holder
 
 
-@lock_cases([("postgresql", "advisory")])
+ADVISORY_CASES = [case for case in ALL_CASES if case[1] == "advisory"]
+
+
+@lock_cases(ADVISORY_CASES)
 def test_an_advisory_lock_lasts_as_long_as_its_connection(
     make: Callable[[], MastraStorage],
 ) -> None:
@@ -400,7 +484,7 @@ def test_without_heartbeat_the_lease_runs_out(make: Callable[[], MastraStorage])
     assert lock_of(b, run_id).holder == b.lock_holder, "a's exit did not release b's lock"
 
 
-@lock_cases([("postgresql", "advisory")])
+@lock_cases(ADVISORY_CASES)
 def test_the_heartbeat_notices_a_lost_connection(
     backend: Backend, make: Callable[[], MastraStorage]
 ) -> None:
@@ -512,6 +596,14 @@ def test_tokens_never_issued_are_refused(make: Callable[[], MastraStorage]) -> N
     assert snapshot_value(a, run_id) == 2
 
 
+def fence(backend: Backend, session: Any, run_id: str, token: int) -> None:
+    """`check_fencing` in the caller's transaction (async: through `run_sync`)."""
+    if backend.asynchronous:
+        session.run_sync(check_fencing, WF, run_id, token)
+    else:
+        check_fencing(session, WF, run_id, token)
+
+
 @lock_cases(ALL_CASES)
 def test_check_fencing_in_the_callers_transaction(
     backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
@@ -521,7 +613,7 @@ def test_check_fencing_in_the_callers_transaction(
     assert acquire(a, run_id, ttl_ms=300)
     old_token = token_of(a, run_id)
     with a.session_scope() as session:
-        check_fencing(session, WF, run_id, old_token)
+        fence(backend, session, run_id, old_token)
         a.persist_workflow_snapshot(
             workflow_name=WF,
             run_id=run_id,
@@ -534,11 +626,11 @@ def test_check_fencing_in_the_callers_transaction(
         a.persist_workflow_snapshot(
             workflow_name=WF, run_id=run_id, snapshot={"value": 0}, session=session
         )
-        check_fencing(session, WF, run_id, old_token)
+        fence(backend, session, run_id, old_token)
     assert snapshot_value(a, run_id) == 1, "the caller's whole transaction rolled back"
 
 
-@lock_cases(SHARED_DATABASE_CASES)
+@lock_cases([case for case in SHARED_DATABASE_CASES if not case[0].startswith("async-")])
 def test_a_takeover_waits_for_a_fenced_write_in_flight(
     backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
 ) -> None:
@@ -626,12 +718,7 @@ def test_processes_race_for_one_run(
     make()  # the database is migrated
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(CONTENDERS), context.Queue()
-    spec = {
-        "name": backend.name,
-        "url": backend.url,
-        "schema": backend.schema,
-        "lock_backend": lock_backend,
-    }
+    spec = spec_of(backend, lock_backend)
     record = tmp_path / "holders.log"
     run_id = new_run()
     workers = [
@@ -689,12 +776,7 @@ def test_a_killed_holder_loses_its_lock(
     backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
 ) -> None:
     survivor = make()
-    spec = {
-        "name": backend.name,
-        "url": backend.url,
-        "schema": backend.schema,
-        "lock_backend": lock_backend,
-    }
+    spec = spec_of(backend, lock_backend)
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     run_id = new_run()
@@ -727,6 +809,49 @@ def test_a_killed_holder_loses_its_lock(
             holder.join()
 
 
+@lock_cases(SHARED_DATABASE_CASES)
+def test_a_paused_holder_is_fenced_once_replaced(
+    backend: Backend, lock_backend: str, make: Callable[[], MastraStorage]
+) -> None:
+    """A holder process frozen mid-run (SIGSTOP, no heartbeat). An advisory
+    holder keeps its lock while its connection lives, past its TTL, until the
+    connection ends (cut here, as a server's idle timeout or a dead network
+    would); a lease holder loses it when the TTL runs out. Either way, once
+    another holder has taken over, the resumed holder's late write is refused
+    and its renewal fails."""
+    survivor = make()
+    context = multiprocessing.get_context("spawn")
+    out, go = context.Queue(), context.Event()
+    run_id = new_run()
+    ttl_ms = 500
+    holder = context.Process(
+        target=hold_then_write, args=(spec_of(backend, lock_backend), run_id, ttl_ms, out, go)
+    )
+    holder.start()
+    try:
+        acquired, token = out.get(timeout=60)
+        assert acquired and token is not None
+        os.kill(holder.pid or 0, signal.SIGSTOP)
+        if lock_backend == "advisory":
+            time.sleep(2 * ttl_ms / 1000)
+            assert not acquire(survivor, run_id), "a paused advisory holder keeps its lock"
+            cut_holder_connection(backend, run_id)
+        wait_until(lambda: acquire(survivor, run_id), timeout=5)
+        assert token_of(survivor, run_id) == token + 1
+        os.kill(holder.pid or 0, signal.SIGCONT)  # first: Event.set waits for a live waiter
+        go.set()
+        assert out.get(timeout=60) == "refused"
+        assert out.get(timeout=60) == "lost"
+        holder.join(timeout=60)
+        assert holder.exitcode == 0
+        assert snapshot_value(survivor, run_id) == "first"
+        assert lock_of(survivor, run_id).holder == survivor.lock_holder
+    finally:
+        if holder.is_alive():
+            holder.kill()
+            holder.join()
+
+
 # -- nothing leaks ------------------------------------------------------------------------
 
 
@@ -740,15 +865,23 @@ def test_no_connection_or_lock_leaks_after_1000_cycles(
     b.release_workflow_run_lock(workflow_name=WF, run_id="warm-up-b")
     pools = [s.engine.pool for s in (a, b)] + [lock_engine_of(s).pool for s in (a, b)]
     before = [pool.checkedout() for pool in pools]  # type: ignore[attr-defined]
+    server = mysql_admin_engine() if backend.is_mysql else None
+    database = make_url(backend.url).database or "" if server else ""
     runs = [f"cycle-{index}" for index in range(10)]
+    # Server connections after the first and the second half: the pools may
+    # grow to their size in the first; a leak would grow with the cycles.
+    connections = []
     started = time.monotonic()
     for cycle in range(1000):
         run_id = runs[cycle % len(runs)]
         assert acquire(a, run_id)
         assert not acquire(b, run_id)
         a.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
-    with a.workflow_run_lock(workflow_name=WF, run_id=runs[0], ttl_ms=300):
-        time.sleep(0.35)
+        if cycle % 500 == 499:
+            with a.workflow_run_lock(workflow_name=WF, run_id=runs[0], ttl_ms=300):
+                time.sleep(0.35)
+            if server is not None:
+                connections.append(connections_to(server, database))
     elapsed = time.monotonic() - started
     assert [pool.checkedout() for pool in pools] == before  # type: ignore[attr-defined]
     assert token_of_run(a, runs[1]) == 100
@@ -762,6 +895,15 @@ def test_no_connection_or_lock_leaks_after_1000_cycles(
             engine.dispose()
         for storage in (a, b):
             assert advisory_locks_in_pool(lock_engine_of(storage)) == 0
+    if server is not None:
+        try:
+            for run_id in runs:
+                assert named_lock_holder(server, named_lock_of(backend, run_id)) is None
+            assert connections[0] == connections[1], "server connections grew with the cycles"
+        finally:
+            server.dispose()
+        for storage in (a, b):
+            assert named_locks_in_pool(lock_engine_of(storage)) == 0
     print(f"1000 cycles on {backend.name}/{lock_backend}: {elapsed:.1f}s")
 
 
@@ -789,6 +931,31 @@ def test_the_pool_unlocks_a_connection_that_comes_back_locked(backend: Backend) 
     finally:
         engine.dispose()
     assert advisory_locks_in_pool(locks) == 0
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+def test_the_pool_releases_named_locks_of_a_connection_that_comes_back_locked(
+    backend: Backend,
+) -> None:
+    """The same safety net on MySQL: `RELEASE_ALL_LOCKS()` on the way in."""
+    storage = backend.make()  # the named-lock "advisory" backend: installs the pool hook
+    storage.init()
+    locks = lock_engine_of(storage)
+    names = [f"mastra_storage:test-{uuid.uuid4().hex}" for _ in range(2)]
+    server = mysql_admin_engine()
+    try:
+        with locks.connect() as conn:
+            conn.connection.info[HOLDS_ADVISORY_LOCKS] = "SELECT RELEASE_ALL_LOCKS()"
+            for name in names:
+                assert conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
+            connection_id = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+            conn.commit()
+            assert [named_lock_holder(server, name) for name in names] == [connection_id] * 2
+        assert locks.pool.checkedin() >= 1  # type: ignore[attr-defined]
+        assert [named_lock_holder(server, name) for name in names] == [None, None]
+    finally:
+        server.dispose()
+    assert named_locks_in_pool(locks) == 0
 
 
 def lock_engine_of(storage: Any) -> Engine:
@@ -834,33 +1001,46 @@ def advisory_locks_in_pool(engine: Engine) -> int:
             conn.close()
 
 
-# -- PostgreSQL: advisory and lease holders on one database ------------------------------------
+# -- advisory and lease holders on one database ------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def session_lock_holders(backend: Backend, run_id: str) -> list[int]:
+    """Who holds the run's session lock: PostgreSQL pids, or a MySQL connection id."""
+    if backend.is_mysql:
+        engine = mysql_admin_engine()
+        try:
+            holder = named_lock_holder(engine, named_lock_of(backend, run_id))
+        finally:
+            engine.dispose()
+        return [] if holder is None else [holder]
+    engine = admin_engine()
+    try:
+        return advisory_holder_pids(engine, advisory_key(backend.schema or "", WF, run_id))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
 def test_advisory_and_lease_holders_exclude_each_other(backend: Backend) -> None:
-    """Workers connected directly (advisory) and through a transaction-pooling
-    proxy (lease) can share one database: they still exclude each other."""
+    """Workers connected directly (advisory) and through a proxy that shares
+    server connections (lease) can share one database: they still exclude
+    each other."""
     a, b = backend.make(lock_backend="advisory"), backend.make(lock_backend="lease")
     a.init()
     run_id = new_run()
-    key = advisory_key(backend.schema or "", WF, run_id)
-    engine = admin_engine()
-    try:
-        assert acquire(a, run_id)
-        assert not acquire(b, run_id)
-        a.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
-        assert acquire(b, run_id)
-        assert not acquire(a, run_id)
-        assert advisory_holder_pids(engine, key) == [], "a gave its advisory lock back"
-        b.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
-        assert acquire(a, run_id)
-        assert token_of(a, run_id) == 3
-        cut_holder_connection(backend, run_id)  # a crashed advisory holder...
-        assert acquire(b, run_id)  # ...does not hold up a lease holder either
-        assert token_of(b, run_id) == 4
-    finally:
-        engine.dispose()
+    assert acquire(a, run_id)
+    assert session_lock_holders(backend, run_id) != []
+    assert not acquire(b, run_id)
+    a.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
+    assert acquire(b, run_id)
+    assert not acquire(a, run_id)
+    assert session_lock_holders(backend, run_id) == [], "a gave its session lock back"
+    b.release_workflow_run_lock(workflow_name=WF, run_id=run_id)
+    assert acquire(a, run_id)
+    assert token_of(a, run_id) == 3
+    cut_holder_connection(backend, run_id)  # a crashed advisory holder...
+    assert acquire(b, run_id)  # ...does not hold up a lease holder either
+    assert token_of(b, run_id) == 4
 
 
 def test_advisory_keys_are_stable_and_namespaced() -> None:
@@ -889,12 +1069,14 @@ def test_named_lock_names_are_stable_short_and_namespaced() -> None:
 # -- the lock table's migration ---------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
+@pytest.fixture(params=["sqlite-file", "postgresql", "mysql"])
 def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     storage: MastraStorage
     if request.param == "postgresql":
         schemas = request.getfixturevalue("pg_schemas")
         storage = PostgresStorage(url=schemas.url, schema=schemas.new("locks"))
+    elif request.param == "mysql":
+        storage = MySQLStorage(url=request.getfixturevalue("mysql_databases").new("locks"))
     else:
         storage = DefaultStorage(url=f"file:{tmp_path / 'locks.db'}")
     storage.init()

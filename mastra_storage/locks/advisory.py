@@ -108,13 +108,20 @@ class AdvisoryLockService(RowLockService):
             )
             token = rows.take(connection, self.statements.take_for_advisory, values)
             if token is None:  # a live lease holder (lock_backend="lease" elsewhere) has it
-                connection.scalar(self.locks.unlock, key_params(key))
+                self._unlock(connection, key)
                 connection.close()
                 return None
         except BaseException:
             discard(connection)
             raise
         return Hold(token=token, connection=connection, key=key)
+
+    def _unlock(self, connection: Connection, key: int | str) -> None:
+        """Give the lock back. Once the server says it did, the connection
+        holds none (one lock per connection), so the pool's reset hook is
+        spared its round trips; otherwise the hook unlocks everything."""
+        if connection.scalar(self.locks.unlock, key_params(key)) == 1:
+            connection.connection.info.pop(HOLDS_ADVISORY_LOCKS, None)
 
     def _renew(self, run: RunKey, hold: Hold, ttl: timedelta) -> bool:
         with hold.mutex:
@@ -148,7 +155,7 @@ class AdvisoryLockService(RowLockService):
             connection = hold.connection
             try:
                 if not connection.invalidated:
-                    connection.scalar(self.locks.unlock, key_params(hold.key))
+                    self._unlock(connection, hold.key)
                 connection.close()
             except DBAPIError as error:
                 if lost:
