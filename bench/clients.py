@@ -526,3 +526,223 @@ class RawPostgres:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# -- raw PyMySQL --------------------------------------------------------------------------
+
+MYSQL_MESSAGE_COLUMNS = "id, thread_id, content, role, type, `createdAt`, `resourceId`"
+MYSQL_THREAD_COLUMNS = "id, `resourceId`, title, metadata, `createdAt`, `updatedAt`"
+
+
+def _mysql_time(value: datetime) -> datetime:
+    """`DATETIME(3)` holds UTC: the driver's naive value, made aware."""
+    return value.replace(tzinfo=UTC)
+
+
+def _mysql_naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _mysql_message(row: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "thread_id": row[1],
+        "content": json.loads(row[2]),
+        "role": row[3],
+        "type": row[4],
+        "created_at": _mysql_time(row[5]),
+        "resource_id": row[6],
+    }
+
+
+class RawMySQL:
+    """Hand-written SQL on `pymysql` (one connection, utf8mb4, autocommit off:
+    each call one transaction, committed at the end), as a careful developer
+    writes it for InnoDB: `ON DUPLICATE KEY UPDATE` upserts, multi-row
+    `executemany` inserts, `SELECT ... FOR UPDATE`, and cursor conditions
+    spelled out (`a < x OR (a = x AND b < y)`) so the index range is used."""
+
+    def __init__(self, connect: dict[str, Any]) -> None:
+        import pymysql
+
+        self.connect_args = connect
+        self.conn = pymysql.connect(**connect, charset="utf8mb4", autocommit=False)
+
+    def _transaction(self, work: Callable[[Any], Any]) -> Any:
+        try:
+            with self.conn.cursor() as cur:
+                result = work(cur)
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+        return result
+
+    def save_messages(self, batch: Sequence[dict[str, Any]]) -> object:
+        thread_ids = sorted({m["thread_id"] for m in batch})
+        marks = ", ".join(["%s"] * len(thread_ids))
+        now = _mysql_naive(now_ms())
+
+        def work(cur: Any) -> None:
+            cur.execute(
+                f"SELECT id, `resourceId` FROM mastra_threads WHERE id IN ({marks})", thread_ids
+            )
+            resource = dict(cur.fetchall())
+            if len(resource) != len(thread_ids):
+                raise LookupError("thread not found")
+            cur.executemany(  # PyMySQL sends one multi-row INSERT
+                f"INSERT INTO mastra_messages ({MYSQL_MESSAGE_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON DUPLICATE KEY UPDATE thread_id = VALUES(thread_id), "
+                "content = VALUES(content), role = VALUES(role), type = VALUES(type), "
+                "`resourceId` = VALUES(`resourceId`)",
+                [
+                    (
+                        m["id"],
+                        m["thread_id"],
+                        dumps(m["content"]),
+                        m["role"],
+                        "v2",
+                        _mysql_naive(m["created_at"]),
+                        resource[m["thread_id"]],
+                    )
+                    for m in batch
+                ],
+            )
+            cur.execute(
+                f"UPDATE mastra_threads SET `updatedAt` = %s WHERE id IN ({marks})",
+                [now, *thread_ids],
+            )
+
+        return self._transaction(work)
+
+    def list_page(self, thread_id: str, page: int) -> object:
+        def work(cur: Any) -> tuple[list[dict[str, Any]], int, bool]:
+            cur.execute("SELECT count(*) FROM mastra_messages WHERE thread_id = %s", (thread_id,))
+            (total,) = cur.fetchone()
+            cur.execute(
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                "ORDER BY `createdAt`, id LIMIT 41 OFFSET %s",
+                (thread_id, page * 40),
+            )
+            rows = cur.fetchall()
+            return [_mysql_message(r) for r in rows[:40]], total, len(rows) > 40
+
+        return self._transaction(work)
+
+    def last_messages(self, thread_id: str, n: int) -> object:
+        def work(cur: Any) -> tuple[list[dict[str, Any]], bool]:
+            cur.execute(
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                "ORDER BY `createdAt` DESC, id DESC LIMIT %s",
+                (thread_id, n + 1),
+            )
+            rows = cur.fetchall()
+            return [_mysql_message(r) for r in rows[:n]], len(rows) > n
+
+        return self._transaction(work)
+
+    def context_window(self, thread_id: str, message_id: str, before: int, after: int) -> object:
+        # The target's own thread is read from its row, as the library does.
+        def work(cur: Any) -> list[dict[str, Any]]:
+            cur.execute(
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE id = %s", (message_id,)
+            )
+            target = cur.fetchone()
+            if target is None:
+                return []
+            thread, at, key = target[1], target[5], target[0]
+            cur.execute(
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                "AND (`createdAt` < %s OR (`createdAt` = %s AND id < %s)) "
+                "ORDER BY `createdAt` DESC, id DESC LIMIT %s",
+                (thread, at, at, key, before),
+            )
+            older = cur.fetchall()
+            cur.execute(
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                "AND (`createdAt` > %s OR (`createdAt` = %s AND id > %s)) "
+                "ORDER BY `createdAt`, id LIMIT %s",
+                (thread, at, at, key, after),
+            )
+            newer = cur.fetchall()
+            return [_mysql_message(r) for r in [*reversed(older), target, *newer]]
+
+        return self._transaction(work)
+
+    def get_thread(self, thread_id: str) -> object:
+        def work(cur: Any) -> dict[str, Any] | None:
+            cur.execute(
+                f"SELECT {MYSQL_THREAD_COLUMNS} FROM mastra_threads WHERE id = %s", (thread_id,)
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return {
+                "id": row[0],
+                "resource_id": row[1],
+                "title": row[2],
+                "metadata": None if row[3] is None else json.loads(row[3]),
+                "created_at": _mysql_time(row[4]),
+                "updated_at": _mysql_time(row[5]),
+            }
+
+        return self._transaction(work)
+
+    def persist_snapshot(self, workflow: str, run_id: str, snapshot: dict[str, Any]) -> object:
+        now = _mysql_naive(now_ms())
+
+        def work(cur: Any) -> None:
+            cur.execute(
+                "INSERT INTO mastra_workflow_snapshot (workflow_name, run_id, `resourceId`, "
+                "snapshot, `createdAt`, `updatedAt`) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
+                "`updatedAt` = VALUES(`updatedAt`), "
+                "`resourceId` = COALESCE(VALUES(`resourceId`), `resourceId`)",
+                (workflow, run_id, None, dumps(snapshot), now, now),
+            )
+
+        return self._transaction(work)
+
+    def load_snapshot(self, workflow: str, run_id: str) -> object:
+        def work(cur: Any) -> Any:
+            cur.execute(
+                "SELECT snapshot FROM mastra_workflow_snapshot "
+                "WHERE workflow_name = %s AND run_id = %s",
+                (workflow, run_id),
+            )
+            row = cur.fetchone()
+            return None if row is None else json.loads(row[0])
+
+        return self._transaction(work)
+
+    def update_results(self, workflow: str, run_id: str, step: str, result: Any) -> object:
+        now = _mysql_naive(now_ms())
+
+        def work(cur: Any) -> dict[str, Any]:
+            cur.execute(
+                "SELECT snapshot FROM mastra_workflow_snapshot "
+                "WHERE workflow_name = %s AND run_id = %s FOR UPDATE",
+                (workflow, run_id),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return {}
+            snapshot = json.loads(row[0])
+            context = dict(snapshot.get("context") or {})
+            context[step] = result
+            snapshot["context"] = context
+            cur.execute(
+                "UPDATE mastra_workflow_snapshot SET snapshot = %s, `updatedAt` = %s "
+                "WHERE workflow_name = %s AND run_id = %s",
+                (dumps(snapshot), now, workflow, run_id),
+            )
+            return context
+
+        return self._transaction(work)
+
+    def lock_cycle(self, workflow: str, run_id: str) -> object:
+        raise NotImplementedError("set per lock backend by bench.locks")
+
+    def close(self) -> None:
+        self.conn.close()

@@ -7,6 +7,11 @@ read when this was written), statement for statement:
   `pg_try_advisory_lock(key)`; the lock-row claim (an UPDATE ... RETURNING
   the new fencing token, or an INSERT ... ON CONFLICT DO NOTHING for a run
   without a row); on release, `pg_advisory_unlock(key)`.
+- MySQL/MariaDB ("advisory" on named locks), on a dedicated autocommit
+  connection: `GET_LOCK(name, 0)`; the same claim, its new token set through
+  `LAST_INSERT_ID(fencing_token + 1)` and read from the OK packet (no
+  RETURNING there), or for a run without a row an INSERT of a free row and the
+  claim again; on release, `RELEASE_LOCK(name)`.
 - SQLite ("lease"): the same claim in one `BEGIN IMMEDIATE` transaction, with
   the lease's expiry condition; on release, the row's holder and expiry
   cleared in another.
@@ -27,7 +32,7 @@ from typing import Any
 import psycopg
 
 from .backends import Database
-from .clients import RawSqlite
+from .clients import RawMySQL, RawSqlite
 
 LockCycle = Callable[[str, str], object]
 _HOLDER = f"bench-raw@{uuid.uuid4().hex[:12]}"
@@ -42,10 +47,23 @@ def _advisory_key(schema: str, workflow_name: str, run_id: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
+def _named_lock(database: str, workflow_name: str, run_id: str) -> str:
+    name = json.dumps(
+        ["mastra_storage.workflow_run_lock", database, workflow_name, run_id], ensure_ascii=False
+    )
+    return "mastra_storage:" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:48]
+
+
 def raw_lock_cycle(database: Database) -> tuple[LockCycle, str]:
     """The raw acquire + release for this database, and what it is compared with."""
     if isinstance(database.raw, RawSqlite):
         return _sqlite_lease(database.raw.conn), "lease backend"
+    if isinstance(database.raw, RawMySQL):
+        import pymysql
+
+        conn = pymysql.connect(**database.raw.connect_args, charset="utf8mb4", autocommit=True)
+        database.cleanup.append(conn.close)
+        return _mysql_named(conn, database.schema or ""), "advisory backend: named locks"
     conn = psycopg.connect(
         database.raw.conninfo, options=f"-csearch_path={database.raw.schema}", autocommit=True
     )
@@ -80,6 +98,42 @@ def _postgres_advisory(conn: psycopg.Connection[Any], schema: str) -> LockCycle:
             raise RuntimeError("lock row not taken")
         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         return token[0]
+
+    return cycle
+
+
+def _mysql_named(conn: Any, schema: str) -> LockCycle:
+    now = "UTC_TIMESTAMP(3)"
+    later = f"{now} + INTERVAL %(ttl)s * 1000 MICROSECOND"
+    claim = (
+        f"UPDATE {_TABLE} SET holder = %(holder)s, backend = 'advisory', "
+        f"fencing_token = LAST_INSERT_ID(fencing_token + 1), acquired_at = {now}, "
+        f"expires_at = {later} WHERE workflow_name = %(workflow)s AND run_id = %(run)s "
+        f"AND (backend = 'advisory' OR NOT (holder IS NOT NULL AND expires_at > {now}))"
+    )
+    free_row = (
+        f"INSERT INTO {_TABLE} (workflow_name, run_id, holder, backend, fencing_token) "
+        "VALUES (%(workflow)s, %(run)s, NULL, 'advisory', 0) "
+        "ON DUPLICATE KEY UPDATE fencing_token = fencing_token"
+    )
+    cur = conn.cursor()
+
+    def cycle(workflow_name: str, run_id: str) -> object:
+        name = _named_lock(schema, workflow_name, run_id)
+        cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
+        if cur.fetchone()[0] != 1:
+            raise RuntimeError("named lock not acquired")
+        values = {"holder": _HOLDER, "workflow": workflow_name, "run": run_id, "ttl": _TTL_MS}
+        if cur.execute(claim, values) != 1:
+            cur.execute(free_row, values)
+            if cur.execute(claim, values) != 1:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+                cur.fetchall()
+                raise RuntimeError("lock row not taken")
+        token = cur.lastrowid
+        cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+        cur.fetchall()
+        return token
 
     return cycle
 

@@ -13,7 +13,7 @@ from importlib import metadata
 
 import psycopg
 
-from .backends import libpq_conninfo
+from .backends import libpq_conninfo, pymysql_args
 from .growth import GrowthPoint
 from .harness import Timing
 from .workloads import Result
@@ -48,7 +48,25 @@ def postgres_version(url: str | None) -> str:
         return f"unreachable ({type(error).__name__})"
 
 
-def machine(pg_url: str | None) -> list[tuple[str, str]]:
+def mysql_version(url: str | None) -> str:
+    if url is None:
+        return "not used"
+    try:
+        import pymysql
+
+        conn = pymysql.connect(**pymysql_args(url))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        return str(row[0]) if row else "unknown"
+    except Exception as error:  # only for the report
+        return f"unreachable ({type(error).__name__})"
+
+
+def machine(pg_url: str | None, mysql_url: str | None = None) -> list[tuple[str, str]]:
     def version(package: str) -> str:
         try:
             return metadata.version(package)
@@ -63,9 +81,14 @@ def machine(pg_url: str | None) -> list[tuple[str, str]]:
         ("SQLite", sqlite3.sqlite_version),
         ("PostgreSQL", postgres_version(pg_url) + (" (same machine, TCP)" if pg_url else "")),
         (
+            "MySQL/MariaDB",
+            mysql_version(mysql_url) + (" (same machine, TCP)" if mysql_url else ""),
+        ),
+        (
             "Libraries",
             f"SQLAlchemy {version('sqlalchemy')}, psycopg {version('psycopg')}, "
-            f"pydantic {version('pydantic')}, mastra-storage {version('mastra-storage')}",
+            f"PyMySQL {version('pymysql')}, pydantic {version('pydantic')}, "
+            f"mastra-storage {version('mastra-storage')}",
         ),
     ]
 
@@ -182,9 +205,10 @@ def render(
     *,
     pg_url: str | None,
     command: str,
+    mysql_url: str | None = None,
 ) -> str:
     lines = ["### Machine", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in machine(pg_url)]
+    lines += [f"| {k} | {v} |" for k, v in machine(pg_url, mysql_url)]
     lines += ["", f"Command: `{command}`", ""]
     if results:
         lines += ["### Library against the raw driver", "", *workload_table(results), ""]
