@@ -114,7 +114,7 @@ def failure_of(error: BaseException) -> Failure:
 @click.version_option(__version__, prog_name="mastra-storage")
 @click.pass_context
 def main(ctx: click.Context, url: str, schema: str | None, traceback: bool) -> None:
-    """Migrate and inspect a mastra-storage database (SQLite or PostgreSQL)."""
+    """Migrate and inspect a mastra-storage database (SQLite, PostgreSQL, MySQL/MariaDB)."""
     ctx.obj = Settings(url=url, schema=schema or None, traceback=traceback)
 
 

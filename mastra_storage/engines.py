@@ -165,6 +165,13 @@ def sync_driver_url(url: URL) -> URL:
     return url.set(drivername="postgresql+psycopg")
 
 
+def _names_async_driver(url: URL) -> bool:
+    try:
+        return bool(url.get_dialect().is_async)
+    except Exception:  # an unknown dialect: create_engine says so
+        return False
+
+
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
@@ -221,6 +228,11 @@ def engine_arguments(
     a sync or an async engine: the driver, the pool, the bounds of every wait,
     the PostgreSQL schema (as the connections' search_path)."""
     parsed, settings = url_settings(normalize_url(url), settings)
+    if not asynchronous and _names_async_driver(parsed):
+        # An async application's URL (mysql+asyncmy, postgresql+psycopg_async,
+        # sqlite+aiosqlite) given to a sync storage or the command line: the
+        # same database through our sync driver.
+        parsed = sync_driver_url(parsed)
     backend = parsed.get_backend_name()
     if schema is not None:
         check_identifier(schema, field="schema")

@@ -568,3 +568,38 @@ def test_memory_reindex_errors_and_bad_usage(
     cli("memory", "reindex", "--embedder", "hashing", "--dimension", "16")
     result = cli("memory", "reindex", "--embedder", "hashing", code=1)
     assert "16-dimension" in result.stderr and "gives 256" in result.stderr
+
+
+def async_driver_url(database: Database) -> str:
+    """The database's URL as an async application's configuration names it."""
+    url = database.url
+    if url.startswith("file:"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("file:")
+    if url.startswith("mysql"):
+        return "mysql+asyncmy://" + url.split("://", 1)[1]
+    return "postgresql+psycopg_async://" + url.split("://", 1)[1]
+
+
+def test_the_command_line_and_sync_storages_take_an_async_drivers_url(
+    database: Database,
+) -> None:
+    """An async application's MASTRA_STORAGE_URL names its async driver
+    (mysql+asyncmy, postgresql+psycopg_async, sqlite+aiosqlite); the command
+    line and a sync storage given it failed with SQLAlchemy's MissingGreenlet.
+    They now reach the same database through the sync driver."""
+    url = async_driver_url(database)
+    options = ["--url", url] + (["--schema", database.schema] if database.schema else [])
+    runner = CliRunner()
+    for args in (["migrate", "upgrade"], ["threads", "list", "--json"]):
+        result = runner.invoke(main, [*options, *args], prog_name="mastra-storage", env=no_env())
+        assert result.exit_code == 0, (result.output, result.stderr)
+    assert json.loads(result.stdout) == []
+    storage = from_url(url, schema=database.schema)
+    try:
+        storage.create_thread(resource_id="r", title="t", thread_id="t1")
+    finally:
+        storage.close()
+    listed = runner.invoke(
+        main, [*options, "threads", "list", "--json"], prog_name="mastra-storage", env=no_env()
+    )
+    assert [row["id"] for row in json.loads(listed.stdout)] == ["t1"]
