@@ -143,6 +143,34 @@ def test_reads_on_a_large_thread_use_the_thread_index(
             assert lines and all("USING" in line and "INDEX" in line for line in lines), explained
 
 
+@pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)
+@pytest.mark.parametrize("read", ["last-40", "window"])
+def test_reads_without_a_total_count_nothing(
+    storage: MastraStorage,
+    backend: Backend,
+    reads: dict[str, Callable[[MastraStorage], Any]],
+    read: str,
+) -> None:
+    """`count_total=False`: no statement counts the thread, whose cost grows
+    with it (a context window's `has_more` once did, twice)."""
+    make_thread(storage, "big")
+    storage.save_messages(
+        messages=[message(f"m{i:05d}", "big", created_at=at(i)) for i in range(2450, 2560)]
+    )
+    sent: list[str] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        sent.append(statement.lower())
+
+    event.listen(storage.engine, "before_cursor_execute", remember)
+    try:
+        page = reads[read](storage)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", remember)
+    assert page.messages and page.has_more
+    assert not [s for s in sent if "count(" in s], sent
+
+
 # -- workflow runs: Mastra's status and thread id expression indexes ----------------
 
 RUN_INDEXES = {

@@ -478,28 +478,45 @@ def _message_page(
             merged.setdefault(message.id, message)
         if has_more and len(merged) > len(messages):
             # The windows may already hold every message the page would go on to.
-            matching = (
-                total
-                if total is not None
-                else repository.count(
-                    thread_ids=thread_ids,
-                    resource_id=resource_id,
-                    date_range=dates,
-                    metadata=wanted,
-                )
-            )
-            held = repository.count_matching(
+            has_more = _any_not_held(
+                repository,
                 merged,
                 thread_ids=thread_ids,
                 resource_id=resource_id,
                 date_range=dates,
                 metadata=wanted,
+                total=total,
             )
-            has_more = held < matching
         messages = sorted(merged.values(), key=lambda m: (m.created_at, m.id), reverse=descending)
     return MessagePage(
         messages=messages, total=total, page=page, per_page=per_page, has_more=has_more
     )
+
+
+def _any_not_held(
+    repository: MessageRepository,
+    held: Iterable[str],
+    *,
+    thread_ids: list[str] | None,
+    resource_id: str | None,
+    date_range: Any,
+    metadata: dict[str, Any] | None,
+    total: int | None,
+) -> bool:
+    """Whether a message matching the page's filters is not among `held`: one
+    `NOT IN ... LIMIT 1` read costing the messages held, not the thread's
+    size; two counts when there are more ids than one statement binds."""
+    filters: dict[str, Any] = {
+        "thread_ids": thread_ids,
+        "resource_id": resource_id,
+        "date_range": date_range,
+        "metadata": metadata,
+    }
+    found = repository.any_not_held(held, **filters)
+    if found is not None:
+        return found
+    matching = total if total is not None else repository.count(**filters)
+    return repository.count_matching(held, **filters) < matching
 
 
 def _count_option(count_total: Any, include_total: Any) -> bool:

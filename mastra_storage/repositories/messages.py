@@ -200,6 +200,15 @@ def _any_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> A
     return _filtered(threads, resource, dates).order_by(*order_keys(descending=False)).limit(1)
 
 
+@lru_cache(maxsize=64)
+def _unheld_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
+    """One message of `_filtered` not among `:ids`, in thread order: the database
+    walks the thread index past at most the messages held."""
+    return _any_statement(threads, resource, dates).where(
+        _C.id.not_in(bindparam("ids", expanding=True))
+    )
+
+
 @lru_cache(maxsize=16)
 def _after_statement(
     threads: ThreadFilter, resource: bool, descending: bool, cursor: bool
@@ -402,6 +411,26 @@ class MessageRepository:
         for chunk in chunks(ids, self.features.max_bind_params - len(params) - 4):
             found += int(self.session.execute(stmt, {**params, "ids": list(chunk)}).scalar_one())
         return found
+
+    def any_not_held(
+        self,
+        message_ids: Iterable[str],
+        *,
+        thread_ids: Sequence[str] | None,
+        resource_id: str | None,
+        date_range: DateRange | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> bool | None:
+        """Whether a message matching the filters of a page read is not among
+        `message_ids` (None when there are more ids than one statement binds):
+        what `count_matching(...) < count(...)` says, at the cost of the ids
+        held rather than of the whole thread."""
+        shape, params = filter_params(thread_ids, resource_id, date_range)
+        ids = sorted(set(message_ids))
+        if not ids or len(ids) + len(params) + 4 > self.features.max_bind_params:
+            return None
+        stmt = self._matching(_unheld_statement(*shape), metadata)
+        return self.session.execute(stmt, {**params, "ids": ids}).first() is not None
 
     def count(
         self,
