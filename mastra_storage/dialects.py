@@ -20,6 +20,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Interval,
+    PrimaryKeyConstraint,
     Table,
     Text,
     and_,
@@ -36,6 +37,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert, Update
@@ -617,6 +619,17 @@ def configure_postgres(engine: Engine) -> None:
         configure_postgres_proxy(engine)
     elif not event.contains(engine, "do_execute", _postgres_single_statement):
         event.listen(engine, "do_execute", _postgres_single_statement)
+
+
+@compiles(PrimaryKeyConstraint, "mysql")
+def _mysql_primary_key(constraint: PrimaryKeyConstraint, compiler: Any, **kw: Any) -> str:
+    """A primary key's DDL on MySQL/MariaDB without its name: the server
+    names every primary key PRIMARY, ignores ours with a note per table, and
+    asyncmy logs each note as a warning on the user's stderr."""
+    ddl: str = compiler.visit_primary_key_constraint(constraint, **kw)
+    if ddl.startswith("CONSTRAINT "):
+        ddl = ddl[ddl.index(" PRIMARY KEY") + 1 :]
+    return ddl
 
 
 def configure_mysql(engine: Engine) -> None:

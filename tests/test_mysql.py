@@ -11,6 +11,7 @@ The behaviour suite itself runs on MySQL through the `backend` matrix
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -254,3 +255,37 @@ def test_init_refuses_a_server_it_cannot_run_on(empty_url: str, raw: Engine) -> 
     storage.close()
     assert migrate.current(raw) is None
     assert inspect(raw).get_table_names() == []
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_init_on_a_fresh_database_raises_no_server_warnings(
+    empty_url: str, asynchronous: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MariaDB ignores a primary key's name (every one is PRIMARY) and says
+    so in a note per table; asyncmy logs each note as a warning, so a first
+    `init()` printed eight lines of "Name '..._pkey' ignored for PRIMARY key"
+    on the user's stderr. The DDL no longer names primary keys on MySQL."""
+    caplog.set_level(logging.WARNING)
+    if asynchronous:
+
+        async def run() -> None:
+            storage = AsyncMySQLStorage(url=empty_url)
+            try:
+                await storage.init()
+            finally:
+                await storage.close()
+
+        asyncio.run(run())
+    else:
+        storage = MySQLStorage(url=empty_url)
+        try:
+            storage.init()
+        finally:
+            storage.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    engine = create_engine(empty_url)
+    try:
+        primary = inspect(engine).get_pk_constraint("mastra_threads")
+    finally:
+        engine.dispose()
+    assert primary["constrained_columns"] == ["id"]
