@@ -859,7 +859,11 @@ def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> No
 
 
 def create_row_to_lock(
-    session: Executor, table: Table, *, keys: Sequence[str], values: dict[str, Any]
+    session: Executor,
+    table: Table,
+    *,
+    keys: Sequence[str],
+    values: dict[str, Any] | Sequence[dict[str, Any]],
 ) -> None:
     """Before a locked read-modify-write of a row that the write may itself
     create: make sure the row exists, so the lock has something to lock.
@@ -867,7 +871,8 @@ def create_row_to_lock(
     PostgreSQL: `SELECT ... FOR UPDATE` locks nothing when the row is missing,
     so concurrent creators would each merge into nothing and the last upsert
     would overwrite the others. `INSERT ... ON CONFLICT (keys) DO NOTHING` of
-    `values` (a blank row: the key and what NOT NULL needs) makes it exist; a
+    `values` (a blank row: the key and what NOT NULL needs; or a list of such
+    rows, in key order) makes it exist; a
     concurrent insert of the same key waits for the first one's commit. The
     caller's `SELECT ... FOR UPDATE` then always has a row to lock.
     MySQL: the same with INSERT ... ON DUPLICATE KEY UPDATE (a no-op).

@@ -1039,8 +1039,9 @@ class MastraStorage(ABC):
         `domains` (default all): `"messages"` (by `createdAt`), `"threads"`
         (by `updatedAt`, and only with no message at or after the cutoff; a
         thread goes with all its messages), `"workflow_runs"` (by `updatedAt`;
-        a run whose run lock is live is kept), `"scores"` (by `updatedAt`),
-        `"evals"` (by `created_at`). Works in batches of at most `batch_size`
+        a run whose run lock is live is kept; a lock asked for while the batch
+        deletes the run waits for its commit, or is refused), `"scores"` (by
+        `updatedAt`), `"evals"` (by `created_at`). Works in batches of at most `batch_size`
         rows (1..100000), each batch its own transaction, so no lock is held
         long and a concurrent writer loses nothing newer than the cutoff; with
         `session=`, every batch runs in the caller's transaction instead (one

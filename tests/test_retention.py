@@ -13,13 +13,21 @@ from conftest import Backend
 from sqlalchemy import event, text, update
 from support import PAST, row_counts, run_concurrently
 
-from mastra_storage import MastraStorage, PruneReport, ValidationError
+from mastra_storage import (
+    DefaultStorage,
+    MastraStorage,
+    MySQLStorage,
+    PostgresStorage,
+    PruneReport,
+    ValidationError,
+)
 from mastra_storage.clock import utc_now
 from mastra_storage.dialects import Executor
 from mastra_storage.operations import retention
 from mastra_storage.orm import WorkflowSnapshotRow
 
 WRITERS = ["sqlite-file", "postgresql", "async-sqlite-file", "async-postgresql"]
+SHARED = ["postgresql", "mysql", "async-postgresql", "async-mysql"]
 OLD = PAST  # 2020: older than any cutoff used here
 
 
@@ -571,3 +579,103 @@ def test_delete_resource_while_others_write(storage: MastraStorage) -> None:
     storage.delete_resource(resource_id="r1")
     assert storage.list_threads(resource_id="r1").total == 0
     assert storage.list_messages_by_resource_id(resource_id="r1").messages == []
+
+
+def sync_worker(backend: Backend, lock_backend: str) -> MastraStorage:
+    """Another process's storage on the backend's database (sync, so it can
+    run in a thread while the storage under test is busy)."""
+    if backend.name == "sqlite-memory":
+        return backend.make(lock_backend=lock_backend)
+    if backend.name == "postgresql":
+        return PostgresStorage(url=backend.url, schema=backend.schema, lock_backend=lock_backend)
+    if backend.name == "mysql":
+        return MySQLStorage(url=backend.url, lock_backend=lock_backend)
+    return DefaultStorage(url=backend.url, lock_backend=lock_backend)
+
+
+LOCKERS = [
+    ("sqlite-memory", "memory"),
+    ("sqlite-file", "lease"),
+    ("async-sqlite-file", "lease"),
+    *[(db, kind) for db in SHARED for kind in ("advisory", "lease")],
+]
+
+
+@pytest.mark.parametrize("locked_before", [False, True], ids=["never-locked", "locked-before"])
+@pytest.mark.parametrize(("backend", "lock_backend"), LOCKERS, indirect=["backend"])
+def test_a_run_locked_while_prune_deletes_it_is_kept_or_locked_after(
+    backend: Backend, lock_backend: str, locked_before: bool
+) -> None:
+    """A worker takes a run's lock at the moment prune has found the run's lock
+    free and is about to delete it: either the worker's lock is refused (or
+    waits until prune has committed, and takes a lock on a run that is gone),
+    or prune keeps the run. Never does a worker hold the lock of a run while
+    prune deletes it. Afterwards the lock is free again (or the worker's)."""
+    import threading
+
+    pruner = backend.make(lock_backend=lock_backend)
+    pruner.init()
+    run(pruner, "old-run", at=OLD)
+    worker = sync_worker(backend, lock_backend)
+    worker.init()
+    if locked_before:  # the run has a lock row (released), or none at all
+        assert worker.try_acquire_workflow_run_lock(workflow_name="wf", run_id="old-run")
+        worker.release_workflow_run_lock(workflow_name="wf", run_id="old-run")
+    assert worker.get_workflow_run_lock(workflow_name="wf", run_id="old-run") is None
+    acquired: list[bool] = []
+    seen_at_commit: list[list[bool]] = []
+    thread = threading.Thread(
+        target=lambda: acquired.append(
+            worker.try_acquire_workflow_run_lock(workflow_name="wf", run_id="old-run")
+        )
+    )
+
+    def before_delete(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        words = statement.split("WHERE", 1)[0].upper()
+        deletes_runs = words.lstrip().startswith("DELETE") and "WORKFLOW_SNAPSHOT" in words
+        if deletes_runs and not thread.ident:
+            thread.start()  # the lock is taken now, refused, or waits for prune's commit
+            thread.join(timeout=1)
+
+    def at_commit(conn: Any) -> None:
+        if thread.ident and not seen_at_commit:
+            seen_at_commit.append(list(acquired))
+
+    engine = write_engine_of(pruner)
+    event.listen(engine, "before_cursor_execute", before_delete)
+    event.listen(engine, "commit", at_commit)
+    try:
+        report = pruner.prune(older_than="30d", domains=["workflow_runs"])
+    finally:
+        event.remove(engine, "before_cursor_execute", before_delete)
+        event.remove(engine, "commit", at_commit)
+    thread.join(timeout=60)
+    try:
+        assert thread.ident and not thread.is_alive()
+        kept = pruner.get_workflow_run_by_id(run_id="old-run", workflow_name="wf") is not None
+        assert report.counts == {"workflow_runs": 0 if kept else 1}
+        if seen_at_commit[0] == [True]:  # the worker held the lock before prune committed
+            assert kept
+        # Prune's hold ended with its transaction: the lock can be taken (or is the worker's).
+        assert acquired[0] or worker.try_acquire_workflow_run_lock(
+            workflow_name="wf", run_id="old-run"
+        )
+    finally:
+        worker.release_workflow_run_lock(workflow_name="wf", run_id="old-run")
+        worker.close()
+
+
+@pytest.mark.parametrize("backend", [*WRITERS, "sqlite-memory", "mysql"], indirect=True)
+def test_prune_leaves_no_lock_row_behind(storage: MastraStorage) -> None:
+    """Prune locks the lock rows of the runs it deletes, making one for a run
+    that has none; those it made are gone again when it is done."""
+    run(storage, "never-locked", at=OLD)
+    run(storage, "locked-once", at=OLD)
+    assert storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="locked-once")
+    storage.release_workflow_run_lock(workflow_name="wf", run_id="locked-once")
+    before = row_counts(storage)["mastra_workflow_run_locks"]
+    assert storage.prune(older_than="1d", domains=["workflow_runs"]).counts == {
+        "workflow_runs": 2
+    }
+    assert row_counts(storage)["mastra_workflow_run_locks"] == before
+    assert storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="never-locked")

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from ..dialects import Features, features
+from ..dialects import Executor, Features, features
 from ..domain import RunLock
 from ..errors import LockNotAcquiredError, StorageError, ValidationError, translate_errors
 from ..values import check_id, summary
@@ -170,9 +170,13 @@ class RunLockService(ABC):
         with translate_errors():
             return self._get(run)
 
-    def live_outside_database(self) -> Callable[[str, str], bool] | None:
+    def live_outside_database(
+        self,
+    ) -> Callable[[Executor, list[RunKey], bool], set[RunKey]] | None:
         """For lock state the database cannot show (the in-memory backend), a
-        check `(workflow_name, run_id) -> live?`; None when the lock rows tell."""
+        check `(executor, runs, hold) -> the live runs`, which with `hold` also
+        keeps the others from being locked until the executor's transaction
+        ends (prune deletes them); None when the lock rows tell."""
         return None
 
     def list_held(self, workflow_name: str | None = None, limit: int = 100) -> list[RunLock]:

@@ -16,10 +16,13 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from ..clock import utc_now
+from ..dialects import Executor, connection_of
 from ..domain import RunLock
 from .base import Hold, RunLockService
 from .rows import MEMORY, RunKey
@@ -61,6 +64,28 @@ def process_lock_table(pool: Pool, *, create: bool = True) -> ProcessLockTable |
         if table is None and create:
             table = _tables[pool] = ProcessLockTable()
         return table
+
+
+PRUNING = "mastra_storage:prune"
+"""The holder of a run's lock while a prune transaction deletes the run."""
+PRUNING_HOLDS = "mastra_storage.pruning_holds"
+"""Key in a pooled connection's `info`: the runs prune holds until it comes back."""
+PRUNING_BOUND_S = 3600.0
+"""A backstop: a prune's hold ends by then even if its connection never came back."""
+
+
+def _end_pruning_holds(_dbapi_connection: Any, record: Any) -> None:
+    """Pool `checkin` hook: the transaction that held these runs is over."""
+    info = getattr(record, "info", None)
+    for table, runs in (info.pop(PRUNING_HOLDS, None) or []) if info is not None else []:
+        with table.mutex:
+            for run in runs:
+                entry = table.entries.get(run)
+                if entry is not None and entry.holder == PRUNING:
+                    if entry.token == 0:  # never locked by anyone: forget it
+                        del table.entries[run]
+                    else:
+                        entry.holder, entry.deadline, entry.expires_at = None, 0.0, None
 
 
 class MemoryLockService(RunLockService):
@@ -115,8 +140,40 @@ class MemoryLockService(RunLockService):
                 fencing_token=entry.token,
             )
 
-    def live_outside_database(self) -> Callable[[str, str], bool] | None:
-        return lambda workflow_name, run_id: self._get((workflow_name, run_id)) is not None
+    def live_outside_database(
+        self,
+    ) -> Callable[[Executor, list[RunKey], bool], set[RunKey]] | None:
+        return self._live_or_held_for_delete
+
+    def _live_or_held_for_delete(
+        self, executor: Executor, runs: list[RunKey], hold: bool
+    ) -> set[RunKey]:
+        """The runs whose lock is live; with `hold`, the others are held by
+        prune (holder `PRUNING`) until the executor's connection goes back to
+        the pool, after its transaction: an acquisition meanwhile is refused,
+        as one losing to a holder (the analogue of the database backends'
+        locked rows)."""
+        table = self._table
+        live: set[RunKey] = set()
+        held: list[RunKey] = []
+        with table.mutex:
+            now = time.monotonic()
+            for run in runs:
+                entry = table.entries.get(run)
+                if entry is not None and entry.live(now):
+                    live.add(run)
+                elif hold:
+                    entry = table.entries.setdefault(run, _Entry())
+                    entry.holder, entry.expires_at = PRUNING, None
+                    entry.deadline = now + PRUNING_BOUND_S
+                    held.append(run)
+        if held:
+            connection = connection_of(executor)
+            pool = connection.engine.pool
+            if not event.contains(pool, "checkin", _end_pruning_holds):
+                event.listen(pool, "checkin", _end_pruning_holds)
+            connection.connection.info.setdefault(PRUNING_HOLDS, []).append((table, held))
+        return live
 
     def _list(self, workflow_name: str | None, limit: int) -> list[RunLock]:
         table = self._table

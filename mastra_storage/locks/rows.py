@@ -18,15 +18,36 @@ holder) and then claimed like any other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, and_, bindparam, func, not_, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert, Update
 
-from ..dialects import Executor, Features, database_now, features, insert_if_absent, lock_rows
+from ..dialects import (
+    Executor,
+    Features,
+    create_row_to_lock,
+    database_now,
+    features,
+    insert_if_absent,
+    lock_rows,
+)
 from ..domain import RunLock
 from ..orm import WorkflowRunLockRow
 from .keys import RunLockKey, key_params, session_locks
@@ -222,3 +243,35 @@ def token_for_write(session: Executor, run: RunKey) -> int | None:
         statements(feats).newest_token, params(run)
     ).scalar_one_or_none()
     return token
+
+
+def hold_for_delete(executor: Executor, runs: Sequence[RunKey]) -> None:
+    """Stop every new acquisition of these runs' locks until the executor's
+    transaction ends (prune, about to delete the runs): a claim of a run's row,
+    by any backend, waits for that end (PostgreSQL, MySQL: the rows are locked
+    for update; SQLite: the transaction holds the write lock). A run with no
+    lock row gets one (free, token 0) to lock, deleted again at once: deleted
+    in this transaction, it still makes a concurrent first claim of the run
+    wait for the end, and no row is left behind. Runs locked meanwhile stay
+    locked; `read` then tells which are live.
+
+    Locks are taken in key order, so two prunes do not deadlock each other."""
+    named = sorted(set(runs))
+    if not named:
+        return
+    these = tuple_(C.workflow_name, C.run_id).in_(named)
+    lock_rows(executor, TABLE, these)  # SQLite: the write lock (if not held yet)
+    feats = features(executor)
+    if not feats.row_locks:
+        return
+    free = {"holder": None, "backend": LEASE, "fencing_token": 0}
+    create_row_to_lock(
+        executor,
+        TABLE,
+        keys=["workflow_name", "run_id"],
+        values=[{"workflow_name": name, "run_id": run, **free} for name, run in named],
+    )
+    executor.execute(
+        select(C.workflow_name).where(these).order_by(C.workflow_name, C.run_id).with_for_update()
+    )
+    executor.execute(delete(TABLE).where(these, C.fencing_token == 0, C.holder.is_(None)))

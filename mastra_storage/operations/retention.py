@@ -263,16 +263,25 @@ class DependentResourceStep(Step):
         return Batch({self.name: number} if number else {}, None, number < plan.batch_size)
 
 
+LiveElsewhere = Callable[[Executor, list[tuple[str, str]], bool], set[tuple[str, str]]]
+"""`(executor, runs, hold) -> the live ones`: a lock service's check for lock
+state the database cannot show (`RunLockService.live_outside_database`)."""
+
+
 def _live_runs(
-    live_elsewhere: Callable[[str, str], bool] | None,
+    live_elsewhere: LiveElsewhere | None, *, hold: bool
 ) -> Callable[[RetentionRepository, list[Cursor]], set[Cursor]]:
-    """Which chosen runs hold a live run lock: by the lock rows, or (in-memory
-    SQLite) by the process-local lock table."""
+    """Which chosen runs hold a live run lock (they are kept): by the lock
+    rows, or (in-memory SQLite) by the process-local lock table. With `hold`
+    (not a dry run), the others' locks cannot be taken until the batch's
+    transaction ends, so none is taken between this check and the delete."""
 
     def keep(repo: RetentionRepository, chosen: list[Cursor]) -> set[Cursor]:
+        runs = [(str(key[0]), str(key[1])) for key in chosen]
         if live_elsewhere is not None:
-            return {key for key in chosen if live_elsewhere(str(key[0]), str(key[1]))}
-        live = repo.live_runs(chosen)
+            live = live_elsewhere(repo.session, runs, hold)
+        else:
+            live = repo.live_runs(runs, hold=hold)
         return {key for key in chosen if (key[0], key[1]) in live}
 
     return keep
@@ -328,7 +337,7 @@ def prune_plan(
     domains: Any = DOMAINS,
     batch_size: Any = 1000,
     dry_run: Any = False,
-    live_elsewhere: Callable[[str, str], bool] | None = None,
+    live_elsewhere: LiveElsewhere | None = None,
 ) -> Plan:
     """Validate `prune`'s arguments and fix its cutoff (now - older_than).
     `live_elsewhere`: the lock service's own liveness check, where the lock
@@ -362,7 +371,7 @@ def prune_plan(
                 (WorkflowSnapshotRow.workflow_name, WorkflowSnapshotRow.run_id),
                 2,
                 (WorkflowSnapshotRow.updated_at < cutoff,),
-                keep=_live_runs(live_elsewhere),
+                keep=_live_runs(live_elsewhere, hold=not dry_run),
             )
         )
     if "scores" in chosen:

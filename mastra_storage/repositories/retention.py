@@ -135,12 +135,17 @@ class RetentionRepository:
 
     # -- workflow runs ------------------------------------------------------------
 
-    def live_runs(self, runs: Sequence[Cursor]) -> set[tuple[str, str]]:
+    def live_runs(self, runs: Sequence[Cursor], *, hold: bool = False) -> set[tuple[str, str]]:
         """Which of these runs (`(workflow_name, run_id)` keys) hold a live run
-        lock: a lease not yet expired, or a held advisory lock."""
+        lock: a lease not yet expired, or a held advisory lock. With `hold`
+        (before deleting the others), no new lock of any of them can be taken
+        until this transaction ends (`rows.hold_for_delete`), so the answer
+        stays true until then."""
         named = [(str(run[0]), str(run[1])) for run in runs]
         if not named:
             return set()
+        if hold:
+            rows.hold_for_delete(self.session, named)
         held = self.session.execute(
             select(WorkflowRunLockRow.workflow_name, WorkflowRunLockRow.run_id).where(
                 tuple_(WorkflowRunLockRow.workflow_name, WorkflowRunLockRow.run_id).in_(named),
