@@ -674,8 +674,6 @@ def test_prune_leaves_no_lock_row_behind(storage: MastraStorage) -> None:
     assert storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="locked-once")
     storage.release_workflow_run_lock(workflow_name="wf", run_id="locked-once")
     before = row_counts(storage)["mastra_workflow_run_locks"]
-    assert storage.prune(older_than="1d", domains=["workflow_runs"]).counts == {
-        "workflow_runs": 2
-    }
+    assert storage.prune(older_than="1d", domains=["workflow_runs"]).counts == {"workflow_runs": 2}
     assert row_counts(storage)["mastra_workflow_run_locks"] == before
     assert storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="never-locked")
