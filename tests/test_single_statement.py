@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from conftest import Backend
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
 from mastra_storage.errors import StorageError
-from tests.conftest import Backend
 
 # Every marked operation, and a call of it through the facade.
 CALLS: dict[str, Callable[[Any], Any]] = {
