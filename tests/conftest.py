@@ -84,13 +84,18 @@ def _probe_postgres() -> str | None:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    problem = _probe_postgres()
+    return _reachable("PostgreSQL", PG_URL, _probe_postgres(), "MASTRA_STORAGE_TEST_PG_URL")
+
+
+def _reachable(server: str, url: str, problem: str | None, variable: str) -> str:
+    """`url` when its server answered (`problem` is None); else the test fails
+    with CI=true and skips elsewhere, saying why and what to set."""
     if problem is not None:
-        message = f"PostgreSQL at {PG_URL} is unreachable ({problem})"
+        message = f"{server} at {url} is unreachable ({problem})"
         if IN_CI:
             pytest.fail(f"{message}; CI=true requires it", pytrace=False)
-        pytest.skip(f"{message}; set MASTRA_STORAGE_TEST_PG_URL or start it")
-    return PG_URL
+        pytest.skip(f"{message}; set {variable} or start it")
+    return url
 
 
 @dataclass
@@ -187,13 +192,7 @@ class MySQLDatabases:
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     """The test server's URL; fails with CI=true, skips elsewhere, when unreachable."""
-    problem = _probe_mysql()
-    if problem is not None:
-        message = f"MySQL/MariaDB at {MYSQL_URL} is unreachable ({problem})"
-        if IN_CI:
-            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
-        pytest.skip(f"{message}; set MASTRA_STORAGE_TEST_MYSQL_URL or start it")
-    return MYSQL_URL
+    return _reachable("MySQL/MariaDB", MYSQL_URL, _probe_mysql(), "MASTRA_STORAGE_TEST_MYSQL_URL")
 
 
 @pytest.fixture(scope="session")
