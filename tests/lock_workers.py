@@ -66,7 +66,7 @@ def race(
     record: Callable[[str], None],
 ) -> list[bool]:
     """ROUNDS barrier rounds (all try at once while a winner holds), then CHURN
-    free-running attempts. Every holder records `enter <token>` after acquiring
+    free-running attempts, continued until the worker has held the lock once. Every holder records `enter <token>` after acquiring
     and `exit` before releasing."""
 
     def hold_once() -> bool:
@@ -90,8 +90,13 @@ def race(
             let_go()
         wins.append(won)
     barrier.wait(timeout=60)
-    for _ in range(CHURN):
+    # CHURN free-running attempts, and on until this worker has held the lock
+    # once (bounded): every contender gets its turn, however loaded the machine.
+    attempts, held, deadline = 0, 0, time.monotonic() + 60
+    while attempts < CHURN or (not held and time.monotonic() < deadline):
+        attempts += 1
         if hold_once():
+            held += 1
             let_go()
     return wins
 
