@@ -66,8 +66,9 @@ def race(
     record: Callable[[str], None],
 ) -> list[bool]:
     """ROUNDS barrier rounds (all try at once while a winner holds), then CHURN
-    free-running attempts, continued until the worker has held the lock once. Every holder records `enter <token>` after acquiring
-    and `exit` before releasing."""
+    free-running attempts, continued until the worker has held the lock once.
+    Every holder records `enter <token>` after acquiring and `exit` before
+    releasing."""
 
     def hold_once() -> bool:
         if not storage.try_acquire_workflow_run_lock(workflow_name=WF, run_id=run_id):
