@@ -96,6 +96,10 @@ class Features:
     writers of one thread's messages share its row, then update it. Without
     it (MySQL: a shared lock that two holders cannot both upgrade without
     deadlocking) they take the row exclusively, one after another."""
+    direct_statements: bool = False
+    """A single-statement call may run its prebuilt statement on the pooled
+    DBAPI connection itself (`mastra_storage.direct`): SQLite, where
+    SQLAlchemy's per-statement machinery costs more than the statement."""
     vector_extension: bool = False
     """pgvector may be installed: semantic recall looks for the `embedding`
     column its migration adds to `memory_messages` when the extension exists
@@ -116,7 +120,12 @@ def _features(name: str) -> Features:
         )
     if name == "sqlite":
         return Features(
-            name, timestamp_twins=False, row_locks=False, session_locks=None, max_bind_params=900
+            name,
+            timestamp_twins=False,
+            row_locks=False,
+            session_locks=None,
+            max_bind_params=900,
+            direct_statements=True,
         )
     if name == "mysql":
         return Features(

@@ -15,13 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import migrate, operations
+from . import direct, migrate, operations
 from .deadlines import is_deadline
 from .dialects import (
     BEGIN_OPTION,
@@ -191,6 +191,7 @@ class MastraStorage(ABC):
         # A single-statement read is a transaction by itself: no BEGIN / COMMIT.
         self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._direct = direct.allowed(self._statement_engine)
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
         self._init_lock = threading.Lock()
@@ -306,17 +307,26 @@ class MastraStorage(ABC):
                     return operation(session, **kwargs)
         if not self._initialized:
             self.init()
-        engine = (
-            self._write_engine
-            if write
-            else self._statement_engine
-            if operations.is_single_statement(operation)
-            else self.engine
-        )
+        run = transaction
+        engine: Engine
+        if write:
+            engine = self._write_engine
+            if (
+                self._direct
+                and operations.is_single_statement(operation, kwargs)
+                and direct.unobserved(engine)
+            ):
+                run = direct_write
+        elif operations.is_single_statement(operation):
+            engine = self._statement_engine
+            if self._direct and direct.unobserved(engine):
+                run = direct_transaction
+        else:
+            engine = self.engine
         with translate_errors():
             for attempt in range(DEADLOCK_RETRIES + 1):
                 try:
-                    return transaction(engine, operation, kwargs)
+                    return run(engine, operation, kwargs)
                 except DBAPIError as error:
                     delay = deadlock_retry_delay(error, attempt)
                     if delay is None:
@@ -1184,6 +1194,26 @@ def transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, A
         return result
     except DBAPIError as error:
         setattr(error, COMMIT_REACHED, reached)
+        raise
+
+
+def direct_transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    """A single-statement read through `direct.DirectExecutor`: its prebuilt
+    statement on the pooled DBAPI connection, a transaction by itself."""
+    with direct.DirectExecutor(engine) as executor:
+        # The executor offers the part of Connection's interface operations use.
+        return operation(cast(Connection, executor), **kwargs)
+
+
+def direct_write(engine: Engine, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    """A single-statement write through `direct.DirectExecutor`, in autocommit:
+    the statement's execution is its commit, so an error says it may have
+    come from the commit (`COMMIT_REACHED`): a dropped connection raises
+    `ConnectionLostError` with `written=None`, and nothing is retried."""
+    try:
+        return direct_transaction(engine, operation, kwargs)
+    except DBAPIError as error:
+        setattr(error, COMMIT_REACHED, True)
         raise
 
 

@@ -154,3 +154,27 @@ def test_async_postgres_connection_leaves_autocommit_too(
             await storage.close()
 
     asyncio.run(check())
+
+
+def test_the_conditionally_marked_operations_are_the_ones_checked_here() -> None:
+    marked = {
+        name: operations.conditions(getattr(operations, name))
+        for name in operations.__all__
+        if callable(getattr(operations, name)) and operations.conditions(getattr(operations, name))
+    }
+    assert marked == {"persist_workflow_snapshot": ("fencing_token",)}
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["insert", "update"])
+def test_an_unfenced_snapshot_write_sends_one_statement(
+    storage: MastraStorage, existing: bool
+) -> None:
+    """Without a fencing token, `persist_workflow_snapshot` is one upsert: a
+    facade may send it without a transaction of its own."""
+    if existing:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot={"v": 0})
+    storage.get_thread_by_id(thread_id="warm-up")
+    with counting(_engine(storage)) as sent:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot={"v": 1})
+    assert len(sent) == 1, sent
+    assert storage.load_workflow_snapshot(workflow_name="wf", run_id="run") == {"v": 1}

@@ -20,7 +20,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import is_single_statement, single_statement
+from ._marks import conditions, is_single_statement, single_statement, single_statement_unless
 from .evals import get_evals, save_evals
 from .memory import (
     check_batch,
@@ -79,6 +79,7 @@ __all__ = [
     "add_counts",
     "check_batch",
     "clone_thread",
+    "conditions",
     "create_thread",
     "date_range_of",
     "delete_messages",
@@ -119,6 +120,7 @@ __all__ = [
     "save_score",
     "save_thread",
     "single_statement",
+    "single_statement_unless",
     "stamped",
     "supports_concurrent_updates",
     "thread_ids_of",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SINGLE_STATEMENT = "__mastra_storage_single_statement__"
+_UNLESS = "__mastra_storage_single_statement_unless__"
 
 
 def single_statement(operation: F) -> F:
@@ -21,6 +22,32 @@ def single_statement(operation: F) -> F:
     return operation
 
 
-def is_single_statement(operation: Callable[..., Any]) -> bool:
-    """Whether `operation` is marked `single_statement`."""
-    return getattr(operation, _SINGLE_STATEMENT, False) is True
+def single_statement_unless(*arguments: str) -> Callable[[F], F]:
+    """Mark an operation (a write too) that sends exactly one statement when
+    each of `arguments` is None: that one statement is atomic by itself, so
+    a facade may run it without a transaction of its own (autocommit).
+    tests/test_single_statement.py checks it."""
+
+    def mark(operation: F) -> F:
+        setattr(operation, _UNLESS, arguments)
+        return operation
+
+    return mark
+
+
+def is_single_statement(
+    operation: Callable[..., Any], arguments: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether `operation` is marked `single_statement`, or, called with these
+    keyword `arguments`, `single_statement_unless` one that is None in them."""
+    if getattr(operation, _SINGLE_STATEMENT, False) is True:
+        return True
+    unless: tuple[str, ...] | None = getattr(operation, _UNLESS, None)
+    if unless is None or arguments is None:
+        return False
+    return all(arguments.get(name) is None for name in unless)
+
+
+def conditions(operation: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The arguments a `single_statement_unless` mark names (None: no such mark)."""
+    return getattr(operation, _UNLESS, None)

@@ -15,11 +15,12 @@ from ..locks import check_fencing
 from ..repositories import WorkflowRepository
 from ..values import json_value
 from ._inputs import optional_dict, optional_string, optional_text, require_text
-from ._marks import single_statement
+from ._marks import single_statement, single_statement_unless
 
 # -- workflow snapshots -----------------------------------------------------------
 
 
+@single_statement_unless("fencing_token")
 def persist_workflow_snapshot(
     session: Executor,
     *,

@@ -36,6 +36,7 @@ from ..dialects import (
     message_metadata,
     upsert_many,
 )
+from ..direct import prepare
 from ..domain import DateRange, MastraDBMessage, MessageContent, construct
 from ..domain.memory import READ_BACK
 from ..orm import MessageRow
@@ -223,7 +224,9 @@ def _after_statement(
         )
         key = tuple_(_C.createdAt, _C.id)
         stmt = stmt.where(key < here if descending else key > here)
-    return stmt.order_by(*order_keys(descending)).limit(bindparam("limit", type_=Integer()))
+    return prepare(
+        stmt.order_by(*order_keys(descending)).limit(bindparam("limit", type_=Integer()))
+    )
 
 
 @lru_cache(maxsize=2)

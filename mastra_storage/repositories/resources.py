@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from ..dialects import Executor, create_row_to_lock, features, lock_rows, upsert
+from ..direct import prepare
 from ..domain import StorageResource
 from ..orm import ResourceRow
 from ._common import from_row, twin_pairs, twin_updates, with_twins
@@ -24,6 +25,10 @@ COLUMNS = (
 )
 
 
+_BY_ID = prepare(select(*COLUMNS).where(ResourceRow.id == bindparam("id")))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+
+
 def to_resource(row: Sequence[Any]) -> StorageResource:
     return from_row(StorageResource, row)
 
@@ -36,12 +41,12 @@ class ResourceRepository:
         self.features = features(session)
 
     def get(self, resource_id: str, *, for_update: bool = False) -> StorageResource | None:
-        stmt = select(*COLUMNS).where(ResourceRow.id == resource_id)
+        stmt = _BY_ID
         if for_update:
             lock_rows(self.session, TABLE, ResourceRow.id == resource_id)
             if self.features.row_locks:
-                stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).first()
+                stmt = _BY_ID_FOR_UPDATE
+        row = self.session.execute(stmt, {"id": resource_id}).first()
         return None if row is None else to_resource(row)
 
     def lock(self, resource_id: str, now: datetime) -> StorageResource | None:

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
 
 from ..dialects import Executor, Features, features, upsert
+from ..direct import prepare
 from ..domain import ScoreRow
 from ..orm import ScoreResultRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -45,6 +46,9 @@ def _save_statement(feats: Features) -> Insert:
     return upsert(feats, TABLE, keys=["id"], update_columns=twin_updates(feats, PAIRS, columns))
 
 
+_BY_ID = prepare(select(*ATTRIBUTES).where(ScoreResultRow.id == bindparam("id")))
+
+
 def to_score(row: Sequence[Any]) -> ScoreRow:
     return from_row(ScoreRow, row)
 
@@ -63,7 +67,7 @@ class ScoreRepository:
         )
 
     def get(self, score_id: str) -> ScoreRow | None:
-        row = self.session.execute(select(*ATTRIBUTES).where(ScoreResultRow.id == score_id)).first()
+        row = self.session.execute(_BY_ID, {"id": score_id}).first()
         return None if row is None else to_score(row)
 
     def page(

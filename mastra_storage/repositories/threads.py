@@ -20,6 +20,7 @@ from ..dialects import (
     updated_rows,
     upsert,
 )
+from ..direct import prepare
 from ..domain import StorageThread
 from ..orm import MessageRow, ThreadRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -31,7 +32,7 @@ ORDER_COLUMNS = {"createdAt": ThreadRow.created_at, "updatedAt": ThreadRow.updat
 # Point reads: Core selects of the Table's columns, built once, with bound ids.
 _C = TABLE.c
 COLUMNS = (_C.id, _C.resourceId, _C.title, _C.metadata, _C.createdAt, _C.updatedAt)
-_BY_ID = select(*COLUMNS).where(_C.id == bindparam("id"))
+_BY_ID = prepare(select(*COLUMNS).where(_C.id == bindparam("id")))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 """FOR UPDATE: what a delete takes, so it waits for every writer into the thread."""
 _BY_ID_FOR_MERGE = _BY_ID.with_for_update(key_share=True)

@@ -19,6 +19,7 @@ from ..dialects import (
     snapshot_thread_id_is,
     upsert,
 )
+from ..direct import prepare
 from ..domain import WorkflowRun
 from ..orm import SafeText, WorkflowSnapshotRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -39,21 +40,29 @@ COLUMNS = (
 # (`b_` names, apart from the columns an UPDATE sets).
 _C = TABLE.c
 _RUN = (_C.workflow_name == bindparam("b_workflow_name")) & (_C.run_id == bindparam("b_run_id"))
-_LOAD = select(_C.snapshot).where(_RUN)
+_LOAD = prepare(select(_C.snapshot).where(_RUN))
 _LOAD_FOR_UPDATE = _LOAD.with_for_update()
 _REPLACE = update(TABLE).where(_RUN)
+_NEWEST = (_C.createdAt.desc(), _C.workflow_name.desc())
+_FIND = prepare(
+    select(*COLUMNS).where(_C.run_id == bindparam("b_run_id")).order_by(*_NEWEST).limit(1)
+)
+"""A run by id: the newest, if several workflows share the id."""
+_FIND_IN_WORKFLOW = prepare(select(*COLUMNS).where(_RUN).order_by(*_NEWEST).limit(1))
 
 
 @lru_cache(maxsize=4)
 def _persist_statement(feats: Features) -> Insert:
-    return upsert(
-        feats,
-        TABLE,
-        keys=["workflow_name", "run_id"],
-        update_columns=twin_updates(feats, PAIRS, ["snapshot", "updatedAt"]),
-        set_extra={
-            "resourceId": lambda excluded: func.coalesce(excluded["resourceId"], _C.resourceId)
-        },
+    return prepare(
+        upsert(
+            feats,
+            TABLE,
+            keys=["workflow_name", "run_id"],
+            update_columns=twin_updates(feats, PAIRS, ["snapshot", "updatedAt"]),
+            set_extra={
+                "resourceId": lambda excluded: func.coalesce(excluded["resourceId"], _C.resourceId)
+            },
+        )
     )
 
 
@@ -126,13 +135,10 @@ class WorkflowRepository:
 
     def find(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
         """A run by id (the newest, if several workflows share the id)."""
-        stmt = select(*COLUMNS).where(WorkflowSnapshotRow.run_id == run_id)
-        if workflow_name is not None:
-            stmt = stmt.where(WorkflowSnapshotRow.workflow_name == workflow_name)
-        stmt = stmt.order_by(
-            WorkflowSnapshotRow.created_at.desc(), WorkflowSnapshotRow.workflow_name.desc()
-        ).limit(1)
-        row = self.session.execute(stmt).first()
+        if workflow_name is None:
+            row = self.session.execute(_FIND, {"b_run_id": run_id}).first()
+        else:
+            row = self.session.execute(_FIND_IN_WORKFLOW, _run_key(workflow_name, run_id)).first()
         return None if row is None else to_run(row)
 
     def delete(self, run_id: str, workflow_name: str) -> None:

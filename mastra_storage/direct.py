@@ -1,0 +1,304 @@
+"""Direct execution: a statement built once, run on a pooled DBAPI connection.
+
+The calls an agent makes most (`get_thread_by_id`, `load_workflow_snapshot`,
+...) send one statement that the repositories build once, at import. On
+SQLite, SQLAlchemy's per-statement machinery around it (Connection, execution
+context, compiled-cache lookup, cursor result metadata, event dispatch) costs
+about three times the statement itself: ~40 µs of a ~55 µs call.
+`DirectExecutor` runs such a statement on the DBAPI connection of a pool
+checkout instead, with what SQLAlchemy itself computes for the statement,
+once per dialect: the compiled SQL, and the bind and result processors of its
+types (`Plan`).
+
+What stays as it was:
+
+- the pool: checkout, the reset on return, pre-ping and recycle if set, fork
+  safety, invalidation;
+- errors: a driver error is raised as SQLAlchemy's `DBAPIError` (so the
+  facade's `translate_errors` and its retry of a read on a dropped connection
+  apply unchanged); a disconnect invalidates the connection first;
+- the caller's instrumentation and logging: an engine with any statement
+  event listener, or `echo`, is never run directly (`usable`);
+- everything else: a statement not `prepare`d (built per call), or one this
+  module does not plan for (expanding IN lists, RETURNING), runs on a
+  SQLAlchemy Connection opened on demand, as any other call's.
+
+Used by the sync facade for operations marked `single_statement` (one
+statement, a transaction by itself: no BEGIN, no COMMIT) on backends whose
+`Features.direct_statements` says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Dialect, Engine, Result
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.sqltypes import TupleType
+
+from .dialects import PROXY_OPTION, features
+
+S = TypeVar("S", bound=ClauseElement)
+
+_PREPARED: dict[int, ClauseElement] = {}
+"""id -> statement, for every statement `prepare` was given (kept alive here,
+so an id is never reused by another statement)."""
+
+
+def prepare(statement: S) -> S:
+    """Mark `statement`, built once and reused for every call with bound
+    parameters only, as one `DirectExecutor` may run directly. Returns it."""
+    _PREPARED[id(statement)] = statement
+    return statement
+
+
+def allowed(engine: Engine) -> bool:
+    """Whether `engine`'s backend lets statements run directly
+    (`Features.direct_statements`; not behind a transaction-pooling proxy,
+    whose per-transaction settings come with BEGIN). Fixed for an engine."""
+    return features(engine).direct_statements and PROXY_OPTION not in engine.get_execution_options()
+
+
+def unobserved(engine: Engine) -> bool:
+    """Whether nothing watches `engine`'s statements, checked on every call
+    (listeners come and go): no SQL logging (`echo`), no connection event
+    listener (`before_cursor_execute` and the like: a caller's tracing, a
+    statement counter; SQLAlchemy's own flag, set for good by the first one),
+    no `handle_error` listener."""
+    return not (engine.echo or engine._has_events or engine.dialect.dispatch.handle_error)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What running one statement directly needs, computed once per dialect."""
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]
+    """The bound parameters, in the order of the SQL's placeholders."""
+    defaults: Mapping[str, Any]
+    """Values compiled into the statement (a `.limit(1)`), by parameter name."""
+    bind_processors: Mapping[str, Callable[[Any], Any]]
+    result_processors: tuple[Callable[[Any], Any] | None, ...] | None
+    """Per selected column; None for a statement that returns no rows."""
+
+
+_NO_PLAN = object()
+# dialect -> {(statement id, parameter names of a DML statement): Plan | _NO_PLAN}
+_PLANS: weakref.WeakKeyDictionary[Dialect, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan(
+    dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...], schema_map: Any
+) -> Plan | None:
+    compiled: Any = statement.compile(
+        dialect=dialect,
+        column_keys=list(keys) if keys else None,
+        schema_translate_map=schema_map,
+        render_schema_translate=bool(schema_map),
+    )
+    binds = compiled.bind_names  # BindParameter -> name
+    if (
+        compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.escaped_bind_names
+        or any(bind.expanding or isinstance(bind.type, TupleType) for bind in binds)
+        or getattr(compiled, "effective_returning", None)
+    ):
+        return None
+    if isinstance(statement, Select):
+        results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+    elif isinstance(statement, UpdateBase):
+        results = None
+    else:
+        return None
+    processors = {}
+    defaults = {}
+    for bind, name in binds.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+        if not bind.required:
+            defaults[name] = bind.effective_value
+    names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(binds.values())
+    return Plan(
+        sql=compiled.string,
+        positional=bool(compiled.positional),
+        names=names,
+        defaults=defaults,
+        bind_processors=processors,
+        result_processors=results,
+    )
+
+
+def plan_for(
+    dialect: Dialect, statement: ClauseElement, parameters: Mapping[str, Any], schema_map: Any
+) -> Plan | None:
+    """The statement's `Plan` on `dialect`, or None when it must go through
+    SQLAlchemy (not `prepare`d, or something a plan does not cover)."""
+    if _PREPARED.get(id(statement)) is not statement:
+        return None
+    keys = tuple(sorted(parameters)) if isinstance(statement, UpdateBase) else ()
+    key = (id(statement), keys, id(schema_map) if schema_map else None)
+    plans = _PLANS.get(dialect)
+    if plans is None:
+        with _PLANS_LOCK:
+            plans = _PLANS.setdefault(dialect, {})
+    plan = plans.get(key)
+    if plan is None:
+        plan = _plan(dialect, statement, keys, schema_map) or _NO_PLAN
+        plans[key] = plan
+    return plan if isinstance(plan, Plan) else None
+
+
+class DirectResult:
+    """The rows of a statement run directly, processed as SQLAlchemy would;
+    the part of `Result`'s interface the repositories use."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def one_or_none(self) -> tuple[Any, ...] | None:
+        if len(self._rows) > 1:
+            raise sa_exc.MultipleResultsFound(
+                "Multiple rows were found when one or none was required"
+            )
+        return self.first()
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self._rows]
+
+
+class DirectExecutor:
+    """Runs one operation's statements: a `prepare`d one directly on a pooled
+    DBAPI connection, anything else on a SQLAlchemy Connection (in a
+    transaction, as the facade's own calls) opened on demand. Each statement
+    run directly is a transaction by itself (autocommit): only for operations
+    that send one statement. A context manager: its exit returns the
+    connection to the pool (and commits the SQLAlchemy transaction, if any)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._schema_map = engine.get_execution_options().get("schema_translate_map")
+        self._raw: Any = None
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> DirectExecutor:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        conn, self._conn = self._conn, None
+        raw, self._raw = self._raw, None
+        try:
+            if conn is not None:
+                try:
+                    if kind is None:
+                        conn.commit()
+                finally:
+                    conn.close()
+        finally:
+            if raw is not None:
+                raw.close()
+
+    def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> DirectResult | Result[Any]:
+        """`statement` with `parameters` (a mapping of bound parameter names)."""
+        params = parameters or {}
+        plan = None
+        if self._conn is None:
+            plan = plan_for(self.dialect, statement, params, self._schema_map)  # type: ignore[arg-type]
+        if plan is None:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+                self._conn.begin()
+            return self._conn.execute(statement, params)
+        return DirectResult(self._run(plan, params))
+
+    def _run(self, plan: Plan, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        values = bind_values(plan, params)
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        raw = self._raw
+        cursor = None
+        try:
+            cursor = raw.cursor()
+            cursor.execute(plan.sql, values)
+            rows = cursor.fetchall() if plan.result_processors is not None else []
+            cursor.close()
+        except Exception as error:
+            dbapi_error = self.dialect.loaded_dbapi.Error
+            if not isinstance(error, dbapi_error):
+                raise
+            lost = self.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
+            if lost:
+                raw.invalidate(error)
+            raise sa_exc.DBAPIError.instance(
+                plan.sql,
+                values,
+                error,
+                dbapi_error,
+                connection_invalidated=lost,
+                dialect=self.dialect,
+            ) from error
+        except BaseException:
+            # Interrupted mid-statement (KeyboardInterrupt, a greenlet or
+            # thread exit): the connection's state is unknown; as SQLAlchemy
+            # does, it is not given back to the pool.
+            raw.invalidate()
+            raise
+        processors = plan.result_processors
+        if not processors or not any(processors):
+            return rows
+        return [
+            tuple(
+                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ]
+
+
+def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+    """The driver's parameters: positional in placeholder order, or by name."""
+    processors = plan.bind_processors
+    out: dict[str, Any] = {}
+    for name in plan.names:
+        if name in params:
+            value = params[name]
+        elif name in plan.defaults:
+            value = plan.defaults[name]
+        else:
+            raise sa_exc.ArgumentError(f"a value is required for bind parameter {name!r}")
+        processor = processors.get(name)
+        out[name] = value if processor is None else processor(value)
+    if plan.positional:
+        return [out[name] for name in plan.names]
+    return out

@@ -1,0 +1,274 @@
+"""Single-statement calls on SQLite run their prebuilt statement directly on
+the pooled DBAPI connection (`mastra_storage.direct`): the same results,
+errors and bounds as through SQLAlchemy, nothing watched is bypassed."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from mastra_storage import DefaultStorage, MastraStorage, direct
+from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
+
+SNAPSHOT = {"status": "running", "context": {"step": {"output": "é" * 20}}, "n": [1, 2.5, None]}
+
+# Every call that runs directly on SQLite, as a user makes it.
+CALLS: dict[str, Callable[[MastraStorage], Any]] = {
+    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
+    "get_thread_by_id (other resource)": lambda s: s.get_thread_by_id(
+        thread_id="t1", resource_id="r2"
+    ),
+    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
+    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
+    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
+    "get_workflow_run_by_id (in workflow)": lambda s: s.get_workflow_run_by_id(
+        run_id="run", workflow_name="wf"
+    ),
+    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+    "iter_messages": lambda s: list(s.iter_messages(thread_id="t1", batch_size=7)),
+    "iter_messages (DESC)": lambda s: list(
+        s.iter_messages(thread_id="t1", batch_size=7, direction="DESC")
+    ),
+    "persist_workflow_snapshot": lambda s: s.persist_workflow_snapshot(
+        workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
+    ),
+}
+
+
+def fill(storage: MastraStorage) -> None:
+    storage.save_thread(
+        thread={"id": "t1", "resource_id": "r1", "title": "t", "metadata": {"a": 1}}
+    )
+    storage.save_messages(
+        messages=[
+            {
+                "id": f"m{i:02}",
+                "thread_id": "t1",
+                "resource_id": "r1",
+                "role": "user" if i % 2 else "assistant",
+                "content": {"format": 2, "parts": [{"type": "text", "text": f"hi {i}"}]},
+            }
+            for i in range(16)
+        ]
+    )
+    storage.update_resource(resource_id="r1", working_memory="# wm", metadata={"k": [1]})
+    storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot=SNAPSHOT)
+    storage.save_score(
+        score={
+            "id": "score",
+            "scorerId": "tone",
+            "entityId": "wf-1",
+            "entityType": "WORKFLOW",
+            "runId": "run",
+            "output": "x",
+            "score": 0.5,
+            "scorer": {"id": "tone"},
+            "entity": {"id": "wf-1"},
+            "source": "TEST",
+        }
+    )
+
+
+@pytest.fixture
+def sqlite_storage(tmp_path: Path) -> Iterator[DefaultStorage]:
+    # One pooled connection: the one the trace below watches.
+    with DefaultStorage(url=f"file:{tmp_path / 'db.sqlite'}", pool_size=1, max_overflow=0) as s:
+        s.init()
+        fill(s)
+        yield s
+
+
+@contextmanager
+def traced(storage: DefaultStorage) -> Iterator[list[str]]:
+    """The SQL SQLite itself runs on the storage's one pooled connection."""
+    sent: list[str] = []
+    raw: Any = storage.engine.raw_connection()
+    try:
+        raw.driver_connection.set_trace_callback(sent.append)
+    finally:
+        raw.close()
+    try:
+        yield sent
+    finally:
+        raw = storage.engine.raw_connection()
+        try:
+            raw.driver_connection.set_trace_callback(None)
+        finally:
+            raw.close()
+
+
+def kill_pooled_connection(storage: DefaultStorage) -> None:
+    """Close the one pooled connection while it waits in the pool (as a
+    server restart or a killed backend would): the pool does not know."""
+    raw: Any = storage.engine.raw_connection()
+    driver = raw.driver_connection
+    raw.close()
+    driver.close()
+
+
+@contextmanager
+def direct_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements `DirectExecutor` ran itself."""
+    ran: list[str] = []
+    original = direct.DirectExecutor._run
+
+    def spy(self: direct.DirectExecutor, plan: direct.Plan, params: Any) -> Any:
+        ran.append(plan.sql)
+        return original(self, plan, params)
+
+    monkeypatch.setattr(direct.DirectExecutor, "_run", spy)
+    yield ran
+
+
+@contextmanager
+def observed(storage: DefaultStorage) -> Iterator[list[str]]:
+    """A caller's statement listener (tracing): every statement goes through it."""
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(storage.engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", listen)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_single_statement_call_runs_directly_without_begin_or_commit(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    with direct_runs(monkeypatch) as ran, traced(sqlite_storage) as sent:
+        CALLS[name](sqlite_storage)
+    batches = 3 if name.startswith("iter_messages") else 1  # 16 messages, 7 a batch
+    assert len(ran) == batches
+    assert len(sent) == batches, sent
+    assert not [sql for sql in sent if sql.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_direct_results_equal_those_through_sqlalchemy(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    results = []
+    for watched in (False, True):
+        with direct_runs(monkeypatch) as ran:
+            if watched:
+                with observed(sqlite_storage) as seen:
+                    result = CALLS[name](sqlite_storage)
+                assert seen, "a watched engine's statements all go through its listener"
+                assert not ran
+            else:
+                result = CALLS[name](sqlite_storage)
+                assert ran
+        after = sqlite_storage.load_workflow_snapshot(workflow_name="wf", run_id="run2")
+        results.append((result, after))
+    assert results[0] == results[1]
+    if name == "persist_workflow_snapshot":
+        assert results[0][1] == SNAPSHOT
+    else:
+        assert results[0][0] not in (None, []) or name.endswith("(other resource)")
+
+
+def test_an_echoing_engine_logs_every_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with DefaultStorage(url=f"file:{tmp_path / 'db.sqlite'}", echo=True) as storage:
+        storage.init()
+        fill(storage)
+        with (
+            caplog.at_level(logging.INFO, logger="sqlalchemy.engine"),
+            direct_runs(monkeypatch) as ran,
+        ):
+            assert storage.get_thread_by_id(thread_id="t1") is not None
+        assert not ran
+        assert any("FROM mastra_threads" in record.getMessage() for record in caplog.records)
+
+
+def test_a_connection_closed_under_a_direct_read_is_replaced(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read on a connection that died runs once more on a new one; the dead
+    one does not go back to the pool."""
+    kill_pooled_connection(sqlite_storage)
+    with direct_runs(monkeypatch) as ran:
+        thread = sqlite_storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.metadata == {"a": 1}
+        assert sqlite_storage.get_thread_by_id(thread_id="t1") == thread
+    assert len(ran) == 2  # the failed attempt, then the next call (the retry is SQLAlchemy's)
+
+
+def test_a_direct_write_on_a_closed_connection_says_it_may_be_lost(
+    sqlite_storage: DefaultStorage,
+) -> None:
+    """The write is its own commit: an error on its way says what is known."""
+    kill_pooled_connection(sqlite_storage)
+    with pytest.raises(ConnectionLostError) as caught:
+        sqlite_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
+    assert caught.value.written is None
+    sqlite_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={"ok": 1})
+    assert sqlite_storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {"ok": 1}
+
+
+def test_a_direct_write_waits_for_the_write_lock_within_its_bound(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with DefaultStorage(url=f"file:{path}", lock_timeout_ms=300) as storage:
+        storage.init()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageTimeoutError):
+                storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") is None
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 1}
+
+
+def test_a_direct_read_of_a_missing_table_raises_the_typed_error(
+    sqlite_storage: DefaultStorage,
+) -> None:
+    with sqlite_storage.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE mastra_threads")
+    with pytest.raises(StorageError):
+        sqlite_storage.get_thread_by_id(thread_id="t1")
+
+
+def test_threads_sharing_a_storage_read_and_write_directly(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(40):
+                run_id = f"w{worker}-{i}"
+                sqlite_storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id=run_id, snapshot={"i": i}
+                )
+                assert sqlite_storage.load_workflow_snapshot(workflow_name="wf", run_id=run_id) == {
+                    "i": i
+                }
+                assert sqlite_storage.get_thread_by_id(thread_id="t1") is not None
+        except BaseException as error:
+            errors.append(error)
+
+    with direct_runs(monkeypatch) as ran:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert not errors, errors
+    assert len(ran) == 4 * 40 * 3
