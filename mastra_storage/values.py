@@ -125,7 +125,13 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
     return cleaned
 
 
-def _json(value: Any, path: str, depth: int) -> Any:
+Path = str | tuple[Any, str | int]
+"""Where a value sits in the caller's argument: the field's name, or (the
+parent's `Path`, a key or index). Built as a chain of pairs while walking,
+which costs far less than a string per node; spelled out only for an error."""
+
+
+def _json(value: Any, path: Path, depth: int) -> Any:
     kind = type(value)
     if kind is str:
         return value if value.isascii() else clean_text(value)
@@ -149,12 +155,13 @@ def _json(value: Any, path: str, depth: int) -> Any:
         try:
             return format_iso(value)
         except ValueError as error:
-            raise ValidationError(f"{path}: {error}", field=path) from None
+            where = spelled(path)
+            raise ValidationError(f"{where}: {error}", field=field_of(path)) from None
     elif not isinstance(value, dict | list | tuple):
         raise _not_json(path, f"a {type(value).__name__} is not a JSON value")
     if depth >= MAX_JSON_DEPTH:
         raise ValidationError(
-            f"{path}: nested deeper than {MAX_JSON_DEPTH} levels", field=path.split(".")[0]
+            f"{spelled(path)}: nested deeper than {MAX_JSON_DEPTH} levels", field=field_of(path)
         )
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -162,16 +169,38 @@ def _json(value: Any, path: str, depth: int) -> Any:
             if not isinstance(key, str):
                 raise _not_json(path, f"key {summary(key)} is not text; JSON keys are text")
             key = clean_text(key)
-            out[key] = _json(item, f"{path}.{key}" if len(path) < 200 else path, depth + 1)
+            out[key] = _json(item, (path, key), depth + 1)
         return out
-    return [
-        _json(item, f"{path}[{index}]" if len(path) < 200 else path, depth + 1)
-        for index, item in enumerate(value)
-    ]
+    return [_json(item, (path, index), depth + 1) for index, item in enumerate(value)]
 
 
-def _not_json(path: str, why: str) -> ValidationError:
-    return ValidationError(f"{path}: {why}", field=path.split(".")[0].split("[")[0])
+MAX_PATH_LENGTH = 200
+"""Characters of a path an error message spells out at most (then `...`)."""
+
+
+def spelled(path: Path) -> str:
+    """`field.key[0].key` for a `Path`; cut to about `MAX_PATH_LENGTH` characters."""
+    parts: list[str | int] = []
+    while isinstance(path, tuple):
+        path, part = path
+        parts.append(part)
+    text = path
+    for part in reversed(parts):
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if len(text) >= MAX_PATH_LENGTH:
+            return text + "..."
+    return text
+
+
+def field_of(path: Path) -> str:
+    """The argument a `Path` starts from."""
+    while isinstance(path, tuple):
+        path = path[0]
+    return path.split(".")[0].split("[")[0]
+
+
+def _not_json(path: Path, why: str) -> ValidationError:
+    return ValidationError(f"{spelled(path)}: {why}", field=field_of(path))
 
 
 def whole_number(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_PAGE_SIZE) -> int:
