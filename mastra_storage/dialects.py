@@ -983,6 +983,22 @@ def _sqlite_begin_no_params(cursor: Any, statement: str, context: Any) -> bool:
     return False
 
 
+def sqlite_connection_ready(fairy: Any) -> None:
+    """A pooled SQLite connection (`fairy`: the pool's wrapper) set up as our
+    connect hook sets up new ones, for one a caller's engine made before our
+    hooks: our SQL functions registered, and the driver's own transaction
+    handling off (`isolation_level` None), so that it never sends a BEGIN of
+    its own (which would leave a statement meant to be its own transaction
+    uncommitted until the pool rolls it back)."""
+    dbapi_connection: Any = fairy.dbapi_connection
+    info = fairy.info
+    if SQLITE_FUNCTIONS not in info:
+        register_sqlite_functions(dbapi_connection)
+        info[SQLITE_FUNCTIONS] = True
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
+
+
 def _sqlite_begin(cursor: Any, context: Any) -> None:
     """BEGIN (IMMEDIATE for writers) on the statement's cursor, when the
     statement is the first of a SQLAlchemy transaction the database has not
@@ -997,14 +1013,7 @@ def _sqlite_begin(cursor: Any, context: Any) -> None:
     mode = options.get(BEGIN_OPTION, "")
     if mode == NO_BEGIN or options.get("isolation_level") == "AUTOCOMMIT":
         return
-    dbapi_connection: Any = fairy.dbapi_connection
-    info = fairy.info
-    if SQLITE_FUNCTIONS not in info:  # connected before our hooks (a caller's engine)
-        register_sqlite_functions(dbapi_connection)
-        info[SQLITE_FUNCTIONS] = True
-    if dbapi_connection.isolation_level is not None:
-        # A caller's engine without our connect hook: take over BEGIN here too.
-        dbapi_connection.isolation_level = None
+    sqlite_connection_ready(fairy)
     statement = _BEGIN.get(mode, "BEGIN")
     started = time.monotonic()
     while True:

@@ -44,7 +44,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
 
-from .dialects import PROXY_OPTION, features
+from .dialects import PROXY_OPTION, features, sqlite_connection_ready
 
 S = TypeVar("S", bound=ClauseElement)
 
@@ -247,6 +247,7 @@ class DirectExecutor:
         values = bind_values(plan, params)
         if self._raw is None:
             self._raw = self.engine.raw_connection()
+            sqlite_connection_ready(self._raw)  # SQLite: the one backend run directly
         raw = self._raw
         cursor = None
         try:

@@ -4,6 +4,7 @@ errors and bounds as through SQLAlchemy, nothing watched is bypassed."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 
 from mastra_storage import DefaultStorage, MastraStorage, direct
 from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
@@ -272,3 +273,30 @@ def test_threads_sharing_a_storage_read_and_write_directly(
             thread.join(timeout=120)
     assert not errors, errors
     assert len(ran) == 4 * 40 * 3
+
+
+def test_a_callers_engine_connected_before_us_still_commits_a_direct_write(
+    tmp_path: Path,
+) -> None:
+    """A plain SQLAlchemy engine whose pooled connection predates the storage
+    has the driver's own transaction handling on (it would BEGIN before the
+    upsert and leave it to the pool to roll back): the write still lands."""
+    path = tmp_path / "host.sqlite"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as one, engine.connect() as two:  # the pool keeps both
+        one.exec_driver_sql("SELECT 1")
+        two.exec_driver_sql("SELECT 1")
+    storage = DefaultStorage(engine=engine)
+    storage.init()  # on one of them
+    for n in range(2):  # on each in turn
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{n}", snapshot={"a": n})
+    other = sqlite3.connect(path)
+    try:
+        stored = other.execute(
+            "SELECT snapshot FROM mastra_workflow_snapshot ORDER BY run_id"
+        ).fetchall()
+    finally:
+        other.close()
+    assert [json.loads(row[0]) for row in stored] == [{"a": 0}, {"a": 1}]
+    storage.close()
+    engine.dispose()
