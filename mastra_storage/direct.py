@@ -209,6 +209,7 @@ class DirectExecutor:
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
         self._raw: Any = None
+        self._fresh = False
         self._conn: Connection | None = None
 
     def __enter__(self) -> DirectExecutor:
@@ -247,10 +248,13 @@ class DirectExecutor:
         values = bind_values(plan, params)
         if self._raw is None:
             self._raw = self.engine.raw_connection()
-            sqlite_connection_ready(self._raw)  # SQLite: the one backend run directly
+            self._fresh = True
         raw = self._raw
         cursor = None
         try:
+            if self._fresh:
+                self._fresh = False
+                sqlite_connection_ready(raw)  # SQLite: the one backend run directly
             cursor = raw.cursor()
             cursor.execute(plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []
