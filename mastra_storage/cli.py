@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 from . import __version__, migrate, operations
 from .clock import utc_now
 from .config import from_url
-from .domain import MastraDBMessage, PruneReport
+from .domain import WORKFLOW_RUN_STATUSES, MastraDBMessage, PruneReport
 from .engines import DEFAULT_URL, SCHEMA_VARIABLE, URL_VARIABLE, is_memory_sqlite, normalize_url
 from .errors import MigrationRequiredError, StorageError, ValidationError
 from .memory import Embedder, HashingEmbedder, Memory, SentenceTransformerEmbedder
@@ -430,7 +430,11 @@ def runs_group() -> None:
 
 @runs_group.command("list")
 @click.option("--workflow", "workflow_name", help="Only the runs of this workflow.")
-@click.option("--status", help="Only runs in this status (running, suspended, success, ...).")
+@click.option(
+    "--status",
+    type=click.Choice(WORKFLOW_RUN_STATUSES),
+    help="Only runs in this status (Mastra's WorkflowRunStatus).",
+)
 @click.option(
     "--thread", "thread_id", help="Only runs of this memory thread (as Mastra embeds it)."
 )

@@ -171,6 +171,8 @@ def test_listings_as_tables_and_json(cli: CliRunnerFor) -> None:
         assert [r["run_id"] for r in runs] == ["run-1"]  # type: ignore[union-attr,index]
         assert len(cli.json("runs", "list")) == 3  # type: ignore[arg-type]
         assert "suspended" in cli("runs", "list").stdout
+        typo = cli("runs", "list", "--status", "suspnded", code=2).stderr
+        assert "suspended" in typo  # the choices are listed
 
         locks = cli.json("locks", "list")
         assert isinstance(locks, list) and len(locks) == 1

@@ -37,9 +37,10 @@ from .memory import (
 )
 from .retention import PruneReport
 from .scores import ScorePage, ScoreRow, ScoringSource
-from .workflows import WorkflowRun, WorkflowRuns
+from .workflows import WORKFLOW_RUN_STATUSES, WorkflowRun, WorkflowRuns
 
 __all__ = [
+    "WORKFLOW_RUN_STATUSES",
     "DateRange",
     "Direction",
     "DomainModel",

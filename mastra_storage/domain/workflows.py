@@ -6,6 +6,23 @@ from typing import Any
 
 from ._base import DomainModel, UTCDatetime
 
+WORKFLOW_RUN_STATUSES = (
+    "running",
+    "success",
+    "failed",
+    "tripwire",
+    "suspended",
+    "waiting",
+    "pending",
+    "canceled",
+    "bailed",
+    "paused",
+    "skipped",
+)
+"""The values of a snapshot's `status` (Mastra: `WorkflowRunStatus`, @mastra/core
+1.x). `list_workflow_runs(status=...)` takes any string, as Mastra does; the
+command line offers these."""
+
 
 class WorkflowRun(DomainModel):
     """A workflow run (Mastra's `WorkflowRun`, table `mastra_workflow_snapshot`):
