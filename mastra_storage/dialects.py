@@ -889,14 +889,20 @@ def create_row_to_lock(
     serialises the writers whether the row exists or not.
     """
     feats = features(session)
+    # Many rows go as an executemany of one statement (psycopg pipelines it,
+    # PyMySQL makes it one multi-row INSERT), not as a VALUES list compiled
+    # anew for each count of rows.
+    rows = [values] if isinstance(values, dict) else list(values)
+    if not rows:
+        return
     if feats.name == "mysql":
         # Not INSERT IGNORE: on a duplicate it takes a shared lock, and two
         # creators holding one each deadlock when both go on to lock the row
         # for update. ON DUPLICATE KEY UPDATE (a no-op) takes it exclusively.
-        stmt = mysql.insert(table).values(values)
-        session.execute(stmt.on_duplicate_key_update({keys[0]: table.c[keys[0]]}))
+        stmt = mysql.insert(table).on_duplicate_key_update({keys[0]: table.c[keys[0]]})
+        session.execute(stmt, rows)
     elif feats.row_locks:
-        session.execute(insert_if_absent(feats, table, keys=keys).values(values))
+        session.execute(insert_if_absent(feats, table, keys=keys), rows)
 
 
 def configure_sqlite(engine: Engine, *, wal: bool) -> None:
