@@ -4,6 +4,7 @@ errors and bounds as through SQLAlchemy, nothing watched is bypassed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 
-from mastra_storage import DefaultStorage, MastraStorage, direct
+from mastra_storage import AsyncDefaultStorage, DefaultStorage, MastraStorage, direct, operations
+from mastra_storage.engines import create_async_engine_for_url
 from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
 
 SNAPSHOT = {"status": "running", "context": {"step": {"output": "é" * 20}}, "n": [1, 2.5, None]}
@@ -300,3 +303,129 @@ def test_a_callers_engine_connected_before_us_still_commits_a_direct_write(
     assert [json.loads(row[0]) for row in stored] == [{"a": 0}, {"a": 1}]
     storage.close()
     engine.dispose()
+
+
+# -- async SQLite: point reads on the event loop's thread ---------------------------
+
+POINT_READS: dict[str, Callable[[Any], Any]] = {
+    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
+    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
+    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
+    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
+    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+}
+
+
+def test_the_point_reads_are_the_ones_checked_here() -> None:
+    marked = {
+        name
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.is_point_read(getattr(operations, name))
+    }
+    assert marked == set(POINT_READS)
+
+
+def _filled_async(path: Path, **options: Any) -> AsyncDefaultStorage:
+    with DefaultStorage(url=f"file:{path}") as sync_storage:
+        sync_storage.init()
+        fill(sync_storage)
+    return AsyncDefaultStorage(url=f"file:{path}", **options)
+
+
+@pytest.mark.parametrize("name", sorted(POINT_READS))
+def test_an_async_point_read_runs_on_the_loop_and_equals_the_aiosqlite_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            with direct_runs(monkeypatch) as ran:
+                inline = await POINT_READS[name](storage)
+            assert len(ran) == 1
+            seen: list[str] = []
+
+            def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                seen.append(statement)
+
+            # A caller's listener on the storage's engine: the read goes through it.
+            event.listen(storage.engine.sync_engine, "before_cursor_execute", listen)
+            with direct_runs(monkeypatch) as ran:
+                through_aiosqlite = await POINT_READS[name](storage)
+            assert not ran and len(seen) == 1
+            assert inline == through_aiosqlite and inline is not None
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        sqlite3.OperationalError("database is locked"),
+        sqlite3.ProgrammingError("Cannot operate on a closed database."),
+    ],
+    ids=["busy", "closed"],
+)
+def test_an_async_point_read_that_would_wait_goes_the_aiosqlite_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Exception
+) -> None:
+    """A point read on the loop's thread never waits: when SQLite says the
+    file is busy (or the connection is gone), the same read goes through
+    aiosqlite, which waits within the bounds off the loop."""
+    original = direct.DirectExecutor._run
+    refused: list[str] = []
+
+    def refuse_once(self: direct.DirectExecutor, plan: direct.Plan, params: Any) -> Any:
+        if not refused:
+            refused.append(plan.sql)
+            lost = isinstance(refusal, sqlite3.ProgrammingError)
+            raise sa_exc.DBAPIError.instance(
+                plan.sql, params, refusal, sqlite3.Error, connection_invalidated=lost
+            )
+        return original(self, plan, params)
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            expected = await storage.get_thread_by_id(thread_id="t1")
+            monkeypatch.setattr(direct.DirectExecutor, "_run", refuse_once)
+            assert await storage.get_thread_by_id(thread_id="t1") == expected
+            assert len(refused) == 1
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_point_read_error_that_is_no_wait_is_raised(tmp_path: Path) -> None:
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+            async with storage.engine.begin() as conn:
+                await conn.exec_driver_sql("DROP TABLE mastra_threads")
+            with pytest.raises(StorageError, match="no such table"):
+                await storage.get_thread_by_id(thread_id="t1")
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_no_inline_reads_for_memory_or_a_callers_engine(tmp_path: Path) -> None:
+    async def check() -> None:
+        memory = AsyncDefaultStorage(url="file::memory:")
+        engine = create_async_engine_for_url(f"file:{tmp_path / 'db.sqlite'}")
+        callers = AsyncDefaultStorage(engine=engine)
+        try:
+            assert memory._inline is None and callers._inline is None
+            assert await memory.get_thread_by_id(thread_id="none") is None
+            assert await callers.get_thread_by_id(thread_id="none") is None
+        finally:
+            await memory.close()
+            await callers.close()
+            await engine.dispose()
+
+    asyncio.run(check())

@@ -20,7 +20,14 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import conditions, is_single_statement, single_statement, single_statement_unless
+from ._marks import (
+    conditions,
+    is_point_read,
+    is_single_statement,
+    point_read,
+    single_statement,
+    single_statement_unless,
+)
 from .evals import get_evals, save_evals
 from .memory import (
     check_batch,
@@ -93,6 +100,7 @@ __all__ = [
     "get_thread_by_id",
     "get_workflow_run_by_id",
     "ids_of",
+    "is_point_read",
     "is_single_statement",
     "json_value",
     "list_messages",
@@ -110,6 +118,7 @@ __all__ = [
     "optional_string",
     "optional_text",
     "persist_workflow_snapshot",
+    "point_read",
     "prune_plan",
     "register_dependent_rows",
     "require_text",

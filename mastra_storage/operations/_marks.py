@@ -9,6 +9,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SINGLE_STATEMENT = "__mastra_storage_single_statement__"
 _UNLESS = "__mastra_storage_single_statement_unless__"
+_POINT = "__mastra_storage_point_read__"
 
 
 def single_statement(operation: F) -> F:
@@ -20,6 +21,20 @@ def single_statement(operation: F) -> F:
     every marked operation sends one statement."""
     setattr(operation, _SINGLE_STATEMENT, True)
     return operation
+
+
+def point_read(operation: F) -> F:
+    """Mark a `single_statement` read of at most one row, found by its key: no
+    lock waits (a read), no large result. The async SQLite facade may run it
+    on the event loop's own thread (see `AsyncMastraStorage`); checked by
+    tests/test_single_statement.py."""
+    setattr(operation, _POINT, True)
+    return single_statement(operation)
+
+
+def is_point_read(operation: Callable[..., Any]) -> bool:
+    """Whether `operation` is marked `point_read`."""
+    return getattr(operation, _POINT, False) is True
 
 
 def single_statement_unless(*arguments: str) -> Callable[[F], F]:

@@ -50,7 +50,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import single_statement
+from ._marks import point_read, single_statement
 
 # -- threads ----------------------------------------------------------------------
 
@@ -84,7 +84,7 @@ def save_thread(session: Executor, *, thread: Any) -> StorageThread:
     return ThreadRepository(session).save(stamped(parse(StorageThread, thread, what="thread")))
 
 
-@single_statement
+@point_read
 def get_thread_by_id(
     session: Executor, *, thread_id: str, resource_id: str | None = None
 ) -> StorageThread | None:
@@ -595,7 +595,7 @@ def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
 # -- resources --------------------------------------------------------------------
 
 
-@single_statement
+@point_read
 def get_resource_by_id(session: Executor, *, resource_id: str) -> StorageResource | None:
     require_text(resource_id, "resource_id")
     return ResourceRepository(session).get(resource_id)

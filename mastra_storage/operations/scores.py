@@ -12,7 +12,7 @@ from ..errors import ValidationError
 from ..repositories import ScoreRepository
 from ..values import summary
 from ._inputs import json_value, optional_text, require_text
-from ._marks import single_statement
+from ._marks import point_read
 
 JSON_FIELDS = (
     "input",
@@ -42,7 +42,7 @@ def save_score(session: Executor, *, score: Any) -> ScoreRow:
     return row
 
 
-@single_statement
+@point_read
 def get_score_by_id(session: Executor, *, id: str) -> ScoreRow | None:
     return ScoreRepository(session).get(require_text(id, "id"))
 

@@ -15,7 +15,7 @@ from ..locks import check_fencing
 from ..repositories import WorkflowRepository
 from ..values import json_value
 from ._inputs import optional_dict, optional_string, optional_text, require_text
-from ._marks import single_statement, single_statement_unless
+from ._marks import point_read, single_statement_unless
 
 # -- workflow snapshots -----------------------------------------------------------
 
@@ -58,7 +58,7 @@ def persist_workflow_snapshot(
     )
 
 
-@single_statement
+@point_read
 def load_workflow_snapshot(
     session: Executor, *, workflow_name: str, run_id: str
 ) -> dict[str, Any] | None:
@@ -93,7 +93,7 @@ def list_workflow_runs(
     return WorkflowRuns(runs=runs, total=total)
 
 
-@single_statement
+@point_read
 def get_workflow_run_by_id(
     session: Executor, *, run_id: str, workflow_name: str | None = None
 ) -> WorkflowRun | None:
