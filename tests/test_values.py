@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -23,7 +25,7 @@ from support import (
     same_json,
 )
 
-from mastra_storage import MastraStorage, ValidationError
+from mastra_storage import MastraStorage, ValidationError, values
 
 TRICKY = {
     "unicode": "héllo wörld — 中文 العربية ñ ß Ω",
@@ -470,3 +472,63 @@ def test_every_returned_datetime_is_utc(storage: MastraStorage) -> None:
     assert seen >= 14
     assert saved[0].created_at == BASE == evaluation.created_at == resource.created_at
     assert {m.created_at for m in storage.list_messages(thread_id="t1").messages} == {BASE}
+
+
+# -- the JSON value walk: its shortcut for plain data ---------------------------------
+
+_ODD_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec=None), st.sampled_from(["\ud800", "\udfff", "é", "\x00"])
+    ),
+    max_size=6,
+)
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),  # NaN and infinities included: refused by both walks
+    _ODD_TEXT,
+    st.datetimes(timezones=st.just(timezone.utc)),  # left to the full walk
+    st.sampled_from([b"x", {1, 2}, datetime(2026, 1, 1)]),  # refused: not JSON, naive
+)
+_KEYS = st.one_of(_ODD_TEXT, st.integers(min_value=0, max_value=3))
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(_KEYS, children, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+def _walked(walk: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", walk())
+    except ValidationError as error:
+        return ("refused", str(error), error.field)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(value=_VALUES)
+def test_json_walk_shortcut_gives_what_the_full_walk_gives(value: Any) -> None:
+    """`json_value` takes a shortcut for plain data: same result, same error
+    (message and field) as the full walk for any value."""
+    full = _walked(lambda: values._json(value, "metadata", 0))
+    assert _walked(lambda: values.json_value(value, "metadata")) == full
+    if full[0] == "ok":
+        assert json.dumps(full[1]) == json.dumps(values.json_value(value, "metadata"))
+
+
+def test_json_walk_limits_hold_on_the_shortcut() -> None:
+    deep: Any = "leaf"
+    for _ in range(values.MAX_JSON_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="nested deeper") as caught:
+        values.json_value({"a": deep}, "metadata")
+    assert caught.value.field == "metadata"
+    with pytest.raises(ValidationError, match="not a JSON number") as caught:
+        values.json_value({"a": [1, {"b": float("nan")}]}, "metadata")
+    assert caught.value.field == "metadata"
+    assert values.json_value({"k\ud800": ["\udfff", ("x",)]}, "m") == {"k\ufffd": ["\ufffd", ["x"]]}

@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from ..clock import format_iso, to_utc
 from ..errors import ValidationError
-from ..values import MAX_OFFSET, MAX_PAGE_SIZE, id_text, json_value, whole_number
+from ..values import MAX_ID_LENGTH, MAX_OFFSET, MAX_PAGE_SIZE, id_text, json_value, whole_number
 
 UTCDatetime = Annotated[
     AwareDatetime,
@@ -76,8 +76,12 @@ class DomainModel(BaseModel):
         cleaned = {}
         for key, value in data.items():
             kind = kinds.get(key)
-            if kind is None or value is None or isinstance(value, BaseModel | datetime):
+            if kind is None or value is None or kind[1] == "model":
                 cleaned[key] = value  # unknown keys are ignored; models checked themselves
+            elif type(value) is str and value.isascii() and len(value) <= MAX_ID_LENGTH:
+                cleaned[key] = value  # what id_text and json_value return for it: itself
+            elif isinstance(value, BaseModel | datetime):
+                cleaned[key] = value
             elif kind[1] == "id":
                 if isinstance(value, bytes | bytearray | memoryview):
                     # pydantic's lax mode would decode them: an id is text

@@ -64,7 +64,8 @@ class MessageContent(BaseModel):
         if isinstance(value, list | tuple):
             return {"format": 2, "parts": json_value(value, "content.parts")}
         if isinstance(value, Mapping):
-            return json_value(dict(value), "content")
+            # json_value returns a new dict: a copy of a plain one first is waste
+            return json_value(value if type(value) is dict else dict(value), "content")
         return value
 
     def to_stored(self) -> dict[str, Any]:
