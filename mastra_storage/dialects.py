@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,17 +254,28 @@ def many_rows_parameters(
     then as ISO text, which PostgreSQL reads back exactly."""
     if feats.name != "postgresql" or not rows:
         return rows
-    processors = [(name, table.c[name].type.bind_processor(dialect)) for name in rows[0]]
-    encoded = []
-    for row in rows:
-        item = {}
-        for name, process in processors:
-            value = row[name]
-            if process is not None:
-                value = process(value)
-            item[name] = value.isoformat() if isinstance(value, datetime) else value
-        encoded.append(item)
+    encoders = _json_encoders(dialect, table, tuple(rows[0]))
+    encoded = [{name: encode(row[name]) for name, encode in encoders} for row in rows]
     return {ROWS_PARAMETER: encoded}
+
+
+def _iso_if_datetime(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@lru_cache(maxsize=32)
+def _json_encoders(
+    dialect: Dialect, table: Table, names: tuple[str, ...]
+) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Per column of `many_rows_parameters`' rows: its bind processing, then a
+    datetime as ISO text; composed once per dialect and columns, not per value."""
+
+    def encoder(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+        if process is None:
+            return _iso_if_datetime
+        return lambda value: _iso_if_datetime(process(value))
+
+    return tuple((name, encoder(table.c[name].type.bind_processor(dialect))) for name in names)
 
 
 def json_contains(
@@ -852,6 +863,15 @@ def unbounded_statements(conn: Connection) -> Iterator[None]:
         yield
 
 
+def lock_rows_sends(session: Executor) -> bool:
+    """Whether `lock_rows` sends a statement in this session: so a caller can
+    skip building its condition when it would not."""
+    if features(session).row_locks:
+        return False
+    # our writer transaction began IMMEDIATE: it holds the write lock already
+    return connection_of(session).get_execution_options().get(BEGIN_OPTION) not in _BEGIN
+
+
 def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> None:
     """Serialise writers of the rows matching `where` until the transaction ends.
 
@@ -859,10 +879,8 @@ def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> No
     SQLite a no-op UPDATE takes the database write lock before anything is
     read, so a read-modify-write cannot interleave with another writer.
     """
-    if features(session).row_locks:
+    if not lock_rows_sends(session):
         return
-    if connection_of(session).get_execution_options().get(BEGIN_OPTION) in _BEGIN:
-        return  # our writer transaction began IMMEDIATE: it holds the write lock already
     first = (list(table.primary_key.columns) or list(table.columns))[0]
     session.execute(update(table).where(where).values({first.key: first}))
 

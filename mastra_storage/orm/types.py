@@ -221,6 +221,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         stored: datetime = value
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else to_utc(stored)
 
+    # The processors below are the two methods above without TypeDecorator's
+    # wrapping, where the dialect's own type has no processing to chain: they
+    # run for every timestamp of every row written or read.
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if _has_own_processing(self, dialect, "bind"):
+            return super().bind_processor(dialect)
+        if dialect.name == "sqlite":
+            return lambda value: None if value is None else format_iso(value)
+        return lambda value: None if value is None else to_utc(value).replace(tzinfo=None)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if _has_own_processing(self, dialect, "result", coltype):
+            return super().result_processor(dialect, coltype)
+        return lambda value: None if value is None else self.process_result_value(value, dialect)
+
 
 class UTCDateTimeTZ(TypeDecorator[datetime]):
     """The `"<col>Z"` timestamptz twins that Mastra keeps on PostgreSQL."""
@@ -235,6 +251,22 @@ class UTCDateTimeTZ(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else to_utc(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if _has_own_processing(self, dialect, "bind"):
+            return super().bind_processor(dialect)
+        return lambda value: None if value is None else to_utc(value)
+
+
+def _has_own_processing(
+    decorator: TypeDecorator[Any], dialect: Dialect, kind: str, coltype: Any = None
+) -> bool:
+    """Whether the dialect's type under `decorator` processes values itself
+    (then TypeDecorator's chaining is kept as it is)."""
+    impl = decorator.load_dialect_impl(dialect)
+    if kind == "bind":
+        return impl.bind_processor(dialect) is not None
+    return impl.result_processor(dialect, coltype) is not None
 
 
 class JSONValue(TypeDecorator[Any]):

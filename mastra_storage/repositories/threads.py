@@ -17,6 +17,7 @@ from ..dialects import (
     insert_if_absent,
     json_contains,
     lock_rows,
+    lock_rows_sends,
     updated_rows,
     upsert,
 )
@@ -107,7 +108,8 @@ class ThreadRepository:
         ids = sorted(set(thread_ids))
         if not ids:
             return {}, {}
-        lock_rows(self.session, TABLE, _C.id.in_(ids))
+        if lock_rows_sends(self.session):  # its IN (...) costs more than the read
+            lock_rows(self.session, TABLE, _C.id.in_(ids))
         stmt = (
             _FOR_MESSAGES
             if not self.features.row_locks
