@@ -33,7 +33,8 @@ def format_iso(value: datetime) -> str:
     """Mastra's text timestamp: ISO 8601, UTC, milliseconds, `Z`."""
     value = to_utc(value)
     if value.year >= 1000:  # isoformat pads years to 4 digits, strftime does not
-        return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        # aware UTC: `...+00:00`, whose offset becomes `Z` (no naive copy made)
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -42,7 +43,10 @@ def parse_iso(text: str) -> datetime:
     if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T":
         # Mastra's own format, `2026-11-26T11:50:17.385Z`: already UTC and in ms.
         try:
-            return datetime.fromisoformat(text[:23]).replace(tzinfo=UTC)
+            # `Z` reads as the UTC singleton (`to_utc` returns such a value as it is)
+            value = datetime.fromisoformat(text)
+            if value.tzinfo is UTC:
+                return value
         except ValueError:
             pass
     text = text.strip()

@@ -103,3 +103,36 @@ SPECIAL = [
 def test_the_shortcut_agrees_on_texts_it_must_not_take() -> None:
     for text in SPECIAL:
         assert shortcut(text) == full_path(text), text
+
+
+# -- what saving stores: `MessageContent.to_stored` ---------------------------------
+
+
+def dumped(content: MessageContent) -> dict[str, Any]:
+    """`to_stored` as `model_dump`, pydantic's serializer, defines it."""
+    stored = content.model_dump(exclude_unset=True)
+    stored.setdefault("format", content.format)
+    stored.setdefault("parts", content.parts)
+    return stored
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    given_keys=st.dictionaries(
+        st.sampled_from(["format", "parts", "content", "metadata", "extra", "zz", "a"]),
+        json_values,
+        max_size=5,
+    ),
+    parts=st.lists(st.dictionaries(texts, json_values, max_size=3), max_size=3),
+)
+def test_stored_content_is_the_model_dump_text(given_keys: Any, parts: Any) -> None:
+    """The stored JSON text (key order included) is what `model_dump` gives."""
+    value = {**given_keys, "parts": parts} if "parts" in given_keys else given_keys
+    try:
+        content = MessageContent.model_validate(value)
+    except Exception:
+        return  # refused input: nothing is stored
+    assert dumps(content.to_stored()) == dumps(dumped(content))
+    for text in ("hello", [{"type": "text", "text": "x"}]):
+        shaped = MessageContent.model_validate(text)
+        assert dumps(shaped.to_stored()) == dumps(dumped(shaped))

@@ -71,10 +71,20 @@ class MessageContent(BaseModel):
     def to_stored(self) -> dict[str, Any]:
         """The JSON object stored in `mastra_messages.content`: what was given,
         plus `format` and `parts`, which Mastra readers require."""
-        stored = self.model_dump(exclude_unset=True)
+        # What `model_dump(exclude_unset=True)` gives for content (plain JSON
+        # values: `_normalise` made them so), without its serializer: the
+        # given fields in field order, then the unknown keys as given.
+        given = self.__pydantic_fields_set__
+        values = self.__dict__
+        stored = {name: values[name] for name in _CONTENT_FIELDS if name in given}
+        if self.__pydantic_extra__:
+            stored.update(self.__pydantic_extra__)
         stored.setdefault("format", self.format)
         stored.setdefault("parts", self.parts)
         return stored
+
+
+_CONTENT_FIELDS = tuple(MessageContent.model_fields)
 
 
 class MastraDBMessageInput(DomainModel):
