@@ -26,6 +26,7 @@ from support import (
 )
 
 from mastra_storage import MastraStorage, ValidationError, values
+from mastra_storage.orm.types import dumps
 
 TRICKY = {
     "unicode": "héllo wörld — 中文 العربية ñ ß Ω",
@@ -532,3 +533,21 @@ def test_json_walk_limits_hold_on_the_shortcut() -> None:
         values.json_value({"a": [1, {"b": float("nan")}]}, "metadata")
     assert caught.value.field == "metadata"
     assert values.json_value({"k\ud800": ["\udfff", ("x",)]}, "m") == {"k\ufffd": ["\ufffd", ["x"]]}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(value=_VALUES)
+def test_dumps_writes_what_the_json_module_writes(value: Any) -> None:
+    """`orm.types.dumps` (the C encoder called directly) gives the text, or
+    the error, of `json.dumps` with the same options."""
+
+    def outcome(encode: Callable[[Any], str]) -> Any:
+        try:
+            return encode(value)
+        except (TypeError, ValueError) as error:
+            return (type(error), str(error))
+
+    reference = outcome(
+        lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    )
+    assert outcome(dumps) == reference

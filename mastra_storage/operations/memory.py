@@ -334,7 +334,9 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
     stored = MessageRepository(session).upsert(ready)
     # `ready` holds copies of its own; only a message saved before changes here.
     for message in ready:
-        message.created_at = stored.get(message.id, message.created_at)
+        stored_at = stored.get(message.id)
+        if stored_at is not None and stored_at != message.created_at:
+            message.created_at = stored_at
     return ready
 
 

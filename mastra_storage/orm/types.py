@@ -5,10 +5,12 @@ keeps NUL; and the DDL types the migrations create, per dialect."""
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Double, LargeBinary, Text, cast
@@ -136,8 +138,38 @@ def column_types(dialect: Dialect) -> ColumnTypes:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def dumps(value: Any) -> str:
+def _encoded_by_python(value: Any) -> str:
     return _ENCODER.encode(value)
+
+
+def _encoded_in_c(value: Any) -> str:
+    # What `_ENCODER.encode` runs for a one-shot encoding (a fresh marker dict,
+    # so circular values are refused the same way), without its Python layers.
+    chunks = _c_make_encoder(
+        {}, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )(value, 0)
+    return "".join(chunks)
+
+
+def _pick_dumps() -> Callable[[Any], str]:
+    """`_encoded_in_c` where this Python's C encoder takes those arguments and
+    writes what `_ENCODER` writes; otherwise `_ENCODER.encode` itself."""
+    probe = {"a": [1, 2.5, None, True, 'é"\n'], "b": {}}
+    try:
+        if _c_make_encoder is not None and _encoded_in_c(probe) == _encoded_by_python(probe):
+            return _encoded_in_c
+    except Exception:  # another signature: keep the public path
+        pass
+    return _encoded_by_python
+
+
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_dumps = _pick_dumps()
+
+
+def dumps(value: Any) -> str:
+    """`value` as compact JSON text, non-ASCII kept, NaN and infinity refused."""
+    return _dumps(value)
 
 
 def encode_json_text(value: Any) -> str:
