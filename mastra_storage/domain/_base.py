@@ -70,7 +70,7 @@ class DomainModel(BaseModel):
     def _stored_values(cls, data: Any) -> Any:
         """Input as it will be stored (`mastra_storage.values`): ids checked,
         text and JSON values cleaned, before pydantic checks the types."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             return data
         kinds = _field_kinds(cls)
         cleaned = {}
@@ -179,11 +179,13 @@ def construct(model: type[M], values: dict[str, Any]) -> M:
 def parse(model: type[M], value: Any, *, what: str) -> M:
     """Validate user input into `model`, raising our `ValidationError` that
     names the field and the reason."""
-    if isinstance(value, model):
+    if type(value) is dict:  # the common case, without the ABC checks below
+        pass
+    elif isinstance(value, model):
         return value
-    if isinstance(value, BaseModel):
+    elif isinstance(value, BaseModel):
         value = value.model_dump(exclude_unset=True)
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ValidationError(
             f"{what}: expected a {model.__name__} or a mapping, got {type(value).__name__}",
             field=what,

@@ -58,14 +58,15 @@ class MessageContent(BaseModel):
     def _normalise(cls, value: Any, info: ValidationInfo) -> Any:
         if info.context is READ_BACK and type(value) is dict:
             return value  # fresh from the JSON parser, already as json_value makes it
+        if type(value) is dict:  # the common case first: no ABC check
+            return json_value(value, "content")
         if isinstance(value, str):
             value = clean_text(value)
             return {"format": 2, "parts": [{"type": "text", "text": value}], "content": value}
         if isinstance(value, list | tuple):
             return {"format": 2, "parts": json_value(value, "content.parts")}
         if isinstance(value, Mapping):
-            # json_value returns a new dict: a copy of a plain one first is waste
-            return json_value(value if type(value) is dict else dict(value), "content")
+            return json_value(dict(value), "content")
         return value
 
     def to_stored(self) -> dict[str, Any]:
