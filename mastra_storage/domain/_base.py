@@ -148,7 +148,7 @@ _set_attribute = object.__setattr__
 
 
 @lru_cache(maxsize=32)
-def _plain(model: type[BaseModel]) -> bool:
+def is_plain(model: type[BaseModel]) -> bool:
     """A model whose instances are just their fields: no extras kept, no
     private attributes, no post-init hook, not a root model."""
     return (
@@ -166,7 +166,7 @@ def construct(model: type[M], values: dict[str, Any]) -> M:
     Builds the instance the way `model_construct` does, without its per-field
     alias search in Python, which costs more than validating would (it ran
     once per message read)."""
-    if not _plain(model):
+    if not is_plain(model):
         return model.model_construct(**values)
     instance = model.__new__(model)
     _set_attribute(instance, "__dict__", values)

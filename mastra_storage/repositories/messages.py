@@ -38,6 +38,7 @@ from ..dialects import (
 )
 from ..direct import prepare
 from ..domain import DateRange, MastraDBMessage, MessageContent, construct
+from ..domain._base import is_plain
 from ..domain.memory import READ_BACK
 from ..orm import MessageRow
 from ..orm.types import dumps
@@ -95,18 +96,30 @@ def parse_content(text: str) -> MessageContent:
 
 def to_message(row: Sequence[Any]) -> MastraDBMessage:
     id_, thread_id, content, role, type_, created_at, resource_id = row
-    return construct(
-        MastraDBMessage,
-        {
-            "id": id_,
-            "role": role,
-            "content": parse_content(content),
-            "created_at": created_at,
-            "thread_id": thread_id,
-            "resource_id": resource_id,
-            "type": type_,
-        },
-    )
+    values = {
+        "id": id_,
+        "role": role,
+        "content": parse_content(content),
+        "created_at": created_at,
+        "thread_id": thread_id,
+        "resource_id": resource_id,
+        "type": type_,
+    }
+    if not _MESSAGE_IS_PLAIN:
+        return construct(MastraDBMessage, values)
+    # `construct`, inlined: this runs for every message read
+    message = _new_message(MastraDBMessage)
+    _set_attribute(message, "__dict__", values)
+    _set_attribute(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
+    _set_attribute(message, "__pydantic_extra__", None)
+    _set_attribute(message, "__pydantic_private__", None)
+    return message
+
+
+_MESSAGE_IS_PLAIN = is_plain(MastraDBMessage)
+_MESSAGE_FIELDS = tuple(MastraDBMessage.model_fields)
+_new_message = MastraDBMessage.__new__
+_set_attribute = object.__setattr__
 
 
 def date_filter(column: Any, date_range: DateRange | None) -> list[ColumnElement[bool]]:
@@ -393,9 +406,10 @@ class MessageRepository:
         # One row past the page says whether more follow, without counting.
         stmt = self._matching(_page_statement(*shape, descending, True), metadata)
         window = {**params, "limit": per_page + 1, "offset": page * per_page}
-        # .all(): one fetchall, not a driver fetchone per row.
-        rows = [to_message(row) for row in self.session.execute(stmt, window).all()]
-        return rows[:per_page], total, len(rows) > per_page
+        # .all(): one fetchall, not a driver fetchone per row; the row past
+        # the page is not made a message.
+        fetched = self.session.execute(stmt, window).all()
+        return [to_message(row) for row in fetched[:per_page]], total, len(fetched) > per_page
 
     def count_matching(
         self,
