@@ -49,16 +49,31 @@ _LAST_MESSAGE_AT = (
     .correlate(TABLE)
     .scalar_subquery()
 )
-_FOR_MESSAGES = select(*COLUMNS, _LAST_MESSAGE_AT).where(
-    _C.id.in_(bindparam("ids", expanding=True))
-)
-_FOR_MESSAGES_LOCKED = _FOR_MESSAGES.with_for_update(read=True, key_share=True, of=TABLE)
-"""FOR KEY SHARE (what a foreign key check takes): writers of messages into
-one thread do not wait for each other, a delete of the thread waits for them
-(and they for it)."""
-_FOR_MESSAGES_EXCLUSIVE = _FOR_MESSAGES.with_for_update(of=TABLE)
-"""Where there is no FOR KEY SHARE (`Features.key_share_locks`): FOR UPDATE,
-writers into one thread take turns (a shared lock would deadlock them)."""
+
+def _for_messages(one: bool, lock: str) -> Select[Any]:
+    """The threads `:ids` (`one`: the thread `:id`, without the expanding IN
+    that SQLAlchemy re-renders on every execution) with each one's last
+    message's `createdAt`; `lock`: "" (none), "key_share" or "update"."""
+    where = _C.id == bindparam("id") if one else _C.id.in_(bindparam("ids", expanding=True))
+    stmt = select(*COLUMNS, _LAST_MESSAGE_AT).where(where)
+    if lock == "key_share":
+        # FOR KEY SHARE (what a foreign key check takes): writers of messages
+        # into one thread do not wait for each other, a delete of the thread
+        # waits for them (and they for it).
+        return stmt.with_for_update(read=True, key_share=True, of=TABLE)
+    if lock == "update":
+        # Where there is no FOR KEY SHARE (`Features.key_share_locks`): FOR
+        # UPDATE, writers into one thread take turns (a shared lock would
+        # deadlock them).
+        return stmt.with_for_update(of=TABLE)
+    return stmt
+
+
+_FOR_MESSAGES = {
+    (one, lock): _for_messages(one, lock)
+    for one in (True, False)
+    for lock in ("", "key_share", "update")
+}
 
 
 @lru_cache(maxsize=8)
@@ -110,16 +125,19 @@ class ThreadRepository:
             return {}, {}
         if lock_rows_sends(self.session):  # its IN (...) costs more than the read
             lock_rows(self.session, TABLE, _C.id.in_(ids))
-        stmt = (
-            _FOR_MESSAGES
+        lock = (
+            ""
             if not self.features.row_locks
-            else _FOR_MESSAGES_LOCKED
+            else "key_share"
             if self.features.key_share_locks
-            else _FOR_MESSAGES_EXCLUSIVE
+            else "update"
         )
+        one = len(ids) == 1
+        stmt = _FOR_MESSAGES[one, lock]
+        params = {"id": ids[0]} if one else {"ids": ids}
         threads: dict[str, StorageThread] = {}
         last: dict[str, datetime] = {}
-        for row in self.session.execute(stmt, {"ids": ids}).all():
+        for row in self.session.execute(stmt, params).all():
             threads[row[0]] = to_thread(row[:-1])
             if row[-1] is not None:
                 last[row[0]] = row[-1]
