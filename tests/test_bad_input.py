@@ -419,3 +419,82 @@ def test_a_value_over_max_allowed_packet_is_a_validation_error_with_nothing_writ
     assert storage.get_resource_by_id(resource_id="r") is None
     storage.save_messages(messages=[message("m1", "t", "small")])
     assert storage.list_messages(thread_id="t").total == 1
+
+
+# -- a batch of messages: one bad message anywhere refuses the whole batch ------------
+
+
+def _batch_message(j: int) -> dict[str, Any]:
+    """A message as Mastra's own benchmark writes them (the shortcut path)."""
+    return {
+        "id": f"b{j}",
+        "thread_id": "t",
+        "resource_id": "r",
+        "role": "assistant" if j % 2 else "user",
+        "content": {"format": 2, "parts": [{"type": "text", "text": f"message {j} é"}]},
+        "created_at": datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=j),
+    }
+
+
+LATE_FAULTS: list[Any] = [
+    pytest.param(lambda m: m["content"]["parts"][0].update(v=float("nan")), "content", id="nan"),
+    pytest.param(lambda m: m["content"]["parts"][0].update({1: "x"}), "content", id="int-key"),
+    pytest.param(lambda m: m["content"].update(metadata={"d": nested(200)}), "content", id="deep"),
+    pytest.param(lambda m: m["content"].update(parts=[{"x": {1, 2}}]), "content", id="set"),
+    pytest.param(lambda m: m.update(id="x\ud800"), "id", id="surrogate-id"),
+    pytest.param(lambda m: m.update(thread_id=b"t"), "thread_id", id="bytes-id"),
+    pytest.param(lambda m: m.update(id="x" * (MAX_ID_LENGTH + 1)), "id", id="long-id"),
+    pytest.param(lambda m: m.update(thread_id="   "), "messages[57].thread_id", id="blank"),
+    pytest.param(lambda m: m.update(role="robot"), "role", id="role"),
+    pytest.param(lambda m: m.update(created_at=datetime(2026, 1, 1)), "created_at", id="naive"),
+    pytest.param(lambda m: m["content"].update(format="two"), "content", id="format"),
+    pytest.param(lambda m: m["content"].update(parts=["text"]), "content", id="part-not-object"),
+]
+
+
+@pytest.mark.parametrize("fault,field", LATE_FAULTS)
+def test_one_bad_message_late_in_a_batch_writes_nothing(
+    seeded: MastraStorage, fault: Any, field: str
+) -> None:
+    """Validation runs over the whole batch before anything is written: the
+    error names the field, and not one message of the batch is stored."""
+    before = row_counts(seeded)
+    touched = thread_updated_at(seeded)
+    batch = [_batch_message(j) for j in range(100)]
+    fault(batch[57])
+    with pytest.raises(ValidationError) as caught:
+        seeded.save_messages(messages=batch)
+    assert_names(caught.value, field)
+    assert "messages[57]" in str(caught.value)
+    assert row_counts(seeded) == before
+    assert thread_updated_at(seeded) == touched  # the thread was not touched either
+
+
+def thread_updated_at(storage: MastraStorage) -> datetime:
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None
+    return thread.updated_at
+
+
+def test_a_valid_batch_stores_what_the_shortcuts_accept_exactly(seeded: MastraStorage) -> None:
+    """Values the plain-data shortcuts take and values they leave to the full
+    checks (str and int subclasses, tuples, aware datetimes inside content,
+    lone surrogates in text) are stored as the full checks store them."""
+
+    class Text(str):
+        pass
+
+    class Number(int):
+        pass
+
+    batch = [_batch_message(j) for j in range(3)]
+    batch[0]["content"]["parts"][0]["text"] = Text("sub")
+    batch[1]["content"]["parts"] = ({"type": "text", "text": "t", "n": Number(7)},)
+    batch[2]["content"]["metadata"] = {"at": datetime(2026, 1, 1, tzinfo=timezone.utc), "s": CUT}
+    saved = seeded.save_messages(messages=batch)
+    read = seeded.list_messages(thread_id="t", per_page=None).messages
+    assert [m.content.model_dump() for m in read] == [m.content.model_dump() for m in saved]
+    assert type(read[0].content.parts[0]["text"]) is str
+    assert read[0].content.parts[0]["text"] == "sub"
+    assert read[1].content.parts == [{"type": "text", "text": "t", "n": 7}]
+    assert read[2].content.metadata == {"at": "2026-01-01T00:00:00.000Z", "s": FIXED}
