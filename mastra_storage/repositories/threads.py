@@ -50,6 +50,7 @@ _LAST_MESSAGE_AT = (
     .scalar_subquery()
 )
 
+
 def _for_messages(one: bool, lock: str) -> Select[Any]:
     """The threads `:ids` (`one`: the thread `:id`, without the expanding IN
     that SQLAlchemy re-renders on every execution) with each one's last
