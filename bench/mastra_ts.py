@@ -31,6 +31,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -126,7 +127,13 @@ def run_node(folder: Path, backend: str, pg_url: str) -> dict[str, float]:
     args += [str(N), str(BATCH)]
     if backend != "sqlite":
         args.append(ts_pg_url(pg_url))
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=folder)
+    # bench.mjs writes its SQLite file into the temporary directory and leaves
+    # it there: give it one of ours, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="mastra-ts-bench-") as scratch:
+        env = {**os.environ, "TMPDIR": scratch, "TMP": scratch, "TEMP": scratch}
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=900, cwd=folder, env=env
+        )
     if done.returncode != 0:
         raise RuntimeError(f"bench.mjs failed: {done.stderr.strip()[-500:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
