@@ -29,7 +29,9 @@ from sqlalchemy import (
     event,
     func,
     literal_column,
+    or_,
     select,
+    tuple_,
     type_coerce,
     update,
 )
@@ -96,6 +98,10 @@ class Features:
     writers of one thread's messages share its row, then update it. Without
     it (MySQL: a shared lock that two holders cannot both upgrade without
     deadlocking) they take the row exclusively, one after another."""
+    row_value_ranges: bool = True
+    """A row-value comparison, `(a, b) > (x, y)`, is an index range scan (not
+    on MySQL/MariaDB, which scan every row of the prefix instead: see
+    `keyset_past`)."""
     direct_statements: bool = False
     """A single-statement call may run its prebuilt statement on the pooled
     DBAPI connection itself (`mastra_storage.direct`): SQLite, where
@@ -135,6 +141,7 @@ def _features(name: str) -> Features:
             session_locks=NAMED_LOCKS,
             max_bind_params=30_000,
             update_returning=False,
+            row_value_ranges=False,
         )
     if name == "mariadb":
         raise ValidationError(
@@ -883,6 +890,32 @@ def lock_rows(session: Executor, table: Table, where: ColumnElement[bool]) -> No
         return
     first = (list(table.primary_key.columns) or list(table.columns))[0]
     session.execute(update(table).where(where).values({first.key: first}))
+
+
+def keyset_past(
+    feats: Features,
+    columns: Sequence[Any],
+    values: Sequence[Any],
+    *,
+    after: bool,
+) -> ColumnElement[bool]:
+    """The rows past a keyset cursor: `(columns) > (values)` (`after`) or `<`.
+
+    A row-value comparison where the database turns it into an index range
+    (PostgreSQL, SQLite). MySQL/MariaDB do not, and read the whole prefix of
+    the index (a context window of a 1,000,000-message thread read every
+    message of it), so there it is spelled out with the first column's bound
+    up front: `a >= x AND (a > x OR (a = x AND <the rest past>))`."""
+    if feats.row_value_ranges:
+        key, here = tuple_(*columns), tuple_(*values)
+        return key > here if after else key < here
+    first, value = columns[0], values[0]
+    strict: ColumnElement[bool] = first > value if after else first < value
+    if len(columns) == 1:
+        return strict
+    bound = first >= value if after else first <= value
+    rest = keyset_past(feats, columns[1:], values[1:], after=after)
+    return and_(bound, or_(strict, and_(first == value, rest)))
 
 
 def create_row_to_lock(

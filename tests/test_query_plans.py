@@ -91,6 +91,15 @@ def assert_mysql_index_scans(explained: str) -> None:
     assert '"filesort"' not in explained, explained
 
 
+def mysql_rows_read(storage: MastraStorage, statement: str, parameters: Any) -> int:
+    """Index and table rows InnoDB read to run `statement` once."""
+    with storage.engine.connect() as conn:
+        conn.exec_driver_sql("FLUSH STATUS")
+        conn.exec_driver_sql(statement, parameters).all()
+        counters = dict(conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Handler_read%%'").all())
+    return sum(int(counters[name]) for name in ("Handler_read_next", "Handler_read_prev"))
+
+
 @pytest.fixture(scope="module")
 def reads() -> dict[str, Callable[[MastraStorage], Any]]:
     return {
@@ -104,12 +113,13 @@ def reads() -> dict[str, Callable[[MastraStorage], Any]]:
             count_total=False,
             include=[{"id": "m02500", "with_previous_messages": 5, "with_next_messages": 5}],
         ),
+        "batches": lambda s: list(s.iter_messages(thread_id="big", batch_size=100)),
     }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)  # plans: one engine suffices
-@pytest.mark.parametrize("read", ["page", "last-40", "window"])
+@pytest.mark.parametrize("read", ["page", "last-40", "window", "batches"])
 def test_reads_on_a_large_thread_use_the_thread_index(
     storage: MastraStorage,
     backend: Backend,
@@ -129,18 +139,34 @@ def test_reads_on_a_large_thread_use_the_thread_index(
     with captured(storage) as statements:
         reads[read](storage)
     assert statements, "no LIMITed SELECT was run"
+    cursors = 0
     for statement, parameters in statements:
         explained = plan(storage, statement, parameters)
         if backend.is_postgres:
             assert '"Seq Scan"' not in explained, explained
-            assert '"Sort"' not in explained, explained  # the index gives the order
+            if read != "batches":  # near a thread's end a bitmap scan and a sort of
+                # the few rows left is the planner's (right) choice
+                assert '"Sort"' not in explained, explained  # the index gives the order
             assert INDEX in explained or "mastra_messages_pkey" in explained, explained
         elif backend.is_mysql:
             assert_mysql_index_scans(explained)
+            names = set(parameters) if isinstance(parameters, dict) else set()
+            if "after_at" in names:  # a batch of iter_messages: from a keyset cursor
+                # It starts at the cursor: the index entries it reads are about
+                # what it returns, not the thread's messages up to the cursor
+                # (a row-value comparison is no index range on MySQL/MariaDB:
+                # thousands here). The window's backward half is left out:
+                # MariaDB 10.11 reads it as a backward scan of the whole thread
+                # prefix whichever way the cursor is spelled (docs/benchmarks.md).
+                read_ = mysql_rows_read(storage, statement, parameters)
+                assert read_ <= parameters["limit"] + 10, (read_, parameters)
+                cursors += 1
         else:
             assert "TEMP B-TREE" not in explained, explained
             lines = [line for line in explained.splitlines() if "mastra_messages" in line]
             assert lines and all("USING" in line and "INDEX" in line for line in lines), explained
+    if backend.is_mysql and read == "batches":
+        assert cursors, "the keyset cursor statements were checked"
 
 
 @pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)

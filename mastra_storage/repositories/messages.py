@@ -19,7 +19,6 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    tuple_,
     union_all,
     update,
 )
@@ -31,6 +30,7 @@ from ..dialects import (
     connection_of,
     features,
     json_contains,
+    keyset_past,
     lock_rows,
     many_rows_parameters,
     message_metadata,
@@ -223,20 +223,24 @@ def _unheld_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -
     )
 
 
+_KEY = (_C.createdAt, _C.id)
+"""A message's place in its thread: the keyset cursor's columns."""
+
+
 @lru_cache(maxsize=16)
 def _after_statement(
-    threads: ThreadFilter, resource: bool, descending: bool, cursor: bool
+    feats: Features, threads: ThreadFilter, resource: bool, descending: bool, cursor: bool
 ) -> AnySelect:
     """Keyset paging: `_filtered` in thread order from just past the cursor
     (`:after_at`, `:after_id`), `LIMIT :limit`: an index range scan that costs
     the same however deep into the thread it starts."""
     stmt = _filtered(threads, resource, (None, None))
     if cursor:
-        here = tuple_(
-            bindparam("after_at", type_=_C.createdAt.type), bindparam("after_id", type_=_C.id.type)
+        here = (
+            bindparam("after_at", type_=_C.createdAt.type),
+            bindparam("after_id", type_=_C.id.type),
         )
-        key = tuple_(_C.createdAt, _C.id)
-        stmt = stmt.where(key < here if descending else key > here)
+        stmt = stmt.where(keyset_past(feats, _KEY, here, after=not descending))
     return prepare(
         stmt.order_by(*order_keys(descending)).limit(bindparam("limit", type_=Integer()))
     )
@@ -250,17 +254,17 @@ def _by_ids_statement(for_update: bool) -> AnySelect:
 
 @lru_cache(maxsize=64)
 def _windows_statement(
-    shape: tuple[tuple[bool, bool], ...], resource: bool = False
+    feats: Features, shape: tuple[tuple[bool, bool], ...], resource: bool = False
 ) -> CompoundSelect[Any]:
     """UNION ALL of cursor queries: for window `i` of `shape` (has messages
     before, has messages after), up to `:before_i` messages before and
     `:after_i` after the message (`:thread_i`, `:at_i`, `:id_i`) in its thread;
     `resource`: only messages of `:resource_id`."""
-    cursor = tuple_(_C.createdAt, _C.id)
     parts = []
     for i, (before, after) in enumerate(shape):
-        here = tuple_(
-            bindparam(f"at_{i}", type_=_C.createdAt.type), bindparam(f"id_{i}", type_=_C.id.type)
+        here = (
+            bindparam(f"at_{i}", type_=_C.createdAt.type),
+            bindparam(f"id_{i}", type_=_C.id.type),
         )
         same_thread = _C.thread_id == bindparam(f"thread_{i}", type_=_C.thread_id.type)
         if resource:
@@ -268,14 +272,14 @@ def _windows_statement(
         if before:
             parts.append(
                 select(*COLUMNS)
-                .where(same_thread, cursor < here)
+                .where(same_thread, keyset_past(feats, _KEY, here, after=False))
                 .order_by(*order_keys(descending=True))
                 .limit(bindparam(f"before_{i}", type_=Integer()))
             )
         if after:
             parts.append(
                 select(*COLUMNS)
-                .where(same_thread, cursor > here)
+                .where(same_thread, keyset_past(feats, _KEY, here, after=True))
                 .order_by(*order_keys(descending=False))
                 .limit(bindparam(f"after_{i}", type_=Integer()))
             )
@@ -514,7 +518,7 @@ class MessageRepository:
         if cursor is not None:
             params["after_at"], params["after_id"] = cursor
         params["limit"] = limit
-        stmt = _after_statement(threads, resource, descending, cursor is not None)
+        stmt = _after_statement(self.features, threads, resource, descending, cursor is not None)
         # .all(): one fetchall, not a driver fetchone per row.
         return [to_message(row) for row in self.session.execute(stmt, params).all()]
 
@@ -555,7 +559,7 @@ class MessageRepository:
             )
         found = list(targets.values())
         if shape:
-            stmt = _windows_statement(tuple(shape), resource_id is not None)
+            stmt = _windows_statement(self.features, tuple(shape), resource_id is not None)
             found.extend(to_message(row) for row in self.session.execute(stmt, params).all())
         return found
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from ..dialects import Executor, features
+from ..dialects import Executor, Features, features, keyset_past
 from ..locks import rows
 from ..locks.keys import session_locks
 from ..orm import (
@@ -37,12 +37,14 @@ EVALS = cast(Table, EvalResultRow.__table__)
 RESOURCES = cast(Table, ResourceRow.__table__)
 
 
-def _after(keys: Sequence[InstrumentedAttribute[Any]], cursor: Cursor | None) -> list[Any]:
+def _after(
+    feats: Features, keys: Sequence[InstrumentedAttribute[Any]], cursor: Cursor | None
+) -> list[Any]:
     """Rows after `cursor` in key order (each value bound with its column's type)."""
     if cursor is None:
         return []
     values = [literal(value, type_=key.type) for key, value in zip(keys, cursor, strict=True)]
-    return [tuple_(*keys) > tuple_(*values)]
+    return [keyset_past(feats, keys, values, after=True)]
 
 
 def _keys_in(keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Cursor]) -> Any:
@@ -78,7 +80,12 @@ class RetentionRepository:
         """Up to `limit` keys of the rows matching `where`, after `cursor`, in key
         order; with `lock`, the rows are locked until the transaction ends
         (PostgreSQL; SQLite writers hold the database write lock already)."""
-        stmt = select(*keys).where(*where, *_after(keys, cursor)).order_by(*keys).limit(limit)
+        stmt = (
+            select(*keys)
+            .where(*where, *_after(self.features, keys, cursor))
+            .order_by(*keys)
+            .limit(limit)
+        )
         if lock and self.features.row_locks:
             stmt = stmt.with_for_update()
         return [tuple(row) for row in self.session.execute(stmt)]

@@ -24,14 +24,21 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy import (
     cast as sql_cast,
 )
 
-from ..dialects import BINARY_RESULTS_OPTION, Executor, connection_of, features, upsert
+from ..dialects import (
+    BINARY_RESULTS_OPTION,
+    Executor,
+    Features,
+    connection_of,
+    features,
+    keyset_past,
+    upsert,
+)
 from ..domain import MastraDBMessage
 from ..engines import quote_schema, schema_of
 from ..orm import MemoryMessageRow, MessageRow
@@ -126,7 +133,7 @@ def _scope_statement(column: str) -> AnySelect:
 
 
 @lru_cache(maxsize=8)
-def _unindexed_statement(thread: bool, after: bool) -> AnySelect:
+def _unindexed_statement(feats: Features, thread: bool, after: bool) -> AnySelect:
     """Messages of `:resource_id` (and `:thread_id`) without an embedding, in
     thread order from the cursor (`:at`, `:id`), `:limit` of them."""
     stmt = (
@@ -137,10 +144,8 @@ def _unindexed_statement(thread: bool, after: bool) -> AnySelect:
     if thread:
         stmt = stmt.where(_M.thread_id == bindparam("thread_id"))
     if after:
-        cursor = tuple_(_M.createdAt, _M.id)
-        stmt = stmt.where(
-            cursor > tuple_(bindparam("at", type_=_M.createdAt.type), bindparam("id"))
-        )
+        here: tuple[Any, ...] = (bindparam("at", type_=_M.createdAt.type), bindparam("id"))
+        stmt = stmt.where(keyset_past(feats, (_M.createdAt, _M.id), here, after=True))
     return stmt.order_by(_M.createdAt, _M.id).limit(bindparam("limit", type_=Integer()))
 
 
@@ -282,7 +287,7 @@ class VectorRepository:
             params["thread_id"] = thread_id
         if after is not None:
             params["at"], params["id"] = after
-        stmt = _unindexed_statement(thread_id is not None, after is not None)
+        stmt = _unindexed_statement(self.features, thread_id is not None, after is not None)
         return list(self.session.execute(stmt, params).all())
 
     def count_unindexed(self, *, resource_id: str | None, thread_id: str | None) -> int:
