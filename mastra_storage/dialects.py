@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     Interval,
     PrimaryKeyConstraint,
+    Select,
     Table,
     Text,
     and_,
@@ -49,6 +50,8 @@ from .errors import ValidationError
 from .orm.types import UTCDateTime
 
 SUPPORTED = ("sqlite", "postgresql", "mysql")
+
+S = TypeVar("S", bound=Select[Any])
 
 BEGIN_OPTION = "mastra_storage_begin"
 """Execution option naming the SQLite BEGIN mode (`"IMMEDIATE"` for writers;
@@ -916,6 +919,15 @@ def keyset_past(
     bound = first >= value if after else first <= value
     rest = keyset_past(feats, columns[1:], values[1:], after=after)
     return and_(bound, or_(strict, and_(first == value, rest)))
+
+
+def along_index(stmt: S, table: Table, index: str) -> S:
+    """`stmt` reading `table` through `index` on MySQL/MariaDB (`FORCE INDEX`),
+    for a keyset read (`keyset_past`) ordered by that index: MariaDB 10.11
+    otherwise may take the index's thread prefix alone (`ref`, as cheap by
+    its estimate) and read a backward page by scanning from the thread's end
+    to the cursor. Other backends: `stmt` as it is."""
+    return stmt.with_hint(table, f"FORCE INDEX ({index})", dialect_name="mysql")
 
 
 def create_row_to_lock(

@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from ..dialects import (
     Executor,
     Features,
+    along_index,
     connection_of,
     features,
     json_contains,
@@ -224,6 +225,8 @@ def _unheld_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -
 
 
 _KEY = (_C.createdAt, _C.id)
+THREAD_INDEX = "mastra_messages_thread_id_createdat_id_idx"
+"""(thread_id, createdAt, id): a thread's messages in order (Mastra's index)."""
 """A message's place in its thread: the keyset cursor's columns."""
 
 
@@ -240,7 +243,9 @@ def _after_statement(
             bindparam("after_at", type_=_C.createdAt.type),
             bindparam("after_id", type_=_C.id.type),
         )
-        stmt = stmt.where(keyset_past(feats, _KEY, here, after=not descending))
+        stmt = along_index(
+            stmt.where(keyset_past(feats, _KEY, here, after=not descending)), TABLE, THREAD_INDEX
+        )
     return prepare(
         stmt.order_by(*order_keys(descending)).limit(bindparam("limit", type_=Integer()))
     )
@@ -271,17 +276,25 @@ def _windows_statement(
             same_thread = same_thread & (_C.resourceId == bindparam("resource_id"))
         if before:
             parts.append(
-                select(*COLUMNS)
-                .where(same_thread, keyset_past(feats, _KEY, here, after=False))
-                .order_by(*order_keys(descending=True))
-                .limit(bindparam(f"before_{i}", type_=Integer()))
+                along_index(
+                    select(*COLUMNS)
+                    .where(same_thread, keyset_past(feats, _KEY, here, after=False))
+                    .order_by(*order_keys(descending=True))
+                    .limit(bindparam(f"before_{i}", type_=Integer())),
+                    TABLE,
+                    THREAD_INDEX,
+                )
             )
         if after:
             parts.append(
-                select(*COLUMNS)
-                .where(same_thread, keyset_past(feats, _KEY, here, after=True))
-                .order_by(*order_keys(descending=False))
-                .limit(bindparam(f"after_{i}", type_=Integer()))
+                along_index(
+                    select(*COLUMNS)
+                    .where(same_thread, keyset_past(feats, _KEY, here, after=True))
+                    .order_by(*order_keys(descending=False))
+                    .limit(bindparam(f"after_{i}", type_=Integer())),
+                    TABLE,
+                    THREAD_INDEX,
+                )
             )
     subqueries = [part.subquery() for part in parts]
     return union_all(*(select(*sub.c) for sub in subqueries))
