@@ -530,6 +530,7 @@ class RawPostgres:
 
 # -- raw PyMySQL --------------------------------------------------------------------------
 
+THREAD_INDEX_HINT = "FORCE INDEX (mastra_messages_thread_id_createdat_id_idx)"
 MYSQL_MESSAGE_COLUMNS = "id, thread_id, content, role, type, `createdAt`, `resourceId`"
 MYSQL_THREAD_COLUMNS = "id, `resourceId`, title, metadata, `createdAt`, `updatedAt`"
 
@@ -652,15 +653,19 @@ class RawMySQL:
             if target is None:
                 return []
             thread, at, key = target[1], target[5], target[0]
+            # FORCE INDEX: MariaDB 10.11 otherwise may take the thread prefix
+            # alone and scan backwards from the thread's end to the cursor.
             cur.execute(
-                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages {THREAD_INDEX_HINT} "
+                "WHERE thread_id = %s "
                 "AND (`createdAt` < %s OR (`createdAt` = %s AND id < %s)) "
                 "ORDER BY `createdAt` DESC, id DESC LIMIT %s",
                 (thread, at, at, key, before),
             )
             older = cur.fetchall()
             cur.execute(
-                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages WHERE thread_id = %s "
+                f"SELECT {MYSQL_MESSAGE_COLUMNS} FROM mastra_messages {THREAD_INDEX_HINT} "
+                "WHERE thread_id = %s "
                 "AND (`createdAt` > %s OR (`createdAt` = %s AND id > %s)) "
                 "ORDER BY `createdAt`, id LIMIT %s",
                 (thread, at, at, key, after),

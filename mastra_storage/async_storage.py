@@ -13,7 +13,9 @@ lifecycle below is written for async.
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -65,6 +67,13 @@ from .storage import (
 )
 
 T = TypeVar("T")
+
+
+INLINE_SLICE_S = 0.002
+"""Seconds of point reads on the event loop's thread (async SQLite) in one
+turn of the loop, after which the next read lets the loop run the other
+ready tasks first: however many reads are gathered, no task waits much
+longer than this for them."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -171,6 +180,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
+        self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._run_locks, self._lock_engine = self._create_lock_service(lock_backend, lock_engine)
@@ -284,6 +295,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             and operations.is_point_read(operation)
             and direct.unobserved(self._statement_engine.sync_engine)
         ):
+            await self._share_the_loop()
             found, answer = self._read_inline(operation, kwargs)
             if found:
                 return answer  # type: ignore[return-value]
@@ -306,6 +318,38 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                         return await _transaction(engine, operation, kwargs)
                 await asyncio.sleep(delay)
             raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _share_the_loop(self) -> None:
+        """Before a point read on the loop's thread: once such reads have run
+        back to back for `INLINE_SLICE_S` in one turn of the event loop (say
+        hundreds of them gathered), the next ones wait in line, one let go
+        per later turn, so the loop runs every other ready task in between."""
+        loop = asyncio.get_running_loop()
+        turn = self._inline_turn
+        if turn is None or turn[0] is not loop:
+            self._start_inline_turn(loop)
+            return
+        if not self._inline_queue and time.monotonic() - turn[1] < INLINE_SLICE_S:
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._inline_queue.append(waiter)
+        await waiter  # a later turn's `_end_inline_turn` lets this one go
+        self._start_inline_turn(loop)
+
+    def _start_inline_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        started = self._inline_turn = (loop, time.monotonic())
+        # Runs in the loop's next turn, after the tasks ready in this one.
+        loop.call_soon(self._end_inline_turn, started)
+
+    def _end_inline_turn(self, started: tuple[asyncio.AbstractEventLoop, float]) -> None:
+        if self._inline_turn is not started:
+            return
+        self._inline_turn = None
+        while self._inline_queue:
+            waiter = self._inline_queue.popleft()
+            if not waiter.done():  # not cancelled meanwhile
+                waiter.set_result(None)
+                return
 
     def _read_inline(
         self, operation: Callable[..., T], kwargs: dict[str, Any]

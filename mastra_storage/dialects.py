@@ -1096,3 +1096,16 @@ def _sqlite_begin(cursor: Any, context: Any) -> None:
             bound = options.get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
             if "locked" not in str(error) or time.monotonic() - started >= bound:
                 raise
+
+
+OWN_STATEMENT_HOOKS: frozenset[Any] = frozenset(
+    {
+        _sqlite_begin_execute,
+        _sqlite_begin_no_params,
+        _binary_results_execute,
+        _binary_results_no_params,
+        _postgres_single_statement,
+    }
+)
+"""This library's own `do_execute` hooks (BEGIN on SQLite, binary results and
+single-statement autocommit on PostgreSQL): a caller's hook is anything else."""

@@ -38,13 +38,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
 
-from .dialects import PROXY_OPTION, features, sqlite_connection_ready
+from .dialects import OWN_STATEMENT_HOOKS, PROXY_OPTION, features, sqlite_connection_ready
 
 S = TypeVar("S", bound=ClauseElement)
 
@@ -63,17 +64,35 @@ def prepare(statement: S) -> S:
 def allowed(engine: Engine) -> bool:
     """Whether `engine`'s backend lets statements run directly
     (`Features.direct_statements`; not behind a transaction-pooling proxy,
-    whose per-transaction settings come with BEGIN). Fixed for an engine."""
+    whose per-transaction settings come with BEGIN), from a pool that lends
+    each caller a connection of its own (not `StaticPool` nor
+    `SingletonThreadPool`, which hand a caller the connection its host may
+    have a transaction open on). Fixed for an engine."""
+    if isinstance(engine.pool, StaticPool | SingletonThreadPool):
+        return False
     return features(engine).direct_statements and PROXY_OPTION not in engine.get_execution_options()
 
 
+_DIALECT_HOOKS = ("do_execute", "do_executemany", "do_execute_no_params")
+
+
 def unobserved(engine: Engine) -> bool:
-    """Whether nothing watches `engine`'s statements, checked on every call
-    (listeners come and go): no SQL logging (`echo`), no connection event
-    listener (`before_cursor_execute` and the like: a caller's tracing, a
-    statement counter; SQLAlchemy's own flag, set for good by the first one),
-    no `handle_error` listener."""
-    return not (engine.echo or engine._has_events or engine.dialect.dispatch.handle_error)
+    """Whether nothing watches or changes `engine`'s statements, checked on
+    every call (listeners come and go): no SQL logging (`echo`, or the
+    `sqlalchemy.engine` logger at INFO), no connection event listener
+    (`before_cursor_execute` and the like: a caller's tracing, a statement
+    counter; SQLAlchemy's own flag, set for good by the first one), no
+    `handle_error` listener, no `do_execute` hook but this library's own."""
+    if engine.echo or engine._has_events or engine._should_log_info():
+        return False
+    dispatch = engine.dialect.dispatch
+    if dispatch.handle_error:
+        return False
+    for name in _DIALECT_HOOKS:
+        for hook in getattr(dispatch, name):
+            if hook not in OWN_STATEMENT_HOOKS:
+                return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +228,6 @@ class DirectExecutor:
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
         self._raw: Any = None
-        self._fresh = False
         self._conn: Connection | None = None
 
     def __enter__(self) -> DirectExecutor:
@@ -246,14 +264,13 @@ class DirectExecutor:
 
     def _run(self, plan: Plan, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         values = bind_values(plan, params)
-        if self._raw is None:
-            self._raw = self.engine.raw_connection()
-            self._fresh = True
         raw = self._raw
         cursor = None
         try:
-            if self._fresh:
-                self._fresh = False
+            if raw is None:
+                # In here: an error opening the connection (the file gone or
+                # locked) is wrapped as any other.
+                raw = self._raw = self.engine.raw_connection()
                 sqlite_connection_ready(raw)  # SQLite: the one backend run directly
             cursor = raw.cursor()
             cursor.execute(plan.sql, values)
@@ -263,7 +280,9 @@ class DirectExecutor:
             dbapi_error = self.dialect.loaded_dbapi.Error
             if not isinstance(error, dbapi_error):
                 raise
-            lost = self.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
+            lost = raw is not None and self.dialect.is_disconnect(
+                error, raw.dbapi_connection, cursor
+            )
             if lost:
                 raw.invalidate(error)
             raise sa_exc.DBAPIError.instance(
@@ -278,7 +297,8 @@ class DirectExecutor:
             # Interrupted mid-statement (KeyboardInterrupt, a greenlet or
             # thread exit): the connection's state is unknown; as SQLAlchemy
             # does, it is not given back to the pool.
-            raw.invalidate()
+            if raw is not None:
+                raw.invalidate()
             raise
         processors = plan.result_processors
         if not processors or not any(processors):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from mastra_storage import AsyncDefaultStorage, DefaultStorage, MastraStorage, direct, operations
 from mastra_storage.engines import create_async_engine_for_url
@@ -427,5 +429,125 @@ def test_no_inline_reads_for_memory_or_a_callers_engine(tmp_path: Path) -> None:
             await memory.close()
             await callers.close()
             await engine.dispose()
+
+    asyncio.run(check())
+
+
+# -- what keeps a call off the direct path --------------------------------------------
+
+
+def test_an_engine_logging_through_the_logging_module_gets_every_statement(
+    sqlite_storage: DefaultStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLAlchemy's documented equivalent of `echo=True`: the logger at INFO."""
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"), direct_runs(monkeypatch) as ran:
+        assert sqlite_storage.get_thread_by_id(thread_id="t1") is not None
+        sqlite_storage.persist_workflow_snapshot(workflow_name="wf", run_id="logged", snapshot={})
+    assert not ran
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "FROM mastra_threads" in logged and "INSERT INTO mastra_workflow_snapshot" in logged
+
+
+def test_a_callers_do_execute_hook_sees_every_statement(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def hook(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        seen.append(statement)
+        return False  # the dialect executes it
+
+    event.listen(sqlite_storage.engine, "do_execute", hook)
+    try:
+        with direct_runs(monkeypatch) as ran:
+            sqlite_storage.get_thread_by_id(thread_id="t1")
+            sqlite_storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="hooked", snapshot={}
+            )
+    finally:
+        event.remove(sqlite_storage.engine, "do_execute", hook)
+    assert not ran and len(seen) == 2
+
+
+@pytest.mark.parametrize("pool", [StaticPool, SingletonThreadPool])
+def test_a_pool_lending_one_shared_connection_is_not_run_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: Any
+) -> None:
+    """Such a pool hands the storage the connection its host may have a
+    transaction open on: no statement of ours goes to it as if it were free."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}", poolclass=pool)
+    storage = DefaultStorage(engine=engine)
+    storage.init()
+    with direct_runs(monkeypatch) as ran:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 1}
+    assert not ran
+    storage.close()
+    engine.dispose()
+
+
+def test_a_database_that_cannot_be_opened_raises_the_typed_error(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    with DefaultStorage(url=f"file:{folder / 'db.sqlite'}") as storage:
+        storage.init()
+        storage.engine.dispose()  # no pooled connection left
+        shutil.rmtree(folder)
+        with pytest.raises(StorageError, match="unable to open"):
+            storage.get_thread_by_id(thread_id="t1")
+        with pytest.raises(StorageError, match="unable to open"):
+            storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={})
+
+
+def test_an_async_point_read_that_cannot_open_its_connection_raises_the_typed_error(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+
+    async def check() -> None:
+        storage = _filled_async(folder / "db.sqlite")
+        try:
+            await storage.init()
+            await storage.engine.dispose()
+            assert storage._inline is not None
+            storage._inline.dispose()
+            shutil.rmtree(folder)
+            with pytest.raises(StorageError, match="unable to open"):
+                await storage.get_thread_by_id(thread_id="t1")
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_gathered_async_point_reads_let_the_other_tasks_run(tmp_path: Path) -> None:
+    """Hundreds of point reads gathered at once run on the loop's thread a
+    slice at a time: a task ready meanwhile runs before they have all ended."""
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.update_thread(id="t1", metadata={"big": "x" * 100_000})
+            done = 0
+            seen: list[int] = []
+
+            async def read() -> None:
+                nonlocal done
+                await storage.get_thread_by_id(thread_id="t1")
+                done += 1
+
+            async def other() -> None:
+                while done < 300:
+                    seen.append(done)
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(other(), *(read() for _ in range(300)))
+            assert done == 300
+            assert [n for n in seen if 0 < n < 300], "the other task ran between the reads"
+        finally:
+            await storage.close()
 
     asyncio.run(check())
