@@ -131,7 +131,16 @@ def normalize_url(url: str | URL) -> URL:
         if text in ("file::memory:", ":memory:"):
             return make_url("sqlite://")
         if text.startswith("file:"):
-            path = text[len("file:") :].split("?", 1)[0]
+            path, _, query = text[len("file:") :].partition("?")
+            if query:
+                # Dropping it would open another database than meant (for
+                # `file:db?mode=memory`, a file named `db` in the working
+                # directory).
+                raise ValidationError(
+                    f"query parameters in a file: URL are not supported ({url!r}): "
+                    "give SQLAlchemy's form, sqlite:///PATH?...",
+                    field="url",
+                )
             if path.startswith("//"):
                 path = path[2:]
             if not path:

@@ -186,6 +186,19 @@ def test_a_url_whose_driver_is_missing_is_a_validation_error() -> None:
     assert caught.value.field == "url"
 
 
+def test_a_file_url_with_query_parameters_is_refused_not_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`file:db?mode=memory&cache=shared` meant an in-memory database; cutting
+    the query opened a file named `db` in the working directory instead."""
+    monkeypatch.chdir(tmp_path)
+    for make in (DefaultStorage, AsyncDefaultStorage):
+        with pytest.raises(ValidationError, match="sqlite:///") as caught:
+            make(url="file:memdb1?mode=memory&cache=shared")
+        assert caught.value.field == "url"
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_url_that_is_not_text_is_a_validation_error() -> None:
     for make in (DefaultStorage, AsyncDefaultStorage, PostgresStorage, AsyncPostgresStorage):
         for url in (5, b"file::memory:", ["sqlite://"]):
