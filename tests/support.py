@@ -162,3 +162,43 @@ def run_concurrently(
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(attempt, calls))
+
+
+SNAPSHOT = {"status": "running", "context": {"step": {"output": "é" * 20}}, "n": [1, 2.5, None]}
+
+
+def fill_single_statement_data(storage: MastraStorage) -> None:
+    """What the single-statement calls read: thread t1 of resource r1 with 16
+    messages, the resource's working memory, run "run" of workflow "wf",
+    score "score"."""
+    storage.save_thread(
+        thread={"id": "t1", "resource_id": "r1", "title": "t", "metadata": {"a": 1}}
+    )
+    storage.save_messages(
+        messages=[
+            {
+                "id": f"m{i:02}",
+                "thread_id": "t1",
+                "resource_id": "r1",
+                "role": "user" if i % 2 else "assistant",
+                "content": {"format": 2, "parts": [{"type": "text", "text": f"hi {i}"}]},
+            }
+            for i in range(16)
+        ]
+    )
+    storage.update_resource(resource_id="r1", working_memory="# wm", metadata={"k": [1]})
+    storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot=SNAPSHOT)
+    storage.save_score(
+        score={
+            "id": "score",
+            "scorerId": "tone",
+            "entityId": "wf-1",
+            "entityType": "WORKFLOW",
+            "runId": "run",
+            "output": "x",
+            "score": 0.5,
+            "scorer": {"id": "tone"},
+            "entity": {"id": "wf-1"},
+            "source": "TEST",
+        }
+    )

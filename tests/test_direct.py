@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
+from support import SNAPSHOT
+from support import fill_single_statement_data as fill
 
 from mastra_storage import AsyncDefaultStorage, DefaultStorage, MastraStorage, direct, operations
 from mastra_storage.engines import create_async_engine_for_url
 from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
-
-SNAPSHOT = {"status": "running", "context": {"step": {"output": "é" * 20}}, "n": [1, 2.5, None]}
 
 # Every call that runs directly on SQLite, as a user makes it.
 CALLS: dict[str, Callable[[MastraStorage], Any]] = {
@@ -47,40 +47,6 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
         workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
     ),
 }
-
-
-def fill(storage: MastraStorage) -> None:
-    storage.save_thread(
-        thread={"id": "t1", "resource_id": "r1", "title": "t", "metadata": {"a": 1}}
-    )
-    storage.save_messages(
-        messages=[
-            {
-                "id": f"m{i:02}",
-                "thread_id": "t1",
-                "resource_id": "r1",
-                "role": "user" if i % 2 else "assistant",
-                "content": {"format": 2, "parts": [{"type": "text", "text": f"hi {i}"}]},
-            }
-            for i in range(16)
-        ]
-    )
-    storage.update_resource(resource_id="r1", working_memory="# wm", metadata={"k": [1]})
-    storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot=SNAPSHOT)
-    storage.save_score(
-        score={
-            "id": "score",
-            "scorerId": "tone",
-            "entityId": "wf-1",
-            "entityType": "WORKFLOW",
-            "runId": "run",
-            "output": "x",
-            "score": 0.5,
-            "scorer": {"id": "tone"},
-            "entity": {"id": "wf-1"},
-            "source": "TEST",
-        }
-    )
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from conftest import Backend
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from support import fill_single_statement_data
 
 from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
 from mastra_storage.errors import StorageError
@@ -24,7 +25,7 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
     "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
     "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
-    "message_batch": lambda s: list(s.iter_messages(thread_id="t1", batch_size=10)),
+    "message_batch": lambda s: list(s.iter_messages(thread_id="t1", batch_size=7)),
 }
 
 
@@ -64,37 +65,7 @@ def test_a_marked_read_sends_one_statement(
     storage: MastraStorage, backend: Backend, name: str, found: bool
 ) -> None:
     if found:
-        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
-        storage.save_messages(
-            messages=[
-                {
-                    "id": f"m{i}",
-                    "thread_id": "t1",
-                    "resource_id": "r1",
-                    "role": "user",
-                    "content": {"format": 2, "parts": [{"type": "text", "text": "hi"}]},
-                }
-                for i in range(25)  # more than one batch: each batch is one call
-            ]
-        )
-        storage.update_resource(resource_id="r1", working_memory="wm")
-        storage.persist_workflow_snapshot(
-            workflow_name="wf", run_id="run", snapshot={"status": "running"}
-        )
-        storage.save_score(
-            score={
-                "id": "score",
-                "scorerId": "tone",
-                "entityId": "wf-1",
-                "entityType": "WORKFLOW",
-                "runId": "run",
-                "output": "x",
-                "score": 1,
-                "scorer": {"id": "tone"},
-                "entity": {"id": "wf-1"},
-                "source": "TEST",
-            }
-        )
+        fill_single_statement_data(storage)  # 16 messages: 3 batches of 7
     storage.get_thread_by_id(thread_id="warm-up")  # migrations and first connect done
     with counting(_engine(storage)) as sent:
         result = CALLS[name](storage)

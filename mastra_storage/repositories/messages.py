@@ -274,28 +274,17 @@ def _windows_statement(
         same_thread = _C.thread_id == bindparam(f"thread_{i}", type_=_C.thread_id.type)
         if resource:
             same_thread = same_thread & (_C.resourceId == bindparam("resource_id"))
-        if before:
-            parts.append(
-                along_index(
-                    select(*COLUMNS)
-                    .where(same_thread, keyset_past(feats, _KEY, here, after=False))
-                    .order_by(*order_keys(descending=True))
-                    .limit(bindparam(f"before_{i}", type_=Integer())),
-                    TABLE,
-                    THREAD_INDEX,
-                )
+        # Before the message: newest first from it; after: oldest first.
+        for wanted, side, forward in ((before, "before", False), (after, "after", True)):
+            if not wanted:
+                continue
+            part = (
+                select(*COLUMNS)
+                .where(same_thread, keyset_past(feats, _KEY, here, after=forward))
+                .order_by(*order_keys(descending=not forward))
+                .limit(bindparam(f"{side}_{i}", type_=Integer()))
             )
-        if after:
-            parts.append(
-                along_index(
-                    select(*COLUMNS)
-                    .where(same_thread, keyset_past(feats, _KEY, here, after=True))
-                    .order_by(*order_keys(descending=False))
-                    .limit(bindparam(f"after_{i}", type_=Integer())),
-                    TABLE,
-                    THREAD_INDEX,
-                )
-            )
+            parts.append(along_index(part, TABLE, THREAD_INDEX))
     subqueries = [part.subquery() for part in parts]
     return union_all(*(select(*sub.c) for sub in subqueries))
 
