@@ -21,8 +21,22 @@ def to_utc(value: datetime) -> datetime:
         return value  # already what we would return (the common case)
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError("naive datetime refused: give a timezone-aware datetime (UTC)")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()} is outside the datetimes UTC can hold (years 1 to 9999)"
+        ) from None
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def one_ms_after(value: datetime) -> datetime:
+    """`value` + 1 ms, or `value` itself at the last millisecond a datetime
+    holds (9999-12-31T23:59:59.999Z), where there is no later one."""
+    try:
+        return value + MILLISECOND
+    except OverflowError:
+        return value
 
 
 def utc_now() -> datetime:
@@ -35,7 +49,9 @@ def format_iso(value: datetime) -> str:
     if value.year >= 1000:  # isoformat pads years to 4 digits, strftime does not
         # aware UTC: `...+00:00`, whose offset becomes `Z` (no naive copy made)
         return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # strftime leaves a year below 1000 unpadded: JSON.stringify writes `0001`
+    rest = value.strftime("-%m-%dT%H:%M:%S.")
+    return f"{value.year:04d}{rest}{value.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:
@@ -72,7 +88,7 @@ class MonotonicClock:
     def next(self) -> datetime:
         with self._lock:
             now = utc_now()
-            self._last = now if now > self._last else self._last + MILLISECOND
+            self._last = now if now > self._last else one_ms_after(self._last)
             return self._last
 
 

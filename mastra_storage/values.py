@@ -81,14 +81,14 @@ def summary(value: object) -> str:
 
 def clean_text(value: str) -> str:
     """`value` with every lone surrogate replaced by U+FFFD (a plain `str`)."""
-    if value.isascii():
+    if str.isascii(value):  # str's own: a subclass may say otherwise
         return value if type(value) is str else str.__str__(value)
     text = value if type(value) is str else str.__str__(value)
     return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
 
 
 def has_surrogate(value: str) -> bool:
-    return not value.isascii() and _SURROGATE.search(value) is not None
+    return not str.isascii(value) and _SURROGATE.search(value) is not None
 
 
 def check_id(value: Any, field: str) -> str:

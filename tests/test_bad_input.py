@@ -498,3 +498,89 @@ def test_a_valid_batch_stores_what_the_shortcuts_accept_exactly(seeded: MastraSt
     assert read[0].content.parts[0]["text"] == "sub"
     assert read[1].content.parts == [{"type": "text", "text": "t", "n": 7}]
     assert read[2].content.metadata == {"at": "2026-01-01T00:00:00.000Z", "s": FIXED}
+
+
+# -- found by a tester's attack on the save path (pre-existing) ------------------------
+
+
+def _message(message_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "thread_id": "t",
+        "resource_id": "r",
+        "role": "user",
+        "content": "x",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize("blank", [" ", "\t\n"])
+def test_a_whitespace_only_message_id_is_refused(storage: MastraStorage, blank: str) -> None:
+    """A lookup by such an id is refused, so a message saved under one could
+    never be fetched by it."""
+    storage.save_thread(thread={"id": "t", "resource_id": "r"})
+    with pytest.raises(ValidationError, match="whitespace") as caught:
+        storage.save_messages(messages=[_message(blank)])
+    assert caught.value.field == "id" and "messages[0].id" in str(caught.value)
+    assert storage.list_messages(thread_id="t").messages == []
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+    ],
+    ids=["after-9999", "before-year-1"],
+)
+def test_an_aware_datetime_beyond_utcs_range_is_a_validation_error(
+    storage: MastraStorage, moment: datetime
+) -> None:
+    """It has no UTC form: refused like any other bad value, not an OverflowError."""
+    storage.save_thread(thread={"id": "t", "resource_id": "r"})
+    with pytest.raises(ValidationError, match="outside"):
+        storage.save_messages(messages=[_message("m", created_at=moment)])
+    with pytest.raises(ValidationError, match="outside") as caught:
+        storage.save_thread(thread={"id": "u", "resource_id": "r", "metadata": {"d": moment}})
+    assert caught.value.field == "metadata"
+    assert storage.list_messages(thread_id="t").messages == []
+    assert storage.get_thread_by_id(thread_id="u") is None
+
+
+def test_a_message_at_the_last_millisecond_leaves_its_thread_writable(
+    storage: MastraStorage,
+) -> None:
+    storage.save_thread(thread={"id": "t", "resource_id": "r"})
+    last = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
+    storage.save_messages(messages=[_message("end", created_at=last)])
+    storage.save_messages(
+        messages=[_message("dated", created_at=datetime(2021, 1, 1, tzinfo=timezone.utc))]
+    )
+    (undated,) = storage.save_messages(messages=[_message("undated")])
+    assert undated.created_at == last  # no later millisecond exists: the id breaks the tie
+    ids = [m.id for m in storage.list_messages(thread_id="t", per_page=None).messages]
+    assert ids == ["dated", "end", "undated"]
+
+
+def test_year_one_round_trips_and_is_written_as_javascript_writes_it(
+    storage: MastraStorage,
+) -> None:
+    first = datetime(1, 1, 1, tzinfo=timezone.utc)
+    storage.save_thread(thread={"id": "t", "resource_id": "r", "metadata": {"d": first}})
+    (saved,) = storage.save_messages(messages=[_message("m", created_at=first)])
+    assert saved.created_at == first
+    assert storage.list_messages_by_id(message_ids=["m"])[0].created_at == first
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None and thread.metadata == {"d": "0001-01-01T00:00:00.000Z"}
+
+
+def test_a_text_whose_isascii_lies_still_has_its_surrogates_replaced(
+    storage: MastraStorage,
+) -> None:
+    class Liar(str):
+        def isascii(self) -> bool:
+            return True
+
+    storage.save_thread(thread={"id": "t", "resource_id": "r", "metadata": {"a": Liar("x\ud800")}})
+    thread = storage.get_thread_by_id(thread_id="t")
+    assert thread is not None and thread.metadata == {"a": "x\ufffd"}

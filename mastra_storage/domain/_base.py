@@ -78,7 +78,12 @@ class DomainModel(BaseModel):
             kind = kinds.get(key)
             if kind is None or value is None or kind[1] == "model":
                 cleaned[key] = value  # unknown keys are ignored; models checked themselves
-            elif type(value) is str and value.isascii() and len(value) <= MAX_ID_LENGTH:
+            elif (
+                type(value) is str
+                and value.isascii()
+                and len(value) <= MAX_ID_LENGTH
+                and (kind[1] != "id" or not value or not value.isspace())
+            ):
                 cleaned[key] = value  # what id_text and json_value return for it: itself
             elif isinstance(value, BaseModel | datetime):
                 cleaned[key] = value
@@ -86,7 +91,14 @@ class DomainModel(BaseModel):
                 if isinstance(value, bytes | bytearray | memoryview):
                     # pydantic's lax mode would decode them: an id is text
                     raise ValidationError(f"{kind[0]} must be text, got bytes", field=kind[0])
-                cleaned[key] = id_text(value, kind[0]) if isinstance(value, str) else value
+                if isinstance(value, str):
+                    if value and str.isspace(value):
+                        # a lookup by it could never find it (ids there must not be blank)
+                        raise ValidationError(
+                            f"{kind[0]} must not be only whitespace", field=kind[0]
+                        )
+                    value = id_text(value, kind[0])
+                cleaned[key] = value
             elif kind[1] == "json":
                 cleaned[key] = json_value(value, kind[0])
             else:

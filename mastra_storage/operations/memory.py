@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..clock import MILLISECOND, format_iso, monotonic_clock, utc_now
+from ..clock import format_iso, monotonic_clock, one_ms_after, utc_now
 from ..dialects import Executor
 from ..domain import (
     IncludeItem,
@@ -310,7 +310,7 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
     # A message without `created_at` gets now, but never earlier than 1 ms
     # after the thread's last message: one saved after another's save returned
     # sorts after it, from any process or machine (whatever its clock says).
-    floor = {thread_id: at + MILLISECOND for thread_id, at in last.items()}
+    floor = {thread_id: one_ms_after(at) for thread_id, at in last.items()}
     ready = []
     for message in parsed.values():
         created_at = message.created_at
@@ -319,7 +319,7 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
             low = floor.get(message.thread_id)
             if low is not None and created_at < low:
                 created_at = low
-            floor[message.thread_id] = created_at + MILLISECOND
+            floor[message.thread_id] = one_ms_after(created_at)
         ready.append(
             stored_message(
                 message,
