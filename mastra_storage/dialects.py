@@ -604,6 +604,16 @@ def single_statement_options(feats: Features, engine: Engine) -> dict[str, Any]:
     return {BEGIN_OPTION: "IMMEDIATE"}
 
 
+def hooked(engine: Engine, name: str, hook: Any) -> bool:
+    """Whether `hook` listens to the dialect event `name` of this very engine.
+
+    Not `event.contains`: its registry is keyed by `id()` of the engine, which
+    a new engine can share with one just collected, and then the new engine
+    was taken as hooked (a test's in-memory engine once ran its migrations
+    without our BEGIN: DDL committed at once, a rollback undid nothing)."""
+    return any(listener is hook for listener in getattr(engine.dialect.dispatch, name))
+
+
 def configure_postgres_binary_results(engine: Engine) -> None:
     """Honour `BINARY_RESULTS_OPTION` on a psycopg engine.
 
@@ -612,7 +622,7 @@ def configure_postgres_binary_results(engine: Engine) -> None:
     dispatching every connection event on every statement."""
     if engine.dialect.driver != "psycopg":
         return
-    if not event.contains(engine, "do_execute", _binary_results_execute):
+    if not hooked(engine, "do_execute", _binary_results_execute):
         event.listen(engine, "do_execute", _binary_results_execute, insert=True)
         event.listen(engine, "do_execute_no_params", _binary_results_no_params, insert=True)
 
@@ -647,7 +657,7 @@ def configure_postgres(engine: Engine) -> None:
     runs on it."""
     if PROXY_OPTION in engine.get_execution_options():
         configure_postgres_proxy(engine)
-    elif not event.contains(engine, "do_execute", _postgres_single_statement):
+    elif not hooked(engine, "do_execute", _postgres_single_statement):
         event.listen(engine, "do_execute", _postgres_single_statement)
 
 
@@ -983,7 +993,7 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     A transaction sending no statement begins nothing, and its COMMIT is a
     no-op; one that sends any holds its BEGIN's lock before the statement runs.
     """
-    if event.contains(engine, "do_execute", _sqlite_begin_execute):
+    if hooked(engine, "do_execute", _sqlite_begin_execute):
         return
 
     @event.listens_for(engine, "connect")

@@ -28,6 +28,7 @@ from .dialects import (
     configure_postgres,
     configure_postgres_binary_results,
     configure_sqlite,
+    hooked,
 )
 from .errors import MissingDependencyError, OperationalError, ValidationError
 from .orm.types import dumps
@@ -525,7 +526,7 @@ def prepare_engine(engine: Engine) -> None:
             switch = _wal_switch(engine.get_execution_options().get(LOCK_TIMEOUT_OPTION, 10_000))
             _WAL_SWITCHES[engine] = switch
             event.listen(engine, "connect", switch, insert=True)
-        if memory and not event.contains(engine, "handle_error", _keep_memory_database):
+        if memory and not hooked(engine, "handle_error", _keep_memory_database):
             event.listen(engine, "handle_error", _keep_memory_database)
         configure_sqlite(engine, wal=not memory)
     elif engine.dialect.name == "postgresql":

@@ -23,7 +23,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from mastra_storage import (
@@ -1171,3 +1171,20 @@ def test_0006_repairs_timestamps_written_in_local_time(database: Database) -> No
         kept = storage.get_thread_by_id(thread_id="kept")
         assert kept is not None and kept.created_at == BASE
     assert migrate.repair_local_timestamps(database.engine) == 0  # idempotent
+
+
+def test_a_new_engine_gets_our_sqlite_hooks_even_if_its_id_was_an_old_engines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLAlchemy's `event.contains` answers by `id()` of the engine, which a
+    new engine may share with one just collected: it once said "hooked" for
+    a fresh in-memory engine, whose DDL then committed at once (CI flake of
+    test_upgrade_on_a_connection_runs_inside_its_transaction)."""
+    monkeypatch.setattr(event, "contains", lambda *args: True)  # the stale answer
+    engine = create_engine_for_url("file::memory:")
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+        transaction.rollback()
+    assert table_names(engine) == set()
+    engine.dispose()
