@@ -204,15 +204,9 @@ class DirectResult:
             )
         return self.first()
 
-    def scalar(self) -> Any:
-        return self._rows[0][0] if self._rows else None
-
     def scalar_one_or_none(self) -> Any:
         row = self.one_or_none()
         return None if row is None else row[0]
-
-    def scalars(self) -> list[Any]:
-        return [row[0] for row in self._rows]
 
 
 class DirectExecutor:
