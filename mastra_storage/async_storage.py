@@ -61,6 +61,7 @@ from .storage import (
     PostgresOptions,
     deadlock_retry_delay,
     direct_transaction,
+    direct_write,
     migrate_on,
     raise_unless_retryable,
     transaction,
@@ -179,6 +180,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._direct = self.features.direct_statements_async and direct.allowed(
+            self._statement_engine.sync_engine
+        )
         self._inline = self._create_inline_engine() if self._owns_engine else None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
@@ -191,7 +195,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         the event loop's own thread (see `_read_inline`), which waits for
         nothing: a busy wait of 1 ms, no wait for a pooled connection."""
         sync = self.engine.sync_engine
-        if not direct.allowed(sync) or is_memory_sqlite(sync.url):
+        if sync.dialect.name != "sqlite" or not direct.allowed(sync) or is_memory_sqlite(sync.url):
             return None
         settings = replace(self.settings, lock_timeout_ms=1, pool_timeout_s=0.001)
         return forget_connections_after_fork(
@@ -306,10 +310,16 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if operations.is_single_statement(operation)
             else self.engine
         )
+        run = _transaction
+        if self._direct and direct.unobserved(engine.sync_engine):
+            if not write and operations.is_single_statement(operation):
+                run = _direct_transaction
+            elif write and operations.is_single_statement(operation, kwargs):
+                run = _direct_write
         with translate_errors():
             for attempt in range(DEADLOCK_RETRIES + 1):
                 try:
-                    return await _transaction(engine, operation, kwargs)
+                    return await run(engine, operation, kwargs)
                 except DBAPIError as error:
                     delay = deadlock_retry_delay(error, attempt)
                     if delay is None:
@@ -576,6 +586,20 @@ async def _transaction(
     call switches to the event loop only where the driver waits, instead of
     once per step of `async with engine.begin()` and `run_sync`."""
     return await greenlet_spawn(transaction, engine.sync_engine, operation, kwargs)
+
+
+async def _direct_transaction(
+    engine: AsyncEngine, operation: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    """`storage.direct_transaction` on the async engine's sync face, in one greenlet."""
+    return await greenlet_spawn(direct_transaction, engine.sync_engine, operation, kwargs)
+
+
+async def _direct_write(
+    engine: AsyncEngine, operation: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    """`storage.direct_write` on the async engine's sync face, in one greenlet."""
+    return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
 
 
 def _call_in_schema(

@@ -108,7 +108,14 @@ class Features:
     direct_statements: bool = False
     """A single-statement call may run its prebuilt statement on the pooled
     DBAPI connection itself (`mastra_storage.direct`): SQLite, where
-    SQLAlchemy's per-statement machinery costs more than the statement."""
+    SQLAlchemy's per-statement machinery costs more than the statement, and
+    PostgreSQL (in autocommit: `execute_alone`), where it costs about as much
+    as the round trip."""
+    direct_statements_async: bool = False
+    """The async facade runs them so as well, on the async engine's sync face
+    in one greenlet: PostgreSQL. Not SQLite, whose async writers wait for the
+    write lock in short slices of BEGIN (each a point where a cancellation
+    lands), which a statement run alone would not take."""
     vector_extension: bool = False
     """pgvector may be installed: semantic recall looks for the `embedding`
     column its migration adds to `memory_messages` when the extension exists
@@ -125,6 +132,8 @@ def _features(name: str) -> Features:
             session_locks=PG_ADVISORY_LOCKS,
             max_bind_params=32_000,
             key_share_locks=True,
+            direct_statements=True,
+            direct_statements_async=True,
             vector_extension=True,
         )
     if name == "sqlite":
@@ -763,7 +772,13 @@ _IDLE = 0  # libpq PQTRANS_IDLE: no transaction open
 def _postgres_single_statement(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     if context.execution_options.get(BEGIN_OPTION) != NO_BEGIN:
         return False
-    fairy: Any = context.root_connection.connection
+    return _postgres_autocommit(context.root_connection.connection, cursor, statement, parameters)
+
+
+def _postgres_autocommit(fairy: Any, cursor: Any, statement: str, parameters: Any) -> bool:
+    """`statement` run in autocommit on the pooled connection `fairy` (the
+    pool's wrapper): True; or False (nothing run) when the connection is in
+    autocommit already or has a transaction open."""
     driver = fairy.driver_connection  # psycopg's (Async)Connection
     if driver.autocommit or driver.pgconn.transaction_status != _IDLE:
         return False  # already autocommit, or a transaction is open: as it is
@@ -1076,6 +1091,29 @@ def sqlite_connection_ready(fairy: Any) -> None:
         info[SQLITE_FUNCTIONS] = True
     if dbapi_connection.isolation_level is not None:
         dbapi_connection.isolation_level = None
+
+
+def execute_alone(
+    dialect: Dialect, fairy: Any, cursor: Any, statement: str, parameters: Any
+) -> None:
+    """Run `statement` as a transaction by itself on `cursor` of the pooled
+    connection `fairy` (the pool's wrapper, fresh from a checkout: no
+    transaction open), for `mastra_storage.direct`. SQLite: as it is (the
+    driver's own transaction handling is off, see `sqlite_connection_ready`),
+    so the statement is its own transaction. PostgreSQL: in autocommit, one
+    round trip (no BEGIN, no COMMIT), the connection back out of autocommit
+    before the pool has it again; on a connection in autocommit already (an
+    engine made with `isolation_level="AUTOCOMMIT"`) as it is."""
+    if dialect.name != "postgresql":
+        sqlite_connection_ready(fairy)
+        cursor.execute(statement, parameters)
+        return
+    if _postgres_autocommit(fairy, cursor, statement, parameters):
+        return
+    if not fairy.driver_connection.autocommit:
+        # Its result would stay in a transaction nobody commits: never so.
+        raise RuntimeError("a pooled PostgreSQL connection was lent inside a transaction")
+    cursor.execute(statement, parameters)
 
 
 def _sqlite_begin(cursor: Any, context: Any) -> None:

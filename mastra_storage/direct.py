@@ -24,8 +24,11 @@ What stays as it was:
   SQLAlchemy Connection opened on demand, as any other call's.
 
 Used by the sync facade for operations marked `single_statement` (one
-statement, a transaction by itself: no BEGIN, no COMMIT) on backends whose
-`Features.direct_statements` says so.
+statement, a transaction by itself: no BEGIN, no COMMIT; on PostgreSQL in
+autocommit, see `dialects.execute_alone`) on backends whose
+`Features.direct_statements` says so, and by the async facade where
+`Features.direct_statements_async` does (PostgreSQL: on the async engine's
+sync face, in one greenlet).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
 
-from .dialects import OWN_STATEMENT_HOOKS, PROXY_OPTION, features, sqlite_connection_ready
+from .dialects import OWN_STATEMENT_HOOKS, PROXY_OPTION, execute_alone, features
 
 S = TypeVar("S", bound=ClauseElement)
 
@@ -135,10 +138,15 @@ def _plan(
     ):
         return None
     if isinstance(statement, Select):
-        results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        )
+        try:
+            results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in statement.selected_columns
+            )
+        except Exception:
+            # A type whose processing depends on the driver's type code of
+            # the column (psycopg's numerics): through SQLAlchemy, which has it.
+            return None
     elif isinstance(statement, UpdateBase):
         results = None
     else:
@@ -265,9 +273,8 @@ class DirectExecutor:
                 # In here: an error opening the connection (the file gone or
                 # locked) is wrapped as any other.
                 raw = self._raw = self.engine.raw_connection()
-                sqlite_connection_ready(raw)  # SQLite: the one backend run directly
             cursor = raw.cursor()
-            cursor.execute(plan.sql, values)
+            execute_alone(self.dialect, raw, cursor, plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []
             cursor.close()
         except Exception as error:

@@ -10,6 +10,7 @@ import logging
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,15 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from support import SNAPSHOT
 from support import fill_single_statement_data as fill
 
-from mastra_storage import AsyncDefaultStorage, DefaultStorage, MastraStorage, direct, operations
+from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncPostgresStorage,
+    DefaultStorage,
+    MastraStorage,
+    PostgresStorage,
+    direct,
+    operations,
+)
 from mastra_storage.engines import create_async_engine_for_url
 from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
 
@@ -46,6 +55,15 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
     "persist_workflow_snapshot": lambda s: s.persist_workflow_snapshot(
         workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
     ),
+}
+
+
+POINT_READS: dict[str, Callable[[Any], Any]] = {
+    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
+    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
+    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
+    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
+    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
 }
 
 
@@ -273,15 +291,218 @@ def test_a_callers_engine_connected_before_us_still_commits_a_direct_write(
     engine.dispose()
 
 
-# -- async SQLite: point reads on the event loop's thread ---------------------------
+# -- PostgreSQL: the statement alone, in autocommit ---------------------------------
 
-POINT_READS: dict[str, Callable[[Any], Any]] = {
-    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
-    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
-    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
-    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
-    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+
+@pytest.fixture
+def pg_storage(postgres_url: str, pg_schemas: Any) -> Iterator[PostgresStorage]:
+    # One pooled connection: the one the tests below look at.
+    with PostgresStorage(
+        url=postgres_url, schema=pg_schemas.new("direct"), pool_size=1, max_overflow=0
+    ) as s:
+        s.init()
+        fill(s)
+        yield s
+
+
+@contextmanager
+def psycopg_executes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool, int]]]:
+    """Each statement psycopg's cursors run: (SQL, whether the connection was
+    in autocommit, its transaction status before it)."""
+    import psycopg
+
+    sent: list[tuple[str, bool, int]] = []
+    original = psycopg.Cursor.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        conn = self.connection
+        sent.append((str(query), conn.autocommit, int(conn.info.transaction_status)))
+        return original(self, query, params, **kw)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    yield sent
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_postgres_single_statement_call_runs_directly_in_autocommit(
+    pg_storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """One round trip: the statement alone, in autocommit (psycopg sends no
+    BEGIN then, and no COMMIT after); the pooled connection is back out of
+    autocommit, with no transaction open, when the call returns."""
+    with direct_runs(monkeypatch) as ran, psycopg_executes(monkeypatch) as sent:
+        CALLS[name](pg_storage)
+    batches = 3 if name.startswith("iter_messages") else 1  # 16 messages, 7 a batch
+    # A score's numeric columns are processed by psycopg's type code of the
+    # column, which only SQLAlchemy's result has: that read goes through it
+    # (in autocommit as well, by the dialect's hook).
+    assert len(ran) == (0 if name == "get_score_by_id" else batches)
+    assert [(autocommit, status) for _, autocommit, status in sent] == [(True, 0)] * batches
+    with pg_storage.engine.connect() as conn:  # the one pooled connection
+        driver: Any = conn.connection.driver_connection
+        assert driver.autocommit is False
+        assert driver.info.transaction_status == 0  # idle
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_postgres_direct_results_equal_those_through_sqlalchemy(
+    pg_storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    results = []
+    for watched in (False, True):
+        with direct_runs(monkeypatch) as ran:
+            if watched:
+                with observed(pg_storage) as seen:
+                    result = CALLS[name](pg_storage)
+                assert seen and not ran
+            else:
+                result = CALLS[name](pg_storage)
+                assert ran or name == "get_score_by_id"
+        after = pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="run2")
+        results.append((result, after))
+    assert results[0] == results[1]
+    if name == "persist_workflow_snapshot":
+        assert results[0][1] == SNAPSHOT
+    else:
+        assert results[0][0] not in (None, []) or name.endswith("(other resource)")
+
+
+ASYNC_CALLS: dict[str, Callable[[Any], Any]] = {
+    **POINT_READS,
+    "persist_workflow_snapshot": lambda s: s.persist_workflow_snapshot(
+        workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
+    ),
 }
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_CALLS))
+def test_an_async_postgres_single_statement_call_runs_directly_in_autocommit(
+    postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """As the sync facade: the statement alone, in autocommit, one round
+    trip, in one greenlet; the result equals the sync storage's."""
+    import psycopg
+
+    schema = pg_schemas.new("direct_async")
+    with PostgresStorage(url=postgres_url, schema=schema) as sync_storage:
+        sync_storage.init()
+        fill(sync_storage)
+        expected = ASYNC_CALLS[name](sync_storage)
+    sent: list[tuple[bool, int]] = []
+    original = psycopg.AsyncCursor.execute
+
+    async def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        conn = self.connection
+        sent.append((conn.autocommit, int(conn.info.transaction_status)))
+        return await original(self, query, params, **kw)
+
+    async def check() -> Any:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0)
+        try:
+            await storage.init()
+            with direct_runs(monkeypatch) as ran:
+                monkeypatch.setattr(psycopg.AsyncCursor, "execute", spy)
+                result = await ASYNC_CALLS[name](storage)
+                monkeypatch.setattr(psycopg.AsyncCursor, "execute", original)
+            async with storage.engine.connect() as conn:
+                raw: Any = await conn.get_raw_connection()
+                assert raw.driver_connection.autocommit is False
+                assert raw.driver_connection.info.transaction_status == 0
+            return result, ran
+        finally:
+            await storage.close()
+
+    result, ran = asyncio.run(check())
+    assert result == expected
+    assert sent == [(True, 0)]
+    assert len(ran) == (0 if name == "get_score_by_id" else 1)
+
+
+def _terminate_pooled_backend(storage: PostgresStorage) -> None:
+    """End the server side of the one pooled connection (a server restart or
+    an idle-session kill), while the pool holds it."""
+    with storage.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    killer = create_engine(storage.engine.url)
+    try:
+        with killer.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    finally:
+        killer.dispose()
+
+
+def test_a_postgres_direct_read_on_a_dropped_connection_runs_again(
+    pg_storage: PostgresStorage,
+) -> None:
+    _terminate_pooled_backend(pg_storage)
+    thread = pg_storage.get_thread_by_id(thread_id="t1")
+    assert thread is not None and thread.metadata == {"a": 1}
+
+
+def test_a_postgres_direct_write_on_a_dropped_connection_says_it_may_be_lost(
+    pg_storage: PostgresStorage,
+) -> None:
+    _terminate_pooled_backend(pg_storage)
+    with pytest.raises(ConnectionLostError) as caught:
+        pg_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
+    assert caught.value.written is None
+    pg_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={"ok": 1})
+    assert pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {"ok": 1}
+
+
+def test_a_postgres_direct_write_waits_for_a_row_lock_within_its_bound(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """The connection's lock_timeout holds in autocommit too: the upsert
+    waits for another transaction's row lock at most lock_timeout_ms, then
+    raises the typed error, nothing written; after the lock goes, it lands."""
+    schema = pg_schemas.new("direct_lock")
+    with PostgresStorage(url=postgres_url, schema=schema, lock_timeout_ms=300) as storage:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 0})
+        holder = create_engine(postgres_url)
+        try:
+            with holder.connect() as conn, conn.begin():
+                conn.exec_driver_sql(
+                    f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
+                    "WHERE run_id = 'r' FOR UPDATE"
+                )
+                started = time.monotonic()
+                with pytest.raises(StorageTimeoutError):
+                    storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="r", snapshot={"a": 1}
+                    )
+                assert time.monotonic() - started < 5
+        finally:
+            holder.dispose()
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 0}
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 2})
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 2}
+
+
+def test_an_autocommit_postgres_engine_runs_directly_as_it_is(
+    postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's engine in autocommit already: the statement runs as it is."""
+    schema = pg_schemas.new("direct_ac")
+    engine = create_engine(
+        postgres_url,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": f"-csearch_path={schema}"},
+    )
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        with PostgresStorage(engine=engine) as storage:
+            storage.init()
+            with direct_runs(monkeypatch) as ran:
+                storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
+                assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 1}
+            assert len(ran) == 2
+    finally:
+        engine.dispose()
+
+
+# -- async SQLite: point reads on the event loop's thread ---------------------------
 
 
 def test_the_point_reads_are_the_ones_checked_here() -> None:
