@@ -61,6 +61,7 @@ from .storage import (
     PostgresOptions,
     deadlock_retry_delay,
     direct_transaction,
+    direct_write,
     migrate_on,
     raise_unless_retryable,
     transaction,
@@ -68,12 +69,25 @@ from .storage import (
 
 T = TypeVar("T")
 
+_INLINE_WAL = "mastra_storage_inline_wal"
+"""Key in a pooled inline connection's `info`: whether it is in WAL mode
+(asked at its first inline write, which then turned its auto-checkpoint off)."""
+
 
 INLINE_SLICE_S = 0.002
 """Seconds of point reads on the event loop's thread (async SQLite) in one
 turn of the loop, after which the next read lets the loop run the other
 ready tasks first: however many reads are gathered, no task waits much
-longer than this for them."""
+longer than this for them. Point writes share the same slice."""
+
+INLINE_WRITES_PER_CHECKPOINT = 50
+"""Of the point writes to a SQLite file that may run on the event loop's
+thread, every this many-th goes through aiosqlite instead. The inline
+connections never checkpoint the WAL (`PRAGMA wal_autocheckpoint = 0`: a
+checkpoint writes the pages back and syncs the file, milliseconds the loop
+must not wait), aiosqlite's do, in its thread, once the WAL holds 1,000
+pages (SQLite's default): so inline writes alone grow the WAL to about
+1,000 pages plus what this many writes add, not without bound."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -128,7 +142,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     (`get_thread_by_id`, `get_resource_by_id`, `load_workflow_snapshot`,
     `get_workflow_run_by_id`, `get_score_by_id`) run on the event loop's
     thread on a connection of the storage's own that never waits (see
-    `_read_inline`); one that would wait goes through aiosqlite."""
+    `_read_inline`); one that would wait goes through aiosqlite. So does
+    the point write `persist_workflow_snapshot` without a fencing token, one
+    upsert committed by itself, in WAL mode only (see `_write_inline`): one
+    that finds the write lock taken goes through aiosqlite, as does every
+    `INLINE_WRITES_PER_CHECKPOINT`-th (whose commit checkpoints the WAL off
+    the loop). Point reads and writes run on the loop `INLINE_SLICE_S` at a
+    time, then let the other ready tasks run."""
 
     def __init__(
         self,
@@ -180,6 +200,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        self._inline_writer = (
+            None
+            if self._inline is None
+            else self._inline.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        )
+        self._point_writes = 0
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._initialized = False
@@ -299,6 +325,18 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             found, answer = self._read_inline(operation, kwargs)
             if found:
                 return answer  # type: ignore[return-value]
+        elif (
+            write
+            and self._inline is not None
+            and operations.is_point_write(operation)
+            and operations.is_single_statement(operation, kwargs)
+            and direct.unobserved(self._write_engine.sync_engine)
+            and self._inline_write_due()
+        ):
+            await self._share_the_loop()
+            written, answer = self._write_inline(operation, kwargs)
+            if written:
+                return answer  # type: ignore[return-value]
         engine = (
             self._write_engine
             if write
@@ -377,6 +415,46 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 if error.connection_invalidated or is_timeout(error):
                     return False, None
                 raise
+
+    def _inline_write_due(self) -> bool:
+        """Whether this point write may run on the loop's thread: all but
+        every `INLINE_WRITES_PER_CHECKPOINT`-th, which goes through aiosqlite
+        so that its commit checkpoints the WAL."""
+        self._point_writes += 1
+        return self._point_writes % INLINE_WRITES_PER_CHECKPOINT != 0
+
+    def _write_inline(
+        self, operation: Callable[..., T], kwargs: dict[str, Any]
+    ) -> tuple[bool, T | None]:
+        """A point write (`operations.point_write`: one statement writing one
+        row by its key, its own commit) to a SQLite file in WAL mode, run
+        directly on the event loop's thread: (True, its result); or (False,
+        None) when it certainly wrote nothing and would have had to wait:
+        the write lock taken (SQLite's "database is locked" after the 1 ms
+        busy wait, or a stale snapshot: both before anything is written), no
+        pooled connection free, or a connection not in WAL mode (whose
+        commit may wait for readers). Then the caller goes the aiosqlite way,
+        which waits within the bounds and honours cancellation.
+
+        Any other error is raised as the sync facade's direct write raises
+        it: a connection lost on the way gives `ConnectionLostError` with
+        `written=None` (the statement is its commit), never a second try.
+
+        In WAL mode a commit appends to the WAL and waits for nothing (no
+        sync with `synchronous = NORMAL`); the one slow part, the automatic
+        checkpoint, is off on these connections (`_inline_wal_ready`)."""
+        assert self._inline_writer is not None
+        with translate_errors():
+            try:
+                answer = direct_write(self._inline_writer, operation, kwargs, _inline_wal_ready)
+            except (direct.Declined, PoolTimeoutError):
+                return False, None
+            except DBAPIError as error:
+                if is_timeout(error) and not error.connection_invalidated:
+                    return False, None
+                raise_unless_retryable(error, write=True)
+                raise
+            return True, answer
 
     def iter_messages(
         self,
@@ -576,6 +654,28 @@ async def _transaction(
     call switches to the event loop only where the driver waits, instead of
     once per step of `async with engine.begin()` and `run_sync`."""
     return await greenlet_spawn(transaction, engine.sync_engine, operation, kwargs)
+
+
+def _inline_wal_ready(fairy: Any) -> bool:
+    """Whether a pooled inline connection (`fairy`: the pool's wrapper) may
+    write on the loop's thread: in WAL mode, which our connect hook asks for
+    and which a file locked at connect may have refused. Asked once per
+    connection, at its first write, which also turns its automatic
+    checkpoint off. While the connection is open in WAL mode, the file
+    cannot leave it (switching back needs every other connection closed)."""
+    info = fairy.info
+    wal: bool | None = info.get(_INLINE_WAL)
+    if wal is None:
+        cursor = fairy.dbapi_connection.cursor()
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            wal = str(mode).lower() == "wal"
+            if wal:
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        finally:
+            cursor.close()
+        info[_INLINE_WAL] = wal
+    return wal
 
 
 def _call_in_schema(
