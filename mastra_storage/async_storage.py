@@ -80,14 +80,17 @@ turn of the loop, after which the next read lets the loop run the other
 ready tasks first: however many reads are gathered, no task waits much
 longer than this for them. Point writes share the same slice."""
 
-INLINE_WRITES_PER_CHECKPOINT = 50
-"""Of the point writes to a SQLite file that may run on the event loop's
-thread, every this many-th goes through aiosqlite instead. The inline
-connections never checkpoint the WAL (`PRAGMA wal_autocheckpoint = 0`: a
-checkpoint writes the pages back and syncs the file, milliseconds the loop
-must not wait), aiosqlite's do, in its thread, once the WAL holds 1,000
-pages (SQLite's default): so inline writes alone grow the WAL to about
-1,000 pages plus what this many writes add, not without bound."""
+INLINE_WRITES_PER_CHECKPOINT = 100
+"""After this many point writes on the event loop's thread (async SQLite),
+a PASSIVE checkpoint runs in a worker thread (`_checkpoint_wal`). The
+inline connections never checkpoint by themselves (`PRAGMA
+wal_autocheckpoint = 0`): SQLite's automatic checkpoint runs in the
+committing connection and writes the pages back and syncs the file,
+milliseconds the loop must not wait. A PASSIVE checkpoint takes no lock a
+writer or reader waits for; the inline writes wait for it (off the loop),
+so that it copies every page and the next write starts the WAL over:
+inline writes alone keep the WAL to about what this many writes add, not
+without bound."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -145,10 +148,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     `_read_inline`); one that would wait goes through aiosqlite. So does
     the point write `persist_workflow_snapshot` without a fencing token, one
     upsert committed by itself, in WAL mode only (see `_write_inline`): one
-    that finds the write lock taken goes through aiosqlite, as does every
-    `INLINE_WRITES_PER_CHECKPOINT`-th (whose commit checkpoints the WAL off
-    the loop). Point reads and writes run on the loop `INLINE_SLICE_S` at a
-    time, then let the other ready tasks run."""
+    that finds the write lock taken, or meets a write of this storage under
+    way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
+    in a worker thread every `INLINE_WRITES_PER_CHECKPOINT` such writes.
+    Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
+    let the other ready tasks run."""
 
     def __init__(
         self,
@@ -200,12 +204,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._inline = self._create_inline_engine() if self._owns_engine else None
-        self._inline_writer = (
-            None
-            if self._inline is None
-            else self._inline.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-        )
-        self._point_writes = 0
+        self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock
+        self._since_checkpoint = 0
+        self._checkpoint: asyncio.Future[None] | None = None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._initialized = False
@@ -266,6 +267,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
+        running = self._checkpoint
+        if running is not None and running.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([running])  # its connection back to the pool first
         if self._inline is not None:
             self._inline.dispose()
         if self._owns_engine:
@@ -330,12 +334,17 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             and self._inline is not None
             and operations.is_point_write(operation)
             and operations.is_single_statement(operation, kwargs)
+            and not self._writes_in_flight  # it would wait 1 ms for their lock
             and direct.unobserved(self._write_engine.sync_engine)
-            and self._inline_write_due()
         ):
+            checkpoint = self._checkpoint
+            if checkpoint is not None and checkpoint.get_loop() is asyncio.get_running_loop():
+                # Pages written meanwhile would keep the WAL from starting over.
+                await asyncio.wait([checkpoint])
             await self._share_the_loop()
             written, answer = self._write_inline(operation, kwargs)
             if written:
+                self._checkpoint_now_and_then()
                 return answer  # type: ignore[return-value]
         engine = (
             self._write_engine
@@ -344,18 +353,22 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if operations.is_single_statement(operation)
             else self.engine
         )
-        with translate_errors():
-            for attempt in range(DEADLOCK_RETRIES + 1):
-                try:
-                    return await _transaction(engine, operation, kwargs)
-                except DBAPIError as error:
-                    delay = deadlock_retry_delay(error, attempt)
-                    if delay is None:
-                        raise_unless_retryable(error, write=write)
-                        # A read whose connection the server had dropped: once more.
+        self._writes_in_flight += int(write)
+        try:
+            with translate_errors():
+                for attempt in range(DEADLOCK_RETRIES + 1):
+                    try:
                         return await _transaction(engine, operation, kwargs)
-                await asyncio.sleep(delay)
-            raise AssertionError("unreachable: the last attempt returns or raises")
+                    except DBAPIError as error:
+                        delay = deadlock_retry_delay(error, attempt)
+                        if delay is None:
+                            raise_unless_retryable(error, write=write)
+                            # A read whose connection the server had dropped: once more.
+                            return await _transaction(engine, operation, kwargs)
+                    await asyncio.sleep(delay)
+                raise AssertionError("unreachable: the last attempt returns or raises")
+        finally:
+            self._writes_in_flight -= int(write)
 
     async def _share_the_loop(self) -> None:
         """Before a point read on the loop's thread: once such reads have run
@@ -416,12 +429,20 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                     return False, None
                 raise
 
-    def _inline_write_due(self) -> bool:
-        """Whether this point write may run on the loop's thread: all but
-        every `INLINE_WRITES_PER_CHECKPOINT`-th, which goes through aiosqlite
-        so that its commit checkpoints the WAL."""
-        self._point_writes += 1
-        return self._point_writes % INLINE_WRITES_PER_CHECKPOINT != 0
+    def _checkpoint_now_and_then(self) -> None:
+        """After a point write on the loop's thread: every
+        `INLINE_WRITES_PER_CHECKPOINT` of them, unless one still runs, a
+        PASSIVE checkpoint in a worker thread (its failure ignored: the next
+        one tries again), which the next point writes await."""
+        self._since_checkpoint += 1
+        if self._since_checkpoint < INLINE_WRITES_PER_CHECKPOINT:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        assert self._inline is not None
+        self._since_checkpoint = 0
+        self._checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint_wal, self._inline))
+        self._checkpoint.add_done_callback(_ignore_failure)
 
     def _write_inline(
         self, operation: Callable[..., T], kwargs: dict[str, Any]
@@ -442,11 +463,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
         In WAL mode a commit appends to the WAL and waits for nothing (no
         sync with `synchronous = NORMAL`); the one slow part, the automatic
-        checkpoint, is off on these connections (`_inline_wal_ready`)."""
-        assert self._inline_writer is not None
+        checkpoint, is off on these connections (`_inline_wal_ready`) and
+        done in a worker thread instead (`_checkpoint_now_and_then`)."""
+        assert self._inline is not None
         with translate_errors():
             try:
-                answer = direct_write(self._inline_writer, operation, kwargs, _inline_wal_ready)
+                # `accept` given: only the statement run directly, never a BEGIN.
+                answer = direct_write(self._inline, operation, kwargs, _inline_wal_ready)
             except (direct.Declined, PoolTimeoutError):
                 return False, None
             except DBAPIError as error:
@@ -676,6 +699,26 @@ def _inline_wal_ready(fairy: Any) -> bool:
             cursor.close()
         info[_INLINE_WAL] = wal
     return wal
+
+
+def _checkpoint_wal(engine: Engine) -> None:
+    """`PRAGMA wal_checkpoint(PASSIVE)` on a pooled connection of `engine`
+    (the inline one: 1 ms pool wait), in a worker thread: the WAL's
+    committed pages copied into the file, waiting for no reader or writer
+    and blocking none; the first write after a full copy starts the WAL over."""
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+
+
+def _ignore_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a checkpoint that failed is retried later
 
 
 def _call_in_schema(
