@@ -80,17 +80,23 @@ turn of the loop, after which the next read lets the loop run the other
 ready tasks first: however many reads are gathered, no task waits much
 longer than this for them. Point writes share the same slice."""
 
+WAL_PAGES_PER_CHECKPOINT = 1_000
+"""About how many pages the point writes on the event loop's thread (async
+SQLite) add to the WAL before a PASSIVE checkpoint runs in a worker thread
+(`_checkpoint_wal`): SQLite's own automatic checkpoint threshold, which the
+sync facade's commits keep. The inline connections never checkpoint by
+themselves (`PRAGMA wal_autocheckpoint = 0`): SQLite's automatic
+checkpoint runs in the committing connection and writes the pages back and
+syncs the file, milliseconds the loop must not wait. A PASSIVE checkpoint
+takes no lock a writer or reader waits for; the inline writes wait for it
+(off the loop), so that it copies every page and the next write starts the
+WAL over: inline writes alone keep the WAL at about this many pages."""
+
 INLINE_WRITES_PER_CHECKPOINT = 100
-"""After this many point writes on the event loop's thread (async SQLite),
-a PASSIVE checkpoint runs in a worker thread (`_checkpoint_wal`). The
-inline connections never checkpoint by themselves (`PRAGMA
-wal_autocheckpoint = 0`): SQLite's automatic checkpoint runs in the
-committing connection and writes the pages back and syncs the file,
-milliseconds the loop must not wait. A PASSIVE checkpoint takes no lock a
-writer or reader waits for; the inline writes wait for it (off the loop),
-so that it copies every page and the next write starts the WAL over:
-inline writes alone keep the WAL to about what this many writes add, not
-without bound."""
+"""Point writes on the loop's thread before the first checkpoint. Each
+checkpoint sets the number until the next from the pages it found
+(`WAL_PAGES_PER_CHECKPOINT` over the pages per write: ~100 for a 2.5 KB
+snapshot), within a tenth and ten times this."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -150,7 +156,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     upsert committed by itself, in WAL mode only (see `_write_inline`): one
     that finds the write lock taken, or meets a write of this storage under
     way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
-    in a worker thread every `INLINE_WRITES_PER_CHECKPOINT` such writes.
+    in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so.
     Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
     let the other ready tasks run."""
 
@@ -206,7 +212,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._inline = self._create_inline_engine() if self._owns_engine else None
         self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock
         self._since_checkpoint = 0
-        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpoint_every = INLINE_WRITES_PER_CHECKPOINT
+        self._checkpoint: asyncio.Future[int] | None = None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._initialized = False
@@ -268,7 +275,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if self._lock_engine is not None:
             self._lock_engine.dispose()
         running = self._checkpoint
-        if running is not None and running.get_loop() is asyncio.get_running_loop():
+        loop = asyncio.get_running_loop()
+        if running is not None and not running.done() and running.get_loop() is loop:
             await asyncio.wait([running])  # its connection back to the pool first
         if self._inline is not None:
             self._inline.dispose()
@@ -338,7 +346,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             and direct.unobserved(self._write_engine.sync_engine)
         ):
             checkpoint = self._checkpoint
-            if checkpoint is not None and checkpoint.get_loop() is asyncio.get_running_loop():
+            if (
+                checkpoint is not None
+                and not checkpoint.done()
+                and checkpoint.get_loop() is asyncio.get_running_loop()
+            ):
                 # Pages written meanwhile would keep the WAL from starting over.
                 await asyncio.wait([checkpoint])
             await self._share_the_loop()
@@ -430,19 +442,33 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 raise
 
     def _checkpoint_now_and_then(self) -> None:
-        """After a point write on the loop's thread: every
-        `INLINE_WRITES_PER_CHECKPOINT` of them, unless one still runs, a
-        PASSIVE checkpoint in a worker thread (its failure ignored: the next
-        one tries again), which the next point writes await."""
+        """After a point write on the loop's thread: once about
+        `WAL_PAGES_PER_CHECKPOINT` pages were written since the last one
+        (counted in writes, `_checkpoint_every`), unless one still runs, a
+        PASSIVE checkpoint in a worker thread, which the next point writes
+        await. Its failure is ignored: the next one tries again."""
         self._since_checkpoint += 1
-        if self._since_checkpoint < INLINE_WRITES_PER_CHECKPOINT:
+        if self._since_checkpoint < self._checkpoint_every:
             return
         if self._checkpoint is not None and not self._checkpoint.done():
             return
         assert self._inline is not None
-        self._since_checkpoint = 0
-        self._checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint_wal, self._inline))
-        self._checkpoint.add_done_callback(_ignore_failure)
+        writes, self._since_checkpoint = self._since_checkpoint, 0
+        checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint_wal, self._inline))
+        checkpoint.add_done_callback(lambda done: self._checkpointed(writes, done))
+        self._checkpoint = checkpoint
+
+    def _checkpointed(self, writes: int, checkpoint: asyncio.Future[int]) -> None:
+        """A checkpoint over: the writes until the next one set from the
+        pages per write this one found in the WAL."""
+        if checkpoint.cancelled() or checkpoint.exception() is not None:
+            return  # retrieved: a checkpoint that failed is tried again later
+        pages = checkpoint.result()
+        if pages > 0:
+            every = writes * WAL_PAGES_PER_CHECKPOINT // pages
+            self._checkpoint_every = min(
+                INLINE_WRITES_PER_CHECKPOINT * 10, max(INLINE_WRITES_PER_CHECKPOINT // 10, every)
+            )
 
     def _write_inline(
         self, operation: Callable[..., T], kwargs: dict[str, Any]
@@ -701,24 +727,21 @@ def _inline_wal_ready(fairy: Any) -> bool:
     return wal
 
 
-def _checkpoint_wal(engine: Engine) -> None:
+def _checkpoint_wal(engine: Engine) -> int:
     """`PRAGMA wal_checkpoint(PASSIVE)` on a pooled connection of `engine`
     (the inline one: 1 ms pool wait), in a worker thread: the WAL's
     committed pages copied into the file, waiting for no reader or writer
-    and blocking none; the first write after a full copy starts the WAL over."""
+    and blocking none; the first write after a full copy starts the WAL
+    over. Returns how many pages the WAL held."""
     raw: Any = engine.raw_connection()
     try:
         cursor = raw.cursor()
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        cursor.fetchall()
+        _busy, pages, _copied = cursor.fetchone()
         cursor.close()
     finally:
         raw.close()
-
-
-def _ignore_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: a checkpoint that failed is retried later
+    return int(pages)
 
 
 def _call_in_schema(

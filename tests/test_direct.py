@@ -812,8 +812,8 @@ def test_no_async_snapshot_write_on_the_loop_outside_wal_mode(
 
 def test_inline_snapshot_writes_alone_keep_the_wal_bounded(tmp_path: Path) -> None:
     """The inline connections never checkpoint (`wal_autocheckpoint = 0`:
-    the loop never waits for one); every `INLINE_WRITES_PER_CHECKPOINT`
-    writes a PASSIVE checkpoint runs in a worker thread, which the writes
+    the loop never waits for one); every `WAL_PAGES_PER_CHECKPOINT` pages
+    or so a PASSIVE checkpoint runs in a worker thread, which the writes
     wait for (off the loop). 3,000 writes of 2.5 KB (~30,000 WAL pages if
     never checkpointed, ~120 MB) leave a WAL of a few MB, as the sync
     storage's (SQLite's automatic checkpoint at 1,000 pages: ~4 MB)."""
