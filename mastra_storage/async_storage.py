@@ -69,12 +69,34 @@ from .storage import (
 
 T = TypeVar("T")
 
+_INLINE_WAL = "mastra_storage_inline_wal"
+"""Key in a pooled inline connection's `info`: whether it is in WAL mode
+(asked at its first inline write, which then turned its auto-checkpoint off)."""
+
 
 INLINE_SLICE_S = 0.002
 """Seconds of point reads on the event loop's thread (async SQLite) in one
 turn of the loop, after which the next read lets the loop run the other
 ready tasks first: however many reads are gathered, no task waits much
-longer than this for them."""
+longer than this for them. Point writes share the same slice."""
+
+WAL_PAGES_PER_CHECKPOINT = 1_000
+"""About how many pages the point writes on the event loop's thread (async
+SQLite) add to the WAL before a PASSIVE checkpoint runs in a worker thread
+(`_checkpoint_wal`): SQLite's own automatic checkpoint threshold, which the
+sync facade's commits keep. The inline connections never checkpoint by
+themselves (`PRAGMA wal_autocheckpoint = 0`): SQLite's automatic
+checkpoint runs in the committing connection and writes the pages back and
+syncs the file, milliseconds the loop must not wait. A PASSIVE checkpoint
+takes no lock a writer or reader waits for; the inline writes wait for it
+(off the loop), so that it copies every page and the next write starts the
+WAL over: inline writes alone keep the WAL at about this many pages."""
+
+INLINE_WRITES_PER_CHECKPOINT = 100
+"""Point writes on the loop's thread before the first checkpoint. Each
+checkpoint sets the number until the next from the pages it found
+(`WAL_PAGES_PER_CHECKPOINT` over the pages per write: ~100 for a 2.5 KB
+snapshot), within a tenth and ten times this."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -129,7 +151,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     (`get_thread_by_id`, `get_resource_by_id`, `load_workflow_snapshot`,
     `get_workflow_run_by_id`, `get_score_by_id`) run on the event loop's
     thread on a connection of the storage's own that never waits (see
-    `_read_inline`); one that would wait goes through aiosqlite."""
+    `_read_inline`); one that would wait goes through aiosqlite. So does
+    the point write `persist_workflow_snapshot` without a fencing token, one
+    upsert committed by itself, in WAL mode only (see `_write_inline`): one
+    that finds the write lock taken, or meets a write of this storage under
+    way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
+    in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so.
+    Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
+    let the other ready tasks run."""
 
     def __init__(
         self,
@@ -184,6 +213,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock
+        self._since_checkpoint = 0
+        self._checkpoint_every = INLINE_WRITES_PER_CHECKPOINT
+        self._checkpoint: asyncio.Future[int] | None = None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._initialized = False
@@ -244,6 +277,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
+        running = self._checkpoint
+        loop = asyncio.get_running_loop()
+        if running is not None and not running.done() and running.get_loop() is loop:
+            await asyncio.wait([running])  # its connection back to the pool first
         if self._inline is not None:
             self._inline.dispose()
         if self._owns_engine:
@@ -303,6 +340,27 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             found, answer = self._read_inline(operation, kwargs)
             if found:
                 return answer  # type: ignore[return-value]
+        elif (
+            write
+            and self._inline is not None
+            and operations.is_point_write(operation)
+            and operations.is_single_statement(operation, kwargs)
+            and not self._writes_in_flight  # it would wait 1 ms for their lock
+            and direct.unobserved(self._write_engine.sync_engine)
+        ):
+            checkpoint = self._checkpoint
+            if (
+                checkpoint is not None
+                and not checkpoint.done()
+                and checkpoint.get_loop() is asyncio.get_running_loop()
+            ):
+                # Pages written meanwhile would keep the WAL from starting over.
+                await asyncio.wait([checkpoint])
+            await self._share_the_loop()
+            written, answer = self._write_inline(operation, kwargs)
+            if written:
+                self._checkpoint_now_and_then()
+                return answer  # type: ignore[return-value]
         engine = (
             self._write_engine
             if write
@@ -316,18 +374,22 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 run = _direct_transaction
             elif write and operations.is_single_statement(operation, kwargs):
                 run = _direct_write
-        with translate_errors():
-            for attempt in range(DEADLOCK_RETRIES + 1):
-                try:
-                    return await run(engine, operation, kwargs)
-                except DBAPIError as error:
-                    delay = deadlock_retry_delay(error, attempt)
-                    if delay is None:
-                        raise_unless_retryable(error, write=write)
-                        # A read whose connection the server had dropped: once more.
-                        return await _transaction(engine, operation, kwargs)
-                await asyncio.sleep(delay)
-            raise AssertionError("unreachable: the last attempt returns or raises")
+        self._writes_in_flight += int(write)
+        try:
+            with translate_errors():
+                for attempt in range(DEADLOCK_RETRIES + 1):
+                    try:
+                        return await run(engine, operation, kwargs)
+                    except DBAPIError as error:
+                        delay = deadlock_retry_delay(error, attempt)
+                        if delay is None:
+                            raise_unless_retryable(error, write=write)
+                            # A read whose connection the server had dropped: once more.
+                            return await _transaction(engine, operation, kwargs)
+                    await asyncio.sleep(delay)
+                raise AssertionError("unreachable: the last attempt returns or raises")
+        finally:
+            self._writes_in_flight -= int(write)
 
     async def _share_the_loop(self) -> None:
         """Before a point read on the loop's thread: once such reads have run
@@ -387,6 +449,70 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 if error.connection_invalidated or is_timeout(error):
                     return False, None
                 raise
+
+    def _checkpoint_now_and_then(self) -> None:
+        """After a point write on the loop's thread: once about
+        `WAL_PAGES_PER_CHECKPOINT` pages were written since the last one
+        (counted in writes, `_checkpoint_every`), unless one still runs, a
+        PASSIVE checkpoint in a worker thread, which the next point writes
+        await. Its failure is ignored: the next one tries again."""
+        self._since_checkpoint += 1
+        if self._since_checkpoint < self._checkpoint_every:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        assert self._inline is not None
+        writes, self._since_checkpoint = self._since_checkpoint, 0
+        checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint_wal, self._inline))
+        checkpoint.add_done_callback(lambda done: self._checkpointed(writes, done))
+        self._checkpoint = checkpoint
+
+    def _checkpointed(self, writes: int, checkpoint: asyncio.Future[int]) -> None:
+        """A checkpoint over: the writes until the next one set from the
+        pages per write this one found in the WAL."""
+        if checkpoint.cancelled() or checkpoint.exception() is not None:
+            return  # retrieved: a checkpoint that failed is tried again later
+        pages = checkpoint.result()
+        if pages > 0:
+            every = writes * WAL_PAGES_PER_CHECKPOINT // pages
+            self._checkpoint_every = min(
+                INLINE_WRITES_PER_CHECKPOINT * 10, max(INLINE_WRITES_PER_CHECKPOINT // 10, every)
+            )
+
+    def _write_inline(
+        self, operation: Callable[..., T], kwargs: dict[str, Any]
+    ) -> tuple[bool, T | None]:
+        """A point write (`operations.point_write`: one statement writing one
+        row by its key, its own commit) to a SQLite file in WAL mode, run
+        directly on the event loop's thread: (True, its result); or (False,
+        None) when it certainly wrote nothing and would have had to wait:
+        the write lock taken (SQLite's "database is locked" after the 1 ms
+        busy wait, or a stale snapshot: both before anything is written), no
+        pooled connection free, or a connection not in WAL mode (whose
+        commit may wait for readers). Then the caller goes the aiosqlite way,
+        which waits within the bounds and honours cancellation.
+
+        Any other error is raised as the sync facade's direct write raises
+        it: a connection lost on the way gives `ConnectionLostError` with
+        `written=None` (the statement is its commit), never a second try.
+
+        In WAL mode a commit appends to the WAL and waits for nothing (no
+        sync with `synchronous = NORMAL`); the one slow part, the automatic
+        checkpoint, is off on these connections (`_inline_wal_ready`) and
+        done in a worker thread instead (`_checkpoint_now_and_then`)."""
+        assert self._inline is not None
+        with translate_errors():
+            try:
+                # `accept` given: only the statement run directly, never a BEGIN.
+                answer = direct_write(self._inline, operation, kwargs, _inline_wal_ready)
+            except (direct.Declined, PoolTimeoutError):
+                return False, None
+            except DBAPIError as error:
+                if is_timeout(error) and not error.connection_invalidated:
+                    return False, None
+                raise_unless_retryable(error, write=True)
+                raise
+            return True, answer
 
     def iter_messages(
         self,
@@ -600,6 +726,45 @@ async def _direct_write(
 ) -> T:
     """`storage.direct_write` on the async engine's sync face, in one greenlet."""
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
+
+
+def _inline_wal_ready(fairy: Any) -> bool:
+    """Whether a pooled inline connection (`fairy`: the pool's wrapper) may
+    write on the loop's thread: in WAL mode, which our connect hook asks for
+    and which a file locked at connect may have refused. Asked once per
+    connection, at its first write, which also turns its automatic
+    checkpoint off. While the connection is open in WAL mode, the file
+    cannot leave it (switching back needs every other connection closed)."""
+    info = fairy.info
+    wal: bool | None = info.get(_INLINE_WAL)
+    if wal is None:
+        cursor = fairy.dbapi_connection.cursor()
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            wal = str(mode).lower() == "wal"
+            if wal:
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        finally:
+            cursor.close()
+        info[_INLINE_WAL] = wal
+    return wal
+
+
+def _checkpoint_wal(engine: Engine) -> int:
+    """`PRAGMA wal_checkpoint(PASSIVE)` on a pooled connection of `engine`
+    (the inline one: 1 ms pool wait), in a worker thread: the WAL's
+    committed pages copied into the file, waiting for no reader or writer
+    and blocking none; the first write after a full copy starts the WAL
+    over. Returns how many pages the WAL held."""
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, pages, _copied = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return int(pages)
 
 
 def _call_in_schema(

@@ -217,18 +217,29 @@ class DirectResult:
         return None if row is None else row[0]
 
 
+class Declined(Exception):
+    """A `DirectExecutor` given `accept` sent nothing: the pooled connection
+    it checked out was refused, or a statement could not run directly."""
+
+
 class DirectExecutor:
     """Runs one operation's statements: a `prepare`d one directly on a pooled
     DBAPI connection, anything else on a SQLAlchemy Connection (in a
     transaction, as the facade's own calls) opened on demand. Each statement
     run directly is a transaction by itself (autocommit): only for operations
     that send one statement. A context manager: its exit returns the
-    connection to the pool (and commits the SQLAlchemy transaction, if any)."""
+    connection to the pool (and commits the SQLAlchemy transaction, if any).
 
-    def __init__(self, engine: Engine) -> None:
+    With `accept` (a test of the pooled connection, given the pool's wrapper
+    once checked out), only statements run directly are sent, on a
+    connection `accept` says yes to; otherwise `Declined` is raised before
+    anything is sent."""
+
+    def __init__(self, engine: Engine, accept: Callable[[Any], bool] | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
+        self._accept = accept
         self._raw: Any = None
         self._conn: Connection | None = None
 
@@ -258,6 +269,8 @@ class DirectExecutor:
         if self._conn is None:
             plan = plan_for(self.dialect, statement, params, self._schema_map)  # type: ignore[arg-type]
         if plan is None:
+            if self._accept is not None:
+                raise Declined(f"not run directly: {statement}")
             if self._conn is None:
                 self._conn = self.engine.connect()
                 self._conn.begin()
@@ -273,6 +286,8 @@ class DirectExecutor:
                 # In here: an error opening the connection (the file gone or
                 # locked) is wrapped as any other.
                 raw = self._raw = self.engine.raw_connection()
+                if self._accept is not None and not self._accept(raw):
+                    raise Declined("the pooled connection was refused")
             cursor = raw.cursor()
             execute_alone(self.dialect, raw, cursor, plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []

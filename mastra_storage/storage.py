@@ -1197,21 +1197,33 @@ def transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, A
         raise
 
 
-def direct_transaction(engine: Engine, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
+def direct_transaction(
+    engine: Engine,
+    operation: Callable[..., T],
+    kwargs: dict[str, Any],
+    accept: Callable[[Any], bool] | None = None,
+) -> T:
     """A single-statement read through `direct.DirectExecutor`: its prebuilt
-    statement on the pooled DBAPI connection, a transaction by itself."""
-    with direct.DirectExecutor(engine) as executor:
+    statement on the pooled DBAPI connection, a transaction by itself
+    (`accept`: as the executor's)."""
+    with direct.DirectExecutor(engine, accept) as executor:
         # The executor offers the part of Connection's interface operations use.
         return operation(cast(Connection, executor), **kwargs)
 
 
-def direct_write(engine: Engine, operation: Callable[..., T], kwargs: dict[str, Any]) -> T:
+def direct_write(
+    engine: Engine,
+    operation: Callable[..., T],
+    kwargs: dict[str, Any],
+    accept: Callable[[Any], bool] | None = None,
+) -> T:
     """A single-statement write through `direct.DirectExecutor`, in autocommit:
     the statement's execution is its commit, so an error says it may have
     come from the commit (`COMMIT_REACHED`): a dropped connection raises
-    `ConnectionLostError` with `written=None`, and nothing is retried."""
+    `ConnectionLostError` with `written=None`, and nothing is retried
+    (`accept`: as the executor's)."""
     try:
-        return direct_transaction(engine, operation, kwargs)
+        return direct_transaction(engine, operation, kwargs, accept)
     except DBAPIError as error:
         setattr(error, COMMIT_REACHED, True)
         raise

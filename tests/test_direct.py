@@ -29,6 +29,7 @@ from mastra_storage import (
     DefaultStorage,
     MastraStorage,
     PostgresStorage,
+    async_storage,
     direct,
     operations,
 )
@@ -603,15 +604,24 @@ def test_an_async_point_read_error_that_is_no_wait_is_raised(tmp_path: Path) -> 
     asyncio.run(check())
 
 
-def test_no_inline_reads_for_memory_or_a_callers_engine(tmp_path: Path) -> None:
+def test_no_inline_reads_or_writes_for_memory_or_a_callers_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def check() -> None:
         memory = AsyncDefaultStorage(url="file::memory:")
         engine = create_async_engine_for_url(f"file:{tmp_path / 'db.sqlite'}")
         callers = AsyncDefaultStorage(engine=engine)
         try:
             assert memory._inline is None and callers._inline is None
-            assert await memory.get_thread_by_id(thread_id="none") is None
-            assert await callers.get_thread_by_id(thread_id="none") is None
+            with direct_runs(monkeypatch) as ran:
+                for storage in (memory, callers):
+                    assert await storage.get_thread_by_id(thread_id="none") is None
+                    await storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="r", snapshot={"a": 1}
+                    )
+                    found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
+                    assert found == {"a": 1}
+            assert not ran
         finally:
             await memory.close()
             await callers.close()
@@ -734,6 +744,353 @@ def test_gathered_async_point_reads_let_the_other_tasks_run(tmp_path: Path) -> N
             await asyncio.gather(other(), *(read() for _ in range(300)))
             assert done == 300
             assert [n for n in seen if 0 < n < 300], "the other task ran between the reads"
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+# -- point writes on the event loop's thread (async SQLite) ---------------------------
+
+BIG = {"steps": "x" * 2_500}
+"""A snapshot of ~2.5 KB: about ten WAL pages a write."""
+
+
+@contextmanager
+def inline_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool]]]:
+    """(SQL, whether on the calling thread) of each statement `DirectExecutor`
+    ran itself, and the async storages' aiosqlite transactions ("aiosqlite")."""
+    ran: list[tuple[str, bool]] = []
+    original = direct.DirectExecutor._run
+    through_aiosqlite = async_storage._transaction
+    caller = threading.get_ident()
+
+    def spy(self: direct.DirectExecutor, plan: direct.Plan, params: Any) -> Any:
+        ran.append((plan.sql, threading.get_ident() == caller))
+        return original(self, plan, params)
+
+    async def spy_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
+        ran.append(("aiosqlite", False))
+        return await through_aiosqlite(engine, operation, kwargs)
+
+    monkeypatch.setattr(direct.DirectExecutor, "_run", spy)
+    monkeypatch.setattr(async_storage, "_transaction", spy_transaction)
+    yield ran
+
+
+def _inserts(ran: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    return [step for step in ran if step[0].startswith("INSERT INTO mastra_workflow_snapshot")]
+
+
+def test_an_async_snapshot_write_runs_on_the_loop_and_is_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unfenced `persist_workflow_snapshot` is one upsert run on the event
+    loop's thread (no aiosqlite trip), committed when the await returns: a
+    sync storage on the file reads it right after. A fenced one is a
+    transaction (the lock row checked first), through aiosqlite."""
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.init()
+            with DefaultStorage(url=f"file:{path}") as other:
+                with inline_writes(monkeypatch) as ran:
+                    for version in range(3):
+                        await storage.persist_workflow_snapshot(
+                            workflow_name="wf", run_id="new", snapshot={"v": version}
+                        )
+                        seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
+                        assert seen == {"v": version}
+                assert [step for _sql, step in _inserts(ran)] == [True] * 3
+                assert ("aiosqlite", False) not in ran
+                async with storage.workflow_run_lock(workflow_name="wf", run_id="new") as held:
+                    with inline_writes(monkeypatch) as ran:
+                        await storage.persist_workflow_snapshot(
+                            workflow_name="wf",
+                            run_id="new",
+                            snapshot={"v": "fenced"},
+                            fencing_token=held.fencing_token,
+                        )
+                    assert ran == [("aiosqlite", False)]
+                seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
+                assert seen == {"v": "fenced"}
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_snapshot_write_meeting_the_write_lock_goes_the_aiosqlite_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection holds the write lock: the write on the loop's
+    thread gives up after SQLite's 1 ms busy wait (nothing written: the lock
+    comes first) and the same write goes through aiosqlite, which waits for
+    the lock off the loop and succeeds once it is released."""
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.init()
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.3, holder.execute, "ROLLBACK")
+            started = loop.time()
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="locked", snapshot={"a": 1}
+                )
+            waited = loop.time() - started
+            holder.close()
+            assert 0.25 < waited < 5
+            assert [step for _sql, step in _inserts(ran)] == [True]  # tried on the loop once
+            assert ran[-1] == ("aiosqlite", False)
+            with DefaultStorage(url=f"file:{path}") as other:
+                assert other.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {"a": 1}
+            # The lock free again: the next write runs on the loop.
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="locked", snapshot={"a": 2}
+                )
+            assert _inserts(ran) == ran and ran[0][1]
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {
+                "a": 2
+            }
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_snapshot_write_meeting_a_write_of_its_storage_under_way_goes_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a write of the same storage runs through aiosqlite (it holds, or
+    is about to take, SQLite's write lock), a point write goes through
+    aiosqlite too, without a try on the loop's thread that would wait 1 ms
+    for that lock and fail."""
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.init()
+            release = asyncio.Event()
+            real = async_storage._transaction
+
+            async def slow_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
+                await release.wait()
+                return await real(engine, operation, kwargs)
+
+            monkeypatch.setattr(async_storage, "_transaction", slow_transaction)
+            under_way = asyncio.create_task(
+                storage.update_thread(id="t1", title="renamed", metadata={})
+            )
+            await asyncio.sleep(0.01)
+            with inline_writes(monkeypatch) as ran:  # its spy wraps slow_transaction
+                point = asyncio.create_task(
+                    storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="after", snapshot={"a": 1}
+                    )
+                )
+                await asyncio.sleep(0.01)
+                release.set()
+                await asyncio.gather(under_way, point)
+            assert not _inserts(ran) and ran == [("aiosqlite", False)]
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="after") == {
+                "a": 1
+            }
+            # Nothing under way: on the loop again.
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="after", snapshot={"a": 2}
+                )
+            assert [step for _sql, step in _inserts(ran)] == [True]
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_snapshot_write_waiting_for_the_lock_can_be_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.init()
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                with inline_writes(monkeypatch) as ran, pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        storage.persist_workflow_snapshot(
+                            workflow_name="wf", run_id="cancelled", snapshot={"a": 1}
+                        ),
+                        0.2,
+                    )
+                assert loop.time() - started < 2  # the lock bound is 10 s
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert [step for _sql, step in _inserts(ran)] == [True]
+            assert ran[-1] == ("aiosqlite", False)
+            assert (
+                await storage.load_workflow_snapshot(workflow_name="wf", run_id="cancelled") is None
+            )
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_snapshot_write_on_a_lost_connection_says_it_may_be_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's "Cannot operate on a closed database." on the loop's thread
+    is a lost connection: as the sync direct write (the statement is its own
+    commit), `ConnectionLostError(written=None)`, not tried again through
+    aiosqlite; the next write gets a new connection."""
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
+            assert storage._inline is not None
+            raw: Any = storage._inline.raw_connection()
+            driver = raw.driver_connection
+            raw.close()
+            driver.close()
+            with inline_writes(monkeypatch) as ran, pytest.raises(ConnectionLostError) as caught:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="r9", snapshot={"lost": 1}
+                )
+            assert caught.value.written is None
+            assert "closed database" in str(caught.value.__cause__)
+            assert [step for _sql, step in ran] == [True]  # no second try
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="r9", snapshot={"ok": 1}
+            )
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {
+                "ok": 1
+            }
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_no_async_snapshot_write_on_the_loop_outside_wal_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inline connection that is not in WAL mode (the switch refused: the
+    file locked when it connected) writes nothing on the loop's thread: its
+    commit could wait for readers. The write goes through aiosqlite."""
+    path = tmp_path / "db.sqlite"
+    sent: list[str] = []
+
+    def rollback_journal(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode = DELETE")  # we are its only connection
+        dbapi_connection.set_trace_callback(sent.append)
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            await storage.init()
+            await storage.engine.dispose()
+            assert storage._inline is not None
+            event.listen(storage._inline, "connect", rollback_journal)
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="delete", snapshot={"a": 1}
+                )
+            assert ran[-1] == ("aiosqlite", False)
+            assert not [sql for sql in sent if "INSERT" in sql]
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="delete") == {
+                "a": 1
+            }
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_inline_snapshot_writes_alone_keep_the_wal_bounded(tmp_path: Path) -> None:
+    """The inline connections never checkpoint (`wal_autocheckpoint = 0`:
+    the loop never waits for one); every `WAL_PAGES_PER_CHECKPOINT` pages
+    or so a PASSIVE checkpoint runs in a worker thread, which the writes
+    wait for (off the loop). 3,000 writes of 2.5 KB (~30,000 WAL pages if
+    never checkpointed, ~120 MB) leave a WAL of a few MB, as the sync
+    storage's (SQLite's automatic checkpoint at 1,000 pages: ~4 MB)."""
+    path = tmp_path / "db.sqlite"
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            for number in range(3_000):
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id=f"run-{number % 500}", snapshot=BIG
+                )
+            assert storage._inline is not None
+            with storage._inline.connect() as conn:
+                autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            assert autocheckpoint == 0
+            assert Path(f"{path}-wal").stat().st_size < 6_000_000
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_gathered_async_snapshot_writes_let_the_other_tasks_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 writes gathered at once run on the loop's thread a slice at a
+    time (`INLINE_SLICE_S`), then one per turn of the loop: with the slice
+    made 0, every write after a turn's first waits for a later turn, so
+    another task counting the loop's turns sees the writes end in ~300
+    different turns (without the slice the burst ran in a handful)."""
+    monkeypatch.setattr(async_storage, "INLINE_SLICE_S", 0.0)
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+            finished = False
+            turn = 0
+            ended_in: list[int] = []  # the turn each write ended in
+
+            async def count_turns() -> None:
+                nonlocal turn
+                while not finished:
+                    turn += 1
+                    await asyncio.sleep(0)
+
+            async def write(number: int) -> None:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id=f"burst-{number}", snapshot=BIG
+                )
+                ended_in.append(turn)
+
+            counting = asyncio.create_task(count_turns())
+            await asyncio.sleep(0)
+            with inline_writes(monkeypatch) as ran:
+                await asyncio.gather(*(write(number) for number in range(300)))
+            finished = True
+            await counting
+            assert len([step for _sql, step in _inserts(ran) if step]) >= 290
+            assert len(set(ended_in)) >= 250, len(set(ended_in))
+            runs = await storage.list_workflow_runs(workflow_name="wf", per_page=1)
+            assert runs.total >= 300
         finally:
             await storage.close()
 

@@ -136,6 +136,21 @@ def test_the_conditionally_marked_operations_are_the_ones_checked_here() -> None
     assert marked == {"persist_workflow_snapshot": ("fencing_token",)}
 
 
+def test_the_point_writes_are_the_conditionally_marked_ones() -> None:
+    """`point_write` is a `single_statement_unless` mark (checked to send one
+    statement below) of a write of one row by its key (checked below too)."""
+    marked = {
+        name
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.is_point_write(getattr(operations, name))
+    }
+    assert marked == {"persist_workflow_snapshot"}
+    write = operations.persist_workflow_snapshot
+    assert not operations.is_single_statement(write, {"fencing_token": 7})
+    assert operations.is_single_statement(write, {"fencing_token": None})
+
+
 @pytest.mark.parametrize("existing", [False, True], ids=["insert", "update"])
 def test_an_unfenced_snapshot_write_sends_one_statement(
     storage: MastraStorage, existing: bool
@@ -148,4 +163,30 @@ def test_an_unfenced_snapshot_write_sends_one_statement(
     with counting(_engine(storage)) as sent:
         storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot={"v": 1})
     assert len(sent) == 1, sent
+    # One row, by its key: a one-row INSERT whose conflict on the key updates it.
+    assert sent[0].lstrip().upper().startswith("INSERT INTO"), sent
     assert storage.load_workflow_snapshot(workflow_name="wf", run_id="run") == {"v": 1}
+    assert storage.list_workflow_runs(workflow_name="wf").total == 1
+
+
+def test_async_postgres_has_no_inline_path(postgres_url: str, pg_schemas: Any) -> None:
+    """Point reads and writes on the event loop's thread are for SQLite files
+    only: PostgreSQL's async storage sends every call through psycopg."""
+    schema = pg_schemas.new("no_inline")
+
+    async def check() -> None:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+        try:
+            assert storage._inline is None
+            with counting(_engine(storage)) as sent:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="run", snapshot={"v": 1}
+                )
+                assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="run") == {
+                    "v": 1
+                }
+            assert any("INSERT" in statement for statement in sent), sent
+        finally:
+            await storage.close()
+
+    asyncio.run(check())

@@ -23,8 +23,10 @@ from ._inputs import (
 from ._marks import (
     conditions,
     is_point_read,
+    is_point_write,
     is_single_statement,
     point_read,
+    point_write,
     single_statement,
     single_statement_unless,
 )
@@ -101,6 +103,7 @@ __all__ = [
     "get_workflow_run_by_id",
     "ids_of",
     "is_point_read",
+    "is_point_write",
     "is_single_statement",
     "json_value",
     "list_messages",
@@ -119,6 +122,7 @@ __all__ = [
     "optional_text",
     "persist_workflow_snapshot",
     "point_read",
+    "point_write",
     "prune_plan",
     "register_dependent_rows",
     "require_text",

@@ -10,6 +10,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _SINGLE_STATEMENT = "__mastra_storage_single_statement__"
 _UNLESS = "__mastra_storage_single_statement_unless__"
 _POINT = "__mastra_storage_point_read__"
+_POINT_WRITE = "__mastra_storage_point_write__"
 
 
 def single_statement(operation: F) -> F:
@@ -61,6 +62,28 @@ def is_single_statement(
     if unless is None or arguments is None:
         return False
     return all(arguments.get(name) is None for name in unless)
+
+
+def point_write(*arguments: str) -> Callable[[F], F]:
+    """Mark a write that, when each of `arguments` is None, sends one
+    statement writing one row found by its key (`single_statement_unless`
+    those arguments): no large result, and in SQLite's WAL mode its commit
+    waits for nothing but the write lock. The async SQLite facade may run it
+    on the event loop's own thread (see `AsyncMastraStorage`); checked by
+    tests/test_single_statement.py."""
+    unless = single_statement_unless(*arguments)
+
+    def mark(operation: F) -> F:
+        setattr(operation, _POINT_WRITE, True)
+        return unless(operation)
+
+    return mark
+
+
+def is_point_write(operation: Callable[..., Any]) -> bool:
+    """Whether `operation` is marked `point_write` (whose conditions
+    `is_single_statement(operation, arguments)` tells for one call)."""
+    return getattr(operation, _POINT_WRITE, False) is True
 
 
 def conditions(operation: Callable[..., Any]) -> tuple[str, ...] | None:

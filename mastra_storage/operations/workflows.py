@@ -15,12 +15,12 @@ from ..locks import check_fencing
 from ..repositories import WorkflowRepository
 from ..values import json_value
 from ._inputs import optional_dict, optional_string, optional_text, require_text
-from ._marks import point_read, single_statement_unless
+from ._marks import point_read, point_write
 
 # -- workflow snapshots -----------------------------------------------------------
 
 
-@single_statement_unless("fencing_token")
+@point_write("fencing_token")
 def persist_workflow_snapshot(
     session: Executor,
     *,
