@@ -6,6 +6,7 @@ Repositories ask for a capability (`Features`) or call a helper (`upsert`,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -1097,23 +1098,53 @@ def execute_alone(
     dialect: Dialect, fairy: Any, cursor: Any, statement: str, parameters: Any
 ) -> None:
     """Run `statement` as a transaction by itself on `cursor` of the pooled
-    connection `fairy` (the pool's wrapper, fresh from a checkout: no
-    transaction open), for `mastra_storage.direct`. SQLite: as it is (the
-    driver's own transaction handling is off, see `sqlite_connection_ready`),
-    so the statement is its own transaction. PostgreSQL: in autocommit, one
-    round trip (no BEGIN, no COMMIT), the connection back out of autocommit
-    before the pool has it again; on a connection in autocommit already (an
-    engine made with `isolation_level="AUTOCOMMIT"`) as it is."""
+    connection `fairy` (the pool's wrapper, fresh from a checkout), for
+    `mastra_storage.direct`. SQLite: as it is (the driver's own transaction
+    handling is off, see `sqlite_connection_ready`), so the statement is its
+    own transaction. PostgreSQL: in autocommit, one round trip (no BEGIN, no
+    COMMIT), the connection back out of autocommit before the pool has it
+    again; on a connection in autocommit already (an engine made with
+    `isolation_level="AUTOCOMMIT"`) as it is; on one that came with a
+    transaction open (a caller's `connect` hook ran SQL on it) in that
+    transaction, then committed with it, as SQLAlchemy's own path does.
+
+    PostgreSQL: a connection the server has closed meanwhile (a restart, an
+    idle-session kill) is found before anything is sent: its error carries
+    `NOT_SENT` (nothing of the statement reached the server)."""
     if dialect.name != "postgresql":
         sqlite_connection_ready(fairy)
         cursor.execute(statement, parameters)
         return
+    driver = fairy.driver_connection
+    try:
+        # What the server said meanwhile: a goodbye (FATAL), then the end of
+        # the stream, read one at a time (on a live connection: nothing).
+        driver.pgconn.consume_input()
+        driver.pgconn.consume_input()
+    except Exception as error:
+        setattr(error, NOT_SENT, True)
+        raise
     if _postgres_autocommit(fairy, cursor, statement, parameters):
         return
-    if not fairy.driver_connection.autocommit:
-        # Its result would stay in a transaction nobody commits: never so.
-        raise RuntimeError("a pooled PostgreSQL connection was lent inside a transaction")
     cursor.execute(statement, parameters)
+    if not driver.autocommit:
+        fairy.dbapi_connection.commit()
+
+
+NOT_SENT = "mastra_storage_not_sent"
+"""Set on a driver error raised before a statement was sent (`execute_alone`)."""
+
+
+def abandon_statement(dialect: Dialect, fairy: Any) -> None:
+    """After an error that is not the driver's (a signal handler's, an
+    interrupt) stopped the wait for a statement sent by `execute_alone`:
+    PostgreSQL may still be running it, and would commit it by itself
+    (autocommit) once a lock it waits for is free: ask the server to cancel
+    it (best effort). The connection is then not given back to the pool."""
+    if dialect.name == "postgresql":
+        with contextlib.suppress(Exception):  # gone already: nothing runs on it
+            fairy.driver_connection.cancel()
+    fairy.invalidate()
 
 
 def _sqlite_begin(cursor: Any, context: Any) -> None:

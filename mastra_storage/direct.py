@@ -48,7 +48,13 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
 
-from .dialects import OWN_STATEMENT_HOOKS, PROXY_OPTION, execute_alone, features
+from .dialects import (
+    OWN_STATEMENT_HOOKS,
+    PROXY_OPTION,
+    abandon_statement,
+    execute_alone,
+    features,
+)
 
 S = TypeVar("S", bound=ClauseElement)
 
@@ -112,6 +118,10 @@ class Plan:
     result_processors: tuple[Callable[[Any], Any] | None, ...] | None
     """Per selected column; None for a statement that returns no rows."""
 
+
+MAX_PLANS = 2_000
+"""Plans kept per dialect (each prepared statement once per schema and set
+of written columns: about 25 per schema); past that the cache starts over."""
 
 _NO_PLAN = object()
 # dialect -> {(statement id, parameter names of a DML statement): Plan | _NO_PLAN}
@@ -178,7 +188,11 @@ def plan_for(
     if _PREPARED.get(id(statement)) is not statement:
         return None
     keys = tuple(sorted(parameters)) if isinstance(statement, UpdateBase) else ()
-    key = (id(statement), keys, id(schema_map) if schema_map else None)
+    # The schemas by what they say, not by the mapping's id(): a storage's
+    # mapping, gone with it, may leave its id to another's naming another
+    # schema (whose reads would then go to the first one's tables).
+    schemas = frozenset(schema_map.items()) if schema_map else None
+    key = (id(statement), keys, schemas)
     plans = _PLANS.get(dialect)
     if plans is None:
         with _PLANS_LOCK:
@@ -186,6 +200,8 @@ def plan_for(
     plan = plans.get(key)
     if plan is None:
         plan = _plan(dialect, statement, keys, schema_map) or _NO_PLAN
+        if len(plans) >= MAX_PLANS:
+            plans.clear()  # many schemas (a storage per tenant): start over
         plans[key] = plan
     return plan if isinstance(plan, Plan) else None
 
@@ -281,6 +297,7 @@ class DirectExecutor:
         values = bind_values(plan, params)
         raw = self._raw
         cursor = None
+        sending = False
         try:
             if raw is None:
                 # In here: an error opening the connection (the file gone or
@@ -289,12 +306,17 @@ class DirectExecutor:
                 if self._accept is not None and not self._accept(raw):
                     raise Declined("the pooled connection was refused")
             cursor = raw.cursor()
+            sending = True
             execute_alone(self.dialect, raw, cursor, plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []
             cursor.close()
         except Exception as error:
             dbapi_error = self.dialect.loaded_dbapi.Error
             if not isinstance(error, dbapi_error):
+                if sending and raw is not None:
+                    # Not the driver's (a signal handler's, say): the
+                    # statement may still run on the server.
+                    abandon_statement(self.dialect, raw)
                 raise
             lost = raw is not None and self.dialect.is_disconnect(
                 error, raw.dbapi_connection, cursor
@@ -314,7 +336,10 @@ class DirectExecutor:
             # thread exit): the connection's state is unknown; as SQLAlchemy
             # does, it is not given back to the pool.
             if raw is not None:
-                raw.invalidate()
+                if sending:
+                    abandon_statement(self.dialect, raw)
+                else:
+                    raw.invalidate()
             raise
         processors = plan.result_processors
         if not processors or not any(processors):

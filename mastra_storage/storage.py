@@ -26,6 +26,7 @@ from .deadlines import is_deadline
 from .dialects import (
     BEGIN_OPTION,
     NO_BEGIN,
+    NOT_SENT,
     check_server,
     connection_of,
     features,
@@ -1220,12 +1221,14 @@ def direct_write(
     """A single-statement write through `direct.DirectExecutor`, in autocommit:
     the statement's execution is its commit, so an error says it may have
     come from the commit (`COMMIT_REACHED`): a dropped connection raises
-    `ConnectionLostError` with `written=None`, and nothing is retried
+    `ConnectionLostError` with `written=None` (`written=False` when it was
+    found closed before the statement was sent), and nothing is retried
     (`accept`: as the executor's)."""
     try:
         return direct_transaction(engine, operation, kwargs, accept)
     except DBAPIError as error:
-        setattr(error, COMMIT_REACHED, True)
+        # Unless the connection was found closed before anything was sent.
+        setattr(error, COMMIT_REACHED, not getattr(error.orig, NOT_SENT, False))
         raise
 
 

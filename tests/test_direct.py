@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
+import signal
 import sqlite3
 import threading
 import time
@@ -34,7 +36,12 @@ from mastra_storage import (
     operations,
 )
 from mastra_storage.engines import create_async_engine_for_url
-from mastra_storage.errors import ConnectionLostError, StorageError, StorageTimeoutError
+from mastra_storage.errors import (
+    ConnectionLostError,
+    StorageClosedError,
+    StorageError,
+    StorageTimeoutError,
+)
 
 # Every call that runs directly on SQLite, as a user makes it.
 CALLS: dict[str, Callable[[MastraStorage], Any]] = {
@@ -440,15 +447,172 @@ def test_a_postgres_direct_read_on_a_dropped_connection_runs_again(
     assert thread is not None and thread.metadata == {"a": 1}
 
 
-def test_a_postgres_direct_write_on_a_dropped_connection_says_it_may_be_lost(
+def test_a_postgres_direct_write_on_a_connection_closed_meanwhile_wrote_nothing(
     pg_storage: PostgresStorage,
 ) -> None:
+    """The server ended the pooled connection while it waited in the pool:
+    found before the upsert is sent, so the error says nothing was written
+    (as a transaction's failed BEGIN did)."""
     _terminate_pooled_backend(pg_storage)
     with pytest.raises(ConnectionLostError) as caught:
         pg_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
-    assert caught.value.written is None
+    assert caught.value.written is False
+    assert pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") is None
     pg_storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={"ok": 1})
     assert pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {"ok": 1}
+
+
+@contextmanager
+def row_locked(url: str, schema: str, run_id: str) -> Iterator[Any]:
+    """Another session holding the snapshot row of `run_id` FOR UPDATE."""
+    holder = create_engine(url)
+    try:
+        with holder.connect() as conn, conn.begin():
+            conn.exec_driver_sql(
+                f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
+                f"WHERE run_id = '{run_id}' FOR UPDATE"
+            )
+            yield conn
+    finally:
+        holder.dispose()
+
+
+def test_a_postgres_direct_write_whose_connection_drops_on_the_way_may_be_lost(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """The upsert was sent (it waits for a row lock) when its backend is
+    ended: whether it committed is not known, and the error says so."""
+    schema = pg_schemas.new("direct_drop")
+    with PostgresStorage(url=postgres_url, schema=schema) as storage:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 0})
+        outcome: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
+            except BaseException as error:
+                outcome.append(error)
+
+        with row_locked(postgres_url, schema, "r") as conn:
+            writer = threading.Thread(target=write)
+            writer.start()
+            pid = None
+            deadline = time.monotonic() + 10
+            while pid is None and time.monotonic() < deadline:
+                pid = conn.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO %%mastra_workflow_snapshot%%'"
+                ).scalar()
+                time.sleep(0.02)
+            assert pid is not None
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            writer.join(timeout=30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ConnectionLostError), outcome
+        assert outcome[0].written is None
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 0}
+
+
+class _Interrupted(Exception):
+    """What a caller's signal handler raises (an alarm-style timeout)."""
+
+
+def test_a_postgres_direct_write_interrupted_by_a_signal_handler_is_cancelled(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """The caller's own exception stops the wait for a row lock: the upsert,
+    which would commit by itself once the lock is free, is cancelled on the
+    server, so nothing is written after the caller was told it failed."""
+    schema = pg_schemas.new("direct_signal")
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise _Interrupted("alarm")
+
+    with PostgresStorage(url=postgres_url, schema=schema) as storage:
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 0})
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            with row_locked(postgres_url, schema, "r"):
+                signal.setitimer(signal.ITIMER_REAL, 0.5)
+                with pytest.raises(_Interrupted):
+                    storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="r", snapshot={"a": 1}
+                    )
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        time.sleep(0.5)  # the lock is free: an upsert still running would land now
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 0}
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 2})
+        assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 2}
+
+
+def test_postgres_plans_follow_the_schema_named_not_the_mapping_object(
+    pg_storage: PostgresStorage,
+) -> None:
+    """Storages sharing one caller engine, each with its `schema=`: a plan
+    is found by the schema the mapping names. (Found by id() of the
+    mapping, a storage made after another was gone could get the other's
+    mapping's id, and its plan, and read and write the other's tables.)"""
+    from mastra_storage.repositories.threads import _BY_ID
+
+    dialect = pg_storage.engine.dialect
+    reused = False
+    for n in range(50):
+        first = {None: f"tenant_a{n}"}
+        first_id = id(first)
+        plan = direct.plan_for(dialect, _BY_ID, {"id": "t"}, first)
+        assert plan is not None and f"tenant_a{n}" in plan.sql
+        del first
+        second = {None: f"tenant_b{n}"}
+        reused = reused or id(second) == first_id
+        plan = direct.plan_for(dialect, _BY_ID, {"id": "t"}, second)
+        assert plan is not None and f"tenant_b{n}" in plan.sql, plan.sql
+    assert reused, "the mapping's id was never reused: the case above did not happen"
+
+
+def test_the_plans_kept_are_bounded(
+    pg_storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage per tenant (per schema) adds plans; they do not pile up."""
+    from mastra_storage.repositories.threads import _BY_ID
+
+    monkeypatch.setattr(direct, "MAX_PLANS", 50)
+    dialect = pg_storage.engine.dialect
+    for n in range(500):
+        assert direct.plan_for(dialect, _BY_ID, {"id": "t"}, {None: f"tenant{n}"}) is not None
+    assert len(direct._PLANS[dialect]) <= 50
+
+
+def test_a_callers_connect_hook_leaving_a_transaction_open_is_run_in_it(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """A caller's `connect` hook that runs SQL on the new connection (psycopg
+    opens a transaction for it): the first direct call on that connection
+    runs in that transaction and commits it, as SQLAlchemy's own path does
+    (the hook's setting kept); nothing is left open."""
+    schema = pg_schemas.new("direct_hook")
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET TIME ZONE 'Asia/Tokyo'")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    try:
+        with PostgresStorage(engine=engine, schema=schema) as storage:
+            storage.init()
+            engine.pool.dispose()  # the next call gets a new connection, fresh from the hook
+            storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
+            with engine.connect() as conn:
+                driver: Any = conn.connection.driver_connection
+                assert driver.info.transaction_status == 0
+                assert conn.exec_driver_sql("SHOW TIME ZONE").scalar() == "Asia/Tokyo"
+            engine.pool.dispose()
+            assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 1}
+            assert storage.get_thread_by_id(thread_id="none") is None
+    finally:
+        engine.dispose()
 
 
 def test_a_postgres_direct_write_waits_for_a_row_lock_within_its_bound(
@@ -558,12 +722,12 @@ def test_an_async_point_read_runs_on_the_loop_and_equals_the_aiosqlite_one(
     ],
     ids=["busy", "closed"],
 )
-def test_an_async_point_read_that_would_wait_goes_the_aiosqlite_way(
+def test_an_async_point_read_that_would_wait_goes_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Exception
 ) -> None:
     """A point read on the loop's thread never waits: when SQLite says the
-    file is busy (or the connection is gone), the same read goes through
-    aiosqlite, which waits within the bounds off the loop."""
+    file is busy (or the connection is gone), the same read runs off the
+    loop (a read thread of the storage's), which waits within the bounds."""
     original = direct.DirectExecutor._run
     refused: list[str] = []
 
@@ -585,6 +749,175 @@ def test_an_async_point_read_that_would_wait_goes_the_aiosqlite_way(
             assert len(refused) == 1
         finally:
             await storage.close()
+
+    asyncio.run(check())
+
+
+# -- async SQLite: the other reads in worker threads --------------------------------
+
+OTHER_READS: dict[str, Callable[[Any], Any]] = {
+    "list_messages page": lambda s: s.list_messages(thread_id="t1", page=1, per_page=5),
+    "list_messages last 5": lambda s: s.list_messages(
+        thread_id="t1", per_page=5, direction="DESC", count_total=False
+    ),
+    "list_messages window": lambda s: s.list_messages(
+        thread_id="t1",
+        per_page=0,
+        include=[{"id": "m05", "with_previous_messages": 2, "with_next_messages": 2}],
+    ),
+    "list_threads_by_resource_id": lambda s: s.list_threads_by_resource_id(resource_id="r1"),
+    "iter_messages": lambda s: _collected(s.iter_messages(thread_id="t1", batch_size=7)),
+    "list_workflow_runs": lambda s: s.list_workflow_runs(workflow_name="wf"),
+}
+
+
+async def _collected(messages: Any) -> list[Any]:
+    return [message async for message in messages]
+
+
+@contextmanager
+def read_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The name of the thread each read run by `_read_in_thread` ran in."""
+    ran: list[str] = []
+    for name in ("transaction", "direct_transaction"):
+        original = getattr(async_storage, name)
+
+        def spy(*args: Any, _original: Any = original) -> Any:
+            ran.append(threading.current_thread().name)
+            return _original(*args)
+
+        monkeypatch.setattr(async_storage, name, spy)
+    yield ran
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_READS))
+def test_an_async_sqlite_read_runs_in_a_read_thread_and_equals_the_aiosqlite_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """One trip to a worker thread of the storage's instead of aiosqlite's
+    trip per driver call; the same result. An engine with a statement
+    listener gets every statement through aiosqlite, the listener seeing it."""
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+            with read_threads(monkeypatch) as ran:
+                threaded = await OTHER_READS[name](storage)
+            assert ran and all(n.startswith("mastra-storage-read") for n in ran), ran
+            sync_engine: Any = storage.engine.sync_engine  # `observed` listens on its `.engine`
+            with read_threads(monkeypatch) as ran, observed(sync_engine) as seen:
+                through_aiosqlite = await OTHER_READS[name](storage)
+            assert not [n for n in ran if n.startswith("mastra-storage-read")] and seen
+            assert threaded == through_aiosqlite and threaded not in (None, [])
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_an_async_read_in_a_thread_sees_the_write_awaited_before_it(tmp_path: Path) -> None:
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            for n in range(30):
+                await storage.save_messages(
+                    messages=[
+                        {"id": f"new{n}", "thread_id": "t1", "role": "user", "content": f"{n}"}
+                    ]
+                )
+                page = await storage.list_messages(
+                    thread_id="t1", per_page=1, direction="DESC", count_total=False
+                )
+                assert [m.id for m in page.messages] == [f"new{n}"]
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_close_waits_for_the_reads_under_way_and_ends_their_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read still running in its thread when the caller gave up on it
+    (cancelled) ends before `close()` returns; no read thread outlives it."""
+    started = threading.Event()
+    original = async_storage.transaction
+
+    def slow(*args: Any) -> Any:
+        started.set()
+        time.sleep(0.3)
+        return original(*args)
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+            monkeypatch.setattr(async_storage, "transaction", slow)
+            read = asyncio.ensure_future(storage.list_messages(thread_id="t1"))
+            await asyncio.to_thread(started.wait, 5)
+            read.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await read
+        finally:
+            await storage.close()
+        assert not [t for t in threading.enumerate() if t.name.startswith("mastra-storage-read")]
+        with pytest.raises(StorageClosedError):
+            await storage.list_messages(thread_id="t1")
+
+    asyncio.run(check())
+
+
+def test_a_forked_child_reads_through_read_threads_of_its_own(tmp_path: Path) -> None:
+    """The parent's read threads are not in a forked child: the child's
+    first read starts its own (it would wait forever for the parent's)."""
+    storage = _filled_async(tmp_path / "db.sqlite")
+
+    async def page() -> int:
+        return len((await storage.list_messages(thread_id="t1")).messages)
+
+    assert asyncio.run(page()) == 16  # the parent's read threads exist now
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        said = b"?"
+        try:
+            said = str(asyncio.run(asyncio.wait_for(page(), 10))).encode()
+        except BaseException as error:
+            said = repr(error).encode()[:2000]
+        finally:
+            os.write(write_end, said)
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + 60
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:  # hung: the pipe says nothing
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.05)
+    with os.fdopen(read_end, "rb") as pipe:
+        assert pipe.read() == b"16"
+    assert asyncio.run(page()) == 16  # the parent's go on
+    asyncio.run(storage.close())
+
+
+def test_no_read_threads_for_memory_or_a_callers_engine(tmp_path: Path) -> None:
+    async def check() -> None:
+        memory = AsyncDefaultStorage(url="file::memory:")
+        engine = create_async_engine_for_url(f"file:{tmp_path / 'host.sqlite'}")
+        callers = AsyncDefaultStorage(engine=engine)
+        try:
+            for storage in (memory, callers):
+                assert storage._reads is None and storage._read_threads is None
+                await storage.init()
+                await storage.save_thread(thread={"id": "t", "resource_id": "r"})
+                page = await storage.list_threads_by_resource_id(resource_id="r")
+                assert [t.id for t in page.threads] == ["t"]
+        finally:
+            await memory.close()
+            await callers.close()
+            await engine.dispose()
 
     asyncio.run(check())
 
