@@ -108,6 +108,28 @@ class Plan:
     bind_processors: Mapping[str, Callable[[Any], Any]]
     result_processors: tuple[Callable[[Any], Any] | None, ...] | None
     """Per selected column; None for a statement that returns no rows."""
+    binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = ()
+    """Per placeholder, in `names` order: its name, its bind processor (or
+    None) and its default (`REQUIRED`: none), what `bind_values` walks."""
+    result_steps: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+    """The selected columns that have a result processor: (index, processor)."""
+
+    def __post_init__(self) -> None:
+        binds = tuple(
+            (name, self.bind_processors.get(name), self.defaults.get(name, REQUIRED))
+            for name in self.names
+        )
+        steps = tuple(
+            (index, processor)
+            for index, processor in enumerate(self.result_processors or ())
+            if processor is not None
+        )
+        object.__setattr__(self, "binds", binds)
+        object.__setattr__(self, "result_steps", steps)
+
+
+REQUIRED: Any = object()
+"""`Plan.binds`: a parameter without a default (a value must be given)."""
 
 
 _NO_PLAN = object()
@@ -294,30 +316,26 @@ class DirectExecutor:
             if raw is not None:
                 raw.invalidate()
             raise
-        processors = plan.result_processors
-        if not processors or not any(processors):
+        steps = plan.result_steps
+        if not steps:
             return rows
-        return [
-            tuple(
-                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        processed = []
+        for row in rows:
+            values = list(row)
+            for index, processor in steps:
+                values[index] = processor(values[index])
+            processed.append(tuple(values))
+        return processed
 
 
 def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
     """The driver's parameters: positional in placeholder order, or by name."""
-    processors = plan.bind_processors
-    out: dict[str, Any] = {}
-    for name in plan.names:
-        if name in params:
-            value = params[name]
-        elif name in plan.defaults:
-            value = plan.defaults[name]
-        else:
+    values: list[Any] = []
+    for name, processor, default in plan.binds:
+        value = params.get(name, default)
+        if value is REQUIRED:
             raise sa_exc.ArgumentError(f"a value is required for bind parameter {name!r}")
-        processor = processors.get(name)
-        out[name] = value if processor is None else processor(value)
+        values.append(value if processor is None else processor(value))
     if plan.positional:
-        return [out[name] for name in plan.names]
-    return out
+        return values
+    return dict(zip(plan.names, values, strict=True))
