@@ -93,6 +93,11 @@ def has_surrogate(value: str) -> bool:
 
 def check_id(value: Any, field: str) -> str:
     """A non-empty id of at most `MAX_ID_LENGTH` characters without surrogates."""
+    if type(value) is str and value.isascii() and len(value) <= MAX_ID_LENGTH:
+        # The common case (ASCII: no surrogate), in one frame.
+        if value and not value.isspace():
+            return value
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must be a non-empty string", field=field)
     return id_text(value, field)

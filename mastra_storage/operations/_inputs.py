@@ -22,9 +22,9 @@ _ORDER_BY = {
 }
 
 
-def require_text(value: Any, field: str) -> str:
-    """An id: a non-empty string of at most `MAX_ID_LENGTH` characters."""
-    return check_id(value, field)
+require_text = check_id
+"""An id: a non-empty string of at most `MAX_ID_LENGTH` characters
+(`values.check_id` itself: one frame less on every call)."""
 
 
 def optional_text(value: Any, field: str) -> str | None:
