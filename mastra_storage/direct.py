@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
+from sqlalchemy.event.attr import _EmptyListener, _ListenerCollection
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
@@ -74,6 +75,7 @@ def allowed(engine: Engine) -> bool:
 
 
 _DIALECT_HOOKS = ("do_execute", "do_executemany", "do_execute_no_params")
+_ONLY_OURS = OWN_STATEMENT_HOOKS.issuperset
 
 
 def unobserved(engine: Engine) -> bool:
@@ -83,15 +85,25 @@ def unobserved(engine: Engine) -> bool:
     (`before_cursor_execute` and the like: a caller's tracing, a statement
     counter; SQLAlchemy's own flag, set for good by the first one), no
     `handle_error` listener, no `do_execute` hook but this library's own."""
-    if engine.echo or engine._has_events or engine._should_log_info():
+    if engine._has_events or engine.echo or engine._should_log_info():
         return False
     dispatch = engine.dialect.dispatch
     if dispatch.handle_error:
         return False
     for name in _DIALECT_HOOKS:
-        for hook in getattr(dispatch, name):
-            if hook not in OWN_STATEMENT_HOOKS:
+        hooks = getattr(dispatch, name)
+        # The listeners a collection runs are its class's and its own (C
+        # iteration of both deques: SQLAlchemy's own iterator chains them
+        # in Python); any other kind of collection is iterated as it is.
+        kind = type(hooks)
+        if kind is _ListenerCollection:
+            if not (_ONLY_OURS(hooks.listeners) and _ONLY_OURS(hooks.parent_listeners)):
                 return False
+        elif kind is _EmptyListener:
+            if not _ONLY_OURS(hooks.parent_listeners):
+                return False
+        elif not _ONLY_OURS(hooks):
+            return False
     return True
 
 

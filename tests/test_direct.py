@@ -437,6 +437,47 @@ def test_a_callers_do_execute_hook_sees_every_statement(
     assert not ran and len(seen) == 2
 
 
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        ("engine", "do_execute"),
+        ("engine", "do_execute_no_params"),
+        ("engine", "do_executemany"),
+        ("engine", "handle_error"),
+        ("dialect class", "do_execute"),
+        ("dialect class", "handle_error"),
+    ],
+)
+def test_a_hook_added_after_direct_calls_turns_them_off_until_removed(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch, target: str, name: str
+) -> None:
+    """`unobserved` is checked on every call: a dialect hook (the engine's own,
+    or one on the dialect's class, shared by every engine of it) added after
+    many direct calls takes every later call off the direct path, and its
+    removal puts them back."""
+    on: Any = sqlite_storage.engine if target == "engine" else type(sqlite_storage.engine.dialect)
+
+    def hook(*args: Any) -> None:
+        return None  # do_execute*: the dialect executes the statement
+
+    def calls() -> None:
+        assert sqlite_storage.get_thread_by_id(thread_id="t1") is not None
+        sqlite_storage.persist_workflow_snapshot(workflow_name="wf", run_id="late", snapshot={})
+
+    with direct_runs(monkeypatch) as ran:
+        for _ in range(50):
+            calls()
+        assert len(ran) == 100
+        event.listen(on, name, hook)
+        try:
+            calls()
+            assert len(ran) == 100
+        finally:
+            event.remove(on, name, hook)
+        calls()
+        assert len(ran) == 102
+
+
 @pytest.mark.parametrize("pool", [StaticPool, SingletonThreadPool])
 def test_a_pool_lending_one_shared_connection_is_not_run_directly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: Any
