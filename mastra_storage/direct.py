@@ -50,15 +50,15 @@ from .dialects import OWN_STATEMENT_HOOKS, PROXY_OPTION, features, sqlite_connec
 
 S = TypeVar("S", bound=ClauseElement)
 
-_PREPARED: dict[int, ClauseElement] = {}
-"""id -> statement, for every statement `prepare` was given (kept alive here,
-so an id is never reused by another statement)."""
+_PREPARED: dict[int, tuple[ClauseElement, bool]] = {}
+"""id -> (statement, whether it is DML), for every statement `prepare` was
+given (kept alive here, so an id is never reused by another statement)."""
 
 
 def prepare(statement: S) -> S:
     """Mark `statement`, built once and reused for every call with bound
     parameters only, as one `DirectExecutor` may run directly. Returns it."""
-    _PREPARED[id(statement)] = statement
+    _PREPARED[id(statement)] = (statement, isinstance(statement, UpdateBase))
     return statement
 
 
@@ -201,19 +201,39 @@ def plan_for(
 ) -> Plan | None:
     """The statement's `Plan` on `dialect`, or None when it must go through
     SQLAlchemy (not `prepare`d, or something a plan does not cover)."""
-    if _PREPARED.get(id(statement)) is not statement:
+    prepared = _PREPARED.get(id(statement))
+    if prepared is None or prepared[0] is not statement:
         return None
-    keys = tuple(sorted(parameters)) if isinstance(statement, UpdateBase) else ()
+    keys = tuple(sorted(parameters)) if prepared[1] else ()
     key = (id(statement), keys, id(schema_map) if schema_map else None)
-    plans = _PLANS.get(dialect)
-    if plans is None:
-        with _PLANS_LOCK:
-            plans = _PLANS.setdefault(dialect, {})
+    last = _LAST_PLANS
+    plans = last[1] if last[0]() is dialect else _plans_of(dialect)
     plan = plans.get(key)
     if plan is None:
         plan = _plan(dialect, statement, keys, schema_map) or _NO_PLAN
         plans[key] = plan
     return plan if isinstance(plan, Plan) else None
+
+
+def _plans_of(dialect: Dialect) -> dict[Any, Any]:
+    global _LAST_PLANS
+    plans = _PLANS.get(dialect)
+    if plans is None:
+        with _PLANS_LOCK:
+            plans = _PLANS.setdefault(dialect, {})
+    _LAST_PLANS = (weakref.ref(dialect), plans)
+    return plans
+
+
+def _no_dialect() -> Dialect | None:
+    return None
+
+
+_LAST_PLANS: tuple[Callable[[], Dialect | None], dict[Any, Any]] = (_no_dialect, {})
+"""The plans of the dialect `plan_for` was last asked about (a process
+mostly has one): its `_PLANS` entry without the weak dictionary's lookup.
+Replaced whole (one assignment: threads see the old pair or the new one);
+the dialect is referred to weakly, as in `_PLANS`."""
 
 
 class DirectResult:
