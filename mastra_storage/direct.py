@@ -204,13 +204,16 @@ def plan_for(
     prepared = _PREPARED.get(id(statement))
     if prepared is None or prepared[0] is not statement:
         return None
-    keys = tuple(sorted(parameters)) if prepared[1] else ()
+    # DML: the plan depends on the set of parameters (the columns written);
+    # keyed by them in the caller's order (a repository always gives the same
+    # one), planned by them sorted.
+    keys = tuple(parameters) if prepared[1] else ()
     key = (id(statement), keys, id(schema_map) if schema_map else None)
     last = _LAST_PLANS
     plans = last[1] if last[0]() is dialect else _plans_of(dialect)
     plan = plans.get(key)
     if plan is None:
-        plan = _plan(dialect, statement, keys, schema_map) or _NO_PLAN
+        plan = _plan(dialect, statement, tuple(sorted(keys)), schema_map) or _NO_PLAN
         plans[key] = plan
     return plan if isinstance(plan, Plan) else None
 
