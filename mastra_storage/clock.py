@@ -40,7 +40,9 @@ def one_ms_after(value: datetime) -> datetime:
 
 
 def utc_now() -> datetime:
-    return to_utc(datetime.now(UTC))
+    # `to_utc(datetime.now(UTC))`, whose value is UTC already: truncated only.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
 
 def format_iso(value: datetime) -> str:
