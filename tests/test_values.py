@@ -629,3 +629,24 @@ def test_json_and_timestamp_processors_equal_the_type_methods(dialect_name: str)
         ):
             got, want = read(raw), stamp_type.process_result_value(raw, dialect)
             assert got == want and (got is None or got.tzinfo == want.tzinfo)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)
+def test_format_iso_writes_isoformats_text_with_z(value: datetime) -> None:
+    """Mastra's `...sssZ` text, as `isoformat` spells the UTC instant (years
+    padded to 4 digits), and read back as that instant."""
+    from mastra_storage.clock import format_iso, parse_iso, to_utc
+
+    utc = to_utc(value)
+    expected = f"{utc.year:04d}" + utc.isoformat(timespec="milliseconds")[4:-6] + "Z"
+    assert format_iso(value) == expected
+    assert parse_iso(format_iso(value)) == utc
