@@ -323,7 +323,7 @@ class DirectExecutor:
                 # locked) is wrapped as any other.
                 raw = self._raw = self.engine.raw_connection()
                 sqlite_connection_ready(raw)  # SQLite: the one backend run directly
-            cursor = raw.cursor()
+            cursor = raw.dbapi_connection.cursor()  # the fairy's cursor() passes through
             cursor.execute(plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []
             cursor.close()
