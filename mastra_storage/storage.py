@@ -1270,13 +1270,13 @@ def arguments(frame: dict[str, Any]) -> dict[str, Any]:
     """A facade method's own parameters (from `locals()`, taken first thing),
     less `self` and `session`: what it forwards to its operation.
 
-    `frame` itself, those two taken out: `locals()` of a function is a dict
-    made for the caller (a snapshot of the frame, refreshed from it at the
-    next `locals()`: the method's variables are untouched), cheaper to trim
-    than to copy."""
-    frame.pop("self", None)
-    frame.pop("session", None)
-    return frame
+    A C copy of `frame`, those two popped: cheaper than a comprehension
+    testing each name. Copied rather than trimmed in place: before Python
+    3.13, `locals()` is the frame's own dict, which a tracer (a debugger
+    showing the caller's variables) may refresh from the frame at any time."""
+    forwarded = frame.copy()
+    del forwarded["self"], forwarded["session"]
+    return forwarded
 
 
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:

@@ -149,3 +149,16 @@ def test_an_unfenced_snapshot_write_sends_one_statement(
         storage.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot={"v": 1})
     assert len(sent) == 1, sent
     assert storage.load_workflow_snapshot(workflow_name="wf", run_id="run") == {"v": 1}
+
+
+def test_arguments_forwards_a_copy_of_the_callers_parameters() -> None:
+    """`storage.arguments(locals())`: the facade method's parameters less
+    `self` and `session`, in a dict of its own (the frame's is left whole)."""
+    from mastra_storage.storage import arguments
+
+    frame = {"self": object(), "session": None, "thread_id": "t", "resource_id": None}
+    before = dict(frame)
+    forwarded = arguments(frame)
+    assert forwarded == {"thread_id": "t", "resource_id": None}
+    assert list(forwarded) == ["thread_id", "resource_id"]
+    assert frame == before and forwarded is not frame
