@@ -100,11 +100,17 @@ takes no lock a writer or reader waits for; the inline writes wait for it
 (off the loop), so that it copies every page and the next write starts the
 WAL over: inline writes alone keep the WAL at about this many pages."""
 
-INLINE_WRITES_PER_CHECKPOINT = 100
+INLINE_WRITES_PER_CHECKPOINT = 10
 """Point writes on the loop's thread before the first checkpoint. Each
 checkpoint sets the number until the next from the pages it found
-(`WAL_PAGES_PER_CHECKPOINT` over the pages per write: ~100 for a 2.5 KB
-snapshot), within a tenth and ten times this."""
+(`WAL_PAGES_PER_CHECKPOINT` over the pages per write: ~300 for a 2.5 KB
+snapshot, 1 for a snapshot of a megabyte), from 1 to
+`WAL_PAGES_PER_CHECKPOINT`."""
+
+INLINE_WRITE_MAX_CHARS = 256 * 1024
+"""A point write whose values hold more text than this (a large snapshot)
+goes through aiosqlite, off the loop: writing megabytes takes the loop
+tens of milliseconds."""
 
 
 class AsyncMastraStorage(AsyncDataMethods, ABC):
@@ -466,7 +472,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             return
         waiter: asyncio.Future[None] = loop.create_future()
         self._inline_queue.append(waiter)
-        await waiter  # a later turn's `_end_inline_turn` lets this one go
+        try:
+            await waiter  # a later turn's `_end_inline_turn` lets this one go
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Let go, then cancelled before it ran: its turn passes on
+                # (else the ones behind it would wait for another call).
+                self._start_inline_turn(loop)
+            raise
         self._start_inline_turn(loop)
 
     def _start_inline_turn(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -536,9 +549,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         pages = checkpoint.result()
         if pages > 0:
             every = writes * WAL_PAGES_PER_CHECKPOINT // pages
-            self._checkpoint_every = min(
-                INLINE_WRITES_PER_CHECKPOINT * 10, max(INLINE_WRITES_PER_CHECKPOINT // 10, every)
-            )
+            # A write adds at least one page; a large one (a snapshot of
+            # megabytes) hundreds: then a checkpoint after every write.
+            self._checkpoint_every = min(WAL_PAGES_PER_CHECKPOINT, max(1, every))
 
     def _write_inline(
         self, operation: Callable[..., T], kwargs: dict[str, Any]
@@ -793,13 +806,18 @@ def _read_threads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="mastra-storage-read")
 
 
-def _inline_wal_ready(fairy: Any) -> bool:
+def _inline_wal_ready(fairy: Any, values: Any) -> bool:
     """Whether a pooled inline connection (`fairy`: the pool's wrapper) may
-    write on the loop's thread: in WAL mode, which our connect hook asks for
-    and which a file locked at connect may have refused. Asked once per
-    connection, at its first write, which also turns its automatic
-    checkpoint off. While the connection is open in WAL mode, the file
-    cannot leave it (switching back needs every other connection closed)."""
+    write these bound `values` on the loop's thread: in WAL mode, which our
+    connect hook asks for and which a file locked at connect may have
+    refused, and at most `INLINE_WRITE_MAX_CHARS` of text. The journal mode
+    is asked once per connection, at its first write, which also turns its
+    automatic checkpoint off. While the connection is open in WAL mode, the
+    file cannot leave it (switching back needs every other connection
+    closed)."""
+    given = values.values() if isinstance(values, dict) else values
+    if sum(len(value) for value in given if isinstance(value, str)) > INLINE_WRITE_MAX_CHARS:
+        return False
     info = fairy.info
     wal: bool | None = info.get(_INLINE_WAL)
     if wal is None:

@@ -40,18 +40,26 @@ def one_ms_after(value: datetime) -> datetime:
 
 
 def utc_now() -> datetime:
-    return to_utc(datetime.now(UTC))
+    # `to_utc(datetime.now(UTC))`, whose value is UTC already: truncated only.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
 
 def format_iso(value: datetime) -> str:
-    """Mastra's text timestamp: ISO 8601, UTC, milliseconds, `Z`."""
+    """Mastra's text timestamp: ISO 8601, UTC, milliseconds, `Z`; the year
+    padded to 4 digits (as JSON.stringify writes it: `0001`)."""
     value = to_utc(value)
-    if value.year >= 1000:  # isoformat pads years to 4 digits, strftime does not
-        # aware UTC: `...+00:00`, whose offset becomes `Z` (no naive copy made)
-        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    # strftime leaves a year below 1000 unpadded: JSON.stringify writes `0001`
-    rest = value.strftime("-%m-%dT%H:%M:%S.")
-    return f"{value.year:04d}{rest}{value.microsecond // 1000:03d}Z"
+    # %-formatting of the fields: about half of `isoformat(timespec=...)`'s
+    # cost (an offset to format, then cut), and the same text for every year.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )
 
 
 def parse_iso(text: str) -> datetime:

@@ -122,6 +122,12 @@ class Features:
     column its migration adds to `memory_messages` when the extension exists
     (PostgreSQL), and searches with it when it is there."""
 
+    def __hash__(self) -> int:
+        # The backend's name alone (equal features have equal names): the
+        # repositories' statement caches hash a `Features` per call, and the
+        # generated hash of every field costs a tuple and a frame more.
+        return hash(self.name)
+
 
 @lru_cache(maxsize=8)
 def _features(name: str) -> Features:

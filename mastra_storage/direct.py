@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
+from sqlalchemy.event.attr import _EmptyListener, _ListenerCollection
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
@@ -58,15 +59,15 @@ from .dialects import (
 
 S = TypeVar("S", bound=ClauseElement)
 
-_PREPARED: dict[int, ClauseElement] = {}
-"""id -> statement, for every statement `prepare` was given (kept alive here,
-so an id is never reused by another statement)."""
+_PREPARED: dict[int, tuple[ClauseElement, bool]] = {}
+"""id -> (statement, whether it is DML), for every statement `prepare` was
+given (kept alive here, so an id is never reused by another statement)."""
 
 
 def prepare(statement: S) -> S:
     """Mark `statement`, built once and reused for every call with bound
     parameters only, as one `DirectExecutor` may run directly. Returns it."""
-    _PREPARED[id(statement)] = statement
+    _PREPARED[id(statement)] = (statement, isinstance(statement, UpdateBase))
     return statement
 
 
@@ -83,6 +84,7 @@ def allowed(engine: Engine) -> bool:
 
 
 _DIALECT_HOOKS = ("do_execute", "do_executemany", "do_execute_no_params")
+_ONLY_OURS = OWN_STATEMENT_HOOKS.issuperset
 
 
 def unobserved(engine: Engine) -> bool:
@@ -92,15 +94,25 @@ def unobserved(engine: Engine) -> bool:
     (`before_cursor_execute` and the like: a caller's tracing, a statement
     counter; SQLAlchemy's own flag, set for good by the first one), no
     `handle_error` listener, no `do_execute` hook but this library's own."""
-    if engine.echo or engine._has_events or engine._should_log_info():
+    if engine._has_events or engine.echo or engine._should_log_info():
         return False
     dispatch = engine.dialect.dispatch
     if dispatch.handle_error:
         return False
     for name in _DIALECT_HOOKS:
-        for hook in getattr(dispatch, name):
-            if hook not in OWN_STATEMENT_HOOKS:
+        hooks = getattr(dispatch, name)
+        # The listeners a collection runs are its class's and its own (C
+        # iteration of both deques: SQLAlchemy's own iterator chains them
+        # in Python); any other kind of collection is iterated as it is.
+        kind = type(hooks)
+        if kind is _ListenerCollection:
+            if not (_ONLY_OURS(hooks.listeners) and _ONLY_OURS(hooks.parent_listeners)):
                 return False
+        elif kind is _EmptyListener:
+            if not _ONLY_OURS(hooks.parent_listeners):
+                return False
+        elif not _ONLY_OURS(hooks):
+            return False
     return True
 
 
@@ -117,6 +129,28 @@ class Plan:
     bind_processors: Mapping[str, Callable[[Any], Any]]
     result_processors: tuple[Callable[[Any], Any] | None, ...] | None
     """Per selected column; None for a statement that returns no rows."""
+    binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = ()
+    """Per placeholder, in `names` order: its name, its bind processor (or
+    None) and its default (`REQUIRED`: none), what `bind_values` walks."""
+    result_steps: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+    """The selected columns that have a result processor: (index, processor)."""
+
+    def __post_init__(self) -> None:
+        binds = tuple(
+            (name, self.bind_processors.get(name), self.defaults.get(name, REQUIRED))
+            for name in self.names
+        )
+        steps = tuple(
+            (index, processor)
+            for index, processor in enumerate(self.result_processors or ())
+            if processor is not None
+        )
+        object.__setattr__(self, "binds", binds)
+        object.__setattr__(self, "result_steps", steps)
+
+
+REQUIRED: Any = object()
+"""`Plan.binds`: a parameter without a default (a value must be given)."""
 
 
 MAX_PLANS = 2_000
@@ -185,25 +219,48 @@ def plan_for(
 ) -> Plan | None:
     """The statement's `Plan` on `dialect`, or None when it must go through
     SQLAlchemy (not `prepare`d, or something a plan does not cover)."""
-    if _PREPARED.get(id(statement)) is not statement:
+    prepared = _PREPARED.get(id(statement))
+    if prepared is None or prepared[0] is not statement:
         return None
-    keys = tuple(sorted(parameters)) if isinstance(statement, UpdateBase) else ()
-    # The schemas by what they say, not by the mapping's id(): a storage's
-    # mapping, gone with it, may leave its id to another's naming another
-    # schema (whose reads would then go to the first one's tables).
+    # DML: the plan depends on the set of parameters (the columns written);
+    # keyed by them in the caller's order (a repository always gives the same
+    # one), planned by them sorted. The schemas by what they say, not by the
+    # mapping's id(): a storage's mapping, gone with it, may leave its id to
+    # another's naming another schema (whose calls would then go to the first
+    # one's tables).
+    keys = tuple(parameters) if prepared[1] else ()
     schemas = frozenset(schema_map.items()) if schema_map else None
     key = (id(statement), keys, schemas)
-    plans = _PLANS.get(dialect)
-    if plans is None:
-        with _PLANS_LOCK:
-            plans = _PLANS.setdefault(dialect, {})
+    last = _LAST_PLANS
+    plans = last[1] if last[0]() is dialect else _plans_of(dialect)
     plan = plans.get(key)
     if plan is None:
-        plan = _plan(dialect, statement, keys, schema_map) or _NO_PLAN
+        plan = _plan(dialect, statement, tuple(sorted(keys)), schema_map) or _NO_PLAN
         if len(plans) >= MAX_PLANS:
             plans.clear()  # many schemas (a storage per tenant): start over
         plans[key] = plan
     return plan if isinstance(plan, Plan) else None
+
+
+def _plans_of(dialect: Dialect) -> dict[Any, Any]:
+    global _LAST_PLANS
+    plans = _PLANS.get(dialect)
+    if plans is None:
+        with _PLANS_LOCK:
+            plans = _PLANS.setdefault(dialect, {})
+    _LAST_PLANS = (weakref.ref(dialect), plans)
+    return plans
+
+
+def _no_dialect() -> Dialect | None:
+    return None
+
+
+_LAST_PLANS: tuple[Callable[[], Dialect | None], dict[Any, Any]] = (_no_dialect, {})
+"""The plans of the dialect `plan_for` was last asked about (a process
+mostly has one): its `_PLANS` entry without the weak dictionary's lookup.
+Replaced whole (one assignment: threads see the old pair or the new one);
+the dialect is referred to weakly, as in `_PLANS`."""
 
 
 class DirectResult:
@@ -246,12 +303,12 @@ class DirectExecutor:
     that send one statement. A context manager: its exit returns the
     connection to the pool (and commits the SQLAlchemy transaction, if any).
 
-    With `accept` (a test of the pooled connection, given the pool's wrapper
-    once checked out), only statements run directly are sent, on a
-    connection `accept` says yes to; otherwise `Declined` is raised before
-    anything is sent."""
+    With `accept` (a test given the pool's wrapper of the connection once
+    checked out, and the statement's bound values), only statements run
+    directly are sent, those `accept` says yes to; otherwise `Declined` is
+    raised before anything is sent."""
 
-    def __init__(self, engine: Engine, accept: Callable[[Any], bool] | None = None) -> None:
+    def __init__(self, engine: Engine, accept: Callable[[Any, Any], bool] | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
@@ -303,9 +360,9 @@ class DirectExecutor:
                 # In here: an error opening the connection (the file gone or
                 # locked) is wrapped as any other.
                 raw = self._raw = self.engine.raw_connection()
-                if self._accept is not None and not self._accept(raw):
-                    raise Declined("the pooled connection was refused")
-            cursor = raw.cursor()
+                if self._accept is not None and not self._accept(raw, values):
+                    raise Declined("the pooled connection or the values were refused")
+            cursor = raw.dbapi_connection.cursor()  # the fairy's cursor() passes through
             sending = True
             execute_alone(self.dialect, raw, cursor, plan.sql, values)
             rows = cursor.fetchall() if plan.result_processors is not None else []
@@ -341,30 +398,26 @@ class DirectExecutor:
                 else:
                     raw.invalidate()
             raise
-        processors = plan.result_processors
-        if not processors or not any(processors):
+        steps = plan.result_steps
+        if not steps:
             return rows
-        return [
-            tuple(
-                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        processed = []
+        for row in rows:
+            values = list(row)
+            for index, processor in steps:
+                values[index] = processor(values[index])
+            processed.append(tuple(values))
+        return processed
 
 
 def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
     """The driver's parameters: positional in placeholder order, or by name."""
-    processors = plan.bind_processors
-    out: dict[str, Any] = {}
-    for name in plan.names:
-        if name in params:
-            value = params[name]
-        elif name in plan.defaults:
-            value = plan.defaults[name]
-        else:
+    values: list[Any] = []
+    for name, processor, default in plan.binds:
+        value = params.get(name, default)
+        if value is REQUIRED:
             raise sa_exc.ArgumentError(f"a value is required for bind parameter {name!r}")
-        processor = processors.get(name)
-        out[name] = value if processor is None else processor(value)
+        values.append(value if processor is None else processor(value))
     if plan.positional:
-        return [out[name] for name in plan.names]
-    return out
+        return values
+    return dict(zip(plan.names, values, strict=True))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -160,24 +158,48 @@ def safe_summary(error: BaseException) -> str:
     return f"{name}: {primary}" if primary else name
 
 
-@contextmanager
-def translate_errors() -> Iterator[None]:
-    """Map SQLAlchemy's errors onto ours at one boundary, keeping the cause.
+def translate_errors() -> ErrorTranslation:
+    """Map SQLAlchemy's errors onto ours at one boundary, keeping the cause:
+    `with translate_errors(): ...`.
 
     Messages are built from the error class and a safe summary: never the SQL
     text or the parameter values (the cause, chained, still has them)."""
-    try:
-        yield
-    except StorageError:
-        raise
-    except sa_exc.TimeoutError as error:
-        raise StorageTimeoutError(
+    return _TRANSLATION
+
+
+class ErrorTranslation:
+    """`translate_errors`'s context manager: a plain class (no generator per
+    use, as `contextlib.contextmanager` makes: it wraps every call), holding
+    no state, so one instance serves every caller, nested or concurrent."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        if error is None:
+            return
+        ours = translated(error)
+        if ours is not None:
+            raise ours from error
+
+
+_TRANSLATION = ErrorTranslation()
+
+
+def translated(error: BaseException) -> BaseException | None:
+    """Our error for a SQLAlchemy error (None: `error` is raised as it is)."""
+    if isinstance(error, StorageError) or not isinstance(error, sa_exc.SQLAlchemyError):
+        return None
+    if isinstance(error, sa_exc.TimeoutError):
+        return StorageTimeoutError(
             f"{error}: every connection of the pool is in use; raise pool_size / "
             "max_overflow (connections a storage may open) or pool_timeout_s"
-        ) from error
-    except sa_exc.IntegrityError as error:
-        raise IntegrityError(safe_summary(error)) from error
-    except sa_exc.DBAPIError as error:
+        )
+    if isinstance(error, sa_exc.IntegrityError):
+        return IntegrityError(safe_summary(error))
+    if isinstance(error, sa_exc.DBAPIError):
         message = safe_summary(error)
         if "unsupported startup parameter" in message:
             message += (
@@ -185,17 +207,16 @@ def translate_errors() -> Iterator[None]:
                 "prepared_statements=False or ?prepared_statements=false in the URL)"
             )
         if is_timeout(error):
-            raise StorageTimeoutError(message) from error
+            return StorageTimeoutError(message)
         if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-            raise OperationalError(message) from error
-        raise StorageError(message) from error
-    except sa_exc.StatementError as error:
+            return OperationalError(message)
+        return StorageError(message)
+    if isinstance(error, sa_exc.StatementError):
         # Raised while binding a parameter, before the database saw anything.
         if isinstance(error.orig, StorageError):
-            raise error.orig from error
-        raise ValidationError(
+            return error.orig
+        return ValidationError(
             f"a value could not be stored ({type(error.orig).__name__}): "
             "give JSON values, text and aware datetimes",
-        ) from error
-    except sa_exc.SQLAlchemyError as error:
-        raise StorageError(safe_summary(error)) from error
+        )
+    return StorageError(safe_summary(error))

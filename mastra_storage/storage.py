@@ -1202,7 +1202,7 @@ def direct_transaction(
     engine: Engine,
     operation: Callable[..., T],
     kwargs: dict[str, Any],
-    accept: Callable[[Any], bool] | None = None,
+    accept: Callable[[Any, Any], bool] | None = None,
 ) -> T:
     """A single-statement read through `direct.DirectExecutor`: its prebuilt
     statement on the pooled DBAPI connection, a transaction by itself
@@ -1216,7 +1216,7 @@ def direct_write(
     engine: Engine,
     operation: Callable[..., T],
     kwargs: dict[str, Any],
-    accept: Callable[[Any], bool] | None = None,
+    accept: Callable[[Any, Any], bool] | None = None,
 ) -> T:
     """A single-statement write through `direct.DirectExecutor`, in autocommit:
     the statement's execution is its commit, so an error says it may have
@@ -1283,8 +1283,15 @@ def raise_unless_retryable(error: DBAPIError, *, write: bool) -> None:
 
 def arguments(frame: dict[str, Any]) -> dict[str, Any]:
     """A facade method's own parameters (from `locals()`, taken first thing),
-    less `self` and `session`: what it forwards to its operation."""
-    return {name: value for name, value in frame.items() if name not in ("self", "session")}
+    less `self` and `session`: what it forwards to its operation.
+
+    A C copy of `frame`, those two popped: cheaper than a comprehension
+    testing each name. Copied rather than trimmed in place: before Python
+    3.13, `locals()` is the frame's own dict, which a tracer (a debugger
+    showing the caller's variables) may refresh from the frame at any time."""
+    forwarded = frame.copy()
+    del forwarded["self"], forwarded["session"]
+    return forwarded
 
 
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:

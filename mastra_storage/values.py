@@ -93,6 +93,11 @@ def has_surrogate(value: str) -> bool:
 
 def check_id(value: Any, field: str) -> str:
     """A non-empty id of at most `MAX_ID_LENGTH` characters without surrogates."""
+    if type(value) is str and value.isascii() and len(value) <= MAX_ID_LENGTH:
+        # The common case (ASCII: no surrogate), in one frame.
+        if value and not value.isspace():
+            return value
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must be a non-empty string", field=field)
     return id_text(value, field)
@@ -136,6 +141,21 @@ def _plain_json(value: Any, depth: int) -> Any:
     the common case, at about half the cost. Raises `_NotPlain` for anything
     else (an error, a subclass, a datetime, nesting at the limit)."""
     kind = type(value)
+    if kind is dict:  # first: a value to store is mostly an object
+        if depth >= MAX_JSON_DEPTH:
+            raise _NotPlain
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            if not key.isascii():
+                key = clean_text(key)
+            item_kind = type(item)
+            if (item_kind is str and item.isascii()) or item_kind in _PLAIN_LEAVES:
+                out[key] = item
+            else:
+                out[key] = _plain_json(item, depth + 1)
+        return out
     if kind is str:
         return value if value.isascii() else clean_text(value)
     if value is None or kind is bool or kind is int:
@@ -146,17 +166,6 @@ def _plain_json(value: Any, depth: int) -> Any:
         return value
     if depth >= MAX_JSON_DEPTH:
         raise _NotPlain
-    if kind is dict:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _NotPlain
-            if not key.isascii():
-                key = clean_text(key)
-            item_kind = type(item)
-            plain_leaf = (item_kind is str and item.isascii()) or item_kind in _PLAIN_LEAVES
-            out[key] = item if plain_leaf else _plain_json(item, depth + 1)
-        return out
     if kind is list or kind is tuple:
         return [
             item if type(item) is str and item.isascii() else _plain_json(item, depth + 1)

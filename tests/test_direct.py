@@ -434,7 +434,7 @@ def _terminate_pooled_backend(storage: PostgresStorage) -> None:
     killer = create_engine(storage.engine.url)
     try:
         with killer.connect() as conn:
-            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)}, 5000)")
     finally:
         killer.dispose()
 
@@ -1001,6 +1001,47 @@ def test_a_callers_do_execute_hook_sees_every_statement(
     assert not ran and len(seen) == 2
 
 
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        ("engine", "do_execute"),
+        ("engine", "do_execute_no_params"),
+        ("engine", "do_executemany"),
+        ("engine", "handle_error"),
+        ("dialect class", "do_execute"),
+        ("dialect class", "handle_error"),
+    ],
+)
+def test_a_hook_added_after_direct_calls_turns_them_off_until_removed(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch, target: str, name: str
+) -> None:
+    """`unobserved` is checked on every call: a dialect hook (the engine's own,
+    or one on the dialect's class, shared by every engine of it) added after
+    many direct calls takes every later call off the direct path, and its
+    removal puts them back."""
+    on: Any = sqlite_storage.engine if target == "engine" else type(sqlite_storage.engine.dialect)
+
+    def hook(*args: Any) -> None:
+        return None  # do_execute*: the dialect executes the statement
+
+    def calls() -> None:
+        assert sqlite_storage.get_thread_by_id(thread_id="t1") is not None
+        sqlite_storage.persist_workflow_snapshot(workflow_name="wf", run_id="late", snapshot={})
+
+    with direct_runs(monkeypatch) as ran:
+        for _ in range(50):
+            calls()
+        assert len(ran) == 100
+        event.listen(on, name, hook)
+        try:
+            calls()
+            assert len(ran) == 100
+        finally:
+            event.remove(on, name, hook)
+        calls()
+        assert len(ran) == 102
+
+
 @pytest.mark.parametrize("pool", [StaticPool, SingletonThreadPool])
 def test_a_pool_lending_one_shared_connection_is_not_run_directly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: Any
@@ -1424,6 +1465,91 @@ def test_gathered_async_snapshot_writes_let_the_other_tasks_run(
             assert len(set(ended_in)) >= 250, len(set(ended_in))
             runs = await storage.list_workflow_runs(workflow_name="wf", per_page=1)
             assert runs.total >= 300
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize("kind", ["write", "read"])
+def test_a_point_call_let_go_then_cancelled_passes_its_turn_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Point calls waiting in line: the one let go is cancelled before it
+    runs; the ones behind it still go (they waited for another call to come
+    before: forever, in a quiet program)."""
+    monkeypatch.setattr(async_storage, "INLINE_SLICE_S", 0.0)
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+
+            def call(number: int) -> Any:
+                if kind == "write":
+                    return storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id=f"c{number}", snapshot={"n": number}
+                    )
+                return storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
+
+            first, second, third = (asyncio.ensure_future(call(n)) for n in range(3))
+            await asyncio.sleep(0)  # the first runs; the others wait in line
+            await asyncio.sleep(0)  # the turn ends: the second is let go...
+            second.cancel()  # ...and cancelled before it runs
+            await asyncio.wait([first, second, third], timeout=5)
+            assert first.done() and second.cancelled()
+            assert third.done() and third.exception() is None
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_a_large_async_snapshot_write_goes_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `INLINE_WRITE_MAX_CHARS` of text the upsert goes through aiosqlite
+    (writing megabytes would hold the loop); a small one stays on it."""
+    large = {"blob": "x" * (async_storage.INLINE_WRITE_MAX_CHARS + 1)}
+
+    async def check() -> None:
+        storage = _filled_async(tmp_path / "db.sqlite")
+        try:
+            await storage.init()
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="large", snapshot=large
+                )
+            assert ran[-1] == ("aiosqlite", False)  # declined on the loop, before sending
+            with inline_writes(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="small", snapshot={"a": 1}
+                )
+            assert [step for step in _inserts(ran) if step[1]] and ("aiosqlite", False) not in ran
+            loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="large")
+            assert loaded == large
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+def test_large_async_snapshot_writes_keep_the_wal_bounded(tmp_path: Path) -> None:
+    """Writes of ~200 KB (under the inline limit, ~50 pages each): the first
+    checkpoint comes after `INLINE_WRITES_PER_CHECKPOINT` writes, the next
+    ones after as many writes as the pages found allow, so the WAL stays
+    at a few MB (2.5 MB here; 5.8 MB with a first checkpoint after 100)."""
+    path = tmp_path / "db.sqlite"
+    snapshot = {"blob": "y" * 200_000}
+
+    async def check() -> None:
+        storage = _filled_async(path)
+        try:
+            for number in range(200):
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id=f"big-{number % 20}", snapshot=snapshot
+                )
+            assert Path(f"{path}-wal").stat().st_size < 4_000_000
         finally:
             await storage.close()
 

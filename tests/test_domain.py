@@ -338,3 +338,32 @@ def test_parse_names_the_field_and_keeps_the_cause() -> None:
 def test_parse_refuses_what_is_not_a_mapping() -> None:
     with pytest.raises(ValidationError, match="thread: expected a StorageThread or a mapping"):
         parse(StorageThread, ["not", "a", "thread"], what="thread")
+
+
+def test_construct_builds_what_model_construct_builds() -> None:
+    """`construct` (rows read back) sets a plain model's slots itself: the
+    instance equals `model_construct`'s, state and all."""
+    from mastra_storage.domain import StorageThread, construct
+    from mastra_storage.domain._base import is_plain
+
+    assert is_plain(StorageThread)
+    now = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "id": "t1",
+        "resource_id": "r1",
+        "title": "a title",
+        "metadata": {"k": [1, None]},
+        "created_at": now,
+        "updated_at": now,
+    }
+    ours = construct(StorageThread, dict(values))
+    theirs = StorageThread.model_construct(**values)
+    assert type(ours) is StorageThread
+    assert ours == theirs
+    assert ours.__dict__ == theirs.__dict__
+    assert ours.model_fields_set == theirs.model_fields_set == set(values)
+    assert ours.__pydantic_extra__ is None and ours.__pydantic_private__ is None
+    assert ours.model_dump() == theirs.model_dump()
+    assert ours.model_copy(update={"title": "x"}).title == "x"
+    ours.title = "changed"  # assignment still goes through pydantic
+    assert ours.title == "changed"

@@ -190,3 +190,16 @@ def test_async_postgres_has_no_inline_path(postgres_url: str, pg_schemas: Any) -
             await storage.close()
 
     asyncio.run(check())
+
+
+def test_arguments_forwards_a_copy_of_the_callers_parameters() -> None:
+    """`storage.arguments(locals())`: the facade method's parameters less
+    `self` and `session`, in a dict of its own (the frame's is left whole)."""
+    from mastra_storage.storage import arguments
+
+    frame = {"self": object(), "session": None, "thread_id": "t", "resource_id": None}
+    before = dict(frame)
+    forwarded = arguments(frame)
+    assert forwarded == {"thread_id": "t", "resource_id": None}
+    assert list(forwarded) == ["thread_id", "resource_id"]
+    assert frame == before and forwarded is not frame

@@ -551,3 +551,102 @@ def test_dumps_writes_what_the_json_module_writes(value: Any) -> None:
         lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     )
     assert outcome(dumps) == reference
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("run-1", True),
+        ("a" * values.MAX_ID_LENGTH, True),
+        ("a" * (values.MAX_ID_LENGTH + 1), False),
+        ("é" * values.MAX_ID_LENGTH, True),
+        ("é" * (values.MAX_ID_LENGTH + 1), False),
+        ("", False),
+        (" ", False),
+        ("\t\n\x1c\x1f", False),
+        ("\u3000", False),
+        (" a ", True),
+        ("a\ud800", False),
+        (_Text("sub"), True),
+        (_Text(" "), False),
+        (1, False),
+        (None, False),
+        (b"id", False),
+    ],
+)
+def test_check_id_accepts_and_refuses_as_before(value: Any, accepted: bool) -> None:
+    """The ASCII fast path of `check_id` says what its general path says."""
+    if accepted:
+        result = values.check_id(value, "f")
+        assert type(result) is str and result == value
+    else:
+        with pytest.raises(ValidationError) as caught:
+            values.check_id(value, "f")
+        assert caught.value.field == "f"
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql", "mysql"])
+def test_json_and_timestamp_processors_equal_the_type_methods(dialect_name: str) -> None:
+    """The processors written out for speed (no TypeDecorator wrapping) give
+    what `process_bind_param` / `process_result_value` give."""
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    from mastra_storage.orm.types import JSONValue, UTCDateTime
+
+    dialect = {
+        "sqlite": sqlite.dialect(),
+        "postgresql": postgresql.psycopg.dialect(),
+        "mysql": mysql.pymysql.dialect(),
+    }[dialect_name]
+    json_type = JSONValue()
+    bind = json_type.dialect_impl(dialect).bind_processor(dialect)
+    result = json_type.dialect_impl(dialect).result_processor(dialect, None)
+    for value in (None, {}, {"a": [1, 2.5, None, True, "é\n"]}, [], "x", 3):
+        expected = json_type.process_bind_param(value, dialect)
+        if dialect_name == "sqlite":  # elsewhere the driver's type adds its own
+            assert bind is not None
+            assert bind(value) == expected
+            text_value = expected
+            assert result is not None
+            assert result(text_value) == json_type.process_result_value(text_value, dialect)
+            if text_value is not None:
+                blob = text_value.encode()
+                assert result(blob) == json_type.process_result_value(blob, dialect)
+    stamp_type = UTCDateTime()
+    read = stamp_type.dialect_impl(dialect).result_processor(dialect, None)
+    if read is not None:
+        for raw in (
+            None,
+            "2026-11-26T11:50:17.385Z",
+            "2026-11-26 11:50:17",
+            "2026-11-26T11:50:17.385+02:00",
+            datetime(2026, 11, 26, 11, 50, 17, 385000),
+            datetime(2026, 11, 26, 11, 50, 17, tzinfo=timezone(timedelta(hours=2))),
+        ):
+            got, want = read(raw), stamp_type.process_result_value(raw, dialect)
+            assert got == want and (got is None or got.tzinfo == want.tzinfo)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)
+def test_format_iso_writes_isoformats_text_with_z(value: datetime) -> None:
+    """Mastra's `...sssZ` text, as `isoformat` spells the UTC instant (years
+    padded to 4 digits), and read back as that instant."""
+    from mastra_storage.clock import format_iso, parse_iso, to_utc
+
+    utc = to_utc(value)
+    expected = f"{utc.year:04d}" + utc.isoformat(timespec="milliseconds")[4:-6] + "Z"
+    assert format_iso(value) == expected
+    assert parse_iso(format_iso(value)) == utc

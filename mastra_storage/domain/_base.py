@@ -3,6 +3,7 @@ datetimes, pages, and turning user input into a model or a `ValidationError`."""
 
 from __future__ import annotations
 
+import types
 import typing
 import uuid
 from collections.abc import Mapping
@@ -159,6 +160,21 @@ M = TypeVar("M", bound=BaseModel)
 _set_attribute = object.__setattr__
 
 
+def _slot_setter(name: str) -> Any:
+    """The setter of `BaseModel`'s slot `name` (its member descriptor's
+    `__set__`: what `object.__setattr__` ends up calling, without the lookup
+    through the model's class); `object.__setattr__` where it is no slot."""
+    slot = BaseModel.__dict__.get(name)
+    if isinstance(slot, types.MemberDescriptorType):
+        return slot.__set__
+    return lambda instance, value: _set_attribute(instance, name, value)
+
+
+set_fields_set = _slot_setter("__pydantic_fields_set__")
+set_extra = _slot_setter("__pydantic_extra__")
+set_private = _slot_setter("__pydantic_private__")
+
+
 @lru_cache(maxsize=32)
 def is_plain(model: type[BaseModel]) -> bool:
     """A model whose instances are just their fields: no extras kept, no
@@ -182,9 +198,9 @@ def construct(model: type[M], values: dict[str, Any]) -> M:
         return model.model_construct(**values)
     instance = model.__new__(model)
     _set_attribute(instance, "__dict__", values)
-    _set_attribute(instance, "__pydantic_fields_set__", set(values))
-    _set_attribute(instance, "__pydantic_extra__", None)
-    _set_attribute(instance, "__pydantic_private__", None)
+    set_fields_set(instance, set(values))
+    set_extra(instance, None)
+    set_private(instance, None)
     return instance
 
 

@@ -267,7 +267,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         if _has_own_processing(self, dialect, "result", coltype):
             return super().result_processor(dialect, coltype)
-        return lambda value: None if value is None else self.process_result_value(value, dialect)
+        # SQLite's text read as `process_result_value` reads it, in one frame.
+        return lambda value: (
+            None
+            if value is None
+            else parse_iso(value)
+            if type(value) is str
+            else self.process_result_value(value, dialect)
+        )
 
 
 class UTCDateTimeTZ(TypeDecorator[datetime]):
@@ -339,6 +346,34 @@ class JSONValue(TypeDecorator[Any]):
         if isinstance(value, str):
             return json.loads(value)
         return value
+
+    # The processors below are the two methods above, for JSON text (SQLite),
+    # without TypeDecorator's wrapping: they run for every JSON value written
+    # or read (a workflow snapshot, a thread's metadata).
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if (
+            _is_postgres(dialect)
+            or _is_mysql(dialect)
+            or _has_own_processing(self, dialect, "bind")
+        ):
+            return super().bind_processor(dialect)
+        return lambda value: None if value is None else dumps(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if (
+            _is_postgres(dialect)
+            or _is_mysql(dialect)
+            or _has_own_processing(self, dialect, "result", coltype)
+        ):
+            return super().result_processor(dialect, coltype)
+        return lambda value: (
+            None
+            if value is None
+            else json.loads(value)
+            if type(value) is str
+            else self.process_result_value(value, dialect)
+        )
 
 
 class SafeText(TypeDecorator[str]):

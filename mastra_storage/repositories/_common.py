@@ -19,9 +19,17 @@ AnySelect = Select[Unpack[tuple[Any, ...]]]
 S = TypeVar("S", bound=AnySelect)
 
 
+_FIELD_NAMES: dict[type[BaseModel], tuple[str, ...]] = {}
+"""model -> its field names, in order (pydantic's `model_fields` costs a
+property call and a mapping per access)."""
+
+
 def from_row(model: type[M], row: Sequence[Any]) -> M:
     """A model from a row whose columns are the model's fields, in order."""
-    return construct(model, dict(zip(model.model_fields, row, strict=True)))
+    names = _FIELD_NAMES.get(model)
+    if names is None:
+        names = _FIELD_NAMES[model] = tuple(model.model_fields)
+    return construct(model, dict(zip(names, row, strict=True)))
 
 
 def twin_pairs(table: Table) -> tuple[tuple[str, str], ...]:

@@ -39,7 +39,7 @@ from ..dialects import (
 )
 from ..direct import prepare
 from ..domain import DateRange, MastraDBMessage, MessageContent, construct
-from ..domain._base import is_plain
+from ..domain._base import is_plain, set_extra, set_fields_set, set_private
 from ..domain.memory import READ_BACK
 from ..orm import MessageRow
 from ..orm.types import dumps
@@ -111,9 +111,9 @@ def to_message(row: Sequence[Any]) -> MastraDBMessage:
     # `construct`, inlined: this runs for every message read
     message = _new_message(MastraDBMessage)
     _set_attribute(message, "__dict__", values)
-    _set_attribute(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
-    _set_attribute(message, "__pydantic_extra__", None)
-    _set_attribute(message, "__pydantic_private__", None)
+    set_fields_set(message, set(_MESSAGE_FIELDS))
+    set_extra(message, None)
+    set_private(message, None)
     return message
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, select, update
@@ -95,7 +95,11 @@ class ThreadRepository:
 
     def __init__(self, session: Executor) -> None:
         self.session = session
-        self.features = features(session)
+
+    @cached_property
+    def features(self) -> Features:
+        """The backend's; worked out on first use (a point read needs none)."""
+        return features(self.session)
 
     def get(
         self, thread_id: str, *, for_update: bool = False, exclusive: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
@@ -79,7 +79,11 @@ class WorkflowRepository:
 
     def __init__(self, session: Executor) -> None:
         self.session = session
-        self.features = features(session)
+
+    @cached_property
+    def features(self) -> Features:
+        """The backend's; worked out on first use (a point read needs none)."""
+        return features(self.session)
 
     def persist(
         self,
