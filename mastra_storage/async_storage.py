@@ -13,13 +13,10 @@ lifecycle below is written for async.
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -76,11 +73,6 @@ _INLINE_WAL = "mastra_storage_inline_wal"
 """Key in a pooled inline connection's `info`: whether it is in WAL mode
 (asked at its first inline write, which then turned its auto-checkpoint off)."""
 
-
-READ_THREADS = 4
-"""Worker threads of an async SQLite storage (a file, engine of its own) for
-its reads (`AsyncMastraStorage._read_in_thread`): at most this many run at
-once, the next wait for a free one."""
 
 INLINE_SLICE_S = 0.002
 """Seconds of point reads on the event loop's thread (async SQLite) in one
@@ -165,17 +157,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     (`get_thread_by_id`, `get_resource_by_id`, `load_workflow_snapshot`,
     `get_workflow_run_by_id`, `get_score_by_id`) run on the event loop's
     thread on a connection of the storage's own that never waits (see
-    `_read_inline`); one that would wait runs in a read thread. So does
+    `_read_inline`); one that would wait goes through aiosqlite. So does
     the point write `persist_workflow_snapshot` without a fencing token, one
     upsert committed by itself, in WAL mode only (see `_write_inline`): one
     that finds the write lock taken, or meets a write of this storage under
     way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
     in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so.
     Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
-    let the other ready tasks run. Every other read runs in a worker thread
-    of the storage's own on a sync connection to the file, one trip per
-    call (see `_read_in_thread`), not through aiosqlite's trip per driver
-    call."""
+    let the other ready tasks run."""
 
     def __init__(
         self,
@@ -230,9 +219,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
-        self._reads = self._create_read_engine(engine_options) if self._inline is not None else None
-        self._read_threads = _read_threads() if self._reads is not None else None
-        self._read_threads_pid = os.getpid()
         self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock
         self._since_checkpoint = 0
         self._checkpoint_every = INLINE_WRITES_PER_CHECKPOINT
@@ -253,18 +239,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         settings = replace(self.settings, lock_timeout_ms=1, pool_timeout_s=0.001)
         return forget_connections_after_fork(
             create_engine_for_url(sync_url(sync.url), settings=settings)
-        )
-
-    def _create_read_engine(self, options: dict[str, Any]) -> Engine:
-        """SQLite file: a sync engine on the same file, with the storage's
-        bounds and engine options (`pool_size` and the like: its own pool of
-        that size), for the reads run in worker threads (see
-        `_read_in_thread`)."""
-        options = {name: value for name, value in options.items() if name != "schema"}
-        return forget_connections_after_fork(
-            create_engine_for_url(
-                sync_url(self.engine.sync_engine.url), settings=self.settings, **options
-            )
         )
 
     @abstractmethod
@@ -313,11 +287,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         loop = asyncio.get_running_loop()
         if running is not None and not running.done() and running.get_loop() is loop:
             await asyncio.wait([running])  # its connection back to the pool first
-        if self._read_threads is not None:
-            # Reads under way finish first (each bounded), their connections back.
-            await asyncio.to_thread(self._read_threads.shutdown, wait=True)
-        if self._reads is not None:
-            self._reads.dispose()
         if self._inline is not None:
             self._inline.dispose()
         if self._owns_engine:
@@ -406,13 +375,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             else self.engine
         )
         run = _transaction
-        if (
-            not write
-            and self._reads is not None
-            and direct.unobserved(self._statement_engine.sync_engine)
-        ):
-            run = self._read_in_thread
-        elif self._direct and direct.unobserved(engine.sync_engine):
+        if self._direct and direct.unobserved(engine.sync_engine):
             if not write and operations.is_single_statement(operation):
                 run = _direct_transaction
             elif write and operations.is_single_statement(operation, kwargs):
@@ -433,30 +396,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 raise AssertionError("unreachable: the last attempt returns or raises")
         finally:
             self._writes_in_flight -= int(write)
-
-    async def _read_in_thread(
-        self, engine: AsyncEngine, operation: Callable[..., T], kwargs: dict[str, Any]
-    ) -> T:
-        """A read of a SQLite file (not a point read, or one that would have
-        waited) in a worker thread of the storage's own (`READ_THREADS`), on
-        `_reads`, a sync engine of the same file: one trip to a thread and
-        back per call, where aiosqlite makes one per driver call (a page of
-        messages with its total: about ten, ~100 µs each on a small VM). The
-        same operation in the same transaction as the sync facade's
-        (`storage.transaction`; a single statement directly, as there),
-        within the same bounds. A read cancelled meanwhile ends in its
-        thread, its result dropped; `close()` waits for it. (`engine`, the
-        async engine the read would use otherwise, is not needed here.)"""
-        assert self._reads is not None and self._read_threads is not None
-        if operations.is_single_statement(operation):
-            task = functools.partial(direct_transaction, self._reads, operation, kwargs)
-        else:
-            task = functools.partial(transaction, self._reads, operation, kwargs)
-        if self._read_threads_pid != os.getpid():
-            # A child process: its parent's threads are not in it.
-            self._read_threads, self._read_threads_pid = _read_threads(), os.getpid()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_threads, task)
 
     async def _share_the_loop(self) -> None:
         """Before a point read on the loop's thread: once such reads have run
@@ -800,10 +739,6 @@ async def _direct_write(
 ) -> T:
     """`storage.direct_write` on the async engine's sync face, in one greenlet."""
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
-
-
-def _read_threads() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="mastra-storage-read")
 
 
 def _inline_wal_ready(fairy: Any, values: Any) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import signal
 import sqlite3
@@ -38,7 +37,6 @@ from mastra_storage import (
 from mastra_storage.engines import create_async_engine_for_url
 from mastra_storage.errors import (
     ConnectionLostError,
-    StorageClosedError,
     StorageError,
     StorageTimeoutError,
 )
@@ -722,12 +720,12 @@ def test_an_async_point_read_runs_on_the_loop_and_equals_the_aiosqlite_one(
     ],
     ids=["busy", "closed"],
 )
-def test_an_async_point_read_that_would_wait_goes_off_the_loop(
+def test_an_async_point_read_that_would_wait_goes_the_aiosqlite_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Exception
 ) -> None:
     """A point read on the loop's thread never waits: when SQLite says the
-    file is busy (or the connection is gone), the same read runs off the
-    loop (a read thread of the storage's), which waits within the bounds."""
+    file is busy (or the connection is gone), the same read goes through
+    aiosqlite, which waits within the bounds off the loop."""
     original = direct.DirectExecutor._run
     refused: list[str] = []
 
@@ -749,175 +747,6 @@ def test_an_async_point_read_that_would_wait_goes_off_the_loop(
             assert len(refused) == 1
         finally:
             await storage.close()
-
-    asyncio.run(check())
-
-
-# -- async SQLite: the other reads in worker threads --------------------------------
-
-OTHER_READS: dict[str, Callable[[Any], Any]] = {
-    "list_messages page": lambda s: s.list_messages(thread_id="t1", page=1, per_page=5),
-    "list_messages last 5": lambda s: s.list_messages(
-        thread_id="t1", per_page=5, direction="DESC", count_total=False
-    ),
-    "list_messages window": lambda s: s.list_messages(
-        thread_id="t1",
-        per_page=0,
-        include=[{"id": "m05", "with_previous_messages": 2, "with_next_messages": 2}],
-    ),
-    "list_threads_by_resource_id": lambda s: s.list_threads_by_resource_id(resource_id="r1"),
-    "iter_messages": lambda s: _collected(s.iter_messages(thread_id="t1", batch_size=7)),
-    "list_workflow_runs": lambda s: s.list_workflow_runs(workflow_name="wf"),
-}
-
-
-async def _collected(messages: Any) -> list[Any]:
-    return [message async for message in messages]
-
-
-@contextmanager
-def read_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The name of the thread each read run by `_read_in_thread` ran in."""
-    ran: list[str] = []
-    for name in ("transaction", "direct_transaction"):
-        original = getattr(async_storage, name)
-
-        def spy(*args: Any, _original: Any = original) -> Any:
-            ran.append(threading.current_thread().name)
-            return _original(*args)
-
-        monkeypatch.setattr(async_storage, name, spy)
-    yield ran
-
-
-@pytest.mark.parametrize("name", sorted(OTHER_READS))
-def test_an_async_sqlite_read_runs_in_a_read_thread_and_equals_the_aiosqlite_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    """One trip to a worker thread of the storage's instead of aiosqlite's
-    trip per driver call; the same result. An engine with a statement
-    listener gets every statement through aiosqlite, the listener seeing it."""
-
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
-            with read_threads(monkeypatch) as ran:
-                threaded = await OTHER_READS[name](storage)
-            assert ran and all(n.startswith("mastra-storage-read") for n in ran), ran
-            sync_engine: Any = storage.engine.sync_engine  # `observed` listens on its `.engine`
-            with read_threads(monkeypatch) as ran, observed(sync_engine) as seen:
-                through_aiosqlite = await OTHER_READS[name](storage)
-            assert not [n for n in ran if n.startswith("mastra-storage-read")] and seen
-            assert threaded == through_aiosqlite and threaded not in (None, [])
-        finally:
-            await storage.close()
-
-    asyncio.run(check())
-
-
-def test_an_async_read_in_a_thread_sees_the_write_awaited_before_it(tmp_path: Path) -> None:
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            for n in range(30):
-                await storage.save_messages(
-                    messages=[
-                        {"id": f"new{n}", "thread_id": "t1", "role": "user", "content": f"{n}"}
-                    ]
-                )
-                page = await storage.list_messages(
-                    thread_id="t1", per_page=1, direction="DESC", count_total=False
-                )
-                assert [m.id for m in page.messages] == [f"new{n}"]
-        finally:
-            await storage.close()
-
-    asyncio.run(check())
-
-
-def test_close_waits_for_the_reads_under_way_and_ends_their_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A read still running in its thread when the caller gave up on it
-    (cancelled) ends before `close()` returns; no read thread outlives it."""
-    started = threading.Event()
-    original = async_storage.transaction
-
-    def slow(*args: Any) -> Any:
-        started.set()
-        time.sleep(0.3)
-        return original(*args)
-
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
-            monkeypatch.setattr(async_storage, "transaction", slow)
-            read = asyncio.ensure_future(storage.list_messages(thread_id="t1"))
-            await asyncio.to_thread(started.wait, 5)
-            read.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await read
-        finally:
-            await storage.close()
-        assert not [t for t in threading.enumerate() if t.name.startswith("mastra-storage-read")]
-        with pytest.raises(StorageClosedError):
-            await storage.list_messages(thread_id="t1")
-
-    asyncio.run(check())
-
-
-def test_a_forked_child_reads_through_read_threads_of_its_own(tmp_path: Path) -> None:
-    """The parent's read threads are not in a forked child: the child's
-    first read starts its own (it would wait forever for the parent's)."""
-    storage = _filled_async(tmp_path / "db.sqlite")
-
-    async def page() -> int:
-        return len((await storage.list_messages(thread_id="t1")).messages)
-
-    assert asyncio.run(page()) == 16  # the parent's read threads exist now
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        said = b"?"
-        try:
-            said = str(asyncio.run(asyncio.wait_for(page(), 10))).encode()
-        except BaseException as error:
-            said = repr(error).encode()[:2000]
-        finally:
-            os.write(write_end, said)
-            os._exit(0)
-    os.close(write_end)
-    deadline = time.monotonic() + 60
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:  # hung: the pipe says nothing
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            break
-        time.sleep(0.05)
-    with os.fdopen(read_end, "rb") as pipe:
-        assert pipe.read() == b"16"
-    assert asyncio.run(page()) == 16  # the parent's go on
-    asyncio.run(storage.close())
-
-
-def test_no_read_threads_for_memory_or_a_callers_engine(tmp_path: Path) -> None:
-    async def check() -> None:
-        memory = AsyncDefaultStorage(url="file::memory:")
-        engine = create_async_engine_for_url(f"file:{tmp_path / 'host.sqlite'}")
-        callers = AsyncDefaultStorage(engine=engine)
-        try:
-            for storage in (memory, callers):
-                assert storage._reads is None and storage._read_threads is None
-                await storage.init()
-                await storage.save_thread(thread={"id": "t", "resource_id": "r"})
-                page = await storage.list_threads_by_resource_id(resource_id="r")
-                assert [t.id for t in page.threads] == ["t"]
-        finally:
-            await memory.close()
-            await callers.close()
-            await engine.dispose()
 
     asyncio.run(check())
 
