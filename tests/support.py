@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -165,6 +165,17 @@ def run_concurrently(
 
 
 SNAPSHOT = {"status": "running", "context": {"step": {"output": "é" * 20}}, "n": [1, 2.5, None]}
+
+
+# The point reads (`operations.point_read`) through the facade, sync or
+# async, of what `fill_single_statement_data` wrote.
+POINT_READS: dict[str, Callable[[Any], Any]] = {
+    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
+    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
+    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
+    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
+    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+}
 
 
 def fill_single_statement_data(storage: MastraStorage) -> None:

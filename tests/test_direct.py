@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
-from support import SNAPSHOT
+from support import POINT_READS, SNAPSHOT
 from support import fill_single_statement_data as fill
 
 from mastra_storage import (
@@ -61,15 +61,6 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
     "persist_workflow_snapshot": lambda s: s.persist_workflow_snapshot(
         workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
     ),
-}
-
-
-POINT_READS: dict[str, Callable[[Any], Any]] = {
-    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
-    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
-    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
-    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
-    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
 }
 
 
@@ -151,22 +142,29 @@ def test_a_single_statement_call_runs_directly_without_begin_or_commit(
     assert not [sql for sql in sent if sql.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK")]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_direct_results_equal_those_through_sqlalchemy(
-    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch, name: str
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, name: str, backend: str
 ) -> None:
+    storage: MastraStorage = request.getfixturevalue(
+        "sqlite_storage" if backend == "sqlite" else "pg_storage"
+    )
+    # A score's numeric columns are processed by psycopg's type code of the
+    # column, which only SQLAlchemy's result has: that read goes through it.
+    through_sqlalchemy = backend == "postgresql" and name == "get_score_by_id"
     results = []
     for watched in (False, True):
         with direct_runs(monkeypatch) as ran:
             if watched:
-                with observed(sqlite_storage) as seen:
-                    result = CALLS[name](sqlite_storage)
+                with observed(storage) as seen:
+                    result = CALLS[name](storage)
                 assert seen, "a watched engine's statements all go through its listener"
                 assert not ran
             else:
-                result = CALLS[name](sqlite_storage)
-                assert ran
-        after = sqlite_storage.load_workflow_snapshot(workflow_name="wf", run_id="run2")
+                result = CALLS[name](storage)
+                assert bool(ran) != through_sqlalchemy
+        after = storage.load_workflow_snapshot(workflow_name="wf", run_id="run2")
         results.append((result, after))
     assert results[0] == results[1]
     if name == "persist_workflow_snapshot":
@@ -348,29 +346,6 @@ def test_a_postgres_single_statement_call_runs_directly_in_autocommit(
         driver: Any = conn.connection.driver_connection
         assert driver.autocommit is False
         assert driver.info.transaction_status == 0  # idle
-
-
-@pytest.mark.parametrize("name", sorted(CALLS))
-def test_postgres_direct_results_equal_those_through_sqlalchemy(
-    pg_storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    results = []
-    for watched in (False, True):
-        with direct_runs(monkeypatch) as ran:
-            if watched:
-                with observed(pg_storage) as seen:
-                    result = CALLS[name](pg_storage)
-                assert seen and not ran
-            else:
-                result = CALLS[name](pg_storage)
-                assert ran or name == "get_score_by_id"
-        after = pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="run2")
-        results.append((result, after))
-    assert results[0] == results[1]
-    if name == "persist_workflow_snapshot":
-        assert results[0][1] == SNAPSHOT
-    else:
-        assert results[0][0] not in (None, []) or name.endswith("(other resource)")
 
 
 ASYNC_CALLS: dict[str, Callable[[Any], Any]] = {
@@ -678,38 +653,42 @@ def test_the_point_reads_are_the_ones_checked_here() -> None:
     assert marked == set(POINT_READS)
 
 
-def _filled_async(path: Path, **options: Any) -> AsyncDefaultStorage:
+def run_filled_async(path: Path, check: Callable[[AsyncDefaultStorage], Awaitable[None]]) -> None:
+    """Runs `check` in a new event loop on an async storage of the SQLite
+    file `path`, filled by the sync storage first; closed afterwards, also
+    when `check` fails."""
     with DefaultStorage(url=f"file:{path}") as sync_storage:
         sync_storage.init()
         fill(sync_storage)
-    return AsyncDefaultStorage(url=f"file:{path}", **options)
+
+    async def main() -> None:
+        async with AsyncDefaultStorage(url=f"file:{path}") as storage:
+            await check(storage)
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("name", sorted(POINT_READS))
 def test_an_async_point_read_runs_on_the_loop_and_equals_the_aiosqlite_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            with direct_runs(monkeypatch) as ran:
-                inline = await POINT_READS[name](storage)
-            assert len(ran) == 1
-            seen: list[str] = []
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with direct_runs(monkeypatch) as ran:
+            inline = await POINT_READS[name](storage)
+        assert len(ran) == 1
+        seen: list[str] = []
 
-            def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-                seen.append(statement)
+        def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
 
-            # A caller's listener on the storage's engine: the read goes through it.
-            event.listen(storage.engine.sync_engine, "before_cursor_execute", listen)
-            with direct_runs(monkeypatch) as ran:
-                through_aiosqlite = await POINT_READS[name](storage)
-            assert not ran and len(seen) == 1
-            assert inline == through_aiosqlite and inline is not None
-        finally:
-            await storage.close()
+        # A caller's listener on the storage's engine: the read goes through it.
+        event.listen(storage.engine.sync_engine, "before_cursor_execute", listen)
+        with direct_runs(monkeypatch) as ran:
+            through_aiosqlite = await POINT_READS[name](storage)
+        assert not ran and len(seen) == 1
+        assert inline == through_aiosqlite and inline is not None
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 @pytest.mark.parametrize(
@@ -738,32 +717,24 @@ def test_an_async_point_read_that_would_wait_goes_the_aiosqlite_way(
             )
         return original(self, plan, params)
 
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            expected = await storage.get_thread_by_id(thread_id="t1")
-            monkeypatch.setattr(direct.DirectExecutor, "_run", refuse_once)
-            assert await storage.get_thread_by_id(thread_id="t1") == expected
-            assert len(refused) == 1
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        expected = await storage.get_thread_by_id(thread_id="t1")
+        monkeypatch.setattr(direct.DirectExecutor, "_run", refuse_once)
+        assert await storage.get_thread_by_id(thread_id="t1") == expected
+        assert len(refused) == 1
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 def test_an_async_point_read_error_that_is_no_wait_is_raised(tmp_path: Path) -> None:
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
-            async with storage.engine.begin() as conn:
-                await conn.exec_driver_sql("DROP TABLE mastra_threads")
-            with pytest.raises(StorageError, match="no such table"):
-                await storage.get_thread_by_id(thread_id="t1")
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        async with storage.engine.begin() as conn:
+            await conn.exec_driver_sql("DROP TABLE mastra_threads")
+        with pytest.raises(StorageError, match="no such table"):
+            await storage.get_thread_by_id(thread_id="t1")
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 def test_no_inline_reads_or_writes_for_memory_or_a_callers_engine(
@@ -907,50 +878,42 @@ def test_an_async_point_read_that_cannot_open_its_connection_raises_the_typed_er
     folder = tmp_path / "gone"
     folder.mkdir()
 
-    async def check() -> None:
-        storage = _filled_async(folder / "db.sqlite")
-        try:
-            await storage.init()
-            await storage.engine.dispose()
-            assert storage._inline is not None
-            storage._inline.dispose()
-            shutil.rmtree(folder)
-            with pytest.raises(StorageError, match="unable to open"):
-                await storage.get_thread_by_id(thread_id="t1")
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        await storage.engine.dispose()
+        assert storage._inline is not None
+        storage._inline.dispose()
+        shutil.rmtree(folder)
+        with pytest.raises(StorageError, match="unable to open"):
+            await storage.get_thread_by_id(thread_id="t1")
 
-    asyncio.run(check())
+    run_filled_async(folder / "db.sqlite", check)
 
 
 def test_gathered_async_point_reads_let_the_other_tasks_run(tmp_path: Path) -> None:
     """Hundreds of point reads gathered at once run on the loop's thread a
     slice at a time: a task ready meanwhile runs before they have all ended."""
 
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.update_thread(id="t1", metadata={"big": "x" * 100_000})
-            done = 0
-            seen: list[int] = []
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.update_thread(id="t1", metadata={"big": "x" * 100_000})
+        done = 0
+        seen: list[int] = []
 
-            async def read() -> None:
-                nonlocal done
-                await storage.get_thread_by_id(thread_id="t1")
-                done += 1
+        async def read() -> None:
+            nonlocal done
+            await storage.get_thread_by_id(thread_id="t1")
+            done += 1
 
-            async def other() -> None:
-                while done < 300:
-                    seen.append(done)
-                    await asyncio.sleep(0)
+        async def other() -> None:
+            while done < 300:
+                seen.append(done)
+                await asyncio.sleep(0)
 
-            await asyncio.gather(other(), *(read() for _ in range(300)))
-            assert done == 300
-            assert [n for n in seen if 0 < n < 300], "the other task ran between the reads"
-        finally:
-            await storage.close()
+        await asyncio.gather(other(), *(read() for _ in range(300)))
+        assert done == 300
+        assert [n for n in seen if 0 < n < 300], "the other task ran between the reads"
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 # -- point writes on the event loop's thread (async SQLite) ---------------------------
@@ -994,35 +957,31 @@ def test_an_async_snapshot_write_runs_on_the_loop_and_is_seen_at_once(
     transaction (the lock row checked first), through aiosqlite."""
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            await storage.init()
-            with DefaultStorage(url=f"file:{path}") as other:
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        with DefaultStorage(url=f"file:{path}") as other:
+            with inline_writes(monkeypatch) as ran:
+                for version in range(3):
+                    await storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="new", snapshot={"v": version}
+                    )
+                    seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
+                    assert seen == {"v": version}
+            assert [step for _sql, step in _inserts(ran)] == [True] * 3
+            assert ("aiosqlite", False) not in ran
+            async with storage.workflow_run_lock(workflow_name="wf", run_id="new") as held:
                 with inline_writes(monkeypatch) as ran:
-                    for version in range(3):
-                        await storage.persist_workflow_snapshot(
-                            workflow_name="wf", run_id="new", snapshot={"v": version}
-                        )
-                        seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
-                        assert seen == {"v": version}
-                assert [step for _sql, step in _inserts(ran)] == [True] * 3
-                assert ("aiosqlite", False) not in ran
-                async with storage.workflow_run_lock(workflow_name="wf", run_id="new") as held:
-                    with inline_writes(monkeypatch) as ran:
-                        await storage.persist_workflow_snapshot(
-                            workflow_name="wf",
-                            run_id="new",
-                            snapshot={"v": "fenced"},
-                            fencing_token=held.fencing_token,
-                        )
-                    assert ran == [("aiosqlite", False)]
-                seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
-                assert seen == {"v": "fenced"}
-        finally:
-            await storage.close()
+                    await storage.persist_workflow_snapshot(
+                        workflow_name="wf",
+                        run_id="new",
+                        snapshot={"v": "fenced"},
+                        fencing_token=held.fencing_token,
+                    )
+                assert ran == [("aiosqlite", False)]
+            seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
+            assert seen == {"v": "fenced"}
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_an_async_snapshot_write_meeting_the_write_lock_goes_the_aiosqlite_way(
@@ -1034,39 +993,33 @@ def test_an_async_snapshot_write_meeting_the_write_lock_goes_the_aiosqlite_way(
     the lock off the loop and succeeds once it is released."""
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            await storage.init()
-            holder = sqlite3.connect(path, isolation_level=None)
-            holder.execute("BEGIN IMMEDIATE")
-            loop = asyncio.get_running_loop()
-            loop.call_later(0.3, holder.execute, "ROLLBACK")
-            started = loop.time()
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="locked", snapshot={"a": 1}
-                )
-            waited = loop.time() - started
-            holder.close()
-            assert 0.25 < waited < 5
-            assert [step for _sql, step in _inserts(ran)] == [True]  # tried on the loop once
-            assert ran[-1] == ("aiosqlite", False)
-            with DefaultStorage(url=f"file:{path}") as other:
-                assert other.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {"a": 1}
-            # The lock free again: the next write runs on the loop.
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="locked", snapshot={"a": 2}
-                )
-            assert _inserts(ran) == ran and ran[0][1]
-            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {
-                "a": 2
-            }
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, holder.execute, "ROLLBACK")
+        started = loop.time()
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="locked", snapshot={"a": 1}
+            )
+        waited = loop.time() - started
+        holder.close()
+        assert 0.25 < waited < 5
+        assert [step for _sql, step in _inserts(ran)] == [True]  # tried on the loop once
+        assert ran[-1] == ("aiosqlite", False)
+        with DefaultStorage(url=f"file:{path}") as other:
+            assert other.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {"a": 1}
+        # The lock free again: the next write runs on the loop.
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="locked", snapshot={"a": 2}
+            )
+        assert _inserts(ran) == ran and ran[0][1]
+        assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {"a": 2}
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_an_async_snapshot_write_meeting_a_write_of_its_storage_under_way_goes_with_it(
@@ -1078,45 +1031,39 @@ def test_an_async_snapshot_write_meeting_a_write_of_its_storage_under_way_goes_w
     for that lock and fail."""
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            await storage.init()
-            release = asyncio.Event()
-            real = async_storage._transaction
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        release = asyncio.Event()
+        real = async_storage._transaction
 
-            async def slow_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
-                await release.wait()
-                return await real(engine, operation, kwargs)
+        async def slow_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
+            await release.wait()
+            return await real(engine, operation, kwargs)
 
-            monkeypatch.setattr(async_storage, "_transaction", slow_transaction)
-            under_way = asyncio.create_task(
-                storage.update_thread(id="t1", title="renamed", metadata={})
+        monkeypatch.setattr(async_storage, "_transaction", slow_transaction)
+        under_way = asyncio.create_task(
+            storage.update_thread(id="t1", title="renamed", metadata={})
+        )
+        await asyncio.sleep(0.01)
+        with inline_writes(monkeypatch) as ran:  # its spy wraps slow_transaction
+            point = asyncio.create_task(
+                storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="after", snapshot={"a": 1}
+                )
             )
             await asyncio.sleep(0.01)
-            with inline_writes(monkeypatch) as ran:  # its spy wraps slow_transaction
-                point = asyncio.create_task(
-                    storage.persist_workflow_snapshot(
-                        workflow_name="wf", run_id="after", snapshot={"a": 1}
-                    )
-                )
-                await asyncio.sleep(0.01)
-                release.set()
-                await asyncio.gather(under_way, point)
-            assert not _inserts(ran) and ran == [("aiosqlite", False)]
-            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="after") == {
-                "a": 1
-            }
-            # Nothing under way: on the loop again.
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="after", snapshot={"a": 2}
-                )
-            assert [step for _sql, step in _inserts(ran)] == [True]
-        finally:
-            await storage.close()
+            release.set()
+            await asyncio.gather(under_way, point)
+        assert not _inserts(ran) and ran == [("aiosqlite", False)]
+        assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="after") == {"a": 1}
+        # Nothing under way: on the loop again.
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="after", snapshot={"a": 2}
+            )
+        assert [step for _sql, step in _inserts(ran)] == [True]
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_an_async_snapshot_write_waiting_for_the_lock_can_be_cancelled(
@@ -1124,35 +1071,29 @@ def test_an_async_snapshot_write_waiting_for_the_lock_can_be_cancelled(
 ) -> None:
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            await storage.init()
-            holder = sqlite3.connect(path, isolation_level=None)
-            holder.execute("BEGIN IMMEDIATE")
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            try:
-                with inline_writes(monkeypatch) as ran, pytest.raises(asyncio.TimeoutError):
-                    await asyncio.wait_for(
-                        storage.persist_workflow_snapshot(
-                            workflow_name="wf", run_id="cancelled", snapshot={"a": 1}
-                        ),
-                        0.2,
-                    )
-                assert loop.time() - started < 2  # the lock bound is 10 s
-            finally:
-                holder.execute("ROLLBACK")
-                holder.close()
-            assert [step for _sql, step in _inserts(ran)] == [True]
-            assert ran[-1] == ("aiosqlite", False)
-            assert (
-                await storage.load_workflow_snapshot(workflow_name="wf", run_id="cancelled") is None
-            )
+            with inline_writes(monkeypatch) as ran, pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="cancelled", snapshot={"a": 1}
+                    ),
+                    0.2,
+                )
+            assert loop.time() - started < 2  # the lock bound is 10 s
         finally:
-            await storage.close()
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert [step for _sql, step in _inserts(ran)] == [True]
+        assert ran[-1] == ("aiosqlite", False)
+        assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="cancelled") is None
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_an_async_snapshot_write_on_a_lost_connection_says_it_may_be_lost(
@@ -1164,32 +1105,24 @@ def test_an_async_snapshot_write_on_a_lost_connection_says_it_may_be_lost(
     aiosqlite; the next write gets a new connection."""
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
-            assert storage._inline is not None
-            raw: Any = storage._inline.raw_connection()
-            driver = raw.driver_connection
-            raw.close()
-            driver.close()
-            with inline_writes(monkeypatch) as ran, pytest.raises(ConnectionLostError) as caught:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="r9", snapshot={"lost": 1}
-                )
-            assert caught.value.written is None
-            assert "closed database" in str(caught.value.__cause__)
-            assert [step for _sql, step in ran] == [True]  # no second try
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
+        assert storage._inline is not None
+        raw: Any = storage._inline.raw_connection()
+        driver = raw.driver_connection
+        raw.close()
+        driver.close()
+        with inline_writes(monkeypatch) as ran, pytest.raises(ConnectionLostError) as caught:
             await storage.persist_workflow_snapshot(
-                workflow_name="wf", run_id="r9", snapshot={"ok": 1}
+                workflow_name="wf", run_id="r9", snapshot={"lost": 1}
             )
-            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {
-                "ok": 1
-            }
-        finally:
-            await storage.close()
+        assert caught.value.written is None
+        assert "closed database" in str(caught.value.__cause__)
+        assert [step for _sql, step in ran] == [True]  # no second try
+        await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={"ok": 1})
+        assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {"ok": 1}
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_no_async_snapshot_write_on_the_loop_outside_wal_mode(
@@ -1205,26 +1138,20 @@ def test_no_async_snapshot_write_on_the_loop_outside_wal_mode(
         dbapi_connection.execute("PRAGMA journal_mode = DELETE")  # we are its only connection
         dbapi_connection.set_trace_callback(sent.append)
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            await storage.init()
-            await storage.engine.dispose()
-            assert storage._inline is not None
-            event.listen(storage._inline, "connect", rollback_journal)
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="delete", snapshot={"a": 1}
-                )
-            assert ran[-1] == ("aiosqlite", False)
-            assert not [sql for sql in sent if "INSERT" in sql]
-            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="delete") == {
-                "a": 1
-            }
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        await storage.engine.dispose()
+        assert storage._inline is not None
+        event.listen(storage._inline, "connect", rollback_journal)
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="delete", snapshot={"a": 1}
+            )
+        assert ran[-1] == ("aiosqlite", False)
+        assert not [sql for sql in sent if "INSERT" in sql]
+        assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="delete") == {"a": 1}
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_inline_snapshot_writes_alone_keep_the_wal_bounded(tmp_path: Path) -> None:
@@ -1236,22 +1163,18 @@ def test_inline_snapshot_writes_alone_keep_the_wal_bounded(tmp_path: Path) -> No
     storage's (SQLite's automatic checkpoint at 1,000 pages: ~4 MB)."""
     path = tmp_path / "db.sqlite"
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            for number in range(3_000):
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id=f"run-{number % 500}", snapshot=BIG
-                )
-            assert storage._inline is not None
-            with storage._inline.connect() as conn:
-                autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-            assert autocheckpoint == 0
-            assert Path(f"{path}-wal").stat().st_size < 6_000_000
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        for number in range(3_000):
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id=f"run-{number % 500}", snapshot=BIG
+            )
+        assert storage._inline is not None
+        with storage._inline.connect() as conn:
+            autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert autocheckpoint == 0
+        assert Path(f"{path}-wal").stat().st_size < 6_000_000
 
-    asyncio.run(check())
+    run_filled_async(path, check)
 
 
 def test_gathered_async_snapshot_writes_let_the_other_tasks_run(
@@ -1264,40 +1187,36 @@ def test_gathered_async_snapshot_writes_let_the_other_tasks_run(
     different turns (without the slice the burst ran in a handful)."""
     monkeypatch.setattr(async_storage, "INLINE_SLICE_S", 0.0)
 
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
-            finished = False
-            turn = 0
-            ended_in: list[int] = []  # the turn each write ended in
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        finished = False
+        turn = 0
+        ended_in: list[int] = []  # the turn each write ended in
 
-            async def count_turns() -> None:
-                nonlocal turn
-                while not finished:
-                    turn += 1
-                    await asyncio.sleep(0)
+        async def count_turns() -> None:
+            nonlocal turn
+            while not finished:
+                turn += 1
+                await asyncio.sleep(0)
 
-            async def write(number: int) -> None:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id=f"burst-{number}", snapshot=BIG
-                )
-                ended_in.append(turn)
+        async def write(number: int) -> None:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id=f"burst-{number}", snapshot=BIG
+            )
+            ended_in.append(turn)
 
-            counting = asyncio.create_task(count_turns())
-            await asyncio.sleep(0)
-            with inline_writes(monkeypatch) as ran:
-                await asyncio.gather(*(write(number) for number in range(300)))
-            finished = True
-            await counting
-            assert len([step for _sql, step in _inserts(ran) if step]) >= 290
-            assert len(set(ended_in)) >= 250, len(set(ended_in))
-            runs = await storage.list_workflow_runs(workflow_name="wf", per_page=1)
-            assert runs.total >= 300
-        finally:
-            await storage.close()
+        counting = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)
+        with inline_writes(monkeypatch) as ran:
+            await asyncio.gather(*(write(number) for number in range(300)))
+        finished = True
+        await counting
+        assert len([step for _sql, step in _inserts(ran) if step]) >= 290
+        assert len(set(ended_in)) >= 250, len(set(ended_in))
+        runs = await storage.list_workflow_runs(workflow_name="wf", per_page=1)
+        assert runs.total >= 300
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 @pytest.mark.parametrize("kind", ["write", "read"])
@@ -1309,29 +1228,25 @@ def test_a_point_call_let_go_then_cancelled_passes_its_turn_on(
     before: forever, in a quiet program)."""
     monkeypatch.setattr(async_storage, "INLINE_SLICE_S", 0.0)
 
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
 
-            def call(number: int) -> Any:
-                if kind == "write":
-                    return storage.persist_workflow_snapshot(
-                        workflow_name="wf", run_id=f"c{number}", snapshot={"n": number}
-                    )
-                return storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
+        def call(number: int) -> Any:
+            if kind == "write":
+                return storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id=f"c{number}", snapshot={"n": number}
+                )
+            return storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
 
-            first, second, third = (asyncio.ensure_future(call(n)) for n in range(3))
-            await asyncio.sleep(0)  # the first runs; the others wait in line
-            await asyncio.sleep(0)  # the turn ends: the second is let go...
-            second.cancel()  # ...and cancelled before it runs
-            await asyncio.wait([first, second, third], timeout=5)
-            assert first.done() and second.cancelled()
-            assert third.done() and third.exception() is None
-        finally:
-            await storage.close()
+        first, second, third = (asyncio.ensure_future(call(n)) for n in range(3))
+        await asyncio.sleep(0)  # the first runs; the others wait in line
+        await asyncio.sleep(0)  # the turn ends: the second is let go...
+        second.cancel()  # ...and cancelled before it runs
+        await asyncio.wait([first, second, third], timeout=5)
+        assert first.done() and second.cancelled()
+        assert third.done() and third.exception() is None
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 def test_a_large_async_snapshot_write_goes_off_the_loop(
@@ -1341,26 +1256,22 @@ def test_a_large_async_snapshot_write_goes_off_the_loop(
     (writing megabytes would hold the loop); a small one stays on it."""
     large = {"blob": "x" * (async_storage.INLINE_WRITE_MAX_CHARS + 1)}
 
-    async def check() -> None:
-        storage = _filled_async(tmp_path / "db.sqlite")
-        try:
-            await storage.init()
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="large", snapshot=large
-                )
-            assert ran[-1] == ("aiosqlite", False)  # declined on the loop, before sending
-            with inline_writes(monkeypatch) as ran:
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id="small", snapshot={"a": 1}
-                )
-            assert [step for step in _inserts(ran) if step[1]] and ("aiosqlite", False) not in ran
-            loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="large")
-            assert loaded == large
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        await storage.init()
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="large", snapshot=large
+            )
+        assert ran[-1] == ("aiosqlite", False)  # declined on the loop, before sending
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="small", snapshot={"a": 1}
+            )
+        assert [step for step in _inserts(ran) if step[1]] and ("aiosqlite", False) not in ran
+        loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="large")
+        assert loaded == large
 
-    asyncio.run(check())
+    run_filled_async(tmp_path / "db.sqlite", check)
 
 
 def test_large_async_snapshot_writes_keep_the_wal_bounded(tmp_path: Path) -> None:
@@ -1371,15 +1282,11 @@ def test_large_async_snapshot_writes_keep_the_wal_bounded(tmp_path: Path) -> Non
     path = tmp_path / "db.sqlite"
     snapshot = {"blob": "y" * 200_000}
 
-    async def check() -> None:
-        storage = _filled_async(path)
-        try:
-            for number in range(200):
-                await storage.persist_workflow_snapshot(
-                    workflow_name="wf", run_id=f"big-{number % 20}", snapshot=snapshot
-                )
-            assert Path(f"{path}-wal").stat().st_size < 4_000_000
-        finally:
-            await storage.close()
+    async def check(storage: AsyncDefaultStorage) -> None:
+        for number in range(200):
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id=f"big-{number % 20}", snapshot=snapshot
+            )
+        assert Path(f"{path}-wal").stat().st_size < 4_000_000
 
-    asyncio.run(check())
+    run_filled_async(path, check)

@@ -13,18 +13,14 @@ import pytest
 from conftest import Backend
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from support import fill_single_statement_data
+from support import POINT_READS, fill_single_statement_data
 
 from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
 from mastra_storage.errors import StorageError
 
 # Every marked operation, and a call of it through the facade.
 CALLS: dict[str, Callable[[Any], Any]] = {
-    "get_thread_by_id": lambda s: s.get_thread_by_id(thread_id="t1"),
-    "get_resource_by_id": lambda s: s.get_resource_by_id(resource_id="r1"),
-    "load_workflow_snapshot": lambda s: s.load_workflow_snapshot(workflow_name="wf", run_id="run"),
-    "get_workflow_run_by_id": lambda s: s.get_workflow_run_by_id(run_id="run"),
-    "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+    **POINT_READS,
     "message_batch": lambda s: list(s.iter_messages(thread_id="t1", batch_size=7)),
 }
 
