@@ -282,6 +282,29 @@ def create_index_if_missing(name: str, table: str, columns: Sequence[str]) -> No
         op.create_index(name, table, list(columns))
 
 
+# Only the indexes of the one table (the subquery, kept apart by OFFSET 0, is
+# planned and run before the outer filter): `pg_indexes` would compute
+# pg_get_indexdef for indexes of every schema, and one that another session
+# drops meanwhile (another tenant's schema torn down) fails the whole query
+# with "could not open relation with OID".
+_PG_INDEX_LIKE = text(
+    "SELECT 1 FROM (SELECT indexrelid FROM pg_catalog.pg_index"
+    " WHERE indrelid = to_regclass(format('%I.%I', current_schema(), CAST(:table AS text)))"
+    " OFFSET 0) AS ours"
+    " WHERE pg_catalog.pg_get_indexdef(indexrelid) LIKE :pattern LIMIT 1"
+)
+
+
+def postgres_index_like(conn: Connection, table: str, fragment: str) -> bool:
+    """Whether `table` of the connection's current schema (PostgreSQL) has an
+    index whose definition (`pg_get_indexdef`) holds the text `fragment`: an
+    index Mastra made under another name (migration 0006 adopts those). Reads
+    the definitions of that table's indexes only, so DDL of other schemas
+    running meanwhile cannot fail it. False when the table does not exist."""
+    found = conn.execute(_PG_INDEX_LIKE, {"table": table, "pattern": f"%{fragment}%"})
+    return found.first() is not None
+
+
 def ensure_schema(conn: Connection, schema: str) -> None:
     """Create a PostgreSQL schema when it is missing. Call it on a
     `migration_connection`, so concurrent callers take turns instead of racing."""

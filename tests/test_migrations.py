@@ -12,6 +12,8 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from mastra_storage import (
     migrate,
 )
 from mastra_storage.engines import create_engine_for_url
-from mastra_storage.migrate import VERSION_TABLE
+from mastra_storage.migrate import VERSION_TABLE, postgres_index_like
 from mastra_storage.orm import metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -1188,3 +1190,72 @@ def test_a_new_engine_gets_our_sqlite_hooks_even_if_its_id_was_an_old_engines(
         transaction.rollback()
     assert table_names(engine) == set()
     engine.dispose()
+
+
+def test_the_adopted_index_check_is_not_failed_by_other_schemas_being_dropped(
+    postgres_url: str, pg_schemas: Any
+) -> None:
+    """Migration 0006 adopts a snapshot index Mastra made under another name,
+    found by its definition. Other schemas' snapshot tables dropped meanwhile
+    (other tenants' storages torn down) must not fail that check: a read of
+    `pg_indexes` computed the definitions of every schema's indexes, and one
+    being dropped raised "could not open relation with OID" (seen in CI, in
+    a storage's `init()`)."""
+    schema = pg_schemas.new("indexlike")
+    snapshots = "mastra_workflow_snapshot"
+    with PostgresStorage(url=postgres_url, schema=schema) as storage:
+        storage.init()
+    stop = threading.Event()
+    churned: list[int] = []
+
+    def churn(worker: int) -> None:
+        engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                while not stop.is_set():
+                    other = f"{schema}_churn{worker}"
+                    conn.execute(text(f'CREATE SCHEMA "{other}"'))
+                    conn.execute(
+                        text(f'CREATE TABLE "{other}".mastra_workflow_snapshot (snapshot jsonb)')
+                    )
+                    for key in ("status", "runId", "value"):
+                        conn.execute(
+                            text(
+                                f'CREATE INDEX ON "{other}".mastra_workflow_snapshot'
+                                f" ((snapshot ->> '{key}'))"
+                            )
+                        )
+                    conn.execute(text(f'DROP SCHEMA "{other}" CASCADE'))
+                    churned.append(worker)
+        finally:
+            engine.dispose()
+
+    workers = [threading.Thread(target=churn, args=(k,)) for k in range(2)]
+    for worker in workers:
+        worker.start()
+    # Without catalog index scans: the plan PostgreSQL may pick for a catalog
+    # of many schemas, filtering each index by its definition first.
+    settings = f"-c search_path={schema} -c enable_indexscan=off -c enable_bitmapscan=off"
+    engine = create_engine(postgres_url, connect_args={"options": settings})
+    try:
+        with engine.connect() as conn:
+            for _ in range(150):
+                assert postgres_index_like(
+                    conn, "mastra_workflow_snapshot", "jsonb_path_query_first"
+                )
+                assert not postgres_index_like(conn, snapshots, "no such text")
+                assert not postgres_index_like(conn, "no_such_table", "")
+                conn.rollback()
+            # Until the others have dropped a few schemas meanwhile.
+            deadline = time.monotonic() + 30
+            while len(churned) < 4 and time.monotonic() < deadline:
+                assert postgres_index_like(
+                    conn, "mastra_workflow_snapshot", "jsonb_path_query_first"
+                )
+                conn.rollback()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+        engine.dispose()
+    assert len(churned) >= 4

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
-from mastra_storage.migrate import repair_local_timestamps
+from mastra_storage.migrate import postgres_index_like, repair_local_timestamps
 
 revision: str = "0006_snapshot_indexes_utc_repair"
 down_revision: str | Sequence[str] | None = "0005_scores"
@@ -52,14 +51,7 @@ SQLITE_STATUS = "(workflow_name, json_extract(snapshot, '$.status'), \"createdAt
 def _pg_index_like(fragment: str) -> bool:
     """Whether the snapshot table already has an index whose definition holds
     `fragment` (one Mastra created under a schema-prefixed name)."""
-    found = op.get_bind().execute(
-        sa.text(
-            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = :table AND indexdef LIKE :pattern LIMIT 1"
-        ),
-        {"table": TABLE, "pattern": f"%{fragment}%"},
-    )
-    return found.first() is not None
+    return postgres_index_like(op.get_bind(), TABLE, fragment)
 
 
 def upgrade() -> None:
