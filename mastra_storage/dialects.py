@@ -251,9 +251,7 @@ class _BinaryParameter(BindParameter[Any]):
 def _render_binary_parameter(element: _BinaryParameter, compiler: Any, **kw: Any) -> str:
     rendered: str = compiler.visit_bindparam(element, **kw)
     text_placeholder = f"%({element.key})s"
-    if compiler.dialect.driver in ("psycopg", "psycopg_async") and rendered.startswith(
-        text_placeholder
-    ):
+    if compiler.dialect.driver == "psycopg" and rendered.startswith(text_placeholder):
         # Binary arrays: psycopg writes text[] in Python, quoting every item;
         # binary ones cost it and the server less (no escaping, no parsing).
         return f"%({element.key})b" + rendered[len(text_placeholder) :]
