@@ -314,3 +314,48 @@ def test_thread_id_as_a_list(storage: MastraStorage) -> None:
     assert ids(storage.list_messages(thread_id=["c"]).messages) == ["c1"]
     assert storage.list_messages(thread_id=["a", "a"]).total == 2
     assert storage.list_messages(thread_id="unknown").total == 0
+
+
+def test_odd_text_in_every_column_of_a_batch(storage: MastraStorage) -> None:
+    # The batch travels as one array per column on PostgreSQL: each column's
+    # text (NUL, the NUL escape's mark, non-ASCII, quotes, braces, commas,
+    # empty) comes back as given, row by row, in a batch of several threads.
+    odd = ["a\x00b", "\ue000", "é😀", '"{,}"\\', "NULL", " "]
+    for n, text in enumerate(odd):
+        make_thread(storage, f"t{n}{text}", f"r{n}{text}")
+    batch = [
+        message(
+            f"m{n}{text}",
+            f"t{n}{text}",
+            text,
+            created_at=at(n),
+            type=f"v{text}",
+            role="assistant" if n % 2 else "user",
+        )
+        for n, text in enumerate(odd)
+    ]
+    saved = storage.save_messages(messages=batch)
+    assert [m.resource_id for m in saved] == [f"r{n}{text}" for n, text in enumerate(odd)]
+    stored = storage.list_messages_by_id(message_ids=[m["id"] for m in batch])
+    assert [(m.id, m.thread_id, m.content.content, m.type, m.created_at) for m in stored] == [
+        (f"m{n}{text}", f"t{n}{text}", text, f"v{text}", at(n)) for n, text in enumerate(odd)
+    ]
+
+
+def test_postgresql_batch_placeholders() -> None:
+    # psycopg gets the per-column arrays in its binary format (no per-item
+    # quoting in Python, no array text for the server to parse); another
+    # driver gets its usual placeholders. Values are bound either way.
+    from sqlalchemy.dialects.postgresql import psycopg, psycopg2
+
+    from mastra_storage.dialects import ROWS_PARAMETER, features
+    from mastra_storage.repositories.messages import _upsert_statement
+
+    stmt = _upsert_statement(features(psycopg.dialect()))
+    binary = str(stmt.compile(dialect=psycopg.dialect()))
+    other = str(stmt.compile(dialect=psycopg2.dialect()))
+    assert binary.count(f"%({ROWS_PARAMETER}_") == other.count(f"%({ROWS_PARAMETER}_") == 8
+    assert f"%({ROWS_PARAMETER}_id)b::TEXT[]" in binary
+    assert f"%({ROWS_PARAMETER}_createdAt)b::TIMESTAMP WITHOUT TIME ZONE[]" in binary
+    assert ")s::" not in binary.split("unnest(")[1].split(") AS")[0]
+    assert f"%({ROWS_PARAMETER}_id)s::TEXT[]" in other
