@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.util import await_
 
 from .deadlines import unbounded, unbounded_reads
 from .errors import ValidationError
@@ -700,8 +701,10 @@ def configure_postgres(engine: Engine) -> None:
     runs on it."""
     if PROXY_OPTION in engine.get_execution_options():
         configure_postgres_proxy(engine)
-    elif not hooked(engine, "do_execute", _postgres_single_statement):
+        return
+    if not hooked(engine, "do_execute", _postgres_single_statement):
         event.listen(engine, "do_execute", _postgres_single_statement)
+    _skip_idle_ends(engine.dialect, _postgres_may_be_in_transaction)
 
 
 @compiles(PrimaryKeyConstraint, "mysql")
@@ -1062,23 +1065,29 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     _skip_idle_ends(engine.dialect)
 
 
-def _skip_idle_ends(dialect: Dialect) -> None:
-    """COMMIT and ROLLBACK only a connection SQLite says is in a transaction.
+def _skip_idle_ends(
+    dialect: Dialect, may_be_in_transaction: Callable[[Any], bool] | None = None
+) -> None:
+    """COMMIT and ROLLBACK only a connection the driver says is in a transaction.
 
     The driver's `commit()` / `rollback()` do nothing outside one, but through
-    aiosqlite each is still a trip to its thread: a read without BEGIN, and
-    the pool's rollback when a committed connection comes back, would pay it
-    for nothing."""
+    aiosqlite each is still a trip to its thread, and through SQLAlchemy's
+    asyncio adapter of psycopg an awaited coroutine (a greenlet switch each
+    way, psycopg's lock): a read without BEGIN, a statement run alone in
+    autocommit, and the pool's rollback when such a connection comes back,
+    would pay it for nothing. `may_be_in_transaction` (default: SQLite's
+    test) says False only for a connection surely idle."""
     if getattr(dialect, _IDLE_ENDS, False):
         return
     commit, rollback = dialect.do_commit, dialect.do_rollback
+    check = may_be_in_transaction or _may_be_in_transaction
 
     def do_commit(dbapi_connection: Any) -> None:
-        if _may_be_in_transaction(dbapi_connection):
+        if check(dbapi_connection):
             commit(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
-        if _may_be_in_transaction(dbapi_connection):
+        if check(dbapi_connection):
             rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
@@ -1094,6 +1103,20 @@ def _may_be_in_transaction(dbapi_connection: Any) -> bool:
     transaction: a closed or unknown one goes on to the driver, as before."""
     try:
         return bool(dbapi_connection.driver_connection.in_transaction)
+    except Exception:
+        return True
+
+
+def _postgres_may_be_in_transaction(dbapi_connection: Any) -> bool:
+    """False only when psycopg's connection (behind the pool's proxy) is
+    surely idle: libpq's transaction status IDLE, no pipeline. psycopg's own
+    `commit()` / `rollback()` then return without sending anything (after
+    taking the connection's lock, awaited on an async connection); a
+    connection in a transaction, running a statement, broken or closed (status
+    UNKNOWN) goes on to the driver, as before."""
+    try:
+        pgconn = dbapi_connection.driver_connection.pgconn
+        return bool(pgconn.transaction_status != _IDLE or pgconn.pipeline_status)
     except Exception:
         return True
 
@@ -1128,26 +1151,32 @@ def sqlite_connection_ready(fairy: Any) -> None:
 
 
 def execute_alone(
-    dialect: Dialect, fairy: Any, cursor: Any, statement: str, parameters: Any
-) -> None:
-    """Run `statement` as a transaction by itself on `cursor` of the pooled
-    connection `fairy` (the pool's wrapper, fresh from a checkout), for
-    `mastra_storage.direct`. SQLite: as it is (the driver's own transaction
-    handling is off, see `sqlite_connection_ready`), so the statement is its
-    own transaction. PostgreSQL: in autocommit, one round trip (no BEGIN, no
-    COMMIT), the connection back out of autocommit before the pool has it
-    again; on a connection in autocommit already (an engine made with
+    dialect: Dialect, fairy: Any, statement: str, parameters: Any, fetch: bool
+) -> list[Any]:
+    """Run `statement` as a transaction by itself on the pooled connection
+    `fairy` (the pool's wrapper, fresh from a checkout), for
+    `mastra_storage.direct`; its rows when `fetch` (else none are read).
+    SQLite: as it is (the driver's own transaction handling is off, see
+    `sqlite_connection_ready`), so the statement is its own transaction.
+    PostgreSQL: in autocommit, one round trip (no BEGIN, no COMMIT), the
+    connection back out of autocommit before the pool has it again; on a
+    connection in autocommit already (an engine made with
     `isolation_level="AUTOCOMMIT"`) as it is; on one that came with a
     transaction open (a caller's `connect` hook ran SQL on it) in that
     transaction, then committed with it, as SQLAlchemy's own path does.
 
     PostgreSQL: a connection the server has closed meanwhile (a restart, an
     idle-session kill) is found before anything is sent: its error carries
-    `NOT_SENT` (nothing of the statement reached the server)."""
+    `NOT_SENT` (nothing of the statement reached the server).
+
+    Async PostgreSQL (SQLAlchemy's asyncio adapter, in the greenlet of
+    `greenlet_spawn`): the same steps on psycopg's `AsyncConnection` itself,
+    in one coroutine awaited once (`_alone_async`), rather than one await
+    through the adapter per step (the cursor's opening, each autocommit
+    switch, the execute): each await is a greenlet switch each way."""
     if dialect.name != "postgresql":
         sqlite_connection_ready(fairy)
-        cursor.execute(statement, parameters)
-        return
+        return _alone_on(fairy.dbapi_connection.cursor(), statement, parameters, fetch)
     driver = fairy.driver_connection
     try:
         # What the server said meanwhile: a goodbye (FATAL), then the end of
@@ -1157,11 +1186,54 @@ def execute_alone(
     except Exception as error:
         setattr(error, NOT_SENT, True)
         raise
+    if dialect.is_async:
+        rows: list[Any] = await_(_alone_async(driver, statement, parameters, fetch))
+        return rows
+    cursor = driver.cursor()
     if _postgres_autocommit(fairy, cursor, statement, parameters):
-        return
+        return _rows_of(cursor, fetch)
     cursor.execute(statement, parameters)
     if not driver.autocommit:
-        fairy.dbapi_connection.commit()
+        driver.commit()
+    return _rows_of(cursor, fetch)
+
+
+def _alone_on(cursor: Any, statement: str, parameters: Any, fetch: bool) -> list[Any]:
+    cursor.execute(statement, parameters)
+    return _rows_of(cursor, fetch)
+
+
+def _rows_of(cursor: Any, fetch: bool) -> list[Any]:
+    rows = cursor.fetchall() if fetch else []
+    cursor.close()
+    return rows
+
+
+async def _alone_async(driver: Any, statement: str, parameters: Any, fetch: bool) -> list[Any]:
+    """`execute_alone`'s PostgreSQL steps on psycopg's `AsyncConnection`
+    `driver` (the sync ones: `_postgres_autocommit`, then the commit of a
+    transaction the connection came with)."""
+    cursor = driver.cursor()
+    alone = not driver.autocommit and driver.pgconn.transaction_status == _IDLE
+    if alone:
+        await driver.set_autocommit(True)  # client side only: no round trip
+        try:
+            await cursor.execute(statement, parameters)
+        finally:
+            try:
+                await driver.set_autocommit(False)
+            except Exception:
+                # As in `_postgres_autocommit`: only a broken connection
+                # refuses, which the pool then discards.
+                if driver.pgconn.transaction_status == _IDLE:
+                    raise
+    else:
+        await cursor.execute(statement, parameters)
+        if not driver.autocommit:
+            await driver.commit()
+    rows = await cursor.fetchall() if fetch else []
+    await cursor.close()
+    return rows
 
 
 NOT_SENT = "mastra_storage_not_sent"

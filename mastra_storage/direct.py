@@ -353,7 +353,6 @@ class DirectExecutor:
     def _run(self, plan: Plan, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         values = bind_values(plan, params)
         raw = self._raw
-        cursor = None
         sending = False
         try:
             if raw is None:
@@ -362,11 +361,10 @@ class DirectExecutor:
                 raw = self._raw = self.engine.raw_connection()
                 if self._accept is not None and not self._accept(raw, values):
                     raise Declined("the pooled connection or the values were refused")
-            cursor = raw.dbapi_connection.cursor()  # the fairy's cursor() passes through
             sending = True
-            execute_alone(self.dialect, raw, cursor, plan.sql, values)
-            rows = cursor.fetchall() if plan.result_processors is not None else []
-            cursor.close()
+            rows = execute_alone(
+                self.dialect, raw, plan.sql, values, plan.result_processors is not None
+            )
         except Exception as error:
             dbapi_error = self.dialect.loaded_dbapi.Error
             if not isinstance(error, dbapi_error):
@@ -375,9 +373,7 @@ class DirectExecutor:
                     # statement may still run on the server.
                     abandon_statement(self.dialect, raw)
                 raise
-            lost = raw is not None and self.dialect.is_disconnect(
-                error, raw.dbapi_connection, cursor
-            )
+            lost = raw is not None and self.dialect.is_disconnect(error, raw.dbapi_connection, None)
             if lost:
                 raw.invalidate(error)
             raise sa_exc.DBAPIError.instance(

@@ -399,6 +399,177 @@ def test_an_async_postgres_single_statement_call_runs_directly_in_autocommit(
     assert len(ran) == (0 if name == "get_score_by_id" else 1)
 
 
+def _greenlet_switches() -> Any:
+    """Counts greenlet switches while active (`greenlet.settrace`)."""
+    import greenlet
+
+    switches: list[str] = []
+
+    @contextmanager
+    def counting() -> Iterator[list[str]]:
+        previous = greenlet.settrace(lambda event, _args: switches.append(event))
+        try:
+            yield switches
+        finally:
+            greenlet.settrace(previous)
+
+    return counting()
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_CALLS))
+def test_an_async_postgres_direct_call_awaits_the_driver_once(
+    postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The async direct path leaves its greenlet once: one coroutine does the
+    autocommit switch, the statement, the fetch and the switch back (not one
+    await through SQLAlchemy's adapter per step), and the pool takes the
+    idle connection back without awaiting psycopg's (no-op) rollback. So a
+    call is 4 greenlet switches: into its greenlet, out to await the driver,
+    back in, out at its end (it was 12: 5 awaits)."""
+    import psycopg
+
+    schema = pg_schemas.new("direct_once")
+    with PostgresStorage(url=postgres_url, schema=schema) as sync_storage:
+        sync_storage.init()
+        fill(sync_storage)
+    rollbacks: list[int] = []
+    original = psycopg.AsyncConnection.rollback
+
+    async def spy(self: Any) -> None:
+        rollbacks.append(int(self.info.transaction_status))
+        await original(self)
+
+    async def check() -> list[str]:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0)
+        try:
+            await storage.init()
+            await ASYNC_CALLS[name](storage)  # plans made, statement prepared
+            monkeypatch.setattr(psycopg.AsyncConnection, "rollback", spy)
+            with direct_runs(monkeypatch) as ran, _greenlet_switches() as switches:
+                await ASYNC_CALLS[name](storage)
+            assert len(ran) == (0 if name == "get_score_by_id" else 1)
+            return switches
+        finally:
+            await storage.close()
+
+    switches = asyncio.run(check())
+    if name != "get_score_by_id":  # through SQLAlchemy (see above): more
+        assert len(switches) == 4, switches
+    assert rollbacks == []
+
+
+def test_the_pool_still_rolls_back_a_postgres_connection_in_a_transaction(
+    postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback skipped for an idle connection is still sent for one
+    that comes back to the pool with a transaction open (or broken), sync
+    and async."""
+    import psycopg
+
+    sync_rollbacks: list[int] = []
+    async_rollbacks: list[int] = []
+    sync_original = psycopg.Connection.rollback
+    async_original = psycopg.AsyncConnection.rollback
+
+    def sync_spy(self: Any) -> None:
+        sync_rollbacks.append(int(self.info.transaction_status))
+        sync_original(self)
+
+    async def async_spy(self: Any) -> None:
+        async_rollbacks.append(int(self.info.transaction_status))
+        await async_original(self)
+
+    monkeypatch.setattr(psycopg.Connection, "rollback", sync_spy)
+    monkeypatch.setattr(psycopg.AsyncConnection, "rollback", async_spy)
+    schema = pg_schemas.new("direct_reset")
+    with PostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0) as storage:
+        storage.init()
+        sync_rollbacks.clear()
+        raw: Any = storage.engine.raw_connection()
+        raw.cursor().execute("SELECT 1")  # a transaction begun
+        raw.close()
+        assert sync_rollbacks == [2]  # INTRANS: rolled back
+        raw = storage.engine.raw_connection()
+        assert raw.driver_connection.info.transaction_status == 0
+        raw.close()
+        assert sync_rollbacks == [2]  # idle: nothing to roll back
+
+    async def check() -> None:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0)
+        try:
+            await storage.init()
+            async_rollbacks.clear()
+            async with storage.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            assert async_rollbacks == [2]
+            async with storage.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection.info.transaction_status == 0  # type: ignore[union-attr]
+            assert async_rollbacks == [2]
+        finally:
+            await storage.close()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize("setup", ["autocommit", "connect-hook"])
+def test_an_async_postgres_direct_call_on_a_connection_not_idle_runs_as_the_sync_one(
+    postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch, setup: str
+) -> None:
+    """The async twin of the two sync cases: a caller's engine in autocommit
+    (the statement as it is), and a `connect` hook that left a transaction
+    open (the statement in it, then committed; the hook's setting kept)."""
+    from mastra_storage.engines import create_async_engine_for_url
+
+    schema = pg_schemas.new("direct_async_as_is")
+
+    async def check() -> None:
+        options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0}
+        storage_schema: str | None = schema
+        if setup == "autocommit":
+            # As the sync test: the schema made first, named by search_path.
+            options["isolation_level"] = "AUTOCOMMIT"
+            options["connect_args"] = {"options": f"-csearch_path={schema}"}
+            storage_schema = None
+        engine = create_async_engine_for_url(postgres_url, **options)
+        if setup == "autocommit":
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        if setup == "connect-hook":
+
+            def on_connect(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("SET TIME ZONE 'Asia/Tokyo'")
+                cursor.close()
+
+            event.listen(engine.sync_engine, "connect", on_connect)
+        storage = AsyncPostgresStorage(engine=engine, schema=storage_schema)
+        try:
+            await storage.init()
+            await engine.dispose()  # the next call gets a new connection
+            with direct_runs(monkeypatch) as ran:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="r", snapshot={"a": 1}
+                )
+                async with engine.connect() as conn:
+                    raw: Any = await conn.get_raw_connection()
+                    driver = raw.driver_connection
+                    assert driver.info.transaction_status == 0
+                    assert driver.autocommit is (setup == "autocommit")
+                    if setup == "connect-hook":
+                        zone = await conn.exec_driver_sql("SHOW TIME ZONE")
+                        assert zone.scalar() == "Asia/Tokyo"
+                await engine.dispose()
+                loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
+                assert loaded == {"a": 1}
+            assert len(ran) == 2
+        finally:
+            await storage.close()
+            await engine.dispose()
+
+    asyncio.run(check())
+
+
 def _terminate_pooled_backend(storage: PostgresStorage) -> None:
     """End the server side of the one pooled connection (a server restart or
     an idle-session kill), while the pool holds it."""
