@@ -295,6 +295,19 @@ class Declined(Exception):
     it checked out was refused, or a statement could not run directly."""
 
 
+def _invalidate_generation(engine: Engine, raw: Any, error: BaseException) -> None:
+    """After a disconnect on the pooled connection `raw`: drop it, and have
+    every connection the pool made before it replaced at its next checkout,
+    as SQLAlchemy's Connection does (`Pool._invalidate`, the one call it
+    makes there): a server restart or an idle-session kill ends them all, and
+    the read's one retry would otherwise take the next dead one."""
+    invalidate = getattr(engine.pool, "_invalidate", None)
+    if invalidate is None:  # not in this SQLAlchemy: this connection only
+        raw.invalidate(error)
+    else:
+        invalidate(raw, error)
+
+
 class DirectExecutor:
     """Runs one operation's statements: a `prepare`d one directly on a pooled
     DBAPI connection, anything else on a SQLAlchemy Connection (in a
@@ -375,7 +388,7 @@ class DirectExecutor:
                 raise
             lost = raw is not None and self.dialect.is_disconnect(error, raw.dbapi_connection, None)
             if lost:
-                raw.invalidate(error)
+                _invalidate_generation(self.engine, raw, error)
             raise sa_exc.DBAPIError.instance(
                 plan.sql,
                 values,

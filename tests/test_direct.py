@@ -591,6 +591,60 @@ def test_a_postgres_direct_read_on_a_dropped_connection_runs_again(
     assert thread is not None and thread.metadata == {"a": 1}
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_postgres_direct_reads_after_the_server_dropped_every_pooled_connection(
+    postgres_url: str, pg_schemas: Any, asynchronous: bool
+) -> None:
+    """A server restart or an idle-session kill ends every pooled connection.
+    The first direct read to meet one drops, as SQLAlchemy's own path does,
+    every connection made before it (not just that one), so its one retry
+    gets a new connection, not the next dead one."""
+    schema = pg_schemas.new("dropall")
+    with PostgresStorage(url=postgres_url, schema=schema) as filler:
+        filler.init()
+        fill(filler)
+
+    def kill(pids: list[int]) -> None:
+        killer = create_engine(postgres_url)
+        try:
+            with killer.connect() as conn:
+                for pid in pids:
+                    conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)}, 5000)")
+        finally:
+            killer.dispose()
+
+    if not asynchronous:
+        with PostgresStorage(
+            url=postgres_url, schema=schema, pool_size=3, max_overflow=0
+        ) as storage:
+            storage.init()
+            held = [storage.engine.connect() for _ in range(3)]
+            pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in held]
+            for conn in held:
+                conn.close()
+            kill(pids)
+            for _ in range(3):
+                thread = storage.get_thread_by_id(thread_id="t1")
+                assert thread is not None and thread.metadata == {"a": 1}
+        return
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, pool_size=3, max_overflow=0
+        ) as storage:
+            await storage.init()
+            held = [await storage.engine.connect() for _ in range(3)]
+            pids = [(await c.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one() for c in held]
+            for conn in held:
+                await conn.close()
+            await asyncio.to_thread(kill, pids)
+            for _ in range(3):
+                thread = await storage.get_thread_by_id(thread_id="t1")
+                assert thread is not None and thread.metadata == {"a": 1}
+
+    asyncio.run(check())
+
+
 def test_a_postgres_direct_write_on_a_connection_closed_meanwhile_wrote_nothing(
     pg_storage: PostgresStorage,
 ) -> None:
