@@ -43,6 +43,7 @@ from .engines import (
     sync_driver_url,
     url_from_env,
     with_caller_schema,
+    with_storage_isolation,
 )
 from .errors import StorageClosedError, ValidationError, is_timeout, translate_errors
 from .locks import (
@@ -206,7 +207,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             engine = self._create_engine(url, settings=self.settings, **engine_options)
             forget_connections_after_fork(engine.sync_engine)
         else:
-            engine = with_caller_schema(engine, engine_options.pop("schema", schema))
+            engine = with_storage_isolation(
+                with_caller_schema(engine, engine_options.pop("schema", schema))
+            )
         self.engine = engine
         self.features = features(self.engine.sync_engine)
         prepare_engine(self.engine.sync_engine)

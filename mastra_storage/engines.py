@@ -483,6 +483,33 @@ def with_caller_schema(engine: E, schema: str | None) -> E:
     return with_schema(engine, schema)
 
 
+STORAGE_ISOLATION = "READ COMMITTED"
+"""The isolation level of the storage's own transactions on PostgreSQL and
+MySQL/MariaDB (PostgreSQL's default; what the library's MySQL engines set)."""
+
+
+def with_storage_isolation(engine: E) -> E:
+    """A caller's PostgreSQL or MySQL engine made with another isolation level
+    (`isolation_level="AUTOCOMMIT"`, `"REPEATABLE READ"`, `"SERIALIZABLE"`,
+    at `create_engine` or by `execution_options`): the storage's own calls run
+    on it at READ COMMITTED (`execution_options`: per connection while the
+    storage uses it; the caller's other users of the engine keep their
+    level). A storage call is one transaction whose row locks (`FOR UPDATE`,
+    `FOR KEY SHARE`) keep concurrent read-modify-writes from losing each
+    other's updates: in autocommit every statement would commit by itself
+    (and its locks go with it), and at REPEATABLE READ or SERIALIZABLE
+    concurrent updates of one row fail with serialization errors. An engine
+    left at the server's default is used as it is."""
+    if engine.dialect.name not in ("postgresql", "mysql"):
+        return engine
+    level = engine.get_execution_options().get("isolation_level") or getattr(
+        engine.dialect, "_on_connect_isolation_level", None
+    )
+    if level is None or str(level).upper() == STORAGE_ISOLATION:
+        return engine
+    return engine.execution_options(isolation_level=STORAGE_ISOLATION)
+
+
 def schema_of(bind: Any) -> str | None:
     """The schema `with_schema` gave this Engine or Connection (None: the default)."""
     options = bind.get_execution_options() if hasattr(bind, "get_execution_options") else {}

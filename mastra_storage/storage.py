@@ -61,6 +61,7 @@ from .engines import (
     storage_settings,
     url_from_env,
     with_caller_schema,
+    with_storage_isolation,
 )
 from .errors import (
     ConnectionLostError,
@@ -180,7 +181,9 @@ class MastraStorage(ABC):
                     field="engine",
                 )
             self._owns_engine = False
-            self.engine = with_caller_schema(engine, engine_options.pop("schema", schema))
+            self.engine = with_storage_isolation(
+                with_caller_schema(engine, engine_options.pop("schema", schema))
+            )
         else:
             self._owns_engine = True
             self.engine = forget_connections_after_fork(

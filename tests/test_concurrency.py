@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +22,8 @@ import numpy as np
 import pytest
 from concurrency_workers import converse
 from conftest import Backend, BlockingStorage
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from support import make_thread, message
 
 from mastra_storage import (
@@ -33,6 +35,7 @@ from mastra_storage import (
     MastraStorage,
     Memory,
     NotFoundError,
+    PostgresStorage,
 )
 
 WORKERS = 8
@@ -771,3 +774,77 @@ def test_a_reply_saved_after_the_question_returned_sorts_after_it(
                 process.kill()
     listed = [m.id for m in storage.list_messages(thread_id="chat", per_page=None).messages]
     assert listed == [f"{side}{i:03d}" for i in range(rounds) for side in ("q", "r")]
+
+
+@pytest.mark.parametrize("level", ["AUTOCOMMIT", "REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_callers_engine_at_another_isolation_level_loses_no_update(
+    postgres_url: str, pg_schemas: Any, level: str, asynchronous: bool
+) -> None:
+    """A caller's engine made with `isolation_level=` AUTOCOMMIT (each
+    statement committing by itself, its row locks with it) or REPEATABLE READ
+    / SERIALIZABLE (concurrent updates of one row failing): the storage's own
+    calls still run as transactions at READ COMMITTED, so parallel step
+    results and metadata merges all land, without errors; `init()` on a new
+    schema works on it too. (Was: 18 of 200 results kept in autocommit, and
+    about 180 of 200 calls failing with serialization errors.)"""
+    schema = pg_schemas.new("iso")
+    calls = 24
+
+    def check_all_landed(snapshot: Any, thread: Any) -> None:
+        assert snapshot is not None and snapshot["context"] == {f"s{i}": i for i in range(calls)}
+        assert thread is not None and thread.metadata == {f"k{i}": i for i in range(calls)}
+
+    if not asynchronous:
+        engine = create_engine(postgres_url, isolation_level=level, pool_size=WORKERS)
+        try:
+            with PostgresStorage(engine=engine, schema=schema) as storage:
+                storage.init()
+                storage.create_thread(resource_id="r", thread_id="t")
+                storage.persist_workflow_snapshot(
+                    workflow_name="w", run_id="r", snapshot={"context": {}}
+                )
+
+                def work(i: int) -> None:
+                    storage.update_workflow_results(
+                        workflow_name="w", run_id="r", step_id=f"s{i}", result=i
+                    )
+                    storage.update_thread(id="t", metadata={f"k{i}": i})
+
+                with ThreadPoolExecutor(WORKERS) as pool:
+                    list(pool.map(work, range(calls)))
+                check_all_landed(
+                    storage.load_workflow_snapshot(workflow_name="w", run_id="r"),
+                    storage.get_thread_by_id(thread_id="t"),
+                )
+        finally:
+            engine.dispose()
+        return
+
+    async def main() -> None:
+        engine = create_async_engine(postgres_url, isolation_level=level, pool_size=WORKERS)
+        try:
+            async with AsyncPostgresStorage(engine=engine, schema=schema) as storage:
+                await storage.init()
+                await storage.create_thread(resource_id="r", thread_id="t")
+                await storage.persist_workflow_snapshot(
+                    workflow_name="w", run_id="r", snapshot={"context": {}}
+                )
+                updates = [
+                    storage.update_workflow_results(
+                        workflow_name="w", run_id="r", step_id=f"s{i}", result=i
+                    )
+                    for i in range(calls)
+                ]
+                updates += [
+                    storage.update_thread(id="t", metadata={f"k{i}": i}) for i in range(calls)
+                ]
+                no_errors(list(await asyncio.gather(*updates, return_exceptions=True)))
+                check_all_landed(
+                    await storage.load_workflow_snapshot(workflow_name="w", run_id="r"),
+                    await storage.get_thread_by_id(thread_id="t"),
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

@@ -517,8 +517,9 @@ def test_an_async_postgres_direct_call_on_a_connection_not_idle_runs_as_the_sync
     postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch, setup: str
 ) -> None:
     """The async twin of the two sync cases: a caller's engine in autocommit
-    (the statement as it is), and a `connect` hook that left a transaction
-    open (the statement in it, then committed; the hook's setting kept)."""
+    (the storage's calls at READ COMMITTED, through SQLAlchemy), and a
+    `connect` hook that left a transaction open (the statement in it, then
+    committed; the hook's setting kept)."""
     from mastra_storage.engines import create_async_engine_for_url
 
     schema = pg_schemas.new("direct_async_as_is")
@@ -562,7 +563,7 @@ def test_an_async_postgres_direct_call_on_a_connection_not_idle_runs_as_the_sync
                 await engine.dispose()
                 loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
                 assert loaded == {"a": 1}
-            assert len(ran) == 2
+            assert len(ran) == (0 if setup == "autocommit" else 2)
         finally:
             await storage.close()
             await engine.dispose()
@@ -842,10 +843,13 @@ def test_a_postgres_direct_write_waits_for_a_row_lock_within_its_bound(
         assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 2}
 
 
-def test_an_autocommit_postgres_engine_runs_directly_as_it_is(
+def test_an_autocommit_postgres_engine_gets_the_storages_transactions(
     postgres_url: str, pg_schemas: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A caller's engine in autocommit already: the statement runs as it is."""
+    """A caller's engine in autocommit: the storage's calls run at READ
+    COMMITTED on it (`engines.with_storage_isolation`, whose per-connection
+    setting is an engine listener: not the direct path), and the caller's
+    connections stay in autocommit."""
     schema = pg_schemas.new("direct_ac")
     engine = create_engine(
         postgres_url,
@@ -860,7 +864,9 @@ def test_an_autocommit_postgres_engine_runs_directly_as_it_is(
             with direct_runs(monkeypatch) as ran:
                 storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 1})
                 assert storage.load_workflow_snapshot(workflow_name="wf", run_id="r") == {"a": 1}
-            assert len(ran) == 2
+            assert not ran
+            with engine.connect() as conn:
+                assert conn.connection.driver_connection.autocommit is True
     finally:
         engine.dispose()
 
