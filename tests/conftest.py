@@ -117,9 +117,12 @@ def pg_schemas(postgres_url: str) -> Iterator[PostgresSchemas]:
     schemas = PostgresSchemas(postgres_url, f"mst_{os.getpid()}_{uuid.uuid4().hex[:6]}", [])
     yield schemas
     engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        for name in schemas.made:
-            quoted = '"' + name.replace('"', '""') + '"'
+    # One transaction per schema: a DROP ... CASCADE locks every object of
+    # its schema until commit, and a run's hundreds of schemas in one
+    # transaction overflow the server's lock table ("out of shared memory").
+    for name in schemas.made:
+        quoted = '"' + name.replace('"', '""') + '"'
+        with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {quoted} CASCADE"))
     engine.dispose()
 
