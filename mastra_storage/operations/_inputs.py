@@ -103,11 +103,18 @@ Stamped = TypeVar("Stamped", StorageThread, StorageResource)
 
 
 def stamped(model: Stamped) -> Stamped:
-    """`created_at` and `updated_at` default to now."""
+    """`created_at` and `updated_at` the caller did not give (or gave as None)
+    default to one reading of the clock: both the same instant. (The models'
+    own defaults read it once each, and two readings can fall either side of
+    a millisecond.)"""
     now = utc_now()
-    return model.model_copy(
-        update={"created_at": model.created_at or now, "updated_at": model.updated_at or now}
-    )
+    given = model.model_fields_set
+    update = {
+        name: now
+        for name in ("created_at", "updated_at")
+        if name not in given or getattr(model, name) is None
+    }
+    return model.model_copy(update=update) if update else model
 
 
 def ids_of(value: Any, field: str) -> list[str]:
