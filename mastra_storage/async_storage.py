@@ -353,7 +353,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             write
             and self._inline is not None
             and operations.is_point_write(operation)
-            and operations.is_single_statement(operation, kwargs)
+            and operations.is_single_statement(operation, kwargs, self.features)
             and not self._writes_in_flight  # it would wait 1 ms for their lock
             and direct.unobserved(self._write_engine.sync_engine)
         ):
@@ -381,7 +381,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if self._direct and direct.unobserved(engine.sync_engine):
             if not write and operations.is_single_statement(operation):
                 run = _direct_transaction
-            elif write and operations.is_single_statement(operation, kwargs):
+            elif write and operations.is_single_statement(operation, kwargs, self.features):
                 run = _direct_write
         self._writes_in_flight += int(write)
         try:

@@ -119,6 +119,10 @@ class Features:
     in one greenlet: PostgreSQL. Not SQLite, whose async writers wait for the
     write lock in short slices of BEGIN (each a point where a cancellation
     lands), which a statement run alone would not take."""
+    writable_ctes: bool = False
+    """Data-modifying statements in WITH (`WITH t AS (UPDATE ... RETURNING
+    ...) INSERT ...`), so a write of several steps can be one statement:
+    PostgreSQL, where `save_messages` is (see `MessageRepository.save`)."""
     vector_extension: bool = False
     """pgvector may be installed: semantic recall looks for the `embedding`
     column its migration adds to `memory_messages` when the extension exists
@@ -143,6 +147,7 @@ def _features(name: str) -> Features:
             key_share_locks=True,
             direct_statements=True,
             direct_statements_async=True,
+            writable_ctes=True,
             vector_extension=True,
         )
     if name == "sqlite":
@@ -281,23 +286,34 @@ def upsert_many(
     given the list of rows (multi-row VALUES)."""
     if feats.name != "postgresql":
         return upsert(feats, table, keys=keys, update_columns=update_columns)
-    from sqlalchemy import column
-
-    arrays = [
-        _BinaryParameter(
-            f"{ROWS_PARAMETER}_{name}",
-            type_=postgresql.ARRAY(_storage_type(table.c[name].type), dimensions=1),
-        )
-        for name in columns
-    ]
-    source = (
-        func.unnest(*arrays)
-        .table_valued(*(column(name, table.c[name].type) for name in columns))
-        .render_derived()
-    )
+    source = unnest_rows(table, columns)
     stmt = postgresql.insert(table).from_select(list(columns), select(*source.c))
     set_ = {name: stmt.excluded[name] for name in update_columns}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+
+
+def array_parameter(name: str, type_: Any) -> BindParameter[Any]:
+    """PostgreSQL: the bound array `ROWS_PARAMETER_<name>` of values of
+    `type_` (processed beforehand: `array_parameters`), sent in binary."""
+    return _BinaryParameter(
+        f"{ROWS_PARAMETER}_{name}", type_=postgresql.ARRAY(_storage_type(type_), dimensions=1)
+    )
+
+
+def unnest_rows(table: Table, columns: Sequence[str], extra: Sequence[tuple[str, Any]] = ()) -> Any:
+    """PostgreSQL: rows that travel as one binary array per column (the bound
+    parameters `ROWS_PARAMETER_<name>`, which `many_rows_parameters` fills),
+    unpacked by `unnest` into a FROM item with a column per name: `columns`
+    of `table` (their types), then `extra`'s (name, type) pairs."""
+    from sqlalchemy import column
+
+    typed = [(name, table.c[name].type) for name in columns] + list(extra)
+    arrays = [array_parameter(name, type_) for name, type_ in typed]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, type_) for name, type_ in typed))
+        .render_derived()
+    )
 
 
 def _storage_type(type_: Any) -> Any:
@@ -314,9 +330,25 @@ def many_rows_parameters(
     through its column type's bind processing (UTC, NUL escapes)."""
     if feats.name != "postgresql" or not rows:
         return rows
+    return array_parameters(dialect, table, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def array_parameters(
+    dialect: Dialect,
+    table: Table,
+    arrays: dict[str, list[Any]],
+    like: dict[str, str] | None = None,
+) -> dict[str, list[Any]]:
+    """PostgreSQL: the bound arrays of `unnest_rows` from a list of values per
+    column of `table`, each value put through its column type's bind
+    processing (UTC, NUL escapes); an array whose name is no column of
+    `table` is processed as the column `like` maps it to, or not at all."""
+    like = like or {}
+    names = tuple(like.get(name, name) for name in arrays)
     params = {}
-    for name, process in _bind_processors(dialect, table, tuple(rows[0])):
-        values = [row[name] for row in rows]
+    for (name, values), (_, process) in zip(
+        arrays.items(), _bind_processors(dialect, table, names), strict=True
+    ):
         params[f"{ROWS_PARAMETER}_{name}"] = (
             values if process is None else list(map(process, values))
         )
@@ -329,7 +361,10 @@ def _bind_processors(
 ) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     """Per column of `many_rows_parameters`' rows: its type's bind processing,
     looked up once per dialect and columns, not per value."""
-    return tuple((name, table.c[name].type.bind_processor(dialect)) for name in names)
+    return tuple(
+        (name, table.c[name].type.bind_processor(dialect) if name in table.c else None)
+        for name in names
+    )
 
 
 def json_contains(

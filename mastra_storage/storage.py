@@ -317,7 +317,7 @@ class MastraStorage(ABC):
             engine = self._write_engine
             if (
                 self._direct
-                and operations.is_single_statement(operation, kwargs)
+                and operations.is_single_statement(operation, kwargs, self.features)
                 and direct.unobserved(engine)
             ):
                 run = direct_write
@@ -1243,13 +1243,14 @@ was written). Each retry waits a random 5-20 ms, doubled per attempt."""
 
 
 def deadlock_retry_delay(error: DBAPIError, attempt: int) -> float | None:
-    """Seconds to wait before running a transaction again that `error` ended,
-    or None when it is not a deadlock (or retries are used up, or the error
-    came from the commit itself)."""
-    if attempt >= DEADLOCK_RETRIES or getattr(error, COMMIT_REACHED, False):
+    """Seconds to wait before running a transaction (or a statement in
+    autocommit) again that `error` ended, or None when it is not a deadlock
+    (or retries are used up)."""
+    if attempt >= DEADLOCK_RETRIES or not is_deadlock(error):
         return None
-    if not is_deadlock(error):
-        return None
+    # The server's answer that it rolled the victim back: nothing of it was
+    # written, whether it came from a statement in autocommit (a direct
+    # write) or from the commit itself.
     return float(random.uniform(0.005, 0.02) * 2**attempt)
 
 

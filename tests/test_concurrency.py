@@ -24,7 +24,7 @@ from concurrency_workers import converse
 from conftest import Backend, BlockingStorage
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
-from support import make_thread, message
+from support import make_thread, message, run_concurrently
 
 from mastra_storage import (
     AsyncDefaultStorage,
@@ -364,6 +364,60 @@ def test_message_writes_racing_delete_thread_of_their_thread_never_deadlock(
     left = [m.id for m in storage.list_messages(thread_id="T").messages]
     assert left == (["m1"] if call == "move" else [])
     assert orphans(storage) == 0
+
+
+def test_saves_of_the_same_messages_in_any_order_all_land(storage: MastraStorage) -> None:
+    """Concurrent saves of one set of messages (two threads), each in an
+    order of its own: every call succeeds (none is left a deadlock's victim:
+    the rows are locked in one order, and a victim is run again) and the
+    messages hold the content of one call, the last to commit."""
+    import random
+
+    make_thread(storage, "A")
+    make_thread(storage, "B")
+    ids = [f"m{n:02d}" for n in range(30)]
+
+    def batch(k: int) -> list[dict[str, Any]]:
+        order = random.Random(k).sample(ids, len(ids))
+        return [message(i, "A" if int(i[1:]) % 2 else "B", f"call {k}") for i in order]
+
+    calls = [lambda s, k=k: s.save_messages(messages=batch(k)) for k in range(24)]
+    results = run_concurrently(storage, calls, return_exceptions=True)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    stored = storage.list_messages(thread_id=["A", "B"], per_page=None).messages
+    assert sorted(m.id for m in stored) == ids
+    assert len({m.content.content for m in stored}) == 1  # the last call's, whole
+    assert orphans(storage) == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "async-postgresql"], indirect=True)
+def test_a_one_statement_save_chosen_as_a_deadlocks_victim_runs_again(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """PostgreSQL's `save_messages` is one statement in autocommit: when the
+    server breaks a deadlock by aborting it (nothing of it written), it runs
+    again, as a transaction that was a deadlock's victim does, and succeeds.
+    (Was: the deadlock error raised, as a write in autocommit was never run
+    again.) Here another transaction holds a message the save updates, then
+    waits for the thread the save has locked."""
+    make_thread(storage, "A")
+    storage.save_messages(messages=[message("m1", "A")])
+    save = Background(
+        backend,
+        lambda s: s.save_messages(messages=[message("m1", "A", "edited"), message("m2", "A")]),
+    )
+    with storage.engine.connect() as holder:
+        holder.execute(text("SELECT id FROM mastra_messages WHERE id = 'm1' FOR UPDATE"))
+        save.go(head_start=0.5)  # it locks thread A, then waits for m1
+        # Waits for the save's lock on A: a deadlock, which the save (waiting
+        # longer) finds first, a deadlock_timeout later, and is aborted for.
+        holder.execute(text("UPDATE mastra_threads SET title = 'held' WHERE id = 'A'"))
+        holder.rollback()
+    result = save.join()
+    assert not isinstance(result, BaseException), result
+    assert [m.id for m in result] == ["m1", "m2"]
+    listed = storage.list_messages(thread_id="A").messages
+    assert [(m.id, m.content.content) for m in listed] == [("m1", "edited"), ("m2", "text of m2")]
 
 
 @pytest.mark.parametrize("kind", ["results", "state"])

@@ -668,8 +668,15 @@ def test_a_call_to_a_frozen_server_times_out_and_the_next_works(
     assert isinstance(result, StorageTimeoutError), result
     assert "no answer from the database server" in str(result)
     assert storage.get_thread_by_id(thread_id="t") is not None
-    assert storage.list_messages(thread_id="t").total == 0  # nothing was written
-    storage.save_messages(messages=[message("m1", "t")])
+    written = storage.list_messages(thread_id="t").total
+    if "may or may not have been saved" in str(result):
+        # The write was one statement in autocommit (PostgreSQL's
+        # save_messages), sent before the server froze: it may run when the
+        # server does again, and the error says so.
+        assert call == "write" and written in (0, 1)
+    else:
+        assert written == 0  # nothing was written
+    storage.save_messages(messages=[message("m1", "t")])  # an upsert by id: safe again
     assert storage.list_messages(thread_id="t").total == 1
 
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
-from support import POINT_READS, SNAPSHOT
+from support import PAST, POINT_READS, SNAPSHOT
 from support import fill_single_statement_data as fill
 
 from mastra_storage import (
@@ -62,6 +62,17 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
         workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
     ),
 }
+
+
+SAVE_MESSAGES: Callable[[Any], Any] = lambda s: s.save_messages(  # noqa: E731
+    messages=[
+        {"id": "one", "thread_id": "t1", "role": "user", "content": "hi", "created_at": PAST},
+        {"id": "two", "thread_id": "t1", "role": "assistant", "content": "hello"},
+    ]
+)
+"""PostgreSQL's `save_messages` is one statement too (`Features.writable_ctes`)."""
+
+PG_CALLS = {**CALLS, "save_messages": SAVE_MESSAGES}
 
 
 @pytest.fixture
@@ -327,7 +338,7 @@ def psycopg_executes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str
     yield sent
 
 
-@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("name", sorted(PG_CALLS))
 def test_a_postgres_single_statement_call_runs_directly_in_autocommit(
     pg_storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -335,7 +346,7 @@ def test_a_postgres_single_statement_call_runs_directly_in_autocommit(
     BEGIN then, and no COMMIT after); the pooled connection is back out of
     autocommit, with no transaction open, when the call returns."""
     with direct_runs(monkeypatch) as ran, psycopg_executes(monkeypatch) as sent:
-        CALLS[name](pg_storage)
+        PG_CALLS[name](pg_storage)
     batches = 3 if name.startswith("iter_messages") else 1  # 16 messages, 7 a batch
     # A score's numeric columns are processed by psycopg's type code of the
     # column, which only SQLAlchemy's result has: that read goes through it
@@ -353,6 +364,7 @@ ASYNC_CALLS: dict[str, Callable[[Any], Any]] = {
     "persist_workflow_snapshot": lambda s: s.persist_workflow_snapshot(
         workflow_name="wf", run_id="run2", snapshot=SNAPSHOT
     ),
+    "save_messages": SAVE_MESSAGES,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -141,6 +141,39 @@ def test_messages_without_created_at_keep_input_order(storage: MastraStorage) ->
     storage.save_messages(messages=[message("later")])
     listed = storage.list_messages(thread_id="thread-1", per_page=None, direction="DESC")
     assert listed.messages[0].id == "later"
+
+
+def test_messages_without_created_at_land_after_each_threads_last_message(
+    storage: MastraStorage,
+) -> None:
+    """However late this process's clock: each message without `created_at`
+    gets 1 ms after the one before it in its thread, starting 1 ms after the
+    thread's last message; at the last millisecond a datetime holds they stay
+    there. Threads interleaved in one call keep their own counts; a message
+    given its `created_at` keeps it; an update keeps the stored one."""
+    soon = utc_now().replace(microsecond=0) + timedelta(hours=1)
+    last = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    make_thread(storage, "a")
+    make_thread(storage, "b")
+    storage.save_messages(
+        messages=[message("a0", "a", created_at=soon), message("b0", "b", created_at=last)]
+    )
+    saved = storage.save_messages(
+        messages=[
+            message("a1", "a"),
+            message("b1", "b"),
+            message("a2", "a", created_at=PAST),
+            message("a3", "a"),
+            message("b2", "b"),
+        ]
+    )
+    ms = timedelta(milliseconds=1)
+    expected = {"a1": soon + ms, "b1": last, "a2": PAST, "a3": soon + 2 * ms, "b2": last}
+    assert {m.id: m.created_at for m in saved} == expected
+    listed = storage.list_messages(thread_id=["a", "b"], per_page=None).messages
+    assert {m.id: m.created_at for m in listed} == {"a0": soon, "b0": last, **expected}
+    again = storage.save_messages(messages=[message("a1", "a", "edited")])
+    assert [m.created_at for m in again] == [soon + ms]
 
 
 def test_upsert_keeps_created_at(storage: MastraStorage) -> None:

@@ -199,3 +199,65 @@ def test_arguments_forwards_a_copy_of_the_callers_parameters() -> None:
     assert forwarded == {"thread_id": "t", "resource_id": None}
     assert list(forwarded) == ["thread_id", "resource_id"]
     assert frame == before and forwarded is not frame
+
+
+def test_the_operations_single_on_some_backends_are_the_ones_checked_here() -> None:
+    marked = {
+        name: operations.feature_needed(getattr(operations, name))
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.feature_needed(getattr(operations, name))
+    }
+    assert marked == {"save_messages": "writable_ctes"}
+
+
+@pytest.mark.parametrize("outcome", ["saved", "updated", "thread missing"])
+def test_a_postgres_save_of_messages_sends_one_statement(
+    storage: MastraStorage, backend: Backend, outcome: str
+) -> None:
+    """On PostgreSQL (`Features.writable_ctes`) `save_messages` is one
+    statement whatever it finds: a thread missing writes nothing, not even
+    the other threads' `updatedAt`; elsewhere it is a transaction of several."""
+    from mastra_storage.errors import NotFoundError
+
+    storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+    storage.save_thread(thread={"id": "t2", "resource_id": "r2", "title": "t"})
+    before = storage.get_thread_by_id(thread_id="t1")
+    assert before is not None
+    batch = [
+        {"id": "a", "thread_id": "t1", "role": "user", "content": "one"},
+        {"id": "b", "thread_id": "t2", "role": "user", "content": "two"},
+    ]
+    if outcome == "updated":
+        storage.save_messages(messages=batch)
+    if outcome == "thread missing":
+        batch.append({"id": "c", "thread_id": "nowhere", "role": "user", "content": "three"})
+    with counting(_engine(storage)) as sent:
+        if outcome == "thread missing":
+            with pytest.raises(NotFoundError, match="nowhere"):
+                storage.save_messages(messages=batch)
+        else:
+            saved = storage.save_messages(messages=batch)
+    single = operations.is_single_statement(
+        operations.save_messages, {"messages": batch}, _features(storage)
+    )
+    assert single is backend.is_postgres
+    if backend.is_postgres:
+        assert len(sent) == 1, sent
+    elif outcome != "thread missing":  # which ends after the threads' read
+        assert len(sent) > 1, sent
+    if outcome == "thread missing":
+        assert storage.list_messages(thread_id=["t1", "t2"]).messages == []
+        assert storage.get_thread_by_id(thread_id="t1") == before
+    else:
+        assert [(m.id, m.thread_id, m.resource_id) for m in saved] == [
+            ("a", "t1", "r1"),
+            ("b", "t2", "r2"),
+        ]
+        listed = storage.list_messages(thread_id=["t1", "t2"]).messages
+        assert sorted(listed, key=lambda m: m.id) == saved
+
+
+def _features(storage: Any) -> Any:
+    inner = getattr(storage, "storage", storage)
+    return inner.features

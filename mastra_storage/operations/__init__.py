@@ -22,6 +22,7 @@ from ._inputs import (
 )
 from ._marks import (
     conditions,
+    feature_needed,
     is_point_read,
     is_point_write,
     is_single_statement,
@@ -29,6 +30,7 @@ from ._marks import (
     point_write,
     single_statement,
     single_statement_unless,
+    single_statement_where,
 )
 from .evals import get_evals, save_evals
 from .memory import (
@@ -96,6 +98,7 @@ __all__ = [
     "delete_workflow_run_by_id",
     "direction_of",
     "erase_plan",
+    "feature_needed",
     "get_evals",
     "get_resource_by_id",
     "get_score_by_id",
@@ -134,6 +137,7 @@ __all__ = [
     "save_thread",
     "single_statement",
     "single_statement_unless",
+    "single_statement_where",
     "stamped",
     "supports_concurrent_updates",
     "thread_ids_of",

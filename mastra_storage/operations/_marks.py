@@ -11,6 +11,7 @@ _SINGLE_STATEMENT = "__mastra_storage_single_statement__"
 _UNLESS = "__mastra_storage_single_statement_unless__"
 _POINT = "__mastra_storage_point_read__"
 _POINT_WRITE = "__mastra_storage_point_write__"
+_WHERE = "__mastra_storage_single_statement_where__"
 
 
 def single_statement(operation: F) -> F:
@@ -51,13 +52,33 @@ def single_statement_unless(*arguments: str) -> Callable[[F], F]:
     return mark
 
 
+def single_statement_where(feature: str) -> Callable[[F], F]:
+    """Mark an operation (a write too) that sends exactly one statement on a
+    backend whose `Features` has `feature` true (whatever its arguments), so
+    a facade may run it without a transaction of its own there (autocommit).
+    tests/test_single_statement.py checks it."""
+
+    def mark(operation: F) -> F:
+        setattr(operation, _WHERE, feature)
+        return operation
+
+    return mark
+
+
 def is_single_statement(
-    operation: Callable[..., Any], arguments: Mapping[str, Any] | None = None
+    operation: Callable[..., Any],
+    arguments: Mapping[str, Any] | None = None,
+    feats: Any = None,
 ) -> bool:
-    """Whether `operation` is marked `single_statement`, or, called with these
-    keyword `arguments`, `single_statement_unless` one that is None in them."""
+    """Whether `operation` is marked `single_statement`; or, called with these
+    keyword `arguments`, `single_statement_unless` one that is None in them;
+    or, on a backend of these `feats` (`dialects.Features`),
+    `single_statement_where` one of them."""
     if getattr(operation, _SINGLE_STATEMENT, False) is True:
         return True
+    feature: str | None = getattr(operation, _WHERE, None)
+    if feature is not None:
+        return feats is not None and getattr(feats, feature) is True
     unless: tuple[str, ...] | None = getattr(operation, _UNLESS, None)
     if unless is None or arguments is None:
         return False
@@ -87,6 +108,11 @@ def is_point_write(operation: Callable[..., Any]) -> bool:
     """Whether `operation` is marked `point_write` (whose conditions
     `is_single_statement(operation, arguments)` tells for one call)."""
     return getattr(operation, _POINT_WRITE, False) is True
+
+
+def feature_needed(operation: Callable[..., Any]) -> str | None:
+    """The `Features` field a `single_statement_where` mark names (None: no such mark)."""
+    return getattr(operation, _WHERE, None)
 
 
 def conditions(operation: Callable[..., Any]) -> tuple[str, ...] | None:

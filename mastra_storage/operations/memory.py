@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import format_iso, monotonic_clock, one_ms_after, utc_now
-from ..dialects import Executor
+from ..dialects import Executor, features
 from ..domain import (
     IncludeItem,
     MastraDBMessage,
@@ -50,7 +50,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import point_read, single_statement
+from ._marks import point_read, single_statement, single_statement_where
 
 # -- threads ----------------------------------------------------------------------
 
@@ -288,6 +288,7 @@ def list_threads(
 # -- messages ---------------------------------------------------------------------
 
 
+@single_statement_where("writable_ctes")
 def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
     """Upsert by id, all or nothing; see API.md for the rules."""
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
@@ -300,6 +301,8 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         parsed[message.id] = message
     if not parsed:
         return []
+    if features(session).writable_ctes:
+        return _save_in_one_statement(session, list(parsed.values()))
 
     threads = ThreadRepository(session)
     known, last = threads.lock_for_messages(m.thread_id for m in parsed.values())
@@ -337,6 +340,31 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         stored_at = stored.get(message.id)
         if stored_at is not None and stored_at != message.created_at:
             message.created_at = stored_at
+    return ready
+
+
+def _save_in_one_statement(
+    session: Executor, messages: list[MastraDBMessageInput]
+) -> list[MastraDBMessage]:
+    """`save_messages` as one statement (`MessageRepository.save`): the same
+    outcome as the steps above, `created_at` computed in SQL alike."""
+    clock = {m.id: monotonic_clock.next() for m in messages if m.created_at is None}
+    found, stored = MessageRepository(session).save(messages, clock, utc_now())
+    if len(found) < len({m.thread_id for m in messages}):
+        missing = sorted({m.thread_id for m in messages} - found.keys())
+        raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
+    ready = []
+    for message in messages:
+        created_at = stored.get(message.id, message.created_at)
+        if created_at is None:  # no row came back for it: never so
+            raise AssertionError(f"no created_at for message {message.id!r}")
+        ready.append(
+            stored_message(
+                message,
+                created_at=created_at,
+                resource_id=message.resource_id or found[message.thread_id],
+            )
+        )
     return ready
 
 

@@ -11,23 +11,34 @@ from typing import Any, cast
 
 import pydantic
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     CompoundSelect,
     Integer,
+    Select,
     Table,
+    any_,
     bindparam,
+    case,
     delete,
     func,
+    literal_column,
+    null,
+    or_,
     select,
+    type_coerce,
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.dml import ReturningInsert
 
 from ..dialects import (
     Executor,
     Features,
     along_index,
+    array_parameter,
+    array_parameters,
     connection_of,
     features,
     json_contains,
@@ -35,13 +46,14 @@ from ..dialects import (
     lock_rows,
     many_rows_parameters,
     message_metadata,
+    unnest_rows,
     upsert_many,
 )
 from ..direct import prepare
-from ..domain import DateRange, MastraDBMessage, MessageContent, construct
+from ..domain import DateRange, MastraDBMessage, MastraDBMessageInput, MessageContent, construct
 from ..domain._base import is_plain, set_extra, set_fields_set, set_private
 from ..domain.memory import READ_BACK
-from ..orm import MessageRow
+from ..orm import MessageRow, ThreadRow
 from ..orm.types import dumps
 from ..values import MAX_JSON_DEPTH
 from ._common import AnySelect, chunks, twin_pairs, with_twins
@@ -300,6 +312,115 @@ def _upsert_statement(feats: Features) -> ReturningInsert[Any]:
     ).returning(_C.id, _C.createdAt)
 
 
+# -- PostgreSQL: a save in one statement ----------------------------------------
+
+_THREADS = cast(Table, ThreadRow.__table__)
+_T = _THREADS.c
+_LAST_MOMENT = "'9999-12-31 23:59:59.999'::timestamp"
+"""The last millisecond a Python datetime holds (`clock.one_ms_after` stops there)."""
+
+
+@lru_cache(maxsize=1)
+def _save_statement() -> Select[Any]:
+    """`save_messages` on PostgreSQL (`Features.writable_ctes`), as one
+    statement: atomic by itself, so it runs in autocommit, one round trip
+    where a transaction of the same steps takes five (BEGIN, the threads'
+    lock, the upsert, the threads' `updatedAt`, COMMIT). The steps:
+
+    - `found`: the threads `:thread_ids`, locked (FOR NO KEY UPDATE: a
+      concurrent delete of one waits, or has removed it already), each with
+      its last message's `createdAt`;
+    - unless all `:thread_count` are found, nothing else writes anything;
+    - `touched`: their `updatedAt` (and twin) become `:now`;
+    - `saved`: the upsert by id of the rows (one binary array per column,
+      `unnest_rows`), `createdAt` kept on update. A row without `createdAt`
+      gets its `clock` (the time of the save), but never earlier than 1 ms
+      per message (`rank`: 0, 1, ... among the thread's messages without
+      one, in input order) after the thread's last message: what the
+      transaction's steps compute in Python (`operations.save_messages`);
+    - the result: a row per thread found (id, `resourceId`, NULL), then one
+      per message whose `createdAt` was not the one given (updated: kept as
+      first saved; or computed): (id, NULL, `createdAt`).
+    """
+    last_message_at = (
+        select(_C.createdAt)
+        .where(_C.thread_id == _T.id)
+        .order_by(_C.createdAt.desc(), _C.id.desc())
+        .limit(1)
+        .correlate(_THREADS)
+        .scalar_subquery()
+    )
+    found = (
+        select(_T.id, _T.resourceId, last_message_at.label("last"))
+        .where(_T.id == any_(array_parameter("thread_ids", _T.id.type)))
+        .with_for_update(key_share=True, of=_THREADS)
+        .cte("found")
+    )
+    all_found = select(func.count()).select_from(found).scalar_subquery() == bindparam(
+        "thread_count", type_=Integer()
+    )
+    now = bindparam("now", type_=_T.updatedAt.type)
+    touched = (
+        update(_THREADS)
+        .where(_T.id.in_(select(found.c.id)), all_found)
+        .values({"updatedAt": now, "updatedAtZ": func.timezone("UTC", now)})
+        .returning(_T.id)
+        .cte("touched")
+    )
+    source = select(
+        *unnest_rows(TABLE, _SAVED, [("clock", _C.createdAt.type), ("rank", Integer())]).c
+    ).cte("source")
+    row = source.c
+    later = func.least(
+        found.c.last + (row.rank + 1) * literal_column("interval '1 millisecond'"),
+        literal_column(_LAST_MOMENT),
+    )
+    created_at = case(
+        (row.createdAt.is_not(None), row.createdAt),
+        (found.c.last.is_(None), row.clock),
+        else_=func.greatest(row.clock, later),
+    )
+    rows = (
+        select(
+            row.id,
+            row.thread_id,
+            row.content,
+            row.role,
+            row.type,
+            created_at,
+            func.timezone("UTC", created_at),
+            func.coalesce(row.resourceId, found.c.resourceId),
+        )
+        .join_from(source, found, found.c.id == row.thread_id)
+        .where(all_found)
+    )
+    insert = postgresql.insert(TABLE).from_select([*_SAVED[:-1], "createdAtZ", "resourceId"], rows)
+    saved = (
+        insert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: insert.excluded[name] for name in _UPDATED_ON_CONFLICT},
+        )
+        .returning(_C.id, _C.createdAt, literal_column("xmax = 0", Boolean()).label("inserted"))
+        .cte("saved")
+    )
+    messages = (
+        select(saved.c.id, type_coerce(null(), _T.resourceId.type), saved.c.createdAt)
+        .join_from(saved, source, source.c.id == saved.c.id)
+        .where(or_(~saved.c.inserted, source.c.createdAt.is_(None)))
+    )
+    threads = select(found.c.id, found.c.resourceId, null())
+    result = union_all(messages, threads).subquery("result")
+    return prepare(select(*result.c).add_cte(touched))
+
+
+_SAVED = ("id", "thread_id", "content", "role", "type", "createdAt", "resourceId")
+"""The columns `_save_statement` is given arrays of (plus `clock`, `rank`)."""
+
+
+def _id_of(message: MastraDBMessageInput) -> str:
+    return message.id
+
+
 def filter_params(
     thread_ids: Sequence[str] | None, resource_id: str | None, date_range: DateRange | None
 ) -> tuple[tuple[ThreadFilter, bool, DateShape], dict[str, Any]]:
@@ -355,6 +476,66 @@ class MessageRepository:
             for id_, created_at in self.session.execute(stmt, params).all():
                 stored[id_] = created_at
         return stored
+
+    def save(
+        self,
+        messages: Sequence[MastraDBMessageInput],
+        clock: dict[str, datetime],
+        now: datetime,
+    ) -> tuple[dict[str, str | None], dict[str, datetime]]:
+        """PostgreSQL (`Features.writable_ctes`): `save_messages`' writes in
+        one statement (`_save_statement`): `messages` (ids unique) into
+        their threads, if every one of those threads exists (else nothing is
+        written); `clock`: the time of the save for each message id without
+        `created_at`; `now`: the threads' new `updatedAt`.
+
+        Returns the threads found (id -> `resourceId`) and the stored
+        `createdAt` of each message whose one was not given, or was kept
+        from an earlier save."""
+        thread_ids = sorted({message.thread_id for message in messages})
+        ranks: dict[str, int] = {}  # message id -> rank
+        counts: dict[str, int] = {}  # thread id -> messages ranked so far
+        for message in messages:  # in input order
+            if message.created_at is None:
+                ranks[message.id] = counts.get(message.thread_id, 0)
+                counts[message.thread_id] = ranks[message.id] + 1
+        arrays: dict[str, list[Any]] = {name: [] for name in (*_SAVED, "clock", "rank")}
+        ids, threads, contents, roles, types, created, resources, clocks, rank = arrays.values()
+        # By id: concurrent saves of the same messages lock their rows in one
+        # order (no deadlock between them), as the threads' (sorted too).
+        for message in sorted(messages, key=_id_of):
+            ids.append(message.id)
+            threads.append(message.thread_id)
+            contents.append(dumps(message.content.to_stored()))
+            roles.append(message.role)
+            types.append(message.type)
+            created.append(message.created_at)
+            resources.append(message.resource_id or None)  # "" too: the thread's
+            if message.created_at is None:
+                clocks.append(clock[message.id])
+                rank.append(ranks[message.id])
+            else:
+                clocks.append(None)
+                rank.append(None)
+        dialect = connection_of(self.session).dialect
+        params: dict[str, Any] = array_parameters(
+            dialect, TABLE, arrays, like={"clock": "createdAt"}
+        )
+        params.update(
+            array_parameters(
+                dialect, _THREADS, {"thread_ids": thread_ids}, like={"thread_ids": "id"}
+            )
+        )
+        params["thread_count"] = len(thread_ids)
+        params["now"] = now
+        found: dict[str, str | None] = {}
+        stored: dict[str, datetime] = {}
+        for id_, resource_id, created_at in self.session.execute(_save_statement(), params).all():
+            if created_at is None:
+                found[id_] = resource_id
+            else:
+                stored[id_] = created_at
+        return found, stored
 
     def get_many(
         self, message_ids: Iterable[str], *, for_update: bool = False
