@@ -490,6 +490,19 @@ def test_prune_while_messages_are_saved_loses_nothing_newer(storage: MastraStora
         assert (orphans, old.scalar_one()) == (0, 0)
 
 
+def old_thread_and_its_pruner(
+    storage: MastraStorage, backend: Backend, reports: list[PruneReport]
+) -> Any:
+    """Thread "t" with message "old", both old; and a call that prunes old
+    threads from another storage, adding its report to `reports`."""
+    thread(storage, "t", "r1", at=OLD)
+    messages(storage, "t", ["old"], at=OLD)
+    thread(storage, "t", "r1", at=OLD)
+    pruner = backend.make()
+    pruner.init()
+    return lambda: reports.append(pruner.prune(older_than="1d", domains=["threads"]))
+
+
 @pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
 def test_a_save_in_flight_keeps_its_old_thread_from_prune(
     storage: MastraStorage, backend: Backend
@@ -500,15 +513,8 @@ def test_a_save_in_flight_keeps_its_old_thread_from_prune(
     message is never left without its thread."""
     import threading
 
-    thread(storage, "t", "r1", at=OLD)
-    messages(storage, "t", ["old"], at=OLD)
-    thread(storage, "t", "r1", at=OLD)
-    pruner = backend.make()
-    pruner.init()
     reports: list[PruneReport] = []
-    worker = threading.Thread(
-        target=lambda: reports.append(pruner.prune(older_than="1d", domains=["threads"]))
-    )
+    worker = threading.Thread(target=old_thread_and_its_pruner(storage, backend, reports))
 
     def before_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if (
@@ -545,13 +551,9 @@ def test_a_one_statement_save_in_flight_keeps_its_old_thread_from_prune(
     are never left without their thread."""
     import threading
 
-    thread(storage, "t", "r1", at=OLD)
-    messages(storage, "t", ["old"], at=OLD)
-    thread(storage, "t", "r1", at=OLD)
-    pruner = backend.make()
-    pruner.init()
-    saved: list[Any] = []
     reports: list[PruneReport] = []
+    prune = old_thread_and_its_pruner(storage, backend, reports)
+    saved: list[Any] = []
     saver = threading.Thread(
         target=lambda: saved.append(
             storage.save_messages(
@@ -562,9 +564,7 @@ def test_a_one_statement_save_in_flight_keeps_its_old_thread_from_prune(
             )
         )
     )
-    worker = threading.Thread(
-        target=lambda: reports.append(pruner.prune(older_than="1d", domains=["threads"]))
-    )
+    worker = threading.Thread(target=prune)
     with storage.engine.connect() as holder:
         holder.execute(text("SELECT id FROM mastra_messages WHERE id = 'old' FOR UPDATE"))
         saver.start()

@@ -57,6 +57,7 @@ from ..orm import MessageRow, ThreadRow
 from ..orm.types import dumps
 from ..values import MAX_JSON_DEPTH
 from ._common import AnySelect, chunks, twin_pairs, with_twins
+from .threads import LAST_MESSAGE_AT
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -342,16 +343,8 @@ def _save_statement() -> Select[Any]:
       per message whose `createdAt` was not the one given (updated: kept as
       first saved; or computed): (id, NULL, `createdAt`).
     """
-    last_message_at = (
-        select(_C.createdAt)
-        .where(_C.thread_id == _T.id)
-        .order_by(_C.createdAt.desc(), _C.id.desc())
-        .limit(1)
-        .correlate(_THREADS)
-        .scalar_subquery()
-    )
     found = (
-        select(_T.id, _T.resourceId, last_message_at.label("last"))
+        select(_T.id, _T.resourceId, LAST_MESSAGE_AT.label("last"))
         .where(_T.id == any_(array_parameter("thread_ids", _T.id.type)))
         .with_for_update(key_share=True, of=_THREADS)
         .cte("found")
