@@ -67,10 +67,11 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
 SAVE_MESSAGES: Callable[[Any], Any] = lambda s: s.save_messages(  # noqa: E731
     messages=[
         {"id": "one", "thread_id": "t1", "role": "user", "content": "hi", "created_at": PAST},
-        {"id": "two", "thread_id": "t1", "role": "assistant", "content": "hello"},
+        {"id": "two", "thread_id": "t1", "role": "assistant", "content": "hi", "created_at": PAST},
     ]
 )
-"""PostgreSQL's `save_messages` is one statement too (`Features.writable_ctes`)."""
+"""PostgreSQL's `save_messages` of messages with `created_at` is one statement
+too (`Features.writable_ctes`)."""
 
 PG_CALLS = {**CALLS, "save_messages": SAVE_MESSAGES}
 

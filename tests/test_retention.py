@@ -554,12 +554,13 @@ def test_a_one_statement_save_in_flight_keeps_its_old_thread_from_prune(
     reports: list[PruneReport] = []
     prune = old_thread_and_its_pruner(storage, backend, reports)
     saved: list[Any] = []
+    now = {"created_at": utc_now()}
     saver = threading.Thread(
         target=lambda: saved.append(
             storage.save_messages(
-                messages=[
-                    {"id": "old", "thread_id": "t", "role": "user", "content": "again"},
-                    {"id": "new", "thread_id": "t", "role": "user", "content": "hi"},
+                messages=[  # each with created_at: one statement (else a transaction)
+                    {"id": "old", "thread_id": "t", "role": "user", "content": "again", **now},
+                    {"id": "new", "thread_id": "t", "role": "user", "content": "hi", **now},
                 ]
             )
         )

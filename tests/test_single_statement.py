@@ -13,7 +13,7 @@ import pytest
 from conftest import Backend
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from support import POINT_READS, fill_single_statement_data
+from support import PAST, POINT_READS, fill_single_statement_data
 
 from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
 from mastra_storage.errors import StorageError
@@ -211,27 +211,35 @@ def test_the_operations_single_on_some_backends_are_the_ones_checked_here() -> N
     assert marked == {"save_messages": "writable_ctes"}
 
 
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "undated"])
 @pytest.mark.parametrize("outcome", ["saved", "updated", "thread missing"])
-def test_a_postgres_save_of_messages_sends_one_statement(
-    storage: MastraStorage, backend: Backend, outcome: str
+def test_a_postgres_save_of_dated_messages_sends_one_statement(
+    storage: MastraStorage, backend: Backend, outcome: str, dated: bool
 ) -> None:
-    """On PostgreSQL (`Features.writable_ctes`) `save_messages` is one
-    statement whatever it finds: a thread missing writes nothing, not even
-    the other threads' `updatedAt`; elsewhere it is a transaction of several."""
+    """On PostgreSQL (`Features.writable_ctes`) `save_messages` of messages
+    that each carry `created_at` is one statement whatever it finds: a
+    thread missing writes nothing, not even the other threads' `updatedAt`.
+    Elsewhere, and for a message without `created_at` (stamped after its
+    thread's last message as of after the threads' lock, which a
+    statement's snapshot would not see), it is a transaction of several."""
     from mastra_storage.errors import NotFoundError
+
+    when = {"created_at": PAST} if dated else {}
 
     storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
     storage.save_thread(thread={"id": "t2", "resource_id": "r2", "title": "t"})
     before = storage.get_thread_by_id(thread_id="t1")
     assert before is not None
     batch = [
-        {"id": "a", "thread_id": "t1", "role": "user", "content": "one"},
-        {"id": "b", "thread_id": "t2", "role": "user", "content": "two"},
+        {"id": "a", "thread_id": "t1", "role": "user", "content": "one", **when},
+        {"id": "b", "thread_id": "t2", "role": "user", "content": "two", **when},
     ]
     if outcome == "updated":
         storage.save_messages(messages=batch)
     if outcome == "thread missing":
-        batch.append({"id": "c", "thread_id": "nowhere", "role": "user", "content": "three"})
+        batch.append(
+            {"id": "c", "thread_id": "nowhere", "role": "user", "content": "three", **when}
+        )
     with counting(_engine(storage)) as sent:
         if outcome == "thread missing":
             with pytest.raises(NotFoundError, match="nowhere"):
@@ -241,8 +249,8 @@ def test_a_postgres_save_of_messages_sends_one_statement(
     single = operations.is_single_statement(
         operations.save_messages, {"messages": batch}, _features(storage)
     )
-    assert single is backend.is_postgres
-    if backend.is_postgres:
+    assert single is (backend.is_postgres and dated)
+    if single:
         assert len(sent) == 1, sent
     elif outcome != "thread missing":  # which ends after the threads' read
         assert len(sent) > 1, sent

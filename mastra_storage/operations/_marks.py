@@ -52,14 +52,18 @@ def single_statement_unless(*arguments: str) -> Callable[[F], F]:
     return mark
 
 
-def single_statement_where(feature: str) -> Callable[[F], F]:
+def single_statement_where(
+    feature: str, when: Callable[[Mapping[str, Any]], bool]
+) -> Callable[[F], F]:
     """Mark an operation (a write too) that sends exactly one statement on a
-    backend whose `Features` has `feature` true (whatever its arguments), so
-    a facade may run it without a transaction of its own there (autocommit).
-    tests/test_single_statement.py checks it."""
+    backend whose `Features` has `feature` true, when `when(arguments)` says
+    so of the call's keyword arguments (as given: before any parsing), so a
+    facade may run it without a transaction of its own there (autocommit).
+    The operation must then send one statement; it may still send one when
+    `when` says no. tests/test_single_statement.py checks it."""
 
     def mark(operation: F) -> F:
-        setattr(operation, _WHERE, feature)
+        setattr(operation, _WHERE, (feature, when))
         return operation
 
     return mark
@@ -76,9 +80,14 @@ def is_single_statement(
     `single_statement_where` one of them."""
     if getattr(operation, _SINGLE_STATEMENT, False) is True:
         return True
-    feature: str | None = getattr(operation, _WHERE, None)
-    if feature is not None:
-        return feats is not None and getattr(feats, feature) is True
+    where: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = getattr(operation, _WHERE, None)
+    if where is not None:
+        return (
+            feats is not None
+            and getattr(feats, where[0]) is True
+            and arguments is not None
+            and where[1](arguments)
+        )
     unless: tuple[str, ...] | None = getattr(operation, _UNLESS, None)
     if unless is None or arguments is None:
         return False
@@ -112,7 +121,8 @@ def is_point_write(operation: Callable[..., Any]) -> bool:
 
 def feature_needed(operation: Callable[..., Any]) -> str | None:
     """The `Features` field a `single_statement_where` mark names (None: no such mark)."""
-    return getattr(operation, _WHERE, None)
+    where: tuple[str, Any] | None = getattr(operation, _WHERE, None)
+    return None if where is None else where[0]
 
 
 def conditions(operation: Callable[..., Any]) -> tuple[str, ...] | None:

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..clock import format_iso, monotonic_clock, one_ms_after, utc_now
 from ..dialects import Executor, features
@@ -288,7 +288,23 @@ def list_threads(
 # -- messages ---------------------------------------------------------------------
 
 
-@single_statement_where("writable_ctes")
+def _all_dated(arguments: Mapping[str, Any]) -> bool:
+    """Whether each message given to `save_messages` carries `created_at`
+    (as given: a mapping's `created_at` / `createdAt` key, or a model's
+    field, not None); anything else says no."""
+    messages = arguments.get("messages")
+    if type(messages) is not list and type(messages) is not tuple:
+        return False
+    for item in messages:
+        if type(item) is dict:
+            if item.get("created_at") is None and item.get("createdAt") is None:
+                return False
+        elif not isinstance(item, MastraDBMessageInput) or item.created_at is None:
+            return False
+    return True
+
+
+@single_statement_where("writable_ctes", when=_all_dated)
 def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
     """Upsert by id, all or nothing; see API.md for the rules."""
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
@@ -301,7 +317,7 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         parsed[message.id] = message
     if not parsed:
         return []
-    if features(session).writable_ctes:
+    if features(session).writable_ctes and all(m.created_at is not None for m in parsed.values()):
         return _save_in_one_statement(session, list(parsed.values()))
 
     threads = ThreadRepository(session)
@@ -346,26 +362,21 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
 def _save_in_one_statement(
     session: Executor, messages: list[MastraDBMessageInput]
 ) -> list[MastraDBMessage]:
-    """`save_messages` as one statement (`MessageRepository.save`): the same
-    outcome as the steps above, `created_at` computed in SQL alike."""
-    clock = {m.id: monotonic_clock.next() for m in messages if m.created_at is None}
-    found, stored = MessageRepository(session).save(messages, clock, utc_now())
-    if len(found) < len({m.thread_id for m in messages}):
-        missing = sorted({m.thread_id for m in messages} - found.keys())
+    """`save_messages` of messages that each carry `created_at`, as one
+    statement (`MessageRepository.save`): the outcome of the steps above."""
+    found, stored = MessageRepository(session).save(messages, utc_now())
+    thread_ids = {m.thread_id for m in messages}
+    if len(found) < len(thread_ids):
+        missing = sorted(thread_ids - found.keys())
         raise NotFoundError(f"thread {missing[0]!r} not found: save the thread before its messages")
-    ready = []
-    for message in messages:
-        created_at = stored.get(message.id, message.created_at)
-        if created_at is None:  # no row came back for it: never so
-            raise AssertionError(f"no created_at for message {message.id!r}")
-        ready.append(
-            stored_message(
-                message,
-                created_at=created_at,
-                resource_id=message.resource_id or found[message.thread_id],
-            )
+    return [
+        stored_message(
+            message,
+            created_at=stored.get(message.id) or cast(datetime, message.created_at),
+            resource_id=message.resource_id or found[message.thread_id],
         )
-    return ready
+        for message in messages
+    ]
 
 
 def stored_message(

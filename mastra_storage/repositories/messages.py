@@ -19,12 +19,10 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
-    case,
     delete,
     func,
     literal_column,
     null,
-    or_,
     select,
     type_coerce,
     union_all,
@@ -57,7 +55,6 @@ from ..orm import MessageRow, ThreadRow
 from ..orm.types import dumps
 from ..values import MAX_JSON_DEPTH
 from ._common import AnySelect, chunks, twin_pairs, with_twins
-from .threads import LAST_MESSAGE_AT
 
 TABLE = cast(Table, MessageRow.__table__)
 PAIRS = twin_pairs(TABLE)
@@ -317,35 +314,36 @@ def _upsert_statement(feats: Features) -> ReturningInsert[Any]:
 
 _THREADS = cast(Table, ThreadRow.__table__)
 _T = _THREADS.c
-_LAST_MOMENT = "'9999-12-31 23:59:59.999'::timestamp"
-"""The last millisecond a Python datetime holds (`clock.one_ms_after` stops there)."""
 
 
 @lru_cache(maxsize=1)
 def _save_statement() -> Select[Any]:
-    """`save_messages` on PostgreSQL (`Features.writable_ctes`), as one
-    statement: atomic by itself, so it runs in autocommit, one round trip
-    where a transaction of the same steps takes five (BEGIN, the threads'
-    lock, the upsert, the threads' `updatedAt`, COMMIT). The steps:
+    """`save_messages` on PostgreSQL (`Features.writable_ctes`) of messages
+    that each carry `created_at`, as one statement: atomic by itself, so it
+    runs in autocommit, one round trip where a transaction of the same steps
+    takes five (BEGIN, the threads' lock, the upsert, the threads'
+    `updatedAt`, COMMIT). The steps:
 
-    - `found`: the threads `:thread_ids`, locked (FOR NO KEY UPDATE: a
-      concurrent delete of one waits, or has removed it already), each with
-      its last message's `createdAt`;
+    - `found`: the threads `:thread_ids`, locked in id order (FOR NO KEY
+      UPDATE: saves into several threads take them in one order; a
+      concurrent delete of one waits, or has removed it already);
     - unless all `:thread_count` are found, nothing else writes anything;
     - `touched`: their `updatedAt` (and twin) become `:now`;
     - `saved`: the upsert by id of the rows (one binary array per column,
-      `unnest_rows`), `createdAt` kept on update. A row without `createdAt`
-      gets its `clock` (the time of the save), but never earlier than 1 ms
-      per message (`rank`: 0, 1, ... among the thread's messages without
-      one, in input order) after the thread's last message: what the
-      transaction's steps compute in Python (`operations.save_messages`);
+      `unnest_rows`), `createdAt` kept on update, `resourceId` the
+      thread's where not given;
     - the result: a row per thread found (id, `resourceId`, NULL), then one
-      per message whose `createdAt` was not the one given (updated: kept as
-      first saved; or computed): (id, NULL, `createdAt`).
+      per message that was saved before (id, NULL, its kept `createdAt`).
+
+    A message without `created_at` gets one after the thread's last message
+    as of after the threads' lock (`operations.save_messages`), which a
+    statement's snapshot, taken before that lock, would not see: such saves
+    are transactions of their own steps.
     """
     found = (
-        select(_T.id, _T.resourceId, LAST_MESSAGE_AT.label("last"))
+        select(_T.id, _T.resourceId)
         .where(_T.id == any_(array_parameter("thread_ids", _T.id.type)))
+        .order_by(_T.id)
         .with_for_update(key_share=True, of=_THREADS)
         .cte("found")
     )
@@ -360,31 +358,19 @@ def _save_statement() -> Select[Any]:
         .returning(_T.id)
         .cte("touched")
     )
-    source = select(
-        *unnest_rows(TABLE, _SAVED, [("clock", _C.createdAt.type), ("rank", Integer())]).c
-    ).cte("source")
-    row = source.c
-    later = func.least(
-        found.c.last + (row.rank + 1) * literal_column("interval '1 millisecond'"),
-        literal_column(_LAST_MOMENT),
-    )
-    created_at = case(
-        (row.createdAt.is_not(None), row.createdAt),
-        (found.c.last.is_(None), row.clock),
-        else_=func.greatest(row.clock, later),
-    )
+    row = unnest_rows(TABLE, _SAVED)
     rows = (
         select(
-            row.id,
-            row.thread_id,
-            row.content,
-            row.role,
-            row.type,
-            created_at,
-            func.timezone("UTC", created_at),
-            func.coalesce(row.resourceId, found.c.resourceId),
+            row.c.id,
+            row.c.thread_id,
+            row.c.content,
+            row.c.role,
+            row.c.type,
+            row.c.createdAt,
+            func.timezone("UTC", row.c.createdAt),
+            func.coalesce(row.c.resourceId, found.c.resourceId),
         )
-        .join_from(source, found, found.c.id == row.thread_id)
+        .join_from(row, found, found.c.id == row.c.thread_id)
         .where(all_found)
     )
     insert = postgresql.insert(TABLE).from_select([*_SAVED[:-1], "createdAtZ", "resourceId"], rows)
@@ -396,10 +382,8 @@ def _save_statement() -> Select[Any]:
         .returning(_C.id, _C.createdAt, literal_column("xmax = 0", Boolean()).label("inserted"))
         .cte("saved")
     )
-    messages = (
-        select(saved.c.id, type_coerce(null(), _T.resourceId.type), saved.c.createdAt)
-        .join_from(saved, source, source.c.id == saved.c.id)
-        .where(or_(~saved.c.inserted, source.c.createdAt.is_(None)))
+    messages = select(saved.c.id, type_coerce(null(), _T.resourceId.type), saved.c.createdAt).where(
+        ~saved.c.inserted
     )
     threads = select(found.c.id, found.c.resourceId, null())
     result = union_all(messages, threads).subquery("result")
@@ -407,7 +391,7 @@ def _save_statement() -> Select[Any]:
 
 
 _SAVED = ("id", "thread_id", "content", "role", "type", "createdAt", "resourceId")
-"""The columns `_save_statement` is given arrays of (plus `clock`, `rank`)."""
+"""The columns `_save_statement` is given an array of each."""
 
 
 def _id_of(message: MastraDBMessageInput) -> str:
@@ -471,31 +455,21 @@ class MessageRepository:
         return stored
 
     def save(
-        self,
-        messages: Sequence[MastraDBMessageInput],
-        clock: dict[str, datetime],
-        now: datetime,
+        self, messages: Sequence[MastraDBMessageInput], now: datetime
     ) -> tuple[dict[str, str | None], dict[str, datetime]]:
         """PostgreSQL (`Features.writable_ctes`): `save_messages`' writes in
-        one statement (`_save_statement`): `messages` (ids unique) into
-        their threads, if every one of those threads exists (else nothing is
-        written); `clock`: the time of the save for each message id without
-        `created_at`; `now`: the threads' new `updatedAt`.
+        one statement (`_save_statement`): `messages` (ids unique, each with
+        `created_at`) into their threads, if every one of those threads
+        exists (else nothing is written); `now`: the threads' new
+        `updatedAt`.
 
         Returns the threads found (id -> `resourceId`) and the stored
-        `createdAt` of each message whose one was not given, or was kept
-        from an earlier save."""
+        `createdAt` of each message saved before (kept as first saved)."""
         thread_ids = sorted({message.thread_id for message in messages})
-        ranks: dict[str, int] = {}  # message id -> rank
-        counts: dict[str, int] = {}  # thread id -> messages ranked so far
-        for message in messages:  # in input order
-            if message.created_at is None:
-                ranks[message.id] = counts.get(message.thread_id, 0)
-                counts[message.thread_id] = ranks[message.id] + 1
-        arrays: dict[str, list[Any]] = {name: [] for name in (*_SAVED, "clock", "rank")}
-        ids, threads, contents, roles, types, created, resources, clocks, rank = arrays.values()
+        arrays: dict[str, list[Any]] = {name: [] for name in _SAVED}
+        ids, threads, contents, roles, types, created, resources = arrays.values()
         # By id: concurrent saves of the same messages lock their rows in one
-        # order (no deadlock between them), as the threads' (sorted too).
+        # order (no deadlock between them), as `found` does the threads.
         for message in sorted(messages, key=_id_of):
             ids.append(message.id)
             threads.append(message.thread_id)
@@ -504,21 +478,10 @@ class MessageRepository:
             types.append(message.type)
             created.append(message.created_at)
             resources.append(message.resource_id or None)  # "" too: the thread's
-            if message.created_at is None:
-                clocks.append(clock[message.id])
-                rank.append(ranks[message.id])
-            else:
-                clocks.append(None)
-                rank.append(None)
         dialect = connection_of(self.session).dialect
-        params: dict[str, Any] = array_parameters(
-            dialect, TABLE, arrays, like={"clock": "createdAt"}
-        )
-        params.update(
-            array_parameters(
-                dialect, _THREADS, {"thread_ids": thread_ids}, like={"thread_ids": "id"}
-            )
-        )
+        params: dict[str, Any] = array_parameters(dialect, TABLE, arrays)
+        thread_arrays = {"thread_ids": thread_ids}
+        params.update(array_parameters(dialect, _THREADS, thread_arrays, like={"thread_ids": "id"}))
         params["thread_count"] = len(thread_ids)
         params["now"] = now
         found: dict[str, str | None] = {}

@@ -41,7 +41,7 @@ _BY_ID_FOR_MERGE = _BY_ID.with_for_update(key_share=True)
 messages (FOR KEY SHARE) are not held up."""
 _BY_IDS = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
 _M = MessageRow.__table__.c
-LAST_MESSAGE_AT = (
+_LAST_MESSAGE_AT = (
     select(_M.createdAt)
     .where(_M.thread_id == _C.id)
     .order_by(_M.createdAt.desc(), _M.id.desc())
@@ -56,7 +56,7 @@ def _for_messages(one: bool, lock: str) -> Select[Any]:
     that SQLAlchemy re-renders on every execution) with each one's last
     message's `createdAt`; `lock`: "" (none), "key_share" or "update"."""
     where = _C.id == bindparam("id") if one else _C.id.in_(bindparam("ids", expanding=True))
-    stmt = select(*COLUMNS, LAST_MESSAGE_AT).where(where)
+    stmt = select(*COLUMNS, _LAST_MESSAGE_AT).where(where)
     if lock == "key_share":
         # FOR KEY SHARE (what a foreign key check takes): writers of messages
         # into one thread do not wait for each other, a delete of the thread
