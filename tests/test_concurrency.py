@@ -391,8 +391,9 @@ def test_saves_of_the_same_messages_in_any_order_all_land(storage: MastraStorage
     assert orphans(storage) == 0
 
 
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "undated"])
 def test_saves_into_several_shared_threads_take_them_in_one_order(
-    storage: MastraStorage, backend: Backend
+    storage: MastraStorage, backend: Backend, dated: bool
 ) -> None:
     """Concurrent saves, each into two to four of four shared threads named
     in an order of their own: all succeed, and on PostgreSQL the server saw
@@ -408,7 +409,7 @@ def test_saves_into_several_shared_threads_take_them_in_one_order(
     def batch(k: int) -> list[dict[str, Any]]:
         chosen = random.Random(k).sample(threads, 2 + k % 3)
         return [
-            message(f"m{k}-{n}", name, created_at=at(k))
+            message(f"m{k}-{n}", name, created_at=at(k) if dated else None)
             for n, name in enumerate(reversed(chosen) if k % 2 else chosen)
         ]
 

@@ -82,6 +82,14 @@ def _touch_statement(feats: Features, many: bool) -> Update:
     """UPDATE of `updatedAt` (and its twin) to `:b_updatedAt`, of the thread
     `:b_id` (or, `many`, of the threads `:b_ids`), built once."""
     where = _C.id.in_(bindparam("b_ids", expanding=True)) if many else _C.id == bindparam("b_id")
+    if many and feats.key_share_locks:
+        # PostgreSQL: the rows locked in id order first (an UPDATE takes them
+        # in the order its scan finds them), so that saves into several
+        # shared threads do not deadlock. (MySQL's IN on the key is a range
+        # scan in key order already, and refuses a subquery on the table.)
+        where = _C.id.in_(
+            select(_C.id).where(where).order_by(_C.id).with_for_update(key_share=True)
+        )
     names = twin_updates(feats, PAIRS, ["updatedAt"])
     return update(TABLE).where(where).values({name: bindparam(f"b_{name}") for name in names})
 
