@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 
@@ -392,3 +392,40 @@ def test_postgresql_batch_placeholders() -> None:
     assert f"%({ROWS_PARAMETER}_createdAt)b::TIMESTAMP WITHOUT TIME ZONE[]" in binary
     assert ")s::" not in binary.split("unnest(")[1].split(") AS")[0]
     assert f"%({ROWS_PARAMETER}_id)s::TEXT[]" in other
+
+
+@pytest.mark.parametrize(
+    "assigned",
+    ["+05:00 with microseconds", "naive", "text"],
+)
+def test_a_message_model_changed_after_it_was_made_is_checked_as_it_stands(
+    storage: MastraStorage, assigned: str
+) -> None:
+    """pydantic checks a model when it is made, not an assignment after (nor
+    one made with `model_construct`): a `MastraDBMessageInput` given to
+    `save_messages` is checked again as it stands, on every path (on
+    PostgreSQL one statement for dated messages). Was: PostgreSQL returned
+    the +05:00 time as given (not UTC), and raised a plain ValueError /
+    AttributeError for the others."""
+    from mastra_storage import MastraDBMessageInput
+
+    make_thread(storage)
+    message_ = MastraDBMessageInput(thread_id="thread-1", role="user", content="hi")
+    values: dict[str, Any] = {
+        "+05:00 with microseconds": datetime(
+            2024, 1, 1, 17, 0, 0, 123456, tzinfo=timezone(timedelta(hours=5))
+        ),
+        "naive": datetime(2024, 1, 1, 12, 0, 0),
+        "text": "not a time",
+    }
+    message_.created_at = values[assigned]
+    if assigned != "+05:00 with microseconds":
+        with pytest.raises(ValidationError, match="created_at"):
+            storage.save_messages(messages=[message_])
+        assert storage.list_messages(thread_id="thread-1").messages == []
+        return
+    saved = storage.save_messages(messages=[message_])
+    expected = datetime(2024, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    assert [(m.id, m.created_at) for m in saved] == [(message_.id, expected)]
+    listed = storage.list_messages(thread_id="thread-1").messages
+    assert [(m.id, m.created_at) for m in listed] == [(message_.id, expected)]

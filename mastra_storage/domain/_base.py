@@ -210,7 +210,14 @@ def parse(model: type[M], value: Any, *, what: str) -> M:
     if type(value) is dict:  # the common case, without the ABC checks below
         pass
     elif isinstance(value, model):
-        return value
+        # Checked again, from the fields it was given (and its id, which the
+        # caller's object shows): one made with `model_construct`, or changed
+        # after it was made (pydantic does not check assignments), was never
+        # checked as it stands (a naive or non-UTC `created_at`, say).
+        fields = value.__dict__
+        names = model.model_fields
+        given = value.model_fields_set | {"id"}
+        value = {name: fields[name] for name in given if name in names and name in fields}
     elif isinstance(value, BaseModel):
         value = value.model_dump(exclude_unset=True)
     if type(value) is not dict and not isinstance(value, Mapping):
