@@ -594,11 +594,14 @@ def update_messages(session: Executor, *, messages: Sequence[Any]) -> list[Mastr
     # thread, the delete holding the thread and deleting the message).
     involved = {str(m.thread_id) for m in repository.get_many(ids)}
     involved |= {u.thread_id for u in updates if u.thread_id is not None}
-    known, _ = threads.lock_for_messages(involved)  # as save_messages: not into a deleted thread
+    # As save_messages: not into a deleted thread; and exclusive (a save's
+    # lock), so a save into these threads waits for this call, or it for the
+    # save, rather than each holding what the other wants.
+    known, _ = threads.lock_for_messages(involved, exclusive=True)
     stored = {m.id: m for m in repository.get_many(ids, for_update=True)}
     moved_meanwhile = {str(m.thread_id) for m in stored.values()} - involved
     if moved_meanwhile:  # by a concurrent move: their threads are touched too
-        known.update(threads.lock_for_messages(moved_meanwhile)[0])
+        known.update(threads.lock_for_messages(moved_meanwhile, exclusive=True)[0])
     targets = {u.thread_id for u in updates if u.thread_id is not None and u.id in stored}
     missing = sorted(targets - known.keys())
     if missing:
@@ -627,7 +630,9 @@ def delete_messages(session: Executor, *, message_ids: Sequence[str]) -> None:
     ids = ids_of(message_ids, "message_ids")
     # Their threads first, in delete_thread's order (see update_messages).
     repository = MessageRepository(session)
-    ThreadRepository(session).lock_for_messages(str(m.thread_id) for m in repository.get_many(ids))
+    ThreadRepository(session).lock_for_messages(
+        (str(m.thread_id) for m in repository.get_many(ids)), exclusive=True
+    )
     VectorRepository(session).delete_for_messages(ids)  # Memory's recall index
     touched = repository.delete_many(ids)
     ThreadRepository(session).touch(touched, utc_now())

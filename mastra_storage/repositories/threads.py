@@ -57,6 +57,12 @@ def _for_messages(one: bool, lock: str) -> Select[Any]:
     message's `createdAt`; `lock`: "" (none), "key_share" or "update"."""
     where = _C.id == bindparam("id") if one else _C.id.in_(bindparam("ids", expanding=True))
     stmt = select(*COLUMNS, _LAST_MESSAGE_AT).where(where)
+    if lock == "no_key_update":
+        # FOR NO KEY UPDATE, in id order: what a save's statement and the
+        # threads' touch take (PostgreSQL), so that writers who go on to
+        # lock messages and then touch the threads (`update_messages`,
+        # `delete_messages`) queue behind a save rather than deadlock with it.
+        return stmt.order_by(_C.id).with_for_update(key_share=True, of=TABLE)
     if lock == "key_share":
         # FOR KEY SHARE (what a foreign key check takes): writers of messages
         # into one thread do not wait for each other, a delete of the thread
@@ -73,7 +79,7 @@ def _for_messages(one: bool, lock: str) -> Select[Any]:
 _FOR_MESSAGES = {
     (one, lock): _for_messages(one, lock)
     for one in (True, False)
-    for lock in ("", "key_share", "update")
+    for lock in ("", "key_share", "no_key_update", "update")
 }
 
 
@@ -125,7 +131,7 @@ class ThreadRepository:
         return None if row is None else to_thread(row)
 
     def lock_for_messages(
-        self, thread_ids: Iterable[str]
+        self, thread_ids: Iterable[str], *, exclusive: bool = False
     ) -> tuple[dict[str, StorageThread], dict[str, datetime]]:
         """Before writing messages into these threads: the threads that exist,
         locked until the transaction ends so that a concurrent `delete_thread`
@@ -141,7 +147,7 @@ class ThreadRepository:
         lock = (
             ""
             if not self.features.row_locks
-            else "key_share"
+            else ("no_key_update" if exclusive else "key_share")
             if self.features.key_share_locks
             else "update"
         )
