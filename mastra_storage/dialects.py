@@ -300,14 +300,13 @@ def array_parameter(name: str, type_: Any) -> BindParameter[Any]:
     )
 
 
-def unnest_rows(table: Table, columns: Sequence[str], extra: Sequence[tuple[str, Any]] = ()) -> Any:
+def unnest_rows(table: Table, columns: Sequence[str]) -> Any:
     """PostgreSQL: rows that travel as one binary array per column (the bound
     parameters `ROWS_PARAMETER_<name>`, which `many_rows_parameters` fills),
-    unpacked by `unnest` into a FROM item with a column per name: `columns`
-    of `table` (their types), then `extra`'s (name, type) pairs."""
+    unpacked by `unnest` into a FROM item with these `columns` of `table`."""
     from sqlalchemy import column
 
-    typed = [(name, table.c[name].type) for name in columns] + list(extra)
+    typed = [(name, table.c[name].type) for name in columns]
     arrays = [array_parameter(name, type_) for name, type_ in typed]
     return (
         func.unnest(*arrays)
@@ -341,8 +340,8 @@ def array_parameters(
 ) -> dict[str, list[Any]]:
     """PostgreSQL: the bound arrays of `unnest_rows` from a list of values per
     column of `table`, each value put through its column type's bind
-    processing (UTC, NUL escapes); an array whose name is no column of
-    `table` is processed as the column `like` maps it to, or not at all."""
+    processing (UTC, NUL escapes); an array named otherwise is processed as
+    the column `like` maps its name to."""
     like = like or {}
     names = tuple(like.get(name, name) for name in arrays)
     params = {}
@@ -361,10 +360,7 @@ def _bind_processors(
 ) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     """Per column of `many_rows_parameters`' rows: its type's bind processing,
     looked up once per dialect and columns, not per value."""
-    return tuple(
-        (name, table.c[name].type.bind_processor(dialect) if name in table.c else None)
-        for name in names
-    )
+    return tuple((name, table.c[name].type.bind_processor(dialect)) for name in names)
 
 
 def json_contains(
