@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,6 +123,14 @@ class Features:
     """Data-modifying statements in WITH (`WITH t AS (UPDATE ... RETURNING
     ...) INSERT ...`), so a write of several steps can be one statement:
     PostgreSQL, where `save_messages` is (see `MessageRepository.save`)."""
+    direct_in_transaction: bool = False
+    """Inside a transaction of the facade's own Connection, a `prepare`d
+    statement runs on its DBAPI connection directly, in that transaction
+    (`direct.execute`): SQLite, where SQLAlchemy's per-statement machinery
+    costs about as much as a small statement."""
+    multi_row_values: bool = False
+    """`upsert_many` sends one multi-row VALUES statement per
+    `max_bind_params` values, a bound parameter per value (SQLite)."""
     vector_extension: bool = False
     """pgvector may be installed: semantic recall looks for the `embedding`
     column its migration adds to `memory_messages` when the extension exists
@@ -158,6 +166,8 @@ def _features(name: str) -> Features:
             session_locks=None,
             max_bind_params=900,
             direct_statements=True,
+            direct_in_transaction=True,
+            multi_row_values=True,
         )
     if name == "mysql":
         return Features(
@@ -266,30 +276,106 @@ def _render_binary_parameter(element: _BinaryParameter, compiler: Any, **kw: Any
 
 def upsert_many(
     feats: Features,
+    dialect: Dialect,
     table: Table,
+    rows: Sequence[dict[str, Any]],
     *,
-    columns: Sequence[str],
     keys: Sequence[str],
     update_columns: Sequence[str],
-) -> Insert:
-    """`upsert` of many rows (each with exactly `columns`), executed with
-    `many_rows_parameters(...)`.
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, Any]]:
+    """`upsert` of many `rows` (mappings with the same keys, in the same
+    order): the statements to execute, each with its parameters, in order;
+    with `returning`, each returns those columns of every row it wrote.
 
-    On PostgreSQL the rows travel as one array per column, in psycopg's binary
-    format, unpacked by `unnest` into rows: a short statement with one
-    placeholder per column, which psycopg prepares once. A multi-row VALUES
-    list has a placeholder per value, and psycopg re-parses a statement with
-    more than 50 of them on every execution (about 3 ms per 100 messages);
-    one JSON document unpacked by `json_to_recordset` costs the client its
-    encoding (ISO text per timestamp) and the server its parsing, about 1 ms
-    more per 100 messages than the binary arrays. Elsewhere it is `upsert`,
-    given the list of rows (multi-row VALUES)."""
-    if feats.name != "postgresql":
-        return upsert(feats, table, keys=keys, update_columns=update_columns)
-    source = unnest_rows(table, columns)
-    stmt = postgresql.insert(table).from_select(list(columns), select(*source.c))
-    set_ = {name: stmt.excluded[name] for name in update_columns}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+    - PostgreSQL: one statement; the rows travel as one array per column, in
+      psycopg's binary format, unpacked by `unnest` into rows: a short
+      statement with one placeholder per column, which psycopg prepares once.
+      A multi-row VALUES list has a placeholder per value, and psycopg
+      re-parses a statement with more than 50 of them on every execution
+      (about 3 ms per 100 messages); one JSON document unpacked by
+      `json_to_recordset` costs the client its encoding (ISO text per
+      timestamp) and the server its parsing, about 1 ms more per 100 messages
+      than the binary arrays.
+    - SQLite (`Features.multi_row_values`): one multi-row VALUES statement
+      per `max_bind_params` values, built once per row count and `prepare`d,
+      with a parameter `<column>_<row>` per value; run directly in the
+      transaction (`direct.execute`) it skips SQLAlchemy's per-row parameter
+      handling (about 5 µs of a 30 µs message).
+    - MySQL: `upsert`, given the list of rows (the driver's multi-row
+      executemany)."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    shape = (feats, table, columns, tuple(keys), tuple(update_columns), tuple(returning))
+    if feats.name == "postgresql":
+        stmt = _upsert_many_statement(*shape, 0)
+        arrays = {name: [row[name] for row in rows] for name in columns}
+        return [(stmt, array_parameters(dialect, table, arrays))]
+    if not feats.multi_row_values:
+        return [(_upsert_many_statement(*shape, 0), list(rows))]
+    width = len(columns)
+    per_statement = max(1, min(MAX_VALUES_ROWS, feats.max_bind_params // width))
+    batches = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        names = _value_names(columns, len(chunk))
+        params = {
+            key: row[name]
+            for row, row_keys in zip(chunk, names, strict=True)
+            for name, key in zip(columns, row_keys, strict=True)
+        }
+        batches.append((_upsert_many_statement(*shape, len(chunk)), params))
+    return batches
+
+
+MAX_VALUES_ROWS = 128
+"""Rows per multi-row VALUES statement at most (`upsert_many`): one statement
+is built and kept per row count up to this, so a caller's batch sizes cost at
+most this many."""
+
+
+@lru_cache(maxsize=MAX_VALUES_ROWS * 2)
+def _upsert_many_statement(
+    feats: Features,
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update_columns: tuple[str, ...],
+    returning: tuple[str, ...],
+    count: int,
+) -> Any:
+    """`upsert_many`'s statement; `count` rows of bound values (SQLite), or
+    0: rows as PostgreSQL's arrays, or the executemany list (MySQL)."""
+    from .direct import prepare
+
+    if feats.name == "postgresql":
+        source = unnest_rows(table, columns)
+        stmt: Any = postgresql.insert(table).from_select(list(columns), select(*source.c))
+        set_ = {name: stmt.excluded[name] for name in update_columns}
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+    else:
+        stmt = upsert(feats, table, keys=keys, update_columns=update_columns)
+    if count:
+        types = [table.c[name].type for name in columns]
+        stmt = stmt.values(
+            [
+                {
+                    name: bindparam(key, type_=type_)
+                    for name, type_, key in zip(columns, types, row_keys, strict=True)
+                }
+                for row_keys in _value_names(columns, count)
+            ]
+        )
+    if returning:
+        stmt = stmt.returning(*(table.c[name] for name in returning))
+    return prepare(stmt) if count else stmt
+
+
+@lru_cache(maxsize=MAX_VALUES_ROWS * 2)
+def _value_names(columns: tuple[str, ...], count: int) -> tuple[tuple[str, ...], ...]:
+    """The bound parameters of a multi-row VALUES statement, per row."""
+    return tuple(tuple(f"{name}_{i}" for name in columns) for i in range(count))
 
 
 def array_parameter(name: str, type_: Any) -> BindParameter[Any]:
@@ -321,17 +407,6 @@ def _storage_type(type_: Any) -> Any:
     return getattr(type_, "impl_instance", type_)
 
 
-def many_rows_parameters(
-    feats: Features, dialect: Dialect, table: Table, rows: list[dict[str, Any]]
-) -> Any:
-    """The parameters of an `upsert_many` statement for these rows: the list
-    itself, or on PostgreSQL one array per column, each value first put
-    through its column type's bind processing (UTC, NUL escapes)."""
-    if feats.name != "postgresql" or not rows:
-        return rows
-    return array_parameters(dialect, table, {name: [row[name] for row in rows] for name in rows[0]})
-
-
 def array_parameters(
     dialect: Dialect,
     table: Table,
@@ -358,7 +433,7 @@ def array_parameters(
 def _bind_processors(
     dialect: Dialect, table: Table, names: tuple[str, ...]
 ) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    """Per column of `many_rows_parameters`' rows: its type's bind processing,
+    """Per column of `array_parameters`' arrays: its type's bind processing,
     looked up once per dialect and columns, not per value."""
     return tuple((name, table.c[name].type.bind_processor(dialect)) for name in names)
 
@@ -1287,13 +1362,17 @@ def _sqlite_begin(cursor: Any, context: Any) -> None:
     """BEGIN (IMMEDIATE for writers) on the statement's cursor, when the
     statement is the first of a SQLAlchemy transaction the database has not
     begun yet."""
-    conn: Connection = context.root_connection
+    begin_sqlite(cursor, context.root_connection, context.execution_options)
+
+
+def begin_sqlite(cursor: Any, conn: Connection, options: Mapping[str, Any]) -> None:
+    """`_sqlite_begin` for a statement with these execution `options` about
+    to run on `cursor` of `conn` (`direct.execute` runs statements so)."""
     if not conn.in_transaction():
         return
     fairy: Any = conn.connection
     if fairy.driver_connection.in_transaction:  # sqlite3 / aiosqlite: begun already
         return
-    options = context.execution_options
     mode = options.get(BEGIN_OPTION, "")
     if mode == NO_BEGIN or options.get("isolation_level") == "AUTOCOMMIT":
         return

@@ -37,7 +37,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
@@ -53,6 +53,7 @@ from .dialects import (
     OWN_STATEMENT_HOOKS,
     PROXY_OPTION,
     abandon_statement,
+    begin_sqlite,
     execute_alone,
     features,
 )
@@ -164,7 +165,11 @@ _PLANS_LOCK = threading.Lock()
 
 
 def _plan(
-    dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...], schema_map: Any
+    dialect: Dialect,
+    statement: ClauseElement,
+    keys: tuple[str, ...],
+    schema_map: Any,
+    returning: bool = False,
 ) -> Plan | None:
     compiled: Any = statement.compile(
         dialect=dialect,
@@ -178,14 +183,17 @@ def _plan(
         or compiled.post_compile_params
         or compiled.escaped_bind_names
         or any(bind.expanding or isinstance(bind.type, TupleType) for bind in binds)
-        or getattr(compiled, "effective_returning", None)
     ):
         return None
-    if isinstance(statement, Select):
+    returned = getattr(compiled, "effective_returning", None)
+    if returned and not returning:
+        return None
+    if isinstance(statement, Select) or returned:
+        selected: Any = statement.selected_columns if isinstance(statement, Select) else returned
         try:
             results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in statement.selected_columns
+                for column in selected
             )
         except Exception:
             # A type whose processing depends on the driver's type code of
@@ -215,10 +223,15 @@ def _plan(
 
 
 def plan_for(
-    dialect: Dialect, statement: ClauseElement, parameters: Mapping[str, Any], schema_map: Any
+    dialect: Dialect,
+    statement: ClauseElement,
+    parameters: Mapping[str, Any],
+    schema_map: Any,
+    returning: bool = False,
 ) -> Plan | None:
     """The statement's `Plan` on `dialect`, or None when it must go through
-    SQLAlchemy (not `prepare`d, or something a plan does not cover)."""
+    SQLAlchemy (not `prepare`d, or something a plan does not cover; DML with
+    RETURNING only where `returning`: `execute`, in a transaction)."""
     prepared = _PREPARED.get(id(statement))
     if prepared is None or prepared[0] is not statement:
         return None
@@ -230,12 +243,12 @@ def plan_for(
     # one's tables).
     keys = tuple(parameters) if prepared[1] else ()
     schemas = frozenset(schema_map.items()) if schema_map else None
-    key = (id(statement), keys, schemas)
+    key = (id(statement), keys, schemas, returning)
     last = _LAST_PLANS
     plans = last[1] if last[0]() is dialect else _plans_of(dialect)
     plan = plans.get(key)
     if plan is None:
-        plan = _plan(dialect, statement, tuple(sorted(keys)), schema_map) or _NO_PLAN
+        plan = _plan(dialect, statement, tuple(sorted(keys)), schema_map, returning) or _NO_PLAN
         if len(plans) >= MAX_PLANS:
             plans.clear()  # many schemas (a storage per tenant): start over
         plans[key] = plan
@@ -267,10 +280,12 @@ class DirectResult:
     """The rows of a statement run directly, processed as SQLAlchemy would;
     the part of `Result`'s interface the repositories use."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "rowcount")
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int = -1) -> None:
         self._rows = rows
+        self.rowcount = rowcount
+        """As the driver's cursor gave it: rows written by DML (-1: unknown)."""
 
     def all(self) -> list[tuple[Any, ...]]:
         return self._rows
@@ -284,6 +299,12 @@ class DirectResult:
                 "Multiple rows were found when one or none was required"
             )
         return self.first()
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            kind = sa_exc.NoResultFound if not self._rows else sa_exc.MultipleResultsFound
+            raise kind("Exactly one row was required")
+        return self._rows[0][0]
 
     def scalar_one_or_none(self) -> Any:
         row = self.one_or_none()
@@ -407,16 +428,21 @@ class DirectExecutor:
                 else:
                     raw.invalidate()
             raise
-        steps = plan.result_steps
-        if not steps:
-            return rows
-        processed = []
-        for row in rows:
-            values = list(row)
-            for index, processor in steps:
-                values[index] = processor(values[index])
-            processed.append(tuple(values))
-        return processed
+        return processed(plan, rows)
+
+
+def processed(plan: Plan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`rows` with the plan's result processing applied, as SQLAlchemy would."""
+    steps = plan.result_steps
+    if not steps:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for index, processor in steps:
+            values[index] = processor(values[index])
+        out.append(tuple(values))
+    return out
 
 
 def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
@@ -430,3 +456,81 @@ def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[s
     if plan.positional:
         return values
     return dict(zip(plan.names, values, strict=True))
+
+
+def execute(
+    session: Any, statement: Executable, parameters: Mapping[str, Any]
+) -> DirectResult | Result[Any]:
+    """`session.execute(statement, parameters)`, for the repositories' hot
+    statements. Where `Features.direct_in_transaction` says so (SQLite), a
+    `prepare`d statement (DML with RETURNING too) given a `Connection` in a
+    transaction runs on that connection's DBAPI cursor directly, in the same
+    transaction, with what `Plan` holds: SQLAlchemy's per-statement machinery
+    (execution context, parameter processing per row, cursor result) costs
+    about as much as a small SQLite statement, and SQLAlchemy still owns the
+    transaction (its BEGIN is sent here when this is the first statement: as
+    `dialects.begin_sqlite` says; the commit or rollback is the caller's).
+
+    Through SQLAlchemy, as before, anything else: a `Session` (a host's
+    session events see our statements), a connection or engine that is
+    watched (`unobserved`: echo, statement listeners, error handlers), one
+    not in an active transaction, a statement without a plan.
+
+    Errors as SQLAlchemy's: a driver error is raised as `DBAPIError` (a
+    disconnect invalidates the connection first); an interruption mid-call
+    (KeyboardInterrupt, a cancelled task) invalidates it, so it is never
+    reused in an unknown state."""
+    if type(session) is not Connection:
+        return session.execute(statement, parameters)  # type: ignore[no-any-return]
+    conn: Connection = session
+    dialect = conn.dialect
+    if (
+        not features(dialect).direct_in_transaction
+        or conn._has_events
+        or conn.invalidated
+        or not unobserved(conn.engine)
+    ):
+        return conn.execute(statement, parameters)
+    transaction = conn.get_transaction()
+    if transaction is None or not transaction.is_active:
+        return conn.execute(statement, parameters)
+    options = conn.get_execution_options()
+    plan = plan_for(
+        dialect,
+        cast(ClauseElement, statement),
+        parameters,
+        options.get("schema_translate_map"),
+        returning=True,
+    )
+    if plan is None:
+        return conn.execute(statement, parameters)
+    values = bind_values(plan, parameters)
+    fairy: Any = conn.connection
+    cursor = None
+    try:
+        cursor = fairy.dbapi_connection.cursor()
+        begin_sqlite(cursor, conn, options)
+        cursor.execute(plan.sql, values)
+        rows = cursor.fetchall() if plan.result_processors is not None else []
+        rowcount = cursor.rowcount
+        cursor.close()
+    except Exception as error:
+        dbapi_error = dialect.loaded_dbapi.Error
+        if not isinstance(error, dbapi_error):
+            raise
+        lost = dialect.is_disconnect(error, fairy.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(error)
+        raise sa_exc.DBAPIError.instance(
+            plan.sql,
+            values,
+            error,
+            dbapi_error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from error
+    except BaseException as interruption:
+        # SQLAlchemy's own rule for an exit exception mid-statement.
+        conn.invalidate(interruption)
+        raise
+    return DirectResult(processed(plan, rows), rowcount)

@@ -381,10 +381,16 @@ def test_postgresql_batch_placeholders() -> None:
     # driver gets its usual placeholders. Values are bound either way.
     from sqlalchemy.dialects.postgresql import psycopg, psycopg2
 
-    from mastra_storage.dialects import ROWS_PARAMETER, features
-    from mastra_storage.repositories.messages import _upsert_statement
+    from mastra_storage.dialects import ROWS_PARAMETER, features, upsert_many
+    from mastra_storage.repositories.messages import _UPDATED_ON_CONFLICT, TABLE
 
-    stmt = _upsert_statement(features(psycopg.dialect()))
+    row = dict.fromkeys(
+        ("id", "thread_id", "content", "role", "type", "createdAt", "createdAtZ", "resourceId")
+    )
+    dialect = psycopg.dialect()
+    [(stmt, _)] = upsert_many(
+        features(dialect), dialect, TABLE, [row], keys=["id"], update_columns=_UPDATED_ON_CONFLICT
+    )
     binary = str(stmt.compile(dialect=psycopg.dialect()))
     other = str(stmt.compile(dialect=psycopg2.dialect()))
     assert binary.count(f"%({ROWS_PARAMETER}_") == other.count(f"%({ROWS_PARAMETER}_") == 8

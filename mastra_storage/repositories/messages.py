@@ -29,7 +29,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.dml import ReturningInsert
 
 from ..dialects import (
     Executor,
@@ -42,12 +41,11 @@ from ..dialects import (
     json_contains,
     keyset_past,
     lock_rows,
-    many_rows_parameters,
     message_metadata,
     unnest_rows,
     upsert_many,
 )
-from ..direct import prepare
+from ..direct import execute, prepare
 from ..domain import DateRange, MastraDBMessage, MastraDBMessageInput, MessageContent, construct
 from ..domain._base import is_plain, set_extra, set_fields_set, set_private
 from ..domain.memory import READ_BACK
@@ -193,8 +191,10 @@ def _filtered(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySel
 @lru_cache(maxsize=64)
 def _count_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
     """COUNT(*) of `_filtered`."""
-    return _filtered(threads, resource, dates).with_only_columns(
-        func.count(), maintain_column_froms=True
+    return prepare(
+        _filtered(threads, resource, dates).with_only_columns(
+            func.count(), maintain_column_froms=True
+        )
     )
 
 
@@ -216,13 +216,15 @@ def _page_statement(
         stmt = stmt.limit(bindparam("limit", type_=Integer())).offset(
             bindparam("offset", type_=Integer())
         )
-    return stmt
+    return prepare(stmt)
 
 
 @lru_cache(maxsize=64)
 def _any_statement(threads: ThreadFilter, resource: bool, dates: DateShape) -> AnySelect:
     # Ordered like a page, so the database walks the thread index, not the table.
-    return _filtered(threads, resource, dates).order_by(*order_keys(descending=False)).limit(1)
+    return prepare(
+        _filtered(threads, resource, dates).order_by(*order_keys(descending=False)).limit(1)
+    )
 
 
 @lru_cache(maxsize=64)
@@ -297,17 +299,6 @@ def _windows_statement(
             parts.append(along_index(part, TABLE, THREAD_INDEX))
     subqueries = [part.subquery() for part in parts]
     return union_all(*(select(*sub.c) for sub in subqueries))
-
-
-_INSERTED = ("id", "thread_id", "content", "role", "type", "createdAt", "resourceId")
-
-
-@lru_cache(maxsize=4)
-def _upsert_statement(feats: Features) -> ReturningInsert[Any]:
-    columns = list(with_twins(feats, PAIRS, dict.fromkeys(_INSERTED)))
-    return upsert_many(
-        feats, TABLE, columns=columns, keys=["id"], update_columns=_UPDATED_ON_CONFLICT
-    ).returning(_C.id, _C.createdAt)
 
 
 # -- PostgreSQL: a save in one statement ----------------------------------------
@@ -446,11 +437,17 @@ class MessageRepository:
             for message in messages
         ]
         stored: dict[str, datetime] = {}
-        if rows:
-            stmt = _upsert_statement(self.features)
-            dialect = connection_of(self.session).dialect
-            params = many_rows_parameters(self.features, dialect, TABLE, rows)
-            for id_, created_at in self.session.execute(stmt, params).all():
+        statements = upsert_many(
+            self.features,
+            connection_of(self.session).dialect,
+            TABLE,
+            rows,
+            keys=["id"],
+            update_columns=_UPDATED_ON_CONFLICT,
+            returning=("id", "createdAt"),
+        )
+        for stmt, params in statements:
+            for id_, created_at in execute(self.session, stmt, params).all():
                 stored[id_] = created_at
         return stored
 
@@ -530,8 +527,8 @@ class MessageRepository:
         shape, params = filter_params(thread_ids, resource_id, date_range)
         total = (
             int(
-                self.session.execute(
-                    self._matching(_count_statement(*shape), metadata), params
+                execute(
+                    self.session, self._matching(_count_statement(*shape), metadata), params
                 ).scalar_one()
             )
             if count_total
@@ -541,17 +538,17 @@ class MessageRepository:
             if total is not None:
                 return [], total, bool(total)
             stmt = self._matching(_any_statement(*shape), metadata)
-            return [], total, self.session.execute(stmt, params).first() is not None
+            return [], total, execute(self.session, stmt, params).first() is not None
         if per_page is None:
             stmt = self._matching(_page_statement(*shape, descending, False), metadata)
-            rows = [to_message(row) for row in self.session.execute(stmt, params).all()]
+            rows = [to_message(row) for row in execute(self.session, stmt, params).all()]
             return rows, total, False
         # One row past the page says whether more follow, without counting.
         stmt = self._matching(_page_statement(*shape, descending, True), metadata)
         window = {**params, "limit": per_page + 1, "offset": page * per_page}
         # .all(): one fetchall, not a driver fetchone per row; the row past
         # the page is not made a message.
-        fetched = self.session.execute(stmt, window).all()
+        fetched = execute(self.session, stmt, window).all()
         return [to_message(row) for row in fetched[:per_page]], total, len(fetched) > per_page
 
     def count_matching(

@@ -21,7 +21,7 @@ from ..dialects import (
     updated_rows,
     upsert,
 )
-from ..direct import prepare
+from ..direct import execute, prepare
 from ..domain import StorageThread
 from ..orm import MessageRow, ThreadRow
 from ._common import count, from_row, paged, twin_pairs, twin_updates, with_twins
@@ -77,7 +77,7 @@ def _for_messages(one: bool, lock: str) -> Select[Any]:
 
 
 _FOR_MESSAGES = {
-    (one, lock): _for_messages(one, lock)
+    (one, lock): prepare(_for_messages(one, lock))
     for one in (True, False)
     for lock in ("", "key_share", "no_key_update", "update")
 }
@@ -97,7 +97,9 @@ def _touch_statement(feats: Features, many: bool) -> Update:
             select(_C.id).where(where).order_by(_C.id).with_for_update(key_share=True)
         )
     names = twin_updates(feats, PAIRS, ["updatedAt"])
-    return update(TABLE).where(where).values({name: bindparam(f"b_{name}") for name in names})
+    return prepare(
+        update(TABLE).where(where).values({name: bindparam(f"b_{name}") for name in names})
+    )
 
 
 def to_thread(row: Sequence[Any]) -> StorageThread:
@@ -156,7 +158,7 @@ class ThreadRepository:
         params = {"id": ids[0]} if one else {"ids": ids}
         threads: dict[str, StorageThread] = {}
         last: dict[str, datetime] = {}
-        for row in self.session.execute(stmt, params).all():
+        for row in execute(self.session, stmt, params).all():
             threads[row[0]] = to_thread(row[:-1])
             if row[-1] is not None:
                 last[row[0]] = row[-1]
@@ -257,7 +259,7 @@ class ThreadRepository:
             params["b_id"] = ids[0]
         else:
             params["b_ids"] = ids
-        result: Any = self.session.execute(_touch_statement(self.features, len(ids) > 1), params)
+        result: Any = execute(self.session, _touch_statement(self.features, len(ids) > 1), params)
         return int(result.rowcount)
 
     def delete(self, thread_id: str) -> None:

@@ -1,0 +1,315 @@
+"""Inside the storage's own transactions on SQLite, the hot statements (a
+save's thread lock, touch and upsert; a page read's count and page) run on
+the connection's DBAPI cursor directly (`direct.execute`): the same results,
+atomicity and errors as through SQLAlchemy, and nothing watched is
+bypassed. The atomicity tests run on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Backend
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from support import PAST, at
+
+from mastra_storage import (
+    AsyncDefaultStorage,
+    DefaultStorage,
+    MastraStorage,
+    direct,
+)
+from mastra_storage.dialects import MAX_VALUES_ROWS
+from mastra_storage.errors import StorageError
+from mastra_storage.repositories import messages as message_repository
+from mastra_storage.repositories import threads as thread_repository
+
+
+def batch(count: int, *, thread_id: str = "t1", first: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"m{i:04d}",
+            "thread_id": thread_id,
+            "role": "user" if i % 2 else "assistant",
+            "content": f"message {i}",
+            "created_at": at(i),
+        }
+        for i in range(first, first + count)
+    ]
+
+
+@pytest.fixture
+def sqlite_storage(tmp_path: Path) -> Iterator[DefaultStorage]:
+    # One pooled connection: the one the trace below watches.
+    with DefaultStorage(url=f"file:{tmp_path / 'db.sqlite'}", pool_size=1, max_overflow=0) as s:
+        s.init()
+        s.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t", "updated_at": PAST})
+        yield s
+
+
+@contextmanager
+def traced(storage: DefaultStorage) -> Iterator[list[str]]:
+    """The SQL SQLite itself runs on the storage's one pooled connection."""
+    sent: list[str] = []
+    raw: Any = storage.engine.raw_connection()
+    raw.driver_connection.set_trace_callback(sent.append)
+    raw.close()
+    try:
+        yield sent
+    finally:
+        raw = storage.engine.raw_connection()
+        raw.driver_connection.set_trace_callback(None)
+        raw.close()
+
+
+@contextmanager
+def through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements a SQLAlchemy Connection executed (no event: watching
+    through an event would itself turn the direct path off)."""
+    ran: list[str] = []
+    original = Connection.execute
+
+    def spy(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(str(statement))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", spy)
+    yield ran
+
+
+@contextmanager
+def direct_results(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """For each statement the repositories ran through `direct.execute`:
+    whether it ran directly."""
+    ran: list[bool] = []
+
+    def spy(session: Any, statement: Any, parameters: Any) -> Any:
+        result = direct.execute(session, statement, parameters)
+        ran.append(isinstance(result, direct.DirectResult))
+        return result
+
+    monkeypatch.setattr(message_repository, "execute", spy)
+    monkeypatch.setattr(thread_repository, "execute", spy)
+    yield ran
+
+
+def test_a_save_and_a_page_run_directly_each_in_one_transaction(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with traced(sqlite_storage) as sent, through_sqlalchemy(monkeypatch) as ran:
+        saved = sqlite_storage.save_messages(messages=batch(3))
+        saving = list(sent)
+        sent.clear()
+        page = sqlite_storage.list_messages(thread_id="t1", page=0, per_page=2)
+    assert ran == []
+    assert saving[0] == "BEGIN IMMEDIATE" and saving[-1] == "COMMIT"
+    assert [s.split()[0] for s in saving[1:-1]] == ["SELECT", "UPDATE", "INSERT"]
+    assert "RETURNING" in saving[3]
+    assert sent[0] == "BEGIN" and sent[-1] == "COMMIT"
+    assert [s.split()[0] for s in sent[1:-1]] == ["SELECT", "SELECT"]
+    assert [m.id for m in saved] == ["m0000", "m0001", "m0002"]
+    assert [m.id for m in page.messages] == ["m0000", "m0001"]
+    assert (page.total, page.has_more) == (3, True)
+    thread = sqlite_storage.get_thread_by_id(thread_id="t1")
+    assert thread is not None and thread.updated_at > PAST
+
+
+def test_an_async_sqlite_save_and_page_run_directly_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> tuple[list[Any], Any]:
+        async with AsyncDefaultStorage(url=f"file:{tmp_path / 'db.sqlite'}") as storage:
+            await storage.init()
+            await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            saved = await storage.save_messages(messages=batch(3))
+            again = await storage.save_messages(messages=batch(2))  # updates
+            page = await storage.list_messages(thread_id="t1", page=1, per_page=2)
+            return saved + again, page
+
+    with direct_results(monkeypatch) as directly:
+        saved, page = asyncio.run(run())
+    # Per save: lock, touch, upsert; the page: count, page.
+    assert directly == [True] * 8
+    assert [m.id for m in saved] == ["m0000", "m0001", "m0002", "m0000", "m0001"]
+    assert [m.created_at for m in saved[3:]] == [at(0), at(1)]
+    assert [m.id for m in page.messages] == ["m0002"] and page.total == 3
+
+
+def test_a_watched_engine_sees_every_statement_and_gets_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's statement listener turns the direct path off: it sees the
+    save's and the page's statements, whose results equal the direct ones."""
+    results = []
+    for watched in (False, True):
+        with DefaultStorage(url=f"file:{tmp_path / f'{watched}.sqlite'}") as storage:
+            storage.init()
+            storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            seen: list[str] = []
+            if watched:
+                event.listen(
+                    storage.engine,
+                    "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest, seen=seen: seen.append(statement),
+                )
+            with direct_results(monkeypatch) as directly:
+                saved = storage.save_messages(messages=batch(150))
+                resaved = storage.save_messages(messages=batch(5, first=148))
+                page = storage.list_messages(thread_id="t1", page=3, per_page=40)
+            assert all(directly) != watched
+            if watched:
+                assert sum(s.startswith("INSERT") for s in seen) == 3  # 128 + 22, then 5
+                assert sum("count(" in s for s in seen) == 1
+            dump = [m.model_dump() for m in [*saved, *resaved, *page.messages]]
+            results.append((dump, page.total, page.has_more))
+    assert results[0] == results[1]
+
+
+def test_a_host_session_runs_our_statements_through_it(sqlite_storage: DefaultStorage) -> None:
+    """With `session=`, the host's ORM session runs every statement (its
+    `do_orm_execute` listeners see them), in its own transaction."""
+    seen: list[str] = []
+    with Session(sqlite_storage.engine) as session:
+        event.listen(session, "do_orm_execute", lambda state: seen.append(str(state.statement)))
+        sqlite_storage.save_messages(messages=batch(3), session=session)
+        page = sqlite_storage.list_messages(thread_id="t1", per_page=2, session=session)
+        session.rollback()
+    assert sum(s.startswith("INSERT") for s in seen) == 1
+    assert sum("count(" in s for s in seen) == 1
+    assert [m.id for m in page.messages] == ["m0000", "m0001"]
+    assert sqlite_storage.list_messages(thread_id="t1").total == 0
+
+
+def _refuse_message(storage: MastraStorage, backend: Backend, message_id: str) -> None:
+    """A trigger that fails the insert of one message: a driver error in
+    the middle of a save's writes."""
+    with storage.engine.begin() as conn:
+        if backend.is_postgres:
+            conn.execute(text(f'SET LOCAL search_path TO "{backend.schema}"'))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF NEW.id = '{message_id}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON mastra_messages "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        elif backend.is_mysql:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON mastra_messages FOR EACH ROW "
+                    f"BEGIN IF NEW.id = '{message_id}' THEN "
+                    "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON mastra_messages "
+                    f"WHEN NEW.id = '{message_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+
+
+def _drop_refusal(storage: MastraStorage, backend: Backend) -> None:
+    with storage.engine.begin() as conn:
+        if backend.is_postgres:
+            conn.execute(text(f'DROP FUNCTION "{backend.schema}".refuse() CASCADE'))
+        else:
+            conn.execute(text("DROP TRIGGER refuse"))
+
+
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "undated"])
+def test_a_save_failing_in_its_last_rows_writes_nothing(
+    storage: MastraStorage, backend: Backend, dated: bool
+) -> None:
+    """300 messages (on SQLite three INSERT statements): the database refuses
+    the last one; nothing of the save is written, the thread's `updatedAt`
+    is unchanged, and the storage goes on working."""
+    storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t", "updated_at": PAST})
+    storage.save_messages(messages=batch(2))
+    messages = batch(300)
+    if not dated:
+        for message in messages:
+            del message["created_at"]
+    _refuse_message(storage, backend, "m0299")
+    try:
+        with pytest.raises(StorageError):
+            storage.save_messages(messages=messages)
+        page = storage.list_messages(thread_id="t1", per_page=None)
+        assert [(m.id, m.content.content) for m in page.messages] == [
+            ("m0000", "message 0"),
+            ("m0001", "message 1"),
+        ]
+        thread = storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.updated_at > PAST
+        stamp = thread.updated_at
+        storage.save_messages(messages=messages[:299])
+        assert storage.list_messages(thread_id="t1", per_page=0).total == 299
+        thread = storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.updated_at >= stamp
+    finally:
+        _drop_refusal(storage, backend)
+
+
+def test_an_interruption_in_a_direct_statement_drops_its_connection(
+    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KeyboardInterrupt while a direct statement runs: the connection is
+    invalidated (never reused in an unknown state), nothing of the save is
+    written, and the next call gets a fresh connection."""
+    sqlite_storage.save_messages(messages=batch(1))
+    raw: Any = sqlite_storage.engine.raw_connection()
+    first = raw.driver_connection
+    raw.close()
+    from mastra_storage.dialects import begin_sqlite as original
+
+    calls = 0
+
+    def interrupt(cursor: Any, conn: Any, options: Any) -> None:
+        nonlocal calls
+        calls += 1
+        original(cursor, conn, options)
+        if calls == 3:  # the upsert, after the lock and the touch
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(direct, "begin_sqlite", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sqlite_storage.save_messages(messages=batch(4))
+    monkeypatch.setattr(direct, "begin_sqlite", original)
+    assert calls == 3
+    assert [m.id for m in sqlite_storage.list_messages(thread_id="t1").messages] == ["m0000"]
+    raw = sqlite_storage.engine.raw_connection()
+    assert raw.driver_connection is not first
+    raw.close()
+    sqlite_storage.save_messages(messages=batch(4))
+    assert sqlite_storage.list_messages(thread_id="t1").total == 4
+
+
+def test_every_batch_size_saves_in_order_with_a_bounded_set_of_statements(
+    sqlite_storage: DefaultStorage,
+) -> None:
+    """Batches of 1 to 300 messages: each size's statements are built once,
+    at most `MAX_VALUES_ROWS` rows each, so the statements kept stay bounded
+    however callers size their batches."""
+    from mastra_storage.dialects import _upsert_many_statement
+
+    first = 0
+    for size in range(1, 301, 7):
+        sqlite_storage.save_messages(messages=batch(size, first=first))
+        first += size
+    kept = _upsert_many_statement.cache_info()
+    assert kept.currsize <= MAX_VALUES_ROWS
+    page = sqlite_storage.list_messages(thread_id="t1", per_page=None)
+    assert [m.id for m in page.messages] == [f"m{i:04d}" for i in range(first)]
