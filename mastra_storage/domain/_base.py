@@ -71,24 +71,28 @@ class DomainModel(BaseModel):
     def _stored_values(cls, data: Any) -> Any:
         """Input as it will be stored (`mastra_storage.values`): ids checked,
         text and JSON values cleaned, before pydantic checks the types."""
-        if type(data) is not dict and not isinstance(data, Mapping):
-            return data
+        if type(data) is not dict:
+            if not isinstance(data, Mapping):
+                return data
+            data = dict(data)
         kinds = _field_kinds(cls)
-        cleaned = {}
+        cleaned = None  # a copy once a value changes; the input is never changed
         for key, value in data.items():
-            kind = kinds.get(key)
-            if kind is None or value is None or kind[1] == "model":
-                cleaned[key] = value  # unknown keys are ignored; models checked themselves
-            elif (
-                type(value) is str
-                and value.isascii()
-                and len(value) <= MAX_ID_LENGTH
-                and (kind[1] != "id" or not value or not value.isspace())
-            ):
-                cleaned[key] = value  # what id_text and json_value return for it: itself
-            elif isinstance(value, BaseModel | datetime):
-                cleaned[key] = value
-            elif kind[1] == "id":
+            # The common cases first, before the field's kind is looked up:
+            # what id_text and json_value return for them is the value itself.
+            if type(value) is str and value.isascii() and len(value) <= MAX_ID_LENGTH:
+                if not value.isspace():
+                    continue
+                kind = kinds.get(key)
+                if kind is None or kind[1] != "id":
+                    continue
+            elif value is None:
+                continue
+            else:
+                kind = kinds.get(key)
+                if kind is None or kind[1] == "model" or isinstance(value, BaseModel | datetime):
+                    continue  # unknown keys are ignored; models checked themselves
+            if kind[1] == "id":
                 if isinstance(value, bytes | bytearray | memoryview):
                     # pydantic's lax mode would decode them: an id is text
                     raise ValidationError(f"{kind[0]} must be text, got bytes", field=kind[0])
@@ -99,12 +103,12 @@ class DomainModel(BaseModel):
                             f"{kind[0]} must not be only whitespace", field=kind[0]
                         )
                     value = id_text(value, kind[0])
-                cleaned[key] = value
-            elif kind[1] == "json":
-                cleaned[key] = json_value(value, kind[0])
             else:
-                cleaned[key] = value
-        return cleaned
+                value = json_value(value, kind[0])
+            if cleaned is None:
+                cleaned = dict(data)
+            cleaned[key] = value
+        return data if cleaned is None else cleaned
 
 
 _KINDS: dict[type[BaseModel], dict[str, tuple[str, str]]] = {}
