@@ -48,6 +48,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
+from sqlalchemy.util import await_
 
 from .dialects import (
     OWN_STATEMENT_HOOKS,
@@ -506,19 +507,23 @@ def execute(
         return conn.execute(statement, parameters)
     values = bind_values(plan, parameters)
     fairy: Any = conn.connection
-    cursor = None
+    driver = fairy.driver_connection
+    fetch = plan.result_processors is not None
     try:
-        cursor = fairy.dbapi_connection.cursor()
-        begin_sqlite(cursor, conn, options)
-        cursor.execute(plan.sql, values)
-        rows = cursor.fetchall() if plan.result_processors is not None else []
-        rowcount = cursor.rowcount
-        cursor.close()
+        if not driver.in_transaction:
+            begin_sqlite(_DriverCursor(driver, dialect.is_async), conn, options)
+        if dialect.is_async:
+            rows, rowcount = await_(_on_aiosqlite(driver, plan.sql, values, fetch))
+        else:
+            cursor = driver.execute(plan.sql, values)
+            rows = cursor.fetchall() if fetch else []
+            rowcount = cursor.rowcount
+            cursor.close()
     except Exception as error:
         dbapi_error = dialect.loaded_dbapi.Error
         if not isinstance(error, dbapi_error):
             raise
-        lost = dialect.is_disconnect(error, fairy.dbapi_connection, cursor)
+        lost = dialect.is_disconnect(error, fairy.dbapi_connection, None)
         if lost:
             conn.invalidate(error)
         raise sa_exc.DBAPIError.instance(
@@ -530,7 +535,38 @@ def execute(
             dialect=dialect,
         ) from error
     except BaseException as interruption:
-        # SQLAlchemy's own rule for an exit exception mid-statement.
+        # SQLAlchemy's own rule for an exit exception mid-statement (a
+        # KeyboardInterrupt, a cancelled task): the connection is dropped.
         conn.invalidate(interruption)
         raise
     return DirectResult(processed(plan, rows), rowcount)
+
+
+async def _on_aiosqlite(driver: Any, sql: str, values: Any, fetch: bool) -> tuple[list[Any], int]:
+    """`execute`'s statement through aiosqlite in one trip to its thread
+    (SQLAlchemy's adapter takes four: the cursor's creation, the execute,
+    the fetch, the close): the rows, or for DML without them the row count.
+    Its cursor needs no closing: sqlite3 has finished the statement."""
+    if fetch:
+        return list(await driver.execute_fetchall(sql, values)), -1
+    cursor = await driver.execute(sql, values)
+    return [], int(cursor.rowcount)
+
+
+class _DriverCursor:
+    """What `dialects.begin_sqlite` sends its BEGIN through: the driver
+    connection's own `execute` (sqlite3's, or aiosqlite's awaited in the
+    greenlet), not a cursor made for it (through aiosqlite, a trip to its
+    thread to make and another to close)."""
+
+    __slots__ = ("_driver", "_is_async")
+
+    def __init__(self, driver: Any, is_async: bool) -> None:
+        self._driver = driver
+        self._is_async = is_async
+
+    def execute(self, statement: str) -> None:
+        if self._is_async:
+            await_(self._driver.execute(statement))
+        else:
+            self._driver.execute(statement)

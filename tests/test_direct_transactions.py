@@ -7,6 +7,11 @@ bypassed. The atomicity tests run on every backend."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -263,38 +268,74 @@ def test_a_save_failing_in_its_last_rows_writes_nothing(
         _drop_refusal(storage, backend)
 
 
+SLOW_INSERT = (
+    "CREATE TRIGGER slow BEFORE INSERT ON mastra_messages WHEN NEW.id = 'm0003' BEGIN "
+    "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+    "WHERE x < 20000000) SELECT x FROM c); END"
+)
+"""A trigger that holds the insert of message m0003 for seconds."""
+
+
 def test_an_interruption_in_a_direct_statement_drops_its_connection(
-    sqlite_storage: DefaultStorage, monkeypatch: pytest.MonkeyPatch
+    sqlite_storage: DefaultStorage,
 ) -> None:
-    """KeyboardInterrupt while a direct statement runs: the connection is
-    invalidated (never reused in an unknown state), nothing of the save is
-    written, and the next call gets a fresh connection."""
+    """Ctrl-C while a save's direct INSERT runs: KeyboardInterrupt comes out
+    of the call, the connection is invalidated (never reused in an unknown
+    state), nothing of the save is written, and the next call gets a fresh
+    connection."""
     sqlite_storage.save_messages(messages=batch(1))
+    with sqlite_storage.engine.begin() as conn:
+        conn.execute(text(SLOW_INSERT))
     raw: Any = sqlite_storage.engine.raw_connection()
     first = raw.driver_connection
     raw.close()
-    from mastra_storage.dialects import begin_sqlite as original
-
-    calls = 0
-
-    def interrupt(cursor: Any, conn: Any, options: Any) -> None:
-        nonlocal calls
-        calls += 1
-        original(cursor, conn, options)
-        if calls == 3:  # the upsert, after the lock and the touch
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(direct, "begin_sqlite", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        sqlite_storage.save_messages(messages=batch(4))
-    monkeypatch.setattr(direct, "begin_sqlite", original)
-    assert calls == 3
+    timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sqlite_storage.save_messages(messages=batch(5))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started >= 0.3
+    with sqlite_storage.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER slow"))
     assert [m.id for m in sqlite_storage.list_messages(thread_id="t1").messages] == ["m0000"]
     raw = sqlite_storage.engine.raw_connection()
     assert raw.driver_connection is not first
     raw.close()
-    sqlite_storage.save_messages(messages=batch(4))
-    assert sqlite_storage.list_messages(thread_id="t1").total == 4
+    sqlite_storage.save_messages(messages=batch(5))
+    assert sqlite_storage.list_messages(thread_id="t1").total == 5
+
+
+def test_an_async_save_cancelled_mid_statement_writes_nothing(tmp_path: Path) -> None:
+    """`asyncio.wait_for` gives up on a save while its INSERT runs in
+    aiosqlite's thread: TimeoutError, nothing written (the connection is
+    dropped, its transaction with it), and the storage goes on working."""
+    path = tmp_path / "db.sqlite"
+    url = f"file:{path}"
+
+    def run_sql(statement: str) -> None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(statement)
+            conn.commit()
+
+    async def run() -> list[str]:
+        async with AsyncDefaultStorage(url=url) as storage:
+            await storage.init()
+            await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            await storage.save_messages(messages=batch(1))
+            run_sql(SLOW_INSERT)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(storage.save_messages(messages=batch(5)), 0.3)
+            kept = [m.id for m in (await storage.list_messages(thread_id="t1")).messages]
+            run_sql("DROP TRIGGER slow")
+            await storage.save_messages(messages=batch(5))
+            page = await storage.list_messages(thread_id="t1")
+            assert page.total == 5
+            return kept
+
+    assert asyncio.run(run()) == ["m0000"]
 
 
 def test_every_batch_size_saves_in_order_with_a_bounded_set_of_statements(
