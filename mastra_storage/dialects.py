@@ -298,10 +298,11 @@ def upsert_many(
       timestamp) and the server its parsing, about 1 ms more per 100 messages
       than the binary arrays.
     - SQLite (`Features.multi_row_values`): one multi-row VALUES statement
-      per `max_bind_params` values, built once per row count and `prepare`d,
-      with a parameter `<column>_<row>` per value; run directly in the
-      transaction (`direct.execute`) it skips SQLAlchemy's per-row parameter
-      handling (about 5 µs of a 30 µs message).
+      per `MAX_VALUES_ROWS` rows (fewer where `max_bind_params` says so),
+      built once per row count and `prepare`d, with a parameter
+      `<column>_<row>` per value; run directly in the transaction
+      (`direct.execute`) it skips SQLAlchemy's per-row parameter handling
+      (with that, a sixth of a message's instructions).
     - MySQL: `upsert`, given the list of rows (the driver's multi-row
       executemany)."""
     if not rows:

@@ -42,6 +42,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
 from sqlalchemy.event.attr import _EmptyListener, _ListenerCollection
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
@@ -401,8 +402,7 @@ class DirectExecutor:
                 self.dialect, raw, plan.sql, values, plan.result_processors is not None
             )
         except Exception as error:
-            dbapi_error = self.dialect.loaded_dbapi.Error
-            if not isinstance(error, dbapi_error):
+            if not isinstance(error, self.dialect.loaded_dbapi.Error):
                 if sending and raw is not None:
                     # Not the driver's (a signal handler's, say): the
                     # statement may still run on the server.
@@ -411,14 +411,7 @@ class DirectExecutor:
             lost = raw is not None and self.dialect.is_disconnect(error, raw.dbapi_connection, None)
             if lost:
                 _invalidate_generation(self.engine, raw, error)
-            raise sa_exc.DBAPIError.instance(
-                plan.sql,
-                values,
-                error,
-                dbapi_error,
-                connection_invalidated=lost,
-                dialect=self.dialect,
-            ) from error
+            raise _wrapped(self.dialect, plan, values, error, lost) from error
         except BaseException:
             # Interrupted mid-statement (KeyboardInterrupt, a greenlet or
             # thread exit): the connection's state is unknown; as SQLAlchemy
@@ -430,6 +423,20 @@ class DirectExecutor:
                     raw.invalidate()
             raise
         return processed(plan, rows)
+
+
+def _wrapped(
+    dialect: Dialect, plan: Plan, values: Any, error: Exception, lost: bool
+) -> sa_exc.StatementError:
+    """A driver error as SQLAlchemy raises it (`DBAPIError` and its kinds)."""
+    return sa_exc.DBAPIError.instance(
+        plan.sql,
+        values,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
 
 
 def processed(plan: Plan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -460,13 +467,16 @@ def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[s
 
 
 def execute(
-    session: Any, statement: Executable, parameters: Mapping[str, Any]
+    session: Connection | Session | DirectExecutor,
+    statement: Executable,
+    parameters: Mapping[str, Any],
 ) -> DirectResult | Result[Any]:
     """`session.execute(statement, parameters)`, for the repositories' hot
     statements. Where `Features.direct_in_transaction` says so (SQLite), a
     `prepare`d statement (DML with RETURNING too) given a `Connection` in a
-    transaction runs on that connection's DBAPI cursor directly, in the same
-    transaction, with what `Plan` holds: SQLAlchemy's per-statement machinery
+    transaction runs on that connection's driver connection directly (one
+    trip to aiosqlite's thread), in the same transaction, with what `Plan`
+    holds: SQLAlchemy's per-statement machinery
     (execution context, parameter processing per row, cursor result) costs
     about as much as a small SQLite statement, and SQLAlchemy still owns the
     transaction (its BEGIN is sent here when this is the first statement: as
@@ -482,8 +492,8 @@ def execute(
     (KeyboardInterrupt, a cancelled task) invalidates it, so it is never
     reused in an unknown state."""
     if type(session) is not Connection:
-        return session.execute(statement, parameters)  # type: ignore[no-any-return]
-    conn: Connection = session
+        return session.execute(statement, parameters)
+    conn = session
     dialect = conn.dialect
     if (
         not features(dialect).direct_in_transaction
@@ -520,20 +530,12 @@ def execute(
             rowcount = cursor.rowcount
             cursor.close()
     except Exception as error:
-        dbapi_error = dialect.loaded_dbapi.Error
-        if not isinstance(error, dbapi_error):
+        if not isinstance(error, dialect.loaded_dbapi.Error):
             raise
         lost = dialect.is_disconnect(error, fairy.dbapi_connection, None)
         if lost:
             conn.invalidate(error)
-        raise sa_exc.DBAPIError.instance(
-            plan.sql,
-            values,
-            error,
-            dbapi_error,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from error
+        raise _wrapped(dialect, plan, values, error, lost) from error
     except BaseException as interruption:
         # SQLAlchemy's own rule for an exit exception mid-statement (a
         # KeyboardInterrupt, a cancelled task): the connection is dropped.
