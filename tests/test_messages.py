@@ -435,3 +435,58 @@ def test_a_message_model_changed_after_it_was_made_is_checked_as_it_stands(
     assert [(m.id, m.created_at) for m in saved] == [(message_.id, expected)]
     listed = storage.list_messages(thread_id="thread-1").messages
     assert [(m.id, m.created_at) for m in listed] == [(message_.id, expected)]
+
+
+@pytest.mark.parametrize(
+    "made", ["read back, changed in place", "given in a mapping", "model_construct"]
+)
+@pytest.mark.parametrize("held", ["NaN", "lone surrogate"])
+def test_a_content_instance_is_checked_as_it_stands(
+    storage: MastraStorage, made: str, held: str
+) -> None:
+    """pydantic takes a model instance in a field as it is: a
+    `MessageContent` changed in place or made with `model_construct` was
+    never checked, and a NaN or a lone surrogate in it reached the driver (a
+    plain ValueError / UnicodeEncodeError, on every backend). It is checked
+    as a mapping is: NaN is a `ValidationError` with nothing written, a lone
+    surrogate becomes U+FFFD; saves and updates alike. (A fresh tester's
+    find.)"""
+    from mastra_storage import MessageContent
+
+    make_thread(storage)
+    [stored] = storage.save_messages(
+        messages=[{"id": "m1", "thread_id": "thread-1", "role": "user", "content": "hi"}]
+    )
+    value: Any = float("nan") if held == "NaN" else "half \ud83d"
+    part = {"type": "data", "value": value}
+    given: Any
+    if made == "read back, changed in place":
+        given = storage.list_messages(thread_id="thread-1").messages[0]
+        given.content.parts.append(part)
+        content = given.content
+    else:
+        content = (
+            MessageContent.model_construct(parts=[{"type": "text", "text": "hi"}, part])
+            if made == "model_construct"
+            else MessageContent.model_validate({"parts": [{"type": "text", "text": "hi"}]})
+        )
+        if made == "given in a mapping":
+            content.parts.append(part)
+        given = {"id": "m1", "thread_id": "thread-1", "role": "user", "content": content}
+    update = {"id": "m1", "content": content}
+    if held == "NaN":
+        with pytest.raises(ValidationError, match="NaN"):
+            storage.save_messages(messages=[given])
+        with pytest.raises(ValidationError, match="NaN"):
+            storage.update_messages(messages=[update])
+        [kept] = storage.list_messages(thread_id="thread-1").messages
+        assert kept.content.parts == stored.content.parts == [{"type": "text", "text": "hi"}]
+        return
+    expected = [{"type": "text", "text": "hi"}, {"type": "data", "value": "half \ufffd"}]
+    [saved] = storage.save_messages(messages=[given])
+    assert saved.content.parts == expected
+    [updated] = storage.update_messages(messages=[update])
+    assert updated.content.parts == expected
+    [kept] = storage.list_messages(thread_id="thread-1").messages
+    assert kept.content.parts == expected
+    assert kept.created_at == stored.created_at

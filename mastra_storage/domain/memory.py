@@ -44,9 +44,14 @@ class StorageThread(DomainModel):
 
 
 class MessageContent(BaseModel):
-    """Mastra's v2 message content. Unknown keys are kept as they are."""
+    """Mastra's v2 message content. Unknown keys are kept as they are.
 
-    model_config = ConfigDict(extra="allow")
+    An instance given inside a message to save or an update (one read back
+    and changed in place, or made with `model_construct`) is checked again
+    as it stands (`revalidate_instances`), as a mapping would be: a NaN in
+    a part is a `ValidationError`, a lone surrogate becomes U+FFFD."""
+
+    model_config = ConfigDict(extra="allow", revalidate_instances="always")
 
     format: int = 2
     parts: list[dict[str, Any]] = Field(default_factory=list)
