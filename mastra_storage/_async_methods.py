@@ -312,6 +312,8 @@ class AsyncDataMethods(ABC):
         Returns:
             `MessagePage`: `messages`, `total`, `page`, `per_page`, `has_more`.
             Order is `created_at`, ties broken by `id`, stable across pages.
+            Without `include` the read is one statement (the page with its
+            COUNT), so the page, `total` and `has_more` are of one snapshot.
 
         Raises:
             ValidationError: bad ids, paging, `include`, `date_range`, `metadata`

@@ -370,19 +370,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if written:
                 self._checkpoint_now_and_then()
                 return answer  # type: ignore[return-value]
-        engine = (
-            self._write_engine
-            if write
-            else self._statement_engine
-            if operations.is_single_statement(operation)
-            else self.engine
-        )
+        single = operations.is_single_statement(operation, kwargs, self.features)
+        engine = self._write_engine if write else self._statement_engine if single else self.engine
         run = _transaction
-        if self._direct and direct.unobserved(engine.sync_engine):
-            if not write and operations.is_single_statement(operation):
-                run = _direct_transaction
-            elif write and operations.is_single_statement(operation, kwargs, self.features):
-                run = _direct_write
+        if single and self._direct and direct.unobserved(engine.sync_engine):
+            run = _direct_write if write else _direct_transaction
         self._writes_in_flight += int(write)
         try:
             with translate_errors():

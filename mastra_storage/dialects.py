@@ -1283,6 +1283,11 @@ def execute_alone(
     switch, the execute): each await is a greenlet switch each way."""
     if dialect.name != "postgresql":
         sqlite_connection_ready(fairy)
+        if dialect.is_async:
+            found: list[Any] = await_(
+                on_aiosqlite(fairy.driver_connection, statement, parameters, fetch)
+            )[0]
+            return found
         return _alone_on(fairy.dbapi_connection.cursor(), statement, parameters, fetch)
     driver = fairy.driver_connection
     try:
@@ -1303,6 +1308,18 @@ def execute_alone(
     if not driver.autocommit:
         driver.commit()
     return _rows_of(cursor, fetch)
+
+
+async def on_aiosqlite(driver: Any, sql: str, values: Any, fetch: bool) -> tuple[list[Any], int]:
+    """`sql` through aiosqlite's connection `driver` in one trip to its
+    thread (SQLAlchemy's adapter takes up to four: the cursor's creation,
+    the execute, the fetch, the close): the rows, or for DML without them
+    the row count. Its cursor needs no closing: sqlite3 has finished the
+    statement."""
+    if fetch:
+        return list(await driver.execute_fetchall(sql, values)), -1
+    cursor = await driver.execute(sql, values)
+    return [], int(cursor.rowcount)
 
 
 def _alone_on(cursor: Any, statement: str, parameters: Any, fetch: bool) -> list[Any]:

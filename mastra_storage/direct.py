@@ -58,6 +58,7 @@ from .dialects import (
     begin_sqlite,
     execute_alone,
     features,
+    on_aiosqlite,
 )
 
 S = TypeVar("S", bound=ClauseElement)
@@ -523,7 +524,7 @@ def execute(
         if not driver.in_transaction:
             begin_sqlite(_DriverCursor(driver, dialect.is_async), conn, options)
         if dialect.is_async:
-            rows, rowcount = await_(_on_aiosqlite(driver, plan.sql, values, fetch))
+            rows, rowcount = await_(on_aiosqlite(driver, plan.sql, values, fetch))
         else:
             cursor = driver.execute(plan.sql, values)
             rows = cursor.fetchall() if fetch else []
@@ -542,17 +543,6 @@ def execute(
         conn.invalidate(interruption)
         raise
     return DirectResult(processed(plan, rows), rowcount)
-
-
-async def _on_aiosqlite(driver: Any, sql: str, values: Any, fetch: bool) -> tuple[list[Any], int]:
-    """`execute`'s statement through aiosqlite in one trip to its thread
-    (SQLAlchemy's adapter takes four: the cursor's creation, the execute,
-    the fetch, the close): the rows, or for DML without them the row count.
-    Its cursor needs no closing: sqlite3 has finished the statement."""
-    if fetch:
-        return list(await driver.execute_fetchall(sql, values)), -1
-    cursor = await driver.execute(sql, values)
-    return [], int(cursor.rowcount)
 
 
 class _DriverCursor:

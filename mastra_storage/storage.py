@@ -321,7 +321,7 @@ class MastraStorage(ABC):
                 and direct.unobserved(engine)
             ):
                 run = direct_write
-        elif operations.is_single_statement(operation):
+        elif operations.is_single_statement(operation, kwargs, self.features):
             engine = self._statement_engine
             if self._direct and direct.unobserved(engine):
                 run = direct_transaction
@@ -597,6 +597,8 @@ class MastraStorage(ABC):
         Returns:
             `MessagePage`: `messages`, `total`, `page`, `per_page`, `has_more`.
             Order is `created_at`, ties broken by `id`, stable across pages.
+            Without `include` the read is one statement (the page with its
+            COUNT), so the page, `total` and `has_more` are of one snapshot.
 
         Raises:
             ValidationError: bad ids, paging, `include`, `date_range`, `metadata`

@@ -112,15 +112,27 @@ def test_a_save_and_a_page_run_directly_each_in_one_transaction(
         saving = list(sent)
         sent.clear()
         page = sqlite_storage.list_messages(thread_id="t1", page=0, per_page=2)
-    assert ran == []
+        paging = list(sent)
+        sent.clear()
+        assert ran == []
+        windowed = sqlite_storage.list_messages(
+            thread_id="t1", page=0, per_page=1, include=[{"id": "m0002"}]
+        )
     assert saving[0] == "BEGIN IMMEDIATE" and saving[-1] == "COMMIT"
     assert [s.split()[0] for s in saving[1:-1]] == ["SELECT", "UPDATE", "INSERT"]
     assert "RETURNING" in saving[3]
-    assert sent[0] == "BEGIN" and sent[-1] == "COMMIT"
-    assert [s.split()[0] for s in sent[1:-1]] == ["SELECT", "SELECT"]
+    # A page and its total: one statement, a transaction by itself.
+    assert len(paging) == 1 and paging[0].startswith("SELECT") and "count(" in paging[0]
+    # With a window: the page (directly), then the window's statements
+    # (through SQLAlchemy: an IN list), in one read transaction.
+    assert sent[0] == "BEGIN" and sent[-1] == "COMMIT" and "count(" in sent[1]
+    assert {s.split()[0] for s in sent[1:-1]} == {"SELECT"} and len(sent) > 3
+    assert ran and "count(" not in "".join(ran)
     assert [m.id for m in saved] == ["m0000", "m0001", "m0002"]
     assert [m.id for m in page.messages] == ["m0000", "m0001"]
     assert (page.total, page.has_more) == (3, True)
+    assert [m.id for m in windowed.messages] == ["m0000", "m0002"]
+    assert (windowed.total, windowed.has_more) == (3, True)
     thread = sqlite_storage.get_thread_by_id(thread_id="t1")
     assert thread is not None and thread.updated_at > PAST
 
@@ -139,8 +151,8 @@ def test_an_async_sqlite_save_and_page_run_directly_too(
 
     with direct_results(monkeypatch) as directly:
         saved, page = asyncio.run(run())
-    # Per save: lock, touch, upsert; the page: count, page.
-    assert directly == [True] * 8
+    # Per save: lock, touch, upsert; the page and its total: one statement.
+    assert directly == [True] * 7
     assert [m.id for m in saved] == ["m0000", "m0001", "m0002", "m0000", "m0001"]
     assert [m.created_at for m in saved[3:]] == [at(0), at(1)]
     assert [m.id for m in page.messages] == ["m0002"] and page.total == 3

@@ -269,3 +269,130 @@ def test_a_postgres_save_of_dated_messages_sends_one_statement(
 def _features(storage: Any) -> Any:
     inner = getattr(storage, "storage", storage)
     return inner.features
+
+
+def test_the_operations_single_without_windows_are_the_ones_checked_here() -> None:
+    """`single_statement_when` marks (one statement on every backend, for
+    some arguments): the page reads, without `include` windows."""
+    marked = {
+        name
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.feature_needed(getattr(operations, name)) is None
+        and operations.is_single_statement(getattr(operations, name), {"include": None}, object())
+        and not operations.is_single_statement(getattr(operations, name))
+        and not operations.conditions(getattr(operations, name))
+    }
+    assert marked == {"list_messages", "list_messages_by_resource_id"}
+    for name in marked:
+        read = getattr(operations, name)
+        assert operations.is_single_statement(read, {"include": []}, None)
+        assert not operations.is_single_statement(read, {"include": [{"id": "m01"}]}, None)
+        assert not operations.is_single_statement(read, {"include": iter(())}, None)
+
+
+# A page read: its arguments, and (ids, total, has_more) on the data of
+# `fill_single_statement_data` (16 messages m00..m15 of t1, resource r1).
+PAGES: dict[str, tuple[dict[str, Any], tuple[list[str], int | None, bool]]] = {
+    "first": ({"page": 0, "per_page": 5}, ([f"m{i:02}" for i in range(5)], 16, True)),
+    "last": ({"page": 3, "per_page": 5}, (["m15"], 16, False)),
+    "past the end": ({"page": 9, "per_page": 5}, ([], 16, False)),
+    "desc": (
+        {"page": 1, "per_page": 4, "direction": "DESC"},
+        ([f"m{i:02}" for i in (11, 10, 9, 8)], 16, True),
+    ),
+    "no total": (
+        {"page": 0, "per_page": 3, "include_total": False},
+        (["m00", "m01", "m02"], None, True),
+    ),
+    "all": ({"per_page": None}, ([f"m{i:02}" for i in range(16)], 16, False)),
+    "none": ({"per_page": 0}, ([], 16, True)),
+    "none, no total": ({"per_page": 0, "include_total": False}, ([], None, True)),
+    "metadata": ({"per_page": 5, "metadata": {"nope": 1}}, ([], 0, False)),
+    "dates": (
+        {"per_page": 5, "date_range": {"end": PAST}},
+        ([], 0, False),
+    ),
+}
+
+
+@pytest.mark.parametrize("by_resource", [False, True], ids=["thread", "resource"])
+@pytest.mark.parametrize("case", sorted(PAGES))
+def test_a_page_read_without_windows_sends_one_statement(
+    storage: MastraStorage, backend: Backend, case: str, by_resource: bool
+) -> None:
+    """A page and its total are one statement (`MessageRepository.page`): one
+    snapshot without a transaction of our own, one trip; whatever it finds,
+    a page past the end and an empty thread included."""
+    fill_single_statement_data(storage)
+    storage.save_thread(thread={"id": "empty", "resource_id": "r-empty", "title": "t"})
+    arguments, (ids, total, has_more) = PAGES[case]
+
+    def read(thread: str, resource: str) -> Any:
+        if by_resource:
+            return storage.list_messages_by_resource_id(resource_id=resource, **arguments)
+        return storage.list_messages(thread_id=thread, **arguments)
+
+    storage.get_thread_by_id(thread_id="warm-up")
+    with counting(_engine(storage)) as sent:
+        found = read("t1", "r1")
+        nothing = read("empty", "r-empty")
+    assert len(sent) == 2, sent
+    assert ([m.id for m in found.messages], found.total, found.has_more) == (ids, total, has_more)
+    assert nothing.messages == [] and not nothing.has_more
+    assert nothing.total == (None if total is None else 0)
+
+
+def test_a_page_with_windows_may_send_more(storage: MastraStorage) -> None:
+    """With `include`, the windows are statements of their own, in the read's
+    transaction: the facade does not take the read for a single statement."""
+    fill_single_statement_data(storage)
+    page = storage.list_messages(
+        thread_id="t1", per_page=2, include=[{"id": "m10", "with_previous_messages": 1}]
+    )
+    assert [m.id for m in page.messages] == ["m00", "m01", "m09", "m10"]
+    assert page.total == 16 and page.has_more
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql", "mysql"], indirect=True)
+def test_a_page_and_its_total_agree_while_messages_are_saved(
+    storage: MastraStorage, backend: Backend
+) -> None:
+    """Read while another thread saves: each page, its `total` and `has_more`
+    are of one moment (one statement, one snapshot), never a page of one
+    moment with the count of another."""
+    import threading
+
+    storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            for i in range(60):
+                storage.save_messages(
+                    messages=[
+                        {"id": f"m{i:03}-{j}", "thread_id": "t1", "role": "user", "content": "x"}
+                        for j in range(3)
+                    ]
+                )
+        except BaseException as error:  # reported below
+            failures.append(error)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    pages = 0
+    try:
+        while not done.is_set() or pages < 5:
+            page = storage.list_messages(thread_id="t1", per_page=100, direction="DESC")
+            total = page.total
+            assert total is not None and total % 3 == 0  # a save is all or nothing
+            assert len(page.messages) == min(100, total), (total, len(page.messages))
+            assert page.has_more == (total > 100)
+            pages += 1
+    finally:
+        writer.join(timeout=120)
+    assert not failures, failures
+    assert storage.list_messages(thread_id="t1", per_page=0).total == 180

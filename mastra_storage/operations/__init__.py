@@ -30,6 +30,7 @@ from ._marks import (
     point_write,
     single_statement,
     single_statement_unless,
+    single_statement_when,
     single_statement_where,
 )
 from .evals import get_evals, save_evals
@@ -137,6 +138,7 @@ __all__ = [
     "save_thread",
     "single_statement",
     "single_statement_unless",
+    "single_statement_when",
     "single_statement_where",
     "stamped",
     "supports_concurrent_updates",

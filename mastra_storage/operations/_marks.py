@@ -69,6 +69,19 @@ def single_statement_where(
     return mark
 
 
+def single_statement_when(when: Callable[[Mapping[str, Any]], bool]) -> Callable[[F], F]:
+    """Mark an operation that sends exactly one statement, on every backend,
+    when `when(arguments)` says so of the call's keyword arguments (as
+    given: before any parsing): `single_statement_where` without a backend
+    condition. tests/test_single_statement.py checks it."""
+
+    def mark(operation: F) -> F:
+        setattr(operation, _WHERE, (None, when))
+        return operation
+
+    return mark
+
+
 def is_single_statement(
     operation: Callable[..., Any],
     arguments: Mapping[str, Any] | None = None,
@@ -77,14 +90,13 @@ def is_single_statement(
     """Whether `operation` is marked `single_statement`; or, called with these
     keyword `arguments`, `single_statement_unless` one that is None in them;
     or, on a backend of these `feats` (`dialects.Features`),
-    `single_statement_where` one of them."""
+    `single_statement_where` one of them (`single_statement_when`: on any)."""
     if getattr(operation, _SINGLE_STATEMENT, False) is True:
         return True
     where: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = getattr(operation, _WHERE, None)
     if where is not None:
         return (
-            feats is not None
-            and getattr(feats, where[0]) is True
+            (where[0] is None or (feats is not None and getattr(feats, where[0]) is True))
             and arguments is not None
             and where[1](arguments)
         )

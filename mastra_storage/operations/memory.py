@@ -50,7 +50,7 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import point_read, single_statement, single_statement_where
+from ._marks import point_read, single_statement, single_statement_when, single_statement_where
 
 # -- threads ----------------------------------------------------------------------
 
@@ -398,6 +398,13 @@ def stored_message(
     )
 
 
+def _no_windows(arguments: Mapping[str, Any]) -> bool:
+    """A page read without `include` windows: one statement (`MessageRepository.page`)."""
+    include = arguments.get("include")
+    return include is None or (type(include) in (list, tuple) and not include)
+
+
+@single_statement_when(_no_windows)
 def list_messages(
     session: Executor,
     *,
@@ -414,6 +421,7 @@ def list_messages(
     )
 
 
+@single_statement_when(_no_windows)
 def list_messages_by_resource_id(
     session: Executor, *, resource_id: str, **options: Any
 ) -> MessagePage:

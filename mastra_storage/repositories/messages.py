@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
     type_coerce,
     union_all,
     update,
@@ -217,6 +218,38 @@ def _page_statement(
             bindparam("offset", type_=Integer())
         )
     return prepare(stmt)
+
+
+def counted_page(count: AnySelect, page: AnySelect, descending: bool) -> AnySelect:
+    """One statement for a page and its total: `page`'s rows (the message
+    columns, in thread order), each with `count`'s one value after them; a
+    page past the end is one row of NULLs but the total. One statement sees
+    one snapshot, so it needs no transaction of its own to be consistent
+    (one trip, where the page and the COUNT took four with BEGIN and COMMIT).
+    The outer ORDER BY sorts only the page's rows (the join keeps no order
+    by any rule); the page itself is read along the thread index."""
+    counted = count.subquery("counted")
+    paged = page.subquery("paged")
+    keys = [paged.c[column.key] for column in _KEY]
+    return (
+        select(*paged.c, counted.c[0].label("total"))
+        .select_from(counted.outerjoin(paged, true()))
+        .order_by(*(key.desc() if descending else key.asc() for key in keys))
+    )
+
+
+@lru_cache(maxsize=128)
+def _counted_page_statement(
+    threads: ThreadFilter, resource: bool, dates: DateShape, descending: bool
+) -> AnySelect:
+    """`counted_page` of `_count_statement` and `_page_statement` (paged)."""
+    return prepare(
+        counted_page(
+            _count_statement(threads, resource, dates),
+            _page_statement(threads, resource, dates, descending, True),
+            descending,
+        )
+    )
 
 
 @lru_cache(maxsize=64)
@@ -521,35 +554,46 @@ class MessageRepository:
         """One page in (created_at, id) order, how many match (None unless
         `count_total`), and whether more follow.
 
-        The page is an index range scan over (thread_id, createdAt, id); the
-        count is a separate COUNT(*), skipped with `count_total=False` so a
-        last-N read costs the same on a thread of any size."""
+        One statement, whatever the arguments: the page is an index range
+        scan over (thread_id, createdAt, id); the total is a COUNT(*) in the
+        same statement (`counted_page`), skipped with `count_total=False` so
+        a last-N read costs the same on a thread of any size; with
+        `per_page=None` the total is the number of messages read."""
         shape, params = filter_params(thread_ids, resource_id, date_range)
-        total = (
-            int(
-                execute(
-                    self.session, self._matching(_count_statement(*shape), metadata), params
-                ).scalar_one()
-            )
-            if count_total
-            else None
-        )
         if per_page == 0:
-            if total is not None:
+            if count_total:
+                stmt = self._matching(_count_statement(*shape), metadata)
+                total = int(execute(self.session, stmt, params).scalar_one())
                 return [], total, bool(total)
             stmt = self._matching(_any_statement(*shape), metadata)
-            return [], total, execute(self.session, stmt, params).first() is not None
+            return [], None, execute(self.session, stmt, params).first() is not None
         if per_page is None:
+            # Every matching message: their number is the total.
             stmt = self._matching(_page_statement(*shape, descending, False), metadata)
             rows = [to_message(row) for row in execute(self.session, stmt, params).all()]
-            return rows, total, False
+            return rows, len(rows) if count_total else None, False
         # One row past the page says whether more follow, without counting.
-        stmt = self._matching(_page_statement(*shape, descending, True), metadata)
         window = {**params, "limit": per_page + 1, "offset": page * per_page}
-        # .all(): one fetchall, not a driver fetchone per row; the row past
-        # the page is not made a message.
+        if not count_total:
+            stmt = self._matching(_page_statement(*shape, descending, True), metadata)
+            # .all(): one fetchall, not a driver fetchone per row; the row
+            # past the page is not made a message.
+            fetched = execute(self.session, stmt, window).all()
+            return [to_message(row) for row in fetched[:per_page]], None, len(fetched) > per_page
+        if metadata:
+            stmt = counted_page(
+                self._matching(_count_statement(*shape), metadata),
+                self._matching(_page_statement(*shape, descending, True), metadata),
+                descending,
+            )
+        else:
+            stmt = _counted_page_statement(*shape, descending)
         fetched = execute(self.session, stmt, window).all()
-        return [to_message(row) for row in fetched[:per_page]], total, len(fetched) > per_page
+        total = int(fetched[0][-1])  # the LEFT JOIN: a row even for no page
+        if fetched[0][0] is None:
+            return [], total, False
+        messages = [to_message(row[:-1]) for row in fetched[:per_page]]
+        return messages, total, len(fetched) > per_page
 
     def count_matching(
         self,
