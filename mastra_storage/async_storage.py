@@ -340,6 +340,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
         if not self._initialized:
             await self.init()
+        single = operations.is_single_statement(operation, kwargs, self.features)
         if (
             self._inline is not None
             and operations.is_point_read(operation)
@@ -353,7 +354,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             write
             and self._inline is not None
             and operations.is_point_write(operation)
-            and operations.is_single_statement(operation, kwargs, self.features)
+            and single
             and not self._writes_in_flight  # it would wait 1 ms for their lock
             and direct.unobserved(self._write_engine.sync_engine)
         ):
@@ -370,7 +371,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if written:
                 self._checkpoint_now_and_then()
                 return answer  # type: ignore[return-value]
-        single = operations.is_single_statement(operation, kwargs, self.features)
         engine = self._write_engine if write else self._statement_engine if single else self.engine
         run = _transaction
         if single and self._direct and direct.unobserved(engine.sync_engine):

@@ -63,22 +63,22 @@ PAGE_ROWS = 41
 """A page of 40 and the row past it (whether more follow)."""
 
 
-def pg_page_nodes(node: Any) -> Iterator[dict[str, Any]]:
-    """The nodes of a PostgreSQL JSON plan, less what is under an Aggregate:
-    a page's COUNT(*) (in the same statement since it is one), whose plan is
-    the planner's choice by the thread's share of the table (here half of
-    it, where a scan is right), as when it was a statement of its own."""
-    if isinstance(node, list):
-        for item in node:
-            yield from pg_page_nodes(item)
-    elif isinstance(node, dict):
-        if "Node Type" in node:
-            yield node
-            if node["Node Type"] == "Aggregate":
-                return
-        for key in ("Plan", "Plans"):
-            if key in node:
-                yield from pg_page_nodes(node[key])
+def plan_nodes(node: dict[str, Any], *, into_aggregates: bool = True) -> Iterator[dict[str, Any]]:
+    """The nodes of a PostgreSQL JSON plan from `node` down. Without
+    `into_aggregates`, less what is under an Aggregate: a page's COUNT(*)
+    (in the same statement since it is one), whose plan is the planner's
+    choice by the thread's share of the table (here half of it, where a
+    scan is right), as when it was a statement of its own."""
+    yield node
+    if not into_aggregates and node["Node Type"] == "Aggregate":
+        return
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child, into_aggregates=into_aggregates)
+
+
+def pg_page_nodes(explained: str) -> Iterator[dict[str, Any]]:
+    """`plan_nodes` of an EXPLAIN (FORMAT JSON), less the COUNT's."""
+    return plan_nodes(json.loads(explained)[0]["Plan"], into_aggregates=False)
 
 
 def assert_sorted_only_at_the_top(backend: Backend, explained: str) -> None:
@@ -87,7 +87,7 @@ def assert_sorted_only_at_the_top(backend: Backend, explained: str) -> None:
     keeps no order by any rule); the rows themselves come off the index in
     order, unsorted."""
     if backend.is_postgres:
-        for node in pg_page_nodes(json.loads(explained)):
+        for node in pg_page_nodes(explained):
             if node["Node Type"] in ("Sort", "Incremental Sort"):
                 assert node["Plan Rows"] <= PAGE_ROWS, explained
     elif backend.is_mysql:
@@ -193,7 +193,7 @@ def test_reads_on_a_large_thread_use_the_thread_index(
     for statement, parameters in statements:
         explained = plan(storage, statement, parameters)
         if backend.is_postgres:
-            nodes = list(pg_page_nodes(json.loads(explained)))
+            nodes = list(pg_page_nodes(explained))
             assert all(node["Node Type"] != "Seq Scan" for node in nodes), explained
             if read != "batches":  # near a thread's end a bitmap scan and a sort of
                 # the few rows left is the planner's (right) choice
@@ -307,12 +307,6 @@ def test_run_filters_use_mastras_expression_indexes(
             assert '"Seq Scan"' not in explained, explained
 
 
-def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _nodes(child)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)
 def test_saving_into_a_large_thread_finds_its_last_message_by_the_index(
@@ -335,7 +329,7 @@ def test_saving_into_a_large_thread_finds_its_last_message_by_the_index(
     assert len(statements) == 1, statements
     explained = plan(storage, *statements[0])
     if backend.is_postgres:
-        nodes = list(_nodes(json.loads(explained)[0]["Plan"]))
+        nodes = list(plan_nodes(json.loads(explained)[0]["Plan"]))
         scans = [
             n
             for n in nodes

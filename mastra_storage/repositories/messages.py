@@ -230,11 +230,10 @@ def counted_page(count: AnySelect, page: AnySelect, descending: bool) -> AnySele
     by any rule); the page itself is read along the thread index."""
     counted = count.subquery("counted")
     paged = page.subquery("paged")
-    keys = [paged.c[column.key] for column in _KEY]
     return (
         select(*paged.c, counted.c[0].label("total"))
         .select_from(counted.outerjoin(paged, true()))
-        .order_by(*(key.desc() if descending else key.asc() for key in keys))
+        .order_by(*order_keys(descending, paged.c))
     )
 
 
@@ -784,11 +783,13 @@ class MessageRepository:
         self.session.execute(delete(TABLE).where(MessageRow.thread_id == thread_id))
 
 
-def order_keys(descending: bool) -> tuple[Any, Any]:
-    """Thread order: created_at, ties broken by id, the same on every page."""
+def order_keys(descending: bool, columns: Any = _C) -> tuple[Any, Any]:
+    """Thread order: created_at, ties broken by id, the same on every page;
+    of the table's columns, or of a subquery's (`columns`: its `.c`)."""
+    created_at, id_ = columns.createdAt, columns.id
     if descending:
-        return _C.createdAt.desc(), _C.id.desc()
-    return _C.createdAt.asc(), _C.id.asc()
+        return created_at.desc(), id_.desc()
+    return created_at.asc(), id_.asc()
 
 
 __all__ = ["COLUMNS", "MessageRepository", "order_keys", "parse_content", "to_message"]
