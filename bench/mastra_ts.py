@@ -18,6 +18,11 @@ The workload, as bench.mjs's header and body define it:
 - `load_snapshot`: those 1,000 runs in order; per second.
 - `get_thread`: `get_thread_by_id` of the thread, 1,000 times; per second.
 
+Every Python side runs a full garbage collection before each timed
+workload, as the harness does before each round: the objects made to set
+it up (the 10,000 input messages among them) would otherwise make the
+cycle collector's next full pass fall inside whichever timing comes first.
+
 Target per workload (issue #13): throughput at least
 `min(2 x Mastra TS, 0.7 x raw)`; page time at most `max(Mastra TS / 2, raw / 0.7)`.
 """
@@ -25,6 +30,7 @@ Target per workload (issue #13): throughput at least
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -200,27 +206,32 @@ def _profile(side: str, step: str) -> Any:
 def run_sync(ops: Any, steps: Steps, side: str) -> dict[str, float]:
     """The workload through a sync client (`LibraryClient` or a raw one)."""
     res: dict[str, float] = {}
+    gc.collect()
     with _profile(side, "save_messages"):
         start = time.perf_counter()
         for batch in steps.batches:
             ops.save_messages(batch)
         res["save_messages_per_s"] = N / (time.perf_counter() - start)
+    gc.collect()
     with _profile(side, "list_page"):
         start = time.perf_counter()
         for page in steps.pages:
             ops.list_page(THREAD, page)
         res["list_page_ms"] = (time.perf_counter() - start) * 1000 / PAGES
+    gc.collect()
     with _profile(side, "persist_snapshot"):
         start = time.perf_counter()
         for k in range(RUNS):
             ops.persist_snapshot("wf", f"run-{k}", steps.snapshots[k])
         res["persist_snapshot_per_s"] = RUNS / (time.perf_counter() - start)
+    gc.collect()
     with _profile(side, "load_snapshot"):
         start = time.perf_counter()
         for k in range(RUNS):
             if ops.load_snapshot("wf", f"run-{k}") is None:
                 raise RuntimeError("missing snapshot")
         res["load_snapshot_per_s"] = RUNS / (time.perf_counter() - start)
+    gc.collect()
     with _profile(side, "get_thread"):
         start = time.perf_counter()
         for _ in range(RUNS):
@@ -233,25 +244,30 @@ async def run_async(storage: Any, steps: Steps) -> dict[str, float]:
     """The same workload through an async storage, in one event loop."""
     res: dict[str, float] = {}
     await storage.save_thread(thread={"id": THREAD, "resource_id": RESOURCE, "title": "t"})
+    gc.collect()
     start = time.perf_counter()
     for batch in steps.batches:
         await storage.save_messages(messages=batch)
     res["save_messages_per_s"] = N / (time.perf_counter() - start)
+    gc.collect()
     start = time.perf_counter()
     for page in steps.pages:
         await storage.list_messages(thread_id=THREAD, page=page, per_page=40)
     res["list_page_ms"] = (time.perf_counter() - start) * 1000 / PAGES
+    gc.collect()
     start = time.perf_counter()
     for k in range(RUNS):
         await storage.persist_workflow_snapshot(
             workflow_name="wf", run_id=f"run-{k}", snapshot=steps.snapshots[k]
         )
     res["persist_snapshot_per_s"] = RUNS / (time.perf_counter() - start)
+    gc.collect()
     start = time.perf_counter()
     for k in range(RUNS):
         if await storage.load_workflow_snapshot(workflow_name="wf", run_id=f"run-{k}") is None:
             raise RuntimeError("missing snapshot")
     res["load_snapshot_per_s"] = RUNS / (time.perf_counter() - start)
+    gc.collect()
     start = time.perf_counter()
     for _ in range(RUNS):
         await storage.get_thread_by_id(thread_id=THREAD)
