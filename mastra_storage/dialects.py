@@ -297,12 +297,17 @@ def upsert_many(
       `json_to_recordset` costs the client its encoding (ISO text per
       timestamp) and the server its parsing, about 1 ms more per 100 messages
       than the binary arrays.
-    - SQLite (`Features.multi_row_values`): one multi-row VALUES statement
-      per `MAX_VALUES_ROWS` rows (fewer where `max_bind_params` says so),
-      built once per row count and `prepare`d, with a parameter
-      `<column>_<row>` per value; run directly in the transaction
-      (`direct.execute`) it skips SQLAlchemy's per-row parameter handling
-      (with that, a sixth of a message's instructions).
+    - SQLite (`Features.multi_row_values`): the single-row `upsert`
+      (`prepare`d), given a list of up to `MAX_VALUES_ROWS` rows (fewer
+      where `max_bind_params` says so) per statement: `direct.execute` runs
+      it directly in the transaction as one multi-row VALUES statement,
+      whose SQL it makes from the single-row statement's once per row
+      count (no SQLAlchemy compilation per row count: that took ~15 ms for
+      100 rows, the first call of each batch size) and binds the rows
+      positionally (no name per value, no per-row parameter handling by
+      SQLAlchemy: with that, a sixth of a message's instructions). Through
+      SQLAlchemy (a host's `Session`, a watched engine), it is an
+      executemany, which SQLAlchemy sends the same way.
     - MySQL: `upsert`, given the list of rows (the driver's multi-row
       executemany)."""
     if not rows:
@@ -315,28 +320,21 @@ def upsert_many(
         return [(stmt, array_parameters(dialect, table, arrays))]
     if not feats.multi_row_values:
         return [(_upsert_many_statement(*shape, 0), list(rows))]
-    width = len(columns)
-    per_statement = max(1, min(MAX_VALUES_ROWS, feats.max_bind_params // width))
-    batches = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        names = _value_names(columns, len(chunk))
-        params = {
-            key: row[name]
-            for row, row_keys in zip(chunk, names, strict=True)
-            for name, key in zip(columns, row_keys, strict=True)
-        }
-        batches.append((_upsert_many_statement(*shape, len(chunk)), params))
-    return batches
+    stmt = _upsert_many_statement(*shape, 1)
+    per_statement = max(1, min(MAX_VALUES_ROWS, feats.max_bind_params // len(columns)))
+    return [
+        (stmt, list(rows[start : start + per_statement]))
+        for start in range(0, len(rows), per_statement)
+    ]
 
 
 MAX_VALUES_ROWS = 128
-"""Rows per multi-row VALUES statement at most (`upsert_many`): one statement
-is built and kept per row count up to this, so a caller's batch sizes cost at
-most this many."""
+"""Rows per multi-row VALUES statement at most (`upsert_many`): one SQL text
+is made and kept per row count up to this (`direct.Plan.rows_sql`), so a
+caller's batch sizes cost at most this many."""
 
 
-@lru_cache(maxsize=MAX_VALUES_ROWS * 2)
+@lru_cache(maxsize=64)
 def _upsert_many_statement(
     feats: Features,
     table: Table,
@@ -346,8 +344,9 @@ def _upsert_many_statement(
     returning: tuple[str, ...],
     count: int,
 ) -> Any:
-    """`upsert_many`'s statement; `count` rows of bound values (SQLite), or
-    0: rows as PostgreSQL's arrays, or the executemany list (MySQL)."""
+    """`upsert_many`'s statement: `count` 1, the single-row statement that
+    `direct.execute` repeats the VALUES of (SQLite); 0, rows as PostgreSQL's
+    arrays, or the executemany list (MySQL)."""
     from .direct import prepare
 
     if feats.name == "postgresql":
@@ -357,26 +356,9 @@ def _upsert_many_statement(
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
     else:
         stmt = upsert(feats, table, keys=keys, update_columns=update_columns)
-    if count:
-        types = [table.c[name].type for name in columns]
-        stmt = stmt.values(
-            [
-                {
-                    name: bindparam(key, type_=type_)
-                    for name, type_, key in zip(columns, types, row_keys, strict=True)
-                }
-                for row_keys in _value_names(columns, count)
-            ]
-        )
     if returning:
         stmt = stmt.returning(*(table.c[name] for name in returning))
     return prepare(stmt) if count else stmt
-
-
-@lru_cache(maxsize=MAX_VALUES_ROWS * 2)
-def _value_names(columns: tuple[str, ...], count: int) -> tuple[tuple[str, ...], ...]:
-    """The bound parameters of a multi-row VALUES statement, per row."""
-    return tuple(tuple(f"{name}_{i}" for name in columns) for i in range(count))
 
 
 def array_parameter(name: str, type_: Any) -> BindParameter[Any]:

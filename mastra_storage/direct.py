@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
@@ -138,6 +138,8 @@ class Plan:
     None) and its default (`REQUIRED`: none), what `bind_values` walks."""
     result_steps: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
     """The selected columns that have a result processor: (index, processor)."""
+    many: dict[int, str | None] = field(default_factory=dict, compare=False)
+    """`rows_sql`'s texts, by row count (None: the SQL cannot be repeated)."""
 
     def __post_init__(self) -> None:
         binds = tuple(
@@ -152,6 +154,31 @@ class Plan:
         object.__setattr__(self, "binds", binds)
         object.__setattr__(self, "result_steps", steps)
 
+    def rows_sql(self, rows: int) -> str | None:
+        """The SQL of this single-row INSERT with `rows` rows in its VALUES
+        list, each with this one's placeholders (what SQLAlchemy's
+        "insertmanyvalues" sends for an executemany): built from `sql`, once
+        per row count, or None where that cannot be done safely (named
+        placeholders, or `?` anywhere but in one VALUES group)."""
+        texts = self.many
+        if rows in texts:
+            return texts[rows]
+        width = len(self.names)
+        group = "(" + ", ".join(["?"] * width) + ")"
+        single = f" VALUES {group}"
+        sql = self.sql
+        text = None
+        if self.positional and width and sql.count("?") == width and sql.count(single) == 1:
+            text = sql.replace(single, " VALUES " + ", ".join([group] * rows))
+        if len(texts) >= MAX_VALUES_TEXTS:
+            texts.clear()
+        texts[rows] = text
+        return text
+
+
+MAX_VALUES_TEXTS = 256
+"""`Plan.rows_sql` texts kept per plan at most (a caller's batch sizes are
+chunked to `dialects.MAX_VALUES_ROWS` rows a statement, so fewer are made)."""
 
 REQUIRED: Any = object()
 """`Plan.binds`: a parameter without a default (a value must be given)."""
@@ -427,11 +454,16 @@ class DirectExecutor:
 
 
 def _wrapped(
-    dialect: Dialect, plan: Plan, values: Any, error: Exception, lost: bool
+    dialect: Dialect,
+    plan: Plan,
+    values: Any,
+    error: Exception,
+    lost: bool,
+    sql: str | None = None,
 ) -> sa_exc.StatementError:
     """A driver error as SQLAlchemy raises it (`DBAPIError` and its kinds)."""
     return sa_exc.DBAPIError.instance(
-        plan.sql,
+        sql or plan.sql,
         values,
         error,
         dialect.loaded_dbapi.Error,
@@ -454,6 +486,21 @@ def processed(plan: Plan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return out
 
 
+def bind_rows(plan: Plan, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The driver's positional parameters of `plan.rows_sql(len(rows))`:
+    each row's values in placeholder order, one row after another."""
+    values: list[Any] = []
+    append = values.append
+    binds = plan.binds
+    for row in rows:
+        for name, processor, default in binds:
+            value = row.get(name, default)
+            if value is REQUIRED:
+                raise sa_exc.ArgumentError(f"a value is required for bind parameter {name!r}")
+            append(value if processor is None else processor(value))
+    return values
+
+
 def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
     """The driver's parameters: positional in placeholder order, or by name."""
     values: list[Any] = []
@@ -470,11 +517,17 @@ def bind_values(plan: Plan, params: Mapping[str, Any]) -> Sequence[Any] | dict[s
 def execute(
     session: Connection | Session | DirectExecutor,
     statement: Executable,
-    parameters: Mapping[str, Any],
+    parameters: Mapping[str, Any] | list[dict[str, Any]],
 ) -> DirectResult | Result[Any]:
     """`session.execute(statement, parameters)`, for the repositories' hot
-    statements. Where `Features.direct_in_transaction` says so (SQLite), a
-    `prepare`d statement (DML with RETURNING too) given a `Connection` in a
+    statements. `parameters`: a mapping of bound parameter names, or, for a
+    single-row INSERT (with RETURNING or not), a list of rows (mappings with
+    the same keys) to write in one statement: run directly, one multi-row
+    VALUES list (`Plan.rows_sql`); through SQLAlchemy, an executemany, which
+    it sends the same way ("insertmanyvalues"), RETURNING every row.
+
+    Where `Features.direct_in_transaction` says so (SQLite), a `prepare`d
+    statement (DML with RETURNING too) given a `Connection` in a
     transaction runs on that connection's driver connection directly (one
     trip to aiosqlite's thread), in the same transaction, with what `Plan`
     holds: SQLAlchemy's per-statement machinery
@@ -493,7 +546,10 @@ def execute(
     (KeyboardInterrupt, a cancelled task) invalidates it, so it is never
     reused in an unknown state."""
     if type(session) is not Connection:
-        return session.execute(statement, parameters)
+        # A host's Session, or a DirectExecutor (its operations send rows
+        # lists never: one statement each, with a mapping).
+        result: DirectResult | Result[Any] = cast(Any, session).execute(statement, parameters)
+        return result
     conn = session
     dialect = conn.dialect
     if (
@@ -503,20 +559,30 @@ def execute(
         or not unobserved(conn.engine)
     ):
         return conn.execute(statement, parameters)
+    many = parameters if isinstance(parameters, list) else None
     transaction = conn.get_transaction()
-    if transaction is None or not transaction.is_active:
+    if transaction is None or not transaction.is_active or many == []:
         return conn.execute(statement, parameters)
     options = conn.get_execution_options()
     plan = plan_for(
         dialect,
         cast(ClauseElement, statement),
-        parameters,
+        cast(Mapping[str, Any], parameters) if many is None else many[0],
         options.get("schema_translate_map"),
         returning=True,
     )
     if plan is None:
         return conn.execute(statement, parameters)
-    values = bind_values(plan, parameters)
+    values: Any
+    if many is None:
+        sql = plan.sql
+        values = bind_values(plan, cast(Mapping[str, Any], parameters))
+    else:
+        rows_sql = plan.rows_sql(len(many))
+        if rows_sql is None:
+            return conn.execute(statement, many)
+        sql = rows_sql
+        values = bind_rows(plan, many)
     fairy: Any = conn.connection
     driver = fairy.driver_connection
     fetch = plan.result_processors is not None
@@ -524,9 +590,9 @@ def execute(
         if not driver.in_transaction:
             begin_sqlite(_DriverCursor(driver, dialect.is_async), conn, options)
         if dialect.is_async:
-            rows, rowcount = await_(on_aiosqlite(driver, plan.sql, values, fetch))
+            rows, rowcount = await_(on_aiosqlite(driver, sql, values, fetch))
         else:
-            cursor = driver.execute(plan.sql, values)
+            cursor = driver.execute(sql, values)
             rows = cursor.fetchall() if fetch else []
             rowcount = cursor.rowcount
             cursor.close()
@@ -536,7 +602,7 @@ def execute(
         lost = dialect.is_disconnect(error, fairy.dbapi_connection, None)
         if lost:
             conn.invalidate(error)
-        raise _wrapped(dialect, plan, values, error, lost) from error
+        raise _wrapped(dialect, plan, values, error, lost, sql) from error
     except BaseException as interruption:
         # SQLAlchemy's own rule for an exit exception mid-statement (a
         # KeyboardInterrupt, a cancelled task): the connection is dropped.

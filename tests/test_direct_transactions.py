@@ -353,16 +353,64 @@ def test_an_async_save_cancelled_mid_statement_writes_nothing(tmp_path: Path) ->
 def test_every_batch_size_saves_in_order_with_a_bounded_set_of_statements(
     sqlite_storage: DefaultStorage,
 ) -> None:
-    """Batches of 1 to 300 messages: each size's statements are built once,
-    at most `MAX_VALUES_ROWS` rows each, so the statements kept stay bounded
-    however callers size their batches."""
+    """Batches of 1 to 300 messages: one statement is built, and one SQL text
+    per row count of at most `MAX_VALUES_ROWS` rows, so what is kept stays
+    bounded however callers size their batches; each batch is sent in
+    ceil(size / MAX_VALUES_ROWS) statements, all its rows bound."""
     from mastra_storage.dialects import _upsert_many_statement
+    from mastra_storage.direct import _plans_of
 
+    sent: list[tuple[str, int]] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO mastra_messages"):
+            sent.append((statement, len(parameters)))
+
+    _upsert_many_statement.cache_clear()
     first = 0
     for size in range(1, 301, 7):
         sqlite_storage.save_messages(messages=batch(size, first=first))
         first += size
-    kept = _upsert_many_statement.cache_info()
-    assert kept.currsize <= MAX_VALUES_ROWS
+    assert _upsert_many_statement.cache_info().currsize == 1
+    texts = [
+        plan.many
+        for plan in _plans_of(sqlite_storage.engine.dialect).values()
+        if getattr(plan, "many", None)
+    ]
+    assert len(texts) == 1
+    assert max(texts[0]) == MAX_VALUES_ROWS and len(texts[0]) <= MAX_VALUES_ROWS
+    assert all(text is not None and text.count("?") == rows * 7 for rows, text in texts[0].items())
+    # The same sizes again, watched (statement events: through SQLAlchemy's
+    # executemany, which sends the same multi-row statements).
+    event.listen(sqlite_storage.engine, "before_cursor_execute", count)
+    try:
+        for size in (1, 128, 129, 300):
+            sqlite_storage.save_messages(messages=batch(size, first=first))
+            first += size
+    finally:
+        event.remove(sqlite_storage.engine, "before_cursor_execute", count)
+    assert [(statement.count("?"), params) for statement, params in sent] == [
+        (7 * n, 7 * n) for n in (1, 128, 128, 1, 128, 128, 44)
+    ]
     page = sqlite_storage.list_messages(thread_id="t1", per_page=None)
     assert [m.id for m in page.messages] == [f"m{i:04d}" for i in range(first)]
+
+
+def test_a_values_list_is_repeated_only_where_its_placeholders_are_all_in_it() -> None:
+    """`Plan.rows_sql` makes the multi-row statement from the single-row one's
+    SQL only where every `?` is in its one VALUES group; otherwise None (the
+    rows then go through SQLAlchemy's executemany)."""
+    from mastra_storage.direct import Plan
+
+    def plan(sql: str, names: tuple[str, ...] = ("a", "b"), positional: bool = True) -> Plan:
+        return Plan(sql, positional, names, {}, {}, None)
+
+    upsert = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    assert plan(upsert).rows_sql(3) == (
+        "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) "
+        "ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    )
+    assert plan(upsert).rows_sql(1) == upsert
+    assert plan(upsert + " WHERE b <> '?'").rows_sql(2) is None
+    assert plan("INSERT INTO t (a) VALUES (?) RETURNING ?", names=("a", "b")).rows_sql(2) is None
+    assert plan("INSERT INTO t (a, b) VALUES (:a, :b)", positional=False).rows_sql(2) is None
