@@ -193,6 +193,54 @@ def test_upsert_keeps_created_at(storage: MastraStorage) -> None:
     assert (stored.content.content, stored.created_at) == ("third", at(0))
 
 
+def test_saved_messages_are_returned_as_read_back_and_are_never_the_callers(
+    storage: MastraStorage,
+) -> None:
+    """What `save_messages` returns, dated or not, from a mapping or a model
+    (a message read back and saved again too): `MastraDBMessage`s equal to
+    what a read returns, every field set, none of them the caller's object,
+    nor sharing its content: changing one changes nothing given."""
+    from mastra_storage import MastraDBMessageInput
+
+    make_thread(storage)
+    read_back = storage.save_messages(messages=[message("m0", created_at=at(0))])[0]
+    given: list[Any] = [
+        message("m1", created_at=at(1)),
+        message("m2"),
+        {**message("m3"), "createdAt": at(3), "created_at": None},
+        MastraDBMessageInput(id="m4", thread_id="thread-1", role="user", content="four"),
+        MastraDBMessageInput(
+            id="m5", thread_id="thread-1", role="user", content="five", created_at=at(5)
+        ),
+        read_back.model_copy(update={"role": "assistant"}),
+        # its id made when it was: kept (not another one made for the save)
+        MastraDBMessageInput(thread_id="thread-1", role="user", content="six", created_at=at(6)),
+    ]
+    before = [
+        item.model_dump() if isinstance(item, MastraDBMessageInput) else repr(item)
+        for item in given
+    ]
+    saved = storage.save_messages(messages=given)
+    assert ids(saved) == ["m1", "m2", "m3", "m4", "m5", "m0", given[-1].id]
+    stored = {m.id: m for m in storage.list_messages_by_id(message_ids=ids(saved))}
+    assert saved == [stored[m.id] for m in saved]
+    for item, out in zip(given, saved, strict=True):
+        assert type(out) is MastraDBMessage
+        assert out.model_fields_set == set(MastraDBMessage.model_fields)
+        assert out is not item
+        if isinstance(item, MastraDBMessageInput):
+            assert out.content is not item.content
+        out.content.metadata["changed"] = True
+        out.content.parts.append({"type": "text", "text": "more"})
+        out.role = "system"
+    after = [
+        item.model_dump() if isinstance(item, MastraDBMessageInput) else repr(item)
+        for item in given
+    ]
+    assert after == before
+    assert (saved[2].created_at, saved[5].created_at) == (at(3), at(0))
+
+
 def test_repeated_id_in_one_batch_last_wins(storage: MastraStorage) -> None:
     make_thread(storage)
     saved = storage.save_messages(

@@ -82,9 +82,13 @@ class MessageContent(BaseModel):
         # given fields in field order, then the unknown keys as given.
         given = self.__pydantic_fields_set__
         values = self.__dict__
+        extra = self.__pydantic_extra__
+        if len(given) == 2 and "parts" in given and "format" in given and not extra:
+            # The common shape (Mastra's v2 of parts), built at once.
+            return {"format": values["format"], "parts": values["parts"]}
         stored = {name: values[name] for name in _CONTENT_FIELDS if name in given}
-        if self.__pydantic_extra__:
-            stored.update(self.__pydantic_extra__)
+        if extra:
+            stored.update(extra)
         stored.setdefault("format", self.format)
         stored.setdefault("parts", self.parts)
         return stored

@@ -30,6 +30,7 @@ from ..domain import (
     page_info,
     parse,
 )
+from ..domain._base import set_fields_set
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..repositories import (
     MessageRepository,
@@ -304,6 +305,15 @@ def _all_dated(arguments: Mapping[str, Any]) -> bool:
     return True
 
 
+def _dated(item: Any) -> bool:
+    """Whether a message given to `save_messages` carries `created_at`, as
+    pydantic reads it (a mapping's `createdAt` key first, then `created_at`)."""
+    if type(item) is dict:
+        value = item["createdAt"] if "createdAt" in item else item.get("created_at")
+        return value is not None
+    return isinstance(item, MastraDBMessageInput) and item.created_at is not None
+
+
 @single_statement_where("writable_ctes", when=_all_dated)
 def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraDBMessage]:
     """Upsert by id, all or nothing; see API.md for the rules."""
@@ -311,7 +321,10 @@ def save_messages(session: Executor, *, messages: Sequence[Any]) -> list[MastraD
         raise ValidationError("messages must be a list of messages", field="messages")
     parsed: dict[str, MastraDBMessageInput] = {}
     for index, item in enumerate(messages):
-        message = parse(MastraDBMessageInput, item, what=f"messages[{index}]")
+        # A dated one is made the stored model at once (the same checks: only
+        # `created_at` is required there), which the save returns as it is.
+        model = MastraDBMessage if _dated(item) else MastraDBMessageInput
+        message = parse(model, item, what=f"messages[{index}]")
         require_text(message.thread_id, f"messages[{index}].thread_id")
         parsed.pop(message.id, None)  # a repeated id: the last one wins, at its place
         parsed[message.id] = message
@@ -382,8 +395,15 @@ def _save_in_one_statement(
 def stored_message(
     message: MastraDBMessageInput, *, created_at: datetime, resource_id: str | None
 ) -> MastraDBMessage:
-    """The `MastraDBMessage` that saving `message` stores: a new object (never
-    the caller's), built without validating again what `parse` checked."""
+    """The `MastraDBMessage` that saving `message` (made by `parse`: never
+    the caller's object) stores: `message` itself where it is one with these
+    values already, else one built without validating again what `parse`
+    checked. Either way every field counts as set, as on a message read back."""
+    if type(message) is MastraDBMessage:
+        values = message.__dict__
+        if values["created_at"] == created_at and values["resource_id"] == resource_id:
+            set_fields_set(message, set(_MESSAGE_FIELDS))
+            return message
     return construct(
         MastraDBMessage,
         {
@@ -396,6 +416,9 @@ def stored_message(
             "type": message.type,
         },
     )
+
+
+_MESSAGE_FIELDS = tuple(MastraDBMessage.model_fields)
 
 
 def _no_windows(arguments: Mapping[str, Any]) -> bool:
