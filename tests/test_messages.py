@@ -538,3 +538,36 @@ def test_a_content_instance_is_checked_as_it_stands(
     [kept] = storage.list_messages(thread_id="thread-1").messages
     assert kept.content.parts == expected
     assert kept.created_at == stored.created_at
+
+
+def test_a_callers_subclass_of_the_input_model_keeps_its_id(storage: MastraStorage) -> None:
+    """A caller's own subclass of `MastraDBMessageInput`, dated and without
+    an explicit id: saved under the id it was made with, and saving it again
+    updates that row. Was (a fresh tester's find): a new id on each save."""
+    from mastra_storage import MastraDBMessageInput
+
+    class ChatMessage(MastraDBMessageInput):
+        pass
+
+    make_thread(storage)
+    chat = ChatMessage(thread_id="thread-1", role="user", content="hi", created_at=at(0))
+    assert ids(storage.save_messages(messages=[chat])) == [chat.id]
+    assert ids(storage.save_messages(messages=[chat])) == [chat.id]
+    assert ids(storage.list_messages(thread_id="thread-1").messages) == [chat.id]
+
+
+def test_created_at_is_read_from_createdAt_first_on_every_path(storage: MastraStorage) -> None:
+    """A mapping with `createdAt: None` and `created_at` set is undated (its
+    validation reads `createdAt` first): saved with now, on every backend.
+    Was (a fresh tester's find): PostgreSQL took it for dated, ran the save
+    as one statement in autocommit, and raised NotFoundError after touching
+    the thread."""
+    make_thread(storage)
+    before = storage.get_thread_by_id(thread_id="thread-1")
+    assert before is not None
+    start = utc_now()
+    (saved,) = storage.save_messages(
+        messages=[{**message("m1"), "createdAt": None, "created_at": at(0)}]
+    )
+    assert saved.created_at >= start - timedelta(seconds=1)
+    assert ids(storage.list_messages(thread_id="thread-1").messages) == ["m1"]

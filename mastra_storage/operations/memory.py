@@ -289,29 +289,35 @@ def list_threads(
 # -- messages ---------------------------------------------------------------------
 
 
-def _all_dated(arguments: Mapping[str, Any]) -> bool:
-    """Whether each message given to `save_messages` carries `created_at`
-    (as given: a mapping's `created_at` / `createdAt` key, or a model's
-    field, not None); anything else says no."""
-    messages = arguments.get("messages")
-    if type(messages) is not list and type(messages) is not tuple:
-        return False
-    for item in messages:
-        if type(item) is dict:
-            if item.get("created_at") is None and item.get("createdAt") is None:
-                return False
-        elif not isinstance(item, MastraDBMessageInput) or item.created_at is None:
-            return False
-    return True
-
-
-def _dated(item: Any) -> bool:
+def _carries_created_at(item: Any) -> bool:
     """Whether a message given to `save_messages` carries `created_at`, as
-    pydantic reads it (a mapping's `createdAt` key first, then `created_at`)."""
+    pydantic reads it: a mapping's `createdAt` key first (when present, even
+    None), else `created_at`; a model's field."""
     if type(item) is dict:
         value = item["createdAt"] if "createdAt" in item else item.get("created_at")
         return value is not None
     return isinstance(item, MastraDBMessageInput) and item.created_at is not None
+
+
+def _all_dated(arguments: Mapping[str, Any]) -> bool:
+    """Whether each message given to `save_messages` carries `created_at`
+    (`_carries_created_at`, as its validation will read it); anything else
+    says no."""
+    messages = arguments.get("messages")
+    if type(messages) is not list and type(messages) is not tuple:
+        return False
+    return all(_carries_created_at(item) for item in messages)
+
+
+def _dated(item: Any) -> bool:
+    """Whether `save_messages` validates `item` straight into the
+    `MastraDBMessage` it returns: a mapping, or a `MastraDBMessage` (a
+    caller's subclass of it too), that carries `created_at`. Any other model
+    (a `MastraDBMessageInput`, a caller's subclass of it) is validated as the
+    input model, so it keeps the id it was made with."""
+    if type(item) is not dict and not isinstance(item, MastraDBMessage):
+        return False
+    return _carries_created_at(item)
 
 
 @single_statement_where("writable_ctes", when=_all_dated)
