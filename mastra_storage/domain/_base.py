@@ -213,12 +213,8 @@ def parse(model: type[M], value: Any, *, what: str) -> M:
     names the field and the reason."""
     if type(value) is dict:  # the common case, without the ABC checks below
         pass
-    elif isinstance(value, model) or (
-        isinstance(value, BaseModel) and issubclass(model, type(value))
-    ):
-        # An instance of `model`, or of a model `model` extends (a
-        # `MastraDBMessageInput` made the `MastraDBMessage` it is saved as),
-        # checked again, from the fields it was given (and its id, which the
+    elif isinstance(value, model):
+        # Checked again, from the fields it was given (and its id, which the
         # caller's object shows): one made with `model_construct`, or changed
         # after it was made (pydantic does not check assignments), was never
         # checked as it stands (a naive or non-UTC `created_at`, say).
