@@ -6,8 +6,9 @@ Same methods and semantics as the sync classes, as coroutines, over an
 generated from the sync facade (`_async_methods.py`); each awaits `_run`,
 which runs the sync facade's own `transaction` (checkout, transaction, the
 very same `operations` function, commit) in one greenlet on the engine's
-sync face, or the operation in the caller's `AsyncSession.run_sync`. Only the
-lifecycle below is written for async.
+sync face, or the operation in the caller's `AsyncSession.run_sync`; on a
+SQLite file of the storage's own, that same `transaction` in a worker thread
+(`sqlite_worker`). Only the lifecycle below is written for async.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -55,6 +56,7 @@ from .locks import (
     choose_lock_backend,
     new_holder_id,
 )
+from .sqlite_worker import SQLiteWorker
 from .storage import (
     DEADLOCK_RETRIES,
     LOCK_POOL,
@@ -165,7 +167,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
     in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so.
     Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
-    let the other ready tasks run."""
+    let the other ready tasks run. The storage's other calls run whole in a
+    worker thread (`sqlite_worker.SQLiteWorker`): one trip a call, not one
+    per statement through aiosqlite; same bounds, cancellation as above."""
 
     def __init__(
         self,
@@ -203,6 +207,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 field="engine",
             )
         self._owns_engine = engine is None
+        options = dict(engine_options)
         if engine is None:
             engine = self._create_engine(url, settings=self.settings, **engine_options)
             forget_connections_after_fork(engine.sync_engine)
@@ -222,6 +227,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        # Where the inline engine is (a SQLite file, the storage's own engine),
+        # the other calls run whole in a worker thread: one trip each.
+        self._worker = (
+            SQLiteWorker(sync_url(self.engine.url), self.settings, options)
+            if self._inline is not None
+            else None
+        )
         self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock
         self._since_checkpoint = 0
         self._checkpoint_every = INLINE_WRITES_PER_CHECKPOINT
@@ -292,6 +304,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             await asyncio.wait([running])  # its connection back to the pool first
         if self._inline is not None:
             self._inline.dispose()
+        if self._worker is not None:
+            await self._worker.close()
         if self._owns_engine:
             await self.engine.dispose()
 
@@ -372,8 +386,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 self._checkpoint_now_and_then()
                 return answer  # type: ignore[return-value]
         engine = self._write_engine if write else self._statement_engine if single else self.engine
-        run = _transaction
-        if single and self._direct and direct.unobserved(engine.sync_engine):
+        run: Callable[..., Awaitable[T]] = _transaction
+        if self._worker is not None and direct.unobserved(engine.sync_engine):
+            run = self._worker.runner(write=write, single=single)
+        elif single and self._direct and direct.unobserved(engine.sync_engine):
             run = _direct_write if write else _direct_transaction
         self._writes_in_flight += int(write)
         try:

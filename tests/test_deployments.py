@@ -393,12 +393,18 @@ def test_an_exhausted_pool_fails_fast_saying_what_to_size(backend: Backend) -> N
     storage: Any = backend.make(pool_size=1, max_overflow=0, pool_timeout_s=0.3)
     storage.init()
     make_thread(storage, "t")
-    engine = getattr(storage, "storage", storage).engine
-    if backend.asynchronous:
-        conn = storage._loop.run_until_complete(engine.connect())
-        release: Callable[[], Any] = lambda: storage._loop.run_until_complete(conn.close())  # noqa: E731
+    inner = getattr(storage, "storage", storage)
+    worker = getattr(inner, "_worker", None)
+    if worker is not None:
+        # Async SQLite file: its calls run on the worker's sync engine, made
+        # with the same pool options.
+        conn = worker.engine.connect()
+        release: Callable[[], Any] = conn.close
+    elif backend.asynchronous:
+        conn = storage._loop.run_until_complete(inner.engine.connect())
+        release = lambda: storage._loop.run_until_complete(conn.close())  # noqa: E731
     else:
-        conn = engine.connect()
+        conn = inner.engine.connect()
         release = conn.close
     try:
         # Not a point read: the async SQLite storage reads those on its own

@@ -40,6 +40,7 @@ from mastra_storage.errors import (
     StorageError,
     StorageTimeoutError,
 )
+from mastra_storage.sqlite_worker import SQLiteWorker
 
 # Every call that runs directly on SQLite, as a user makes it.
 CALLS: dict[str, Callable[[MastraStorage], Any]] = {
@@ -1166,25 +1167,37 @@ BIG = {"steps": "x" * 2_500}
 """A snapshot of ~2.5 KB: about ten WAL pages a write."""
 
 
+OFF_LOOP = "off the loop"
+
+
 @contextmanager
 def inline_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool]]]:
-    """(SQL, whether on the calling thread) of each statement `DirectExecutor`
-    ran itself, and the async storages' aiosqlite transactions ("aiosqlite")."""
+    """(SQL, True) of each statement `DirectExecutor` ran itself on the
+    calling thread (the event loop's), and (OFF_LOOP, False) for each call the
+    async storages ran elsewhere: in a worker thread (`SQLiteWorker.run`) or
+    through aiosqlite."""
     ran: list[tuple[str, bool]] = []
     original = direct.DirectExecutor._run
     through_aiosqlite = async_storage._transaction
+    in_worker = SQLiteWorker.run
     caller = threading.get_ident()
 
     def spy(self: direct.DirectExecutor, plan: direct.Plan, params: Any) -> Any:
-        ran.append((plan.sql, threading.get_ident() == caller))
+        if threading.get_ident() == caller:
+            ran.append((plan.sql, True))
         return original(self, plan, params)
 
     async def spy_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
-        ran.append(("aiosqlite", False))
+        ran.append((OFF_LOOP, False))
         return await through_aiosqlite(engine, operation, kwargs)
+
+    async def spy_worker(self: SQLiteWorker, *args: Any, **kwargs: Any) -> Any:
+        ran.append((OFF_LOOP, False))
+        return await in_worker(self, *args, **kwargs)
 
     monkeypatch.setattr(direct.DirectExecutor, "_run", spy)
     monkeypatch.setattr(async_storage, "_transaction", spy_transaction)
+    monkeypatch.setattr(SQLiteWorker, "run", spy_worker)
     yield ran
 
 
@@ -1212,7 +1225,7 @@ def test_an_async_snapshot_write_runs_on_the_loop_and_is_seen_at_once(
                     seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
                     assert seen == {"v": version}
             assert [step for _sql, step in _inserts(ran)] == [True] * 3
-            assert ("aiosqlite", False) not in ran
+            assert (OFF_LOOP, False) not in ran
             async with storage.workflow_run_lock(workflow_name="wf", run_id="new") as held:
                 with inline_writes(monkeypatch) as ran:
                     await storage.persist_workflow_snapshot(
@@ -1221,7 +1234,7 @@ def test_an_async_snapshot_write_runs_on_the_loop_and_is_seen_at_once(
                         snapshot={"v": "fenced"},
                         fencing_token=held.fencing_token,
                     )
-                assert ran == [("aiosqlite", False)]
+                assert ran == [(OFF_LOOP, False)]
             seen = other.load_workflow_snapshot(workflow_name="wf", run_id="new")
             assert seen == {"v": "fenced"}
 
@@ -1252,7 +1265,7 @@ def test_an_async_snapshot_write_meeting_the_write_lock_goes_the_aiosqlite_way(
         holder.close()
         assert 0.25 < waited < 5
         assert [step for _sql, step in _inserts(ran)] == [True]  # tried on the loop once
-        assert ran[-1] == ("aiosqlite", False)
+        assert ran[-1] == (OFF_LOOP, False)
         with DefaultStorage(url=f"file:{path}") as other:
             assert other.load_workflow_snapshot(workflow_name="wf", run_id="locked") == {"a": 1}
         # The lock free again: the next write runs on the loop.
@@ -1269,27 +1282,27 @@ def test_an_async_snapshot_write_meeting_the_write_lock_goes_the_aiosqlite_way(
 def test_an_async_snapshot_write_meeting_a_write_of_its_storage_under_way_goes_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While a write of the same storage runs through aiosqlite (it holds, or
-    is about to take, SQLite's write lock), a point write goes through
-    aiosqlite too, without a try on the loop's thread that would wait 1 ms
-    for that lock and fail."""
+    """While a write of the same storage runs off the loop (in a worker
+    thread: it holds, or is about to take, SQLite's write lock), a point
+    write goes off the loop too, without a try on the loop's thread that
+    would wait 1 ms for that lock and fail."""
     path = tmp_path / "db.sqlite"
 
     async def check(storage: AsyncDefaultStorage) -> None:
         await storage.init()
         release = asyncio.Event()
-        real = async_storage._transaction
+        real = SQLiteWorker.run
 
-        async def slow_transaction(engine: Any, operation: Any, kwargs: Any) -> Any:
+        async def slow_run(self: SQLiteWorker, *args: Any, **kwargs: Any) -> Any:
             await release.wait()
-            return await real(engine, operation, kwargs)
+            return await real(self, *args, **kwargs)
 
-        monkeypatch.setattr(async_storage, "_transaction", slow_transaction)
+        monkeypatch.setattr(SQLiteWorker, "run", slow_run)
         under_way = asyncio.create_task(
             storage.update_thread(id="t1", title="renamed", metadata={})
         )
         await asyncio.sleep(0.01)
-        with inline_writes(monkeypatch) as ran:  # its spy wraps slow_transaction
+        with inline_writes(monkeypatch) as ran:  # its spy wraps slow_run
             point = asyncio.create_task(
                 storage.persist_workflow_snapshot(
                     workflow_name="wf", run_id="after", snapshot={"a": 1}
@@ -1298,7 +1311,7 @@ def test_an_async_snapshot_write_meeting_a_write_of_its_storage_under_way_goes_w
             await asyncio.sleep(0.01)
             release.set()
             await asyncio.gather(under_way, point)
-        assert not _inserts(ran) and ran == [("aiosqlite", False)]
+        assert not _inserts(ran) and ran == [(OFF_LOOP, False)]
         assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="after") == {"a": 1}
         # Nothing under way: on the loop again.
         with inline_writes(monkeypatch) as ran:
@@ -1334,7 +1347,7 @@ def test_an_async_snapshot_write_waiting_for_the_lock_can_be_cancelled(
             holder.execute("ROLLBACK")
             holder.close()
         assert [step for _sql, step in _inserts(ran)] == [True]
-        assert ran[-1] == ("aiosqlite", False)
+        assert ran[-1] == (OFF_LOOP, False)
         assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="cancelled") is None
 
     run_filled_async(path, check)
@@ -1391,7 +1404,7 @@ def test_no_async_snapshot_write_on_the_loop_outside_wal_mode(
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id="delete", snapshot={"a": 1}
             )
-        assert ran[-1] == ("aiosqlite", False)
+        assert ran[-1] == (OFF_LOOP, False)
         assert not [sql for sql in sent if "INSERT" in sql]
         assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="delete") == {"a": 1}
 
@@ -1506,12 +1519,12 @@ def test_a_large_async_snapshot_write_goes_off_the_loop(
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id="large", snapshot=large
             )
-        assert ran[-1] == ("aiosqlite", False)  # declined on the loop, before sending
+        assert ran[-1] == (OFF_LOOP, False)  # declined on the loop, before sending
         with inline_writes(monkeypatch) as ran:
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id="small", snapshot={"a": 1}
             )
-        assert [step for step in _inserts(ran) if step[1]] and ("aiosqlite", False) not in ran
+        assert [step for step in _inserts(ran) if step[1]] and (OFF_LOOP, False) not in ran
         loaded = await storage.load_workflow_snapshot(workflow_name="wf", run_id="large")
         assert loaded == large
 

@@ -1,0 +1,301 @@
+"""The async SQLite storage's calls run whole in a worker thread
+(`mastra_storage.sqlite_worker`): one trip from the event loop a call,
+not one per statement through aiosqlite; cancellation, lock bounds, errors
+and `close()` as through aiosqlite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import event
+
+from mastra_storage import AsyncDefaultStorage
+from mastra_storage.errors import NotFoundError, StorageTimeoutError, ValidationError
+from mastra_storage.sqlite_worker import SQLiteWorker, _Call
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+SLOW_INSERT = (
+    "CREATE TRIGGER slow BEFORE INSERT ON mastra_messages WHEN NEW.id = 'm0003' BEGIN "
+    "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+    "WHERE x < 200000000) SELECT x FROM c); END"
+)
+"""A trigger that holds the insert of message m0003 for a minute or more."""
+
+
+def batch(count: int, *, first: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"m{i:04d}",
+            "thread_id": "t1",
+            "role": "user",
+            "content": f"message {i}",
+            "created_at": BASE + timedelta(milliseconds=i),
+        }
+        for i in range(first, first + count)
+    ]
+
+
+def run(
+    path: Path, check: Callable[[AsyncDefaultStorage], Awaitable[None]], **options: Any
+) -> None:
+    """`check` on an async storage of the SQLite file `path` (a thread t1
+    saved first), in a new event loop; closed afterwards."""
+
+    async def main() -> None:
+        async with AsyncDefaultStorage(url=f"file:{path}", **options) as storage:
+            await storage.init()
+            await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            await check(storage)
+
+    asyncio.run(main())
+
+
+def stored_ids(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM mastra_messages ORDER BY id")]
+
+
+def test_a_save_is_one_trip_to_a_worker_thread_and_none_to_aiosqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save (five statements) and a page run each as one call in a worker
+    thread: none of their statements goes through aiosqlite, the loop's
+    thread runs none of them, and what they return is what is stored."""
+    path = tmp_path / "db.sqlite"
+    trips: list[str] = []
+    threads: list[int] = []
+    original_trip = aiosqlite.Connection._execute
+    original_call = _Call.__call__
+
+    async def counted_trip(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original_trip(self, fn, *args, **kwargs)
+
+    def recorded_call(self: _Call, conn: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original_call(self, conn, **kwargs)
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted_trip)
+        monkeypatch.setattr(_Call, "__call__", recorded_call)
+        saved = await storage.save_messages(messages=batch(150))
+        page = await storage.list_messages(thread_id="t1", per_page=200)
+        assert trips == []
+        assert len(threads) == 2
+        assert threading.get_ident() not in threads
+        assert page.messages == saved
+        assert page.total == 150
+
+    run(path, check)
+    assert stored_ids(path) == [f"m{i:04d}" for i in range(150)]
+
+
+def test_errors_of_a_call_in_the_worker_are_the_sync_storages(tmp_path: Path) -> None:
+    """Bad input and a missing thread raise as the sync storage does, with
+    nothing written, and the storage goes on."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with pytest.raises(ValidationError):
+            await storage.save_messages(messages=[*batch(2), {"id": "x", "role": "user"}])
+        with pytest.raises(NotFoundError):
+            await storage.save_messages(messages=[dict(batch(1)[0], thread_id="missing")])
+        with pytest.raises(NotFoundError):
+            await storage.update_thread(id="missing", title="x", metadata={})
+        assert (await storage.list_messages(thread_id="t1")).total == 0
+        await storage.save_messages(messages=batch(3))
+
+    run(path, check)
+    assert stored_ids(path) == ["m0000", "m0001", "m0002"]
+
+
+def test_a_call_waiting_for_the_write_lock_is_cancelled_at_once_and_never_writes(
+    tmp_path: Path,
+) -> None:
+    """`asyncio.wait_for` gives up on a save and an update waiting for the
+    write lock another connection holds: TimeoutError within a slice of the
+    wait, not the 10 s bound; once the lock is free, neither is written."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        try:
+            for call in (
+                storage.save_messages(messages=batch(5)),
+                storage.update_thread(id="t1", title="late", metadata={}),
+            ):
+                started = loop.time()
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(call, 0.25)
+                assert loop.time() - started < 1.5
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await asyncio.sleep(0.5)  # a worker still waiting would have its turn now
+        assert (await storage.list_messages(thread_id="t1")).total == 0
+        thread = await storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.title == "t"
+        await storage.save_messages(messages=batch(2))
+
+    run(path, check)
+    assert stored_ids(path) == ["m0000", "m0001"]
+
+
+def test_a_call_finding_the_write_lock_taken_past_its_bound_raises_a_timeout(
+    tmp_path: Path,
+) -> None:
+    """The write lock held longer than `lock_timeout_ms`: StorageTimeoutError
+    after about that bound (waited for in slices), nothing written."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        try:
+            with pytest.raises(StorageTimeoutError):
+                await storage.save_messages(messages=batch(5))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert 0.35 <= time.monotonic() - started < 3
+        assert (await storage.list_messages(thread_id="t1")).total == 0
+
+    run(path, check, lock_timeout_ms=400)
+
+
+def test_a_save_cancelled_mid_statement_is_interrupted_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Cancelled while its INSERT runs (a trigger holds it for a minute): the
+    statement is interrupted and the transaction rolled back, so the write
+    lock is free at once for another connection, and nothing is written."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(SLOW_INSERT)
+            conn.commit()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(storage.save_messages(messages=batch(5)), 0.3)
+        # Without the interrupt the trigger would hold the write lock on.
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+            conn.execute("DROP TRIGGER slow")
+            conn.commit()
+        assert (await storage.list_messages(thread_id="t1")).total == 0
+        await storage.save_messages(messages=batch(5))
+
+    run(path, check)
+    assert stored_ids(path) == [f"m{i:04d}" for i in range(5)]
+
+
+def test_close_waits_for_the_calls_under_way(tmp_path: Path) -> None:
+    """`close()` while saves run in worker threads: each save returns its
+    messages or raises `StorageClosedError` (never half-written), and after
+    `close()` nothing of the storage runs."""
+    path = tmp_path / "db.sqlite"
+    outcomes: list[Any] = []
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}")
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        saves = [
+            asyncio.create_task(storage.save_messages(messages=batch(200, first=200 * k)))
+            for k in range(6)
+        ]
+        await asyncio.sleep(0)
+        await storage.close()
+        assert storage._worker is not None and not storage._worker._running
+        outcomes.extend(await asyncio.gather(*saves, return_exceptions=True))
+
+    asyncio.run(main())
+    stored = set(stored_ids(path))
+    for k, outcome in enumerate(outcomes):
+        ids = {f"m{i:04d}" for i in range(200 * k, 200 * k + 200)}
+        if isinstance(outcome, BaseException):
+            assert type(outcome).__name__ == "StorageClosedError", outcome
+            assert not ids & stored
+        else:
+            assert {m.id for m in outcome} == ids <= stored
+
+
+def test_a_listener_on_the_storages_engine_sees_the_calls(tmp_path: Path) -> None:
+    """A caller's statement listener on `storage.engine`: the calls go
+    through that engine (aiosqlite), so the listener sees them."""
+    path = tmp_path / "db.sqlite"
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split()[0])
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        event.listen(storage.engine.sync_engine, "before_cursor_execute", listen)
+        await storage.save_messages(messages=batch(3))
+        assert "INSERT" in seen
+        assert (await storage.list_messages(thread_id="t1")).total == 3
+
+    run(path, check)
+
+
+def test_a_forked_child_gets_threads_of_its_own(tmp_path: Path) -> None:
+    """After `os.fork()` the child's calls run in new worker threads (the
+    parent's are not in the child)."""
+    import os
+
+    path = tmp_path / "db.sqlite"
+    storage = AsyncDefaultStorage(url=f"file:{path}")
+
+    async def first() -> None:
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        await storage.save_messages(messages=batch(1))
+
+    asyncio.run(first())
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+
+            async def child() -> None:
+                await asyncio.wait_for(storage.save_messages(messages=batch(1, first=1)), 10)
+
+            asyncio.run(child())
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    asyncio.run(storage.close())
+    assert stored_ids(path) == ["m0000", "m0001"]
+
+
+def test_the_worker_is_used_only_where_it_can_be(tmp_path: Path) -> None:
+    """A SQLite file whose engine the storage made has one; in-memory SQLite
+    and a caller's engine do not (their calls go through aiosqlite)."""
+    from mastra_storage.engines import create_async_engine_for_url
+
+    async def main() -> None:
+        async with AsyncDefaultStorage(url=f"file:{tmp_path / 'a.sqlite'}") as own:
+            assert isinstance(own._worker, SQLiteWorker)
+        async with AsyncDefaultStorage(url="file::memory:") as memory:
+            assert memory._worker is None
+        engine = create_async_engine_for_url(f"sqlite+aiosqlite:///{tmp_path / 'b.sqlite'}")
+        async with AsyncDefaultStorage(engine=engine) as callers:
+            assert callers._worker is None
+        await engine.dispose()
+
+    asyncio.run(main())
