@@ -10,7 +10,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,18 @@ def run(
             await check(storage)
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def write_locked(path: Path) -> Iterator[None]:
+    """SQLite's write lock on `path` held by another connection meanwhile."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def stored_ids(path: Path) -> list[str]:
@@ -129,10 +141,8 @@ def test_a_call_waiting_for_the_write_lock_is_cancelled_at_once_and_never_writes
     path = tmp_path / "db.sqlite"
 
     async def check(storage: AsyncDefaultStorage) -> None:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
         loop = asyncio.get_running_loop()
-        try:
+        with write_locked(path):
             for call in (
                 storage.save_messages(messages=batch(5)),
                 storage.update_thread(id="t1", title="late", metadata={}),
@@ -141,9 +151,6 @@ def test_a_call_waiting_for_the_write_lock_is_cancelled_at_once_and_never_writes
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(call, 0.25)
                 assert loop.time() - started < 1.5
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         await asyncio.sleep(0.5)  # a worker still waiting would have its turn now
         assert (await storage.list_messages(thread_id="t1")).total == 0
         thread = await storage.get_thread_by_id(thread_id="t1")
@@ -162,15 +169,9 @@ def test_a_call_finding_the_write_lock_taken_past_its_bound_raises_a_timeout(
     path = tmp_path / "db.sqlite"
 
     async def check(storage: AsyncDefaultStorage) -> None:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
-        try:
-            with pytest.raises(StorageTimeoutError):
-                await storage.save_messages(messages=batch(5))
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
+        with write_locked(path), pytest.raises(StorageTimeoutError):
+            await storage.save_messages(messages=batch(5))
         assert 0.35 <= time.monotonic() - started < 3
         assert (await storage.list_messages(thread_id="t1")).total == 0
 
