@@ -4,12 +4,13 @@ Alembic history shares a database (and transactions) with the library."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import PostgresSchemas
+from conftest import SYNC_BACKENDS, Backend, PostgresSchemas
 from host_app import db
 from host_app.models import Customer, target_metadata
 from sqlalchemy import Engine, func, inspect, select, text
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 import mastra_storage.orm
 from mastra_storage import DefaultStorage, MastraStorage, migrate
 from mastra_storage.engines import create_engine_for_url
+from mastra_storage.orm.models import ThreadRow, WorkflowSnapshotRow
 
 HOST_TABLES = {"customers", "alembic_version"}
 
@@ -231,3 +233,33 @@ def test_async_calls_work_on_a_database_migrated_as_one_history(
         await storage.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("backend", SYNC_BACKENDS, indirect=True)
+def test_a_host_session_adds_our_rows_on_every_backend(backend: Backend) -> None:
+    """Rows of our models added through a session (`session_scope`, as a
+    host's own session would) are inserted and read back by the storage:
+    the ORM does not ask RETURNING for the PostgreSQL-only `"<col>Z"`
+    twins' server defaults (MySQL refused the unknown column; SQLite
+    returned its name as a string, which failed to parse as a datetime)."""
+    storage: Any = backend.make()
+    storage.init()
+    now = datetime.now(UTC).replace(microsecond=0)
+    with storage.session_scope() as session:
+        session.add(
+            ThreadRow(
+                id="orm-t", resource_id="r", title="x", metadata_={}, created_at=now, updated_at=now
+            )
+        )
+        session.add(
+            WorkflowSnapshotRow(
+                workflow_name="wf",
+                run_id="orm-r",
+                snapshot={"a": 1},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    thread = storage.get_thread_by_id(thread_id="orm-t")
+    assert thread is not None and (thread.title, thread.created_at) == ("x", now)
+    assert storage.load_workflow_snapshot(workflow_name="wf", run_id="orm-r") == {"a": 1}

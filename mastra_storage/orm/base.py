@@ -4,7 +4,7 @@ type map that gives every annotated column the right Mastra type."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.compiler import compiles
@@ -43,6 +43,11 @@ Id = Annotated[str, "mastra_storage_id"]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # A row added through a Session is not read back by RETURNING for its
+    # server defaults: those include the PostgreSQL-only `"<col>Z"` twins,
+    # which a RETURNING elsewhere names in vain (MySQL: unknown column;
+    # SQLite: the name comes back as a string). They load on access instead.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
     type_annotation_map = {
         Id: IdText(),
         str: SafeText(),
