@@ -241,6 +241,41 @@ def test_saved_messages_are_returned_as_read_back_and_are_never_the_callers(
     assert (saved[2].created_at, saved[5].created_at) == (at(3), at(0))
 
 
+def test_a_callers_content_model_changed_after_the_call_changes_nothing_returned(
+    storage: MastraStorage,
+) -> None:
+    """A `MessageContent` instance given inside a message to save (in a
+    mapping or a model, dated or not) or an update: assigning its fields
+    afterwards changes neither what the call returned nor what is stored
+    (the returned content had the caller's set of given fields, one object,
+    so a field assigned later showed up in its `to_stored()`)."""
+    from mastra_storage import MastraDBMessageInput, MessageContent
+
+    make_thread(storage)
+    contents = [MessageContent(parts=[{"type": "text", "text": f"c{i}"}], k=i) for i in range(5)]
+    saved = storage.save_messages(
+        messages=[
+            {**message("m0"), "content": contents[0]},
+            {**message("m1", created_at=at(1)), "content": contents[1]},
+            MastraDBMessageInput(id="m2", thread_id="thread-1", role="user", content=contents[2]),
+            MastraDBMessageInput(
+                id="m3", thread_id="thread-1", role="user", content=contents[3], created_at=at(3)
+            ),
+        ]
+    )
+    updated = storage.update_messages(messages=[{"id": "m0", "content": contents[4]}])
+    returned = [*saved, *updated]
+    before = [m.content.to_stored() for m in returned]
+    for content in contents:
+        content.content = "assigned later"
+        content.metadata = {"assigned": True}
+    assert [m.content.to_stored() for m in returned] == before
+    stored = {m.id: m for m in storage.list_messages_by_id(message_ids=["m0", "m1", "m2", "m3"])}
+    assert [stored[m.id].content.to_stored() for m in saved[1:]] == before[1:4]
+    assert stored["m0"].content.to_stored() == before[4]
+    assert all("content" not in b and "metadata" not in b for b in before)
+
+
 def test_repeated_id_in_one_batch_last_wins(storage: MastraStorage) -> None:
     make_thread(storage)
     saved = storage.save_messages(

@@ -90,8 +90,20 @@ class DomainModel(BaseModel):
                 continue
             else:
                 kind = kinds.get(key)
-                if kind is None or kind[1] == "model" or isinstance(value, BaseModel | datetime):
-                    continue  # unknown keys are ignored; models checked themselves
+                if kind is None:
+                    continue  # unknown keys are ignored
+                if isinstance(value, BaseModel):
+                    if value.model_config.get("revalidate_instances") != "always":
+                        continue  # checked itself
+                    # Checked again as it stands, from a mapping of its own:
+                    # pydantic's revalidation of the instance would give the
+                    # new model the caller's set of given fields (one object).
+                    if cleaned is None:
+                        cleaned = dict(data)
+                    cleaned[key] = given_values(value)
+                    continue
+                if kind[1] == "model" or isinstance(value, datetime):
+                    continue  # models check themselves
             if kind[1] == "id":
                 if isinstance(value, bytes | bytearray | memoryview):
                     # pydantic's lax mode would decode them: an id is text
@@ -109,6 +121,17 @@ class DomainModel(BaseModel):
                 cleaned = dict(data)
             cleaned[key] = value
         return data if cleaned is None else cleaned
+
+
+def given_values(model: BaseModel) -> dict[str, Any]:
+    """The fields given to `model` (`model_fields_set`) and its unknown keys
+    (`extra="allow"`), as a new mapping."""
+    values = model.__dict__
+    given = {name: values[name] for name in model.__pydantic_fields_set__ if name in values}
+    extra = model.__pydantic_extra__
+    if extra:
+        given.update(extra)
+    return given
 
 
 _KINDS: dict[type[BaseModel], dict[str, tuple[str, str]]] = {}
