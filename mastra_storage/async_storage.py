@@ -40,6 +40,7 @@ from .engines import (
     is_memory_sqlite,
     prepare_engine,
     schema_on,
+    snapshot_engine,
     storage_settings,
     sync_driver_url,
     url_from_env,
@@ -222,6 +223,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         # A single-statement read is a transaction by itself: no BEGIN / COMMIT.
         self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._snapshot_engine = snapshot_engine(self.engine)
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._direct = self.features.direct_statements_async and direct.allowed(
             self._statement_engine.sync_engine
@@ -385,7 +387,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if written:
                 self._checkpoint_now_and_then()
                 return answer  # type: ignore[return-value]
-        engine = self._write_engine if write else self._statement_engine if single else self.engine
+        engine = (
+            self._write_engine
+            if write
+            else self._statement_engine
+            if single
+            else self._snapshot_engine
+        )
         run: Callable[..., Awaitable[T]] = _transaction
         if self._worker is not None and direct.unobserved(engine.sync_engine):
             run = self._worker.runner(write=write, single=single)

@@ -119,6 +119,14 @@ class Features:
     in one greenlet: PostgreSQL. Not SQLite, whose async writers wait for the
     write lock in short slices of BEGIN (each a point where a cancellation
     lands), which a statement run alone would not take."""
+    snapshot_isolation: str | None = None
+    """The isolation level of the storage's own reads of several statements
+    (a page and its separate total, a page with included windows, a
+    recall): all of them see one snapshot, so a total never disagrees with
+    its page under concurrent writes. PostgreSQL and MySQL/MariaDB:
+    REPEATABLE READ (a read-only transaction there takes no locks and
+    never fails to serialize). SQLite: None, its read transaction sees one
+    snapshot already (WAL, from its first read)."""
     writable_ctes: bool = False
     """Data-modifying statements in WITH (`WITH t AS (UPDATE ... RETURNING
     ...) INSERT ...`), so a write of several steps can be one statement:
@@ -155,6 +163,7 @@ def _features(name: str) -> Features:
             key_share_locks=True,
             direct_statements=True,
             direct_statements_async=True,
+            snapshot_isolation="REPEATABLE READ",
             writable_ctes=True,
             vector_extension=True,
         )
@@ -176,6 +185,7 @@ def _features(name: str) -> Features:
             row_locks=True,
             session_locks=NAMED_LOCKS,
             max_bind_params=30_000,
+            snapshot_isolation="REPEATABLE READ",
             update_returning=False,
             row_value_ranges=False,
         )

@@ -28,6 +28,7 @@ from .dialects import (
     configure_postgres,
     configure_postgres_binary_results,
     configure_sqlite,
+    features,
     hooked,
 )
 from .errors import MissingDependencyError, OperationalError, ValidationError
@@ -486,6 +487,16 @@ def with_caller_schema(engine: E, schema: str | None) -> E:
 STORAGE_ISOLATION = "READ COMMITTED"
 """The isolation level of the storage's own transactions on PostgreSQL and
 MySQL/MariaDB (PostgreSQL's default; what the library's MySQL engines set)."""
+
+
+def snapshot_engine(engine: E) -> E:
+    """`engine` for the storage's own reads of several statements: at
+    `Features.snapshot_isolation` where the backend has one (SQLAlchemy's
+    `isolation_level` execution option: set on a connection while it is
+    lent, reset when it is returned), else `engine` itself."""
+    dialect = engine.dialect if isinstance(engine, Engine) else engine.sync_engine.dialect
+    level = features(dialect).snapshot_isolation
+    return engine if level is None else engine.execution_options(isolation_level=level)
 
 
 def with_storage_isolation(engine: E) -> E:

@@ -58,6 +58,7 @@ from .engines import (
     forget_connections_after_fork,
     prepare_engine,
     schema_on,
+    snapshot_engine,
     storage_settings,
     url_from_env,
     with_caller_schema,
@@ -195,6 +196,7 @@ class MastraStorage(ABC):
         # A single-statement read is a transaction by itself: no BEGIN / COMMIT.
         self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._snapshot_engine = snapshot_engine(self.engine)
         self._direct = direct.allowed(self._statement_engine)
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
@@ -326,7 +328,7 @@ class MastraStorage(ABC):
             if self._direct and direct.unobserved(engine):
                 run = direct_transaction
         else:
-            engine = self.engine
+            engine = self._snapshot_engine
         with translate_errors():
             for attempt in range(DEADLOCK_RETRIES + 1):
                 try:

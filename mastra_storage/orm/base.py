@@ -4,7 +4,7 @@ type map that gives every annotated column the right Mastra type."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.compiler import compiles
@@ -47,7 +47,7 @@ class Base(DeclarativeBase):
     # server defaults: those include the PostgreSQL-only `"<col>Z"` twins,
     # which a RETURNING elsewhere names in vain (MySQL: unknown column;
     # SQLite: the name comes back as a string). They load on access instead.
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
+    __mapper_args__ = {"eager_defaults": False}
     type_annotation_map = {
         Id: IdText(),
         str: SafeText(),

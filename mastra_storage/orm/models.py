@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -108,7 +108,7 @@ class WorkflowSnapshotRow(Base):
         Index("mastra_workflow_snapshot_run_id_idx", "run_id"),
         Index("mastra_workflow_snapshot_resourceid_createdat_idx", "resourceId", "createdAt"),
     )
-    __mapper_args__: ClassVar[dict[str, Any]] = {
+    __mapper_args__ = {
         **Base.__mapper_args__,
         "primary_key": ["workflow_name", "run_id"],
     }
