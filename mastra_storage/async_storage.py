@@ -78,6 +78,10 @@ _INLINE_WAL = "mastra_storage_inline_wal"
 (asked at its first inline write, which then turned its auto-checkpoint off)."""
 
 
+CONNECTION_SOURCES = frozenset({"creator", "async_creator"})
+"""Engine options that give connections of the caller's making, which the
+sync engine of `SQLiteWorker` could not make: with one, no worker."""
+
 INLINE_SLICE_S = 0.002
 """Seconds of point reads on the event loop's thread (async SQLite) in one
 turn of the loop, after which the next read lets the loop run the other
@@ -233,7 +237,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         # the other calls run whole in a worker thread: one trip each.
         self._worker = (
             SQLiteWorker(sync_url(self.engine.url), self.settings, options)
-            if self._inline is not None
+            if self._inline is not None and not CONNECTION_SOURCES.intersection(options)
             else None
         )
         self._writes_in_flight = 0  # through aiosqlite: they hold SQLite's write lock

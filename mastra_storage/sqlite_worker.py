@@ -219,8 +219,11 @@ class SQLiteWorker:
         engine and let the threads go; a call after this raises
         `StorageClosedError`."""
         self._closed = True
-        while self._running:
-            await asyncio.wait(list(self._running))
+        loop = asyncio.get_running_loop()
+        # Those of this loop: another loop's (closed, say) may never finish.
+        while mine := [f for f in self._running if f.get_loop() is loop and not f.done()]:
+            await asyncio.wait(mine)
+        self._running.clear()
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)

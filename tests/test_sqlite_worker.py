@@ -300,3 +300,51 @@ def test_the_worker_is_used_only_where_it_can_be(tmp_path: Path) -> None:
         await engine.dispose()
 
     asyncio.run(main())
+
+
+def test_close_on_another_loop_returns_after_calls_cancelled_on_the_first(
+    tmp_path: Path,
+) -> None:
+    """Calls cancelled on one event loop (closed since), the storage closed
+    from another: `close()` returns; it does not wait for the first loop's
+    calls, which can no longer report back to it."""
+    path = tmp_path / "db.sqlite"
+    storage = AsyncDefaultStorage(url=f"file:{path}")
+
+    async def first() -> None:
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        with write_locked(path), pytest.raises(TimeoutError):
+            await asyncio.wait_for(storage.save_messages(messages=batch(3)), 0.05)
+
+    asyncio.run(first())
+
+    async def second() -> None:
+        await asyncio.wait_for(storage.close(), 5)
+
+    asyncio.run(second())
+    assert stored_ids(path) == []
+
+
+def test_a_caller_made_connection_source_keeps_the_aiosqlite_way(tmp_path: Path) -> None:
+    """`async_creator=` (connections of the caller's making, which a sync
+    engine could not make): no worker; the calls work through aiosqlite."""
+    path = tmp_path / "db.sqlite"
+    made: list[Any] = []
+
+    async def connect() -> Any:
+        connection = await aiosqlite.connect(path)
+        made.append(connection)
+        return connection
+
+    async def main() -> None:
+        async with AsyncDefaultStorage(url=f"file:{path}", async_creator=connect) as storage:
+            assert storage._worker is None
+            await storage.init()
+            await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+            await storage.save_messages(messages=batch(2))
+            assert (await storage.list_messages(thread_id="t1")).total == 2
+
+    asyncio.run(main())
+    assert made
+    assert stored_ids(path) == ["m0000", "m0001"]
