@@ -193,6 +193,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     ) -> None:
         self.name = name
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
         schema = getattr(self, "schema", None) or engine_options.get("schema")
         self._schema: str | None = schema
         url, self.settings = storage_settings(
@@ -233,6 +234,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        self._own_pool_hooks = _pool_hooks(self.engine)
         # Where the inline engine is (a SQLite file, the storage's own engine),
         # the other calls run whole in a worker thread: one trip each.
         self._worker = (
@@ -296,16 +298,27 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         """Release the run locks this storage holds, then dispose the engines
         it created (a caller's `engine` / `lock_engine` is left alone). Also
         on leaving `async with storage:`. Our extension (Mastra's storages
-        have no `close`), as `MastraStorage.close`. Idempotent; any later call
-        raises `StorageClosedError`."""
+        have no `close`), as `MastraStorage.close`. Idempotent (a second
+        `close()` while one is under way returns when that one is done); any
+        later call raises `StorageClosedError`."""
+        loop = asyncio.get_running_loop()
         if self._closed:
+            closing = self._closing
+            if closing is not None and not closing.done() and closing.get_loop() is loop:
+                await asyncio.shield(closing)  # a close under way: returns when it is done
             return
         self._closed = True
+        self._closing = loop.create_future()
+        try:
+            await self._release_everything(loop)
+        finally:
+            self._closing.set_result(None)
+
+    async def _release_everything(self, loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
         running = self._checkpoint
-        loop = asyncio.get_running_loop()
         if running is not None and not running.done() and running.get_loop() is loop:
             await asyncio.wait([running])  # its connection back to the pool first
         if self._inline is not None:
@@ -361,8 +374,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if not self._initialized:
             await self.init()
         single = operations.is_single_statement(operation, kwargs, self.features)
+        # A caller's pool hook on `storage.engine` (a `connect` listener, say)
+        # applies to aiosqlite's connections only: then every call goes there.
+        own_connections = self._inline is not None and self._pool_unhooked()
         if (
-            self._inline is not None
+            own_connections
             and operations.is_point_read(operation)
             and direct.unobserved(self._statement_engine.sync_engine)
         ):
@@ -372,7 +388,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 return answer  # type: ignore[return-value]
         elif (
             write
-            and self._inline is not None
+            and own_connections
             and operations.is_point_write(operation)
             and single
             and not self._writes_in_flight  # it would wait 1 ms for their lock
@@ -399,7 +415,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             else self._snapshot_engine
         )
         run: Callable[..., Awaitable[T]] = _transaction
-        if self._worker is not None and direct.unobserved(engine.sync_engine):
+        if self._worker is not None and own_connections and direct.unobserved(engine.sync_engine):
             run = self._worker.runner(write=write, single=single)
         elif single and self._direct and direct.unobserved(engine.sync_engine):
             run = _direct_write if write else _direct_transaction
@@ -419,6 +435,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 raise AssertionError("unreachable: the last attempt returns or raises")
         finally:
             self._writes_in_flight -= int(write)
+
+    def _pool_unhooked(self) -> bool:
+        """Whether `storage.engine`'s pool has only the listeners it was made
+        with (no caller's `connect`, `checkout`, ... hook)."""
+        return _pool_hooks(self.engine) == self._own_pool_hooks
 
     async def _share_the_loop(self) -> None:
         """Before a point read on the loop's thread: once such reads have run
@@ -762,6 +783,16 @@ async def _direct_write(
 ) -> T:
     """`storage.direct_write` on the async engine's sync face, in one greenlet."""
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
+
+
+_POOL_EVENTS = ("connect", "first_connect", "checkout", "checkin", "reset", "close")
+
+
+def _pool_hooks(engine: AsyncEngine) -> tuple[tuple[Any, ...], ...]:
+    """The listeners of `engine`'s pool events (the pool's, after a
+    `dispose` too: it keeps them)."""
+    dispatch = engine.sync_engine.pool.dispatch
+    return tuple(tuple(getattr(dispatch, name)) for name in _POOL_EVENTS)
 
 
 def _inline_wal_ready(fairy: Any, values: Any) -> bool:

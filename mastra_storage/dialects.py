@@ -64,6 +64,11 @@ NO_BEGIN = "NONE"
 """`BEGIN_OPTION` value: send no BEGIN (SQLite); only for one statement."""
 
 LOCK_TIMEOUT_OPTION = "mastra_storage_lock_timeout_ms"
+LOCK_WAIT_OPTION = "mastra_storage_lock_wait"
+"""Execution option: a callable asked between the slices of a wait for
+SQLite's write lock whether to go on waiting (False: the "database is
+locked" error is raised at once); the async worker's calls stop so when
+cancelled (`sqlite_worker`)."""
 STATEMENT_TIMEOUT_OPTION = "mastra_storage_statement_timeout_ms"
 """Engine execution option: how long a SQLite writer waits for the write lock."""
 
@@ -1399,6 +1404,9 @@ def begin_sqlite(cursor: Any, conn: Connection, options: Mapping[str, Any]) -> N
             # the event loop can deliver a cancellation.
             bound = options.get(LOCK_TIMEOUT_OPTION, 10_000) / 1000
             if "locked" not in str(error) or time.monotonic() - started >= bound:
+                raise
+            keep_waiting = options.get(LOCK_WAIT_OPTION)
+            if keep_waiting is not None and not keep_waiting():
                 raise
 
 

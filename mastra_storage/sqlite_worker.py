@@ -10,33 +10,37 @@ to one core), more than the save's own work per trip. Here the sync facade's own
 (or direct statement) runs on a sync engine of the same file in a worker
 thread: one trip a call, whatever its statements.
 
-What it keeps of the aiosqlite way: every wait bounded (the write lock is
-waited for in slices of `ASYNC_SQLITE_BUSY_SLICE_S`, each a point where a
-cancellation returns at once, up to the storage's `lock_timeout_ms`; a
-pooled connection up to `pool_timeout_s`); a cancelled call writes
-nothing unless its commit had begun (a call cancelled before its thread
-ran it is never run; one cancelled while it runs is rolled back before its
-commit); the same errors, translated by the caller.
+What it keeps of the aiosqlite way: every wait bounded (a thread, as a
+pooled connection, up to `pool_timeout_s`; then the write lock, waited for
+in the thread in slices of at most `ASYNC_SQLITE_BUSY_SLICE_S`, up to the
+storage's `lock_timeout_ms`); a cancelled call returns at once and writes
+nothing unless its commit had begun (not yet started: never run; waiting
+for the lock: stops at the end of the slice; running: its SQLite statement
+is interrupted and its transaction rolled back); the same errors,
+translated by the caller; the caller's context variables. Reads and
+writes have threads of their own, so reads never wait behind writers
+waiting for the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from . import direct
-from .dialects import BEGIN_OPTION, NO_BEGIN, features
+from .dialects import BEGIN_OPTION, LOCK_WAIT_OPTION, NO_BEGIN, features
 from .engines import (
     ASYNC_SQLITE_BUSY_SLICE_S,
     ConnectionSettings,
@@ -48,8 +52,9 @@ from .errors import StorageClosedError
 T = TypeVar("T")
 
 WORKER_THREADS = 8
-"""Threads of a storage's worker pool: calls beyond them wait in its queue
-(each call is bounded by its lock and pool waits)."""
+"""Threads for reads, and as many for writes, per storage (made as calls
+need them). A call waits for one at most `pool_timeout_s`, as for a pooled
+connection."""
 
 
 class Abandoned(Exception):
@@ -58,28 +63,31 @@ class Abandoned(Exception):
 
 
 class _Call:
-    """One operation run in a worker thread; `cancel()` (from the loop's
-    thread) makes it roll back instead of committing, and interrupts the
-    SQLite statement it is running (`sqlite3.Connection.interrupt`)."""
+    """One operation run in a worker thread. `cancel()` (from the loop's
+    thread) makes it stop waiting for the lock and roll back instead of
+    committing, and interrupts the SQLite statement it is running
+    (`sqlite3.Connection.interrupt`)."""
 
-    __slots__ = ("_cancelled", "_driver", "_guard", "_operation")
+    __slots__ = ("_cancelled", "_driver", "_guard", "_operation", "deadline")
 
     def __init__(self, operation: Callable[..., Any]) -> None:
         self._operation = operation
         self._guard = threading.Lock()
         self._driver: Any = None
         self._cancelled = False
+        self.deadline = 0.0
 
     def __call__(self, conn: Any, **kwargs: Any) -> Any:
-        _current.call = self
         try:
             if type(conn) is Connection:  # checked out already (`transaction`)
                 self.checked_out(conn.connection.driver_connection)
             if self._cancelled:
                 raise Abandoned()
             result = self._operation(conn, **kwargs)
+        except StopIteration as error:
+            # A future cannot carry it (asyncio refuses it): as in a generator.
+            raise RuntimeError(f"the operation raised StopIteration: {error!r}") from error
         finally:
-            _current.call = None
             with self._guard:
                 self._driver = None
         if self._cancelled:
@@ -93,6 +101,10 @@ class _Call:
             self._driver = driver
             if self._cancelled:
                 driver.interrupt()
+
+    def keep_waiting(self) -> bool:
+        """Between two slices of a wait for the write lock: go on?"""
+        return not self._cancelled and time.monotonic() < self.deadline
 
     def cancel(self) -> None:
         with self._guard:
@@ -114,6 +126,11 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         call.checked_out(dbapi_connection)
 
 
+def _keep_waiting() -> bool:
+    call = _current.call
+    return call is None or call.keep_waiting()
+
+
 def _locked(error: DBAPIError) -> bool:
     return "locked" in str(error.orig)
 
@@ -121,35 +138,46 @@ def _locked(error: DBAPIError) -> bool:
 class SQLiteWorker:
     """The async facade's calls on a SQLite file whose engine the storage
     made: each one in a worker thread, on a sync engine of the same file
-    (pool and settings as the async one's; the write lock waited for in
-    slices). Made and closed by `AsyncMastraStorage`."""
+    (pool options as the async one's; the write lock waited for in slices,
+    each a point where a cancellation stops the wait). Made and closed by
+    `AsyncMastraStorage`."""
 
     def __init__(self, url: URL, settings: ConnectionSettings, options: dict[str, Any]) -> None:
-        slice_ms = int(ASYNC_SQLITE_BUSY_SLICE_S * 1000)
-        self._bound_s = settings.lock_timeout_ms / 1000
+        self._lock_timeout_s = settings.lock_timeout_ms / 1000
+        self._pool_timeout_s = settings.pool_timeout_s
+        arguments = dict(options)
+        connect_args = dict(arguments.pop("connect_args", None) or {})
+        # The busy wait of one slice; `dialects.begin_sqlite` waits slice after
+        # slice up to lock_timeout_ms, asking `_keep_waiting` in between.
+        connect_args.setdefault("timeout", min(self._lock_timeout_s, ASYNC_SQLITE_BUSY_SLICE_S))
         self.engine = forget_connections_after_fork(
-            create_engine_for_url(
-                url, settings=replace(settings, lock_timeout_ms=slice_ms), **options
-            )
+            create_engine_for_url(url, settings=settings, connect_args=connect_args, **arguments)
         )
         event.listen(self.engine.pool, "checkout", _on_checkout)
-        self._statement_engine = self.engine.execution_options(**{BEGIN_OPTION: NO_BEGIN})
-        self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        waiting = self.engine.execution_options(**{LOCK_WAIT_OPTION: _keep_waiting})
+        self._statement_engine = waiting.execution_options(**{BEGIN_OPTION: NO_BEGIN})
+        self._write_engine = waiting.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        self._read_engine = waiting
         self._direct = features(self.engine).direct_statements and direct.allowed(self.engine)
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: dict[bool, ThreadPoolExecutor] = {}
         self._pid = os.getpid()
         self._running: set[asyncio.Future[Any]] = set()
         self._closed = False
 
-    def _pool(self) -> ThreadPoolExecutor:
-        """The threads, made at the first call (again in a forked child,
-        which has none of its parent's)."""
-        if self._executor is None or self._pid != os.getpid():
+    def _pool(self, write: bool) -> ThreadPoolExecutor:
+        """The read or write threads, made at the first call (again in a
+        forked child, which has none of its parent's)."""
+        if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._executor = ThreadPoolExecutor(
-                WORKER_THREADS, thread_name_prefix="mastra-storage-sqlite"
+            self._threads = {}
+            self._running = set()  # the parent's: they never finish here
+        executor = self._threads.get(write)
+        if executor is None:
+            executor = self._threads[write] = ThreadPoolExecutor(
+                WORKER_THREADS,
+                thread_name_prefix=f"mastra-storage-sqlite-{'write' if write else 'read'}",
             )
-        return self._executor
+        return executor
 
     def runner(self, *, write: bool, single: bool) -> Callable[..., Awaitable[Any]]:
         """`run` as the async facade's other ways of running a call are
@@ -171,9 +199,10 @@ class SQLiteWorker:
     ) -> T:
         """`operation(conn, **kwargs)` as the sync facade runs it (a
         transaction of its own, or its direct statement), in a worker
-        thread. Raises what that raises (`DBAPIError` untranslated); a write
-        lock still taken after the storage's `lock_timeout_ms` raises
-        SQLite's "database is locked"."""
+        thread, in the caller's context. Raises what that raises
+        (`DBAPIError` untranslated: SQLite's "database is locked" after
+        `lock_timeout_ms`; SQLAlchemy's pool `TimeoutError` when no thread
+        took the call within `pool_timeout_s`)."""
         from .storage import direct_transaction, direct_write, transaction
 
         run: Callable[..., T] = transaction
@@ -187,27 +216,51 @@ class SQLiteWorker:
             if self._direct:
                 run = direct_transaction
         else:
-            engine = self.engine
-        loop = asyncio.get_running_loop()
+            engine = self._read_engine
+        if self._closed:
+            raise StorageClosedError("the storage is closed")
+        call = _Call(operation)
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool(write), context.run, self._job, run, engine, call, kwargs, time.monotonic()
+        )
+        self._running.add(future)
+        future.add_done_callback(self._finished)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+
+    def _job(
+        self,
+        run: Callable[..., T],
+        engine: Engine,
+        call: _Call,
+        kwargs: dict[str, Any],
+        submitted: float,
+    ) -> T:
+        """In a worker thread: `run(engine, call, kwargs)`, again while a
+        direct write finds the lock taken, until the lock bound."""
         started = time.monotonic()
-        while True:
-            if self._closed:
-                raise StorageClosedError("the storage was closed while this call waited")
-            call = _Call(operation)
-            future = loop.run_in_executor(self._pool(), run, engine, call, kwargs)
-            self._running.add(future)
-            future.add_done_callback(self._finished)
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                call.cancel()
-                raise
-            except DBAPIError as error:
-                # The write lock was taken for a whole slice: nothing was
-                # written (SQLite refuses at BEGIN IMMEDIATE); once more,
-                # until the storage's bound.
-                if not _locked(error) or time.monotonic() - started >= self._bound_s:
-                    raise
+        if started - submitted > self._pool_timeout_s:
+            raise PoolTimeoutError(
+                f"no worker thread of the storage was free within {self._pool_timeout_s} s "
+                f"({WORKER_THREADS} for reads, {WORKER_THREADS} for writes)"
+            )
+        call.deadline = started + self._lock_timeout_s
+        _current.call = call
+        try:
+            while True:
+                try:
+                    return run(engine, call, kwargs)
+                except DBAPIError as error:
+                    # A statement alone (a direct write) waited one slice for
+                    # the lock and wrote nothing: once more, within the bound.
+                    if not _locked(error) or not call.keep_waiting():
+                        raise
+        finally:
+            _current.call = None
 
     def _finished(self, future: asyncio.Future[Any]) -> None:
         self._running.discard(future)
@@ -220,11 +273,12 @@ class SQLiteWorker:
         `StorageClosedError`."""
         self._closed = True
         loop = asyncio.get_running_loop()
-        # Those of this loop: another loop's (closed, say) may never finish.
-        while mine := [f for f in self._running if f.get_loop() is loop and not f.done()]:
-            await asyncio.wait(mine)
+        if self._pid == os.getpid():
+            # Those of this loop: another loop's (closed, say) may never finish.
+            while mine := [f for f in self._running if f.get_loop() is loop and not f.done()]:
+                await asyncio.wait(mine)
         self._running.clear()
-        executor, self._executor = self._executor, None
-        if executor is not None:
+        threads, self._threads = self._threads, {}
+        for executor in threads.values():
             executor.shutdown(wait=False)
         self.engine.dispose()

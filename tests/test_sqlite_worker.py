@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sqlite3
 import threading
 import time
@@ -348,3 +349,180 @@ def test_a_caller_made_connection_source_keeps_the_aiosqlite_way(tmp_path: Path)
     asyncio.run(main())
     assert made
     assert stored_ids(path) == ["m0000", "m0001"]
+
+
+def test_a_stop_iteration_in_a_callers_callback_is_a_runtime_error(tmp_path: Path) -> None:
+    """`update_thread_metadata`'s `update` raising StopIteration (a `next()`
+    on an empty iterator): RuntimeError, as aiosqlite's way gives (a future
+    cannot carry StopIteration: the call never returned), nothing written."""
+    path = tmp_path / "db.sqlite"
+
+    def update(metadata: dict[str, Any]) -> dict[str, Any]:
+        return {**metadata, "first": next(iter(metadata.get("tags", [])))}
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(storage.update_thread_metadata(id="t1", update=update), 10)
+        thread = await storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.metadata in (None, {})
+
+    run(path, check)
+
+
+def test_the_callers_context_variables_reach_the_call(tmp_path: Path) -> None:
+    """A callback run by the call (`update_thread_metadata`'s `update`) sees
+    the caller's context variables, as on the loop's thread."""
+    path = tmp_path / "db.sqlite"
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        request_id.set("req-42")
+        thread = await storage.update_thread_metadata(
+            id="t1", update=lambda metadata: {**metadata, "request": request_id.get()}
+        )
+        assert thread.metadata == {"request": "req-42"}
+
+    run(path, check)
+
+
+def test_a_callers_pool_hook_on_the_engine_applies_to_every_call(tmp_path: Path) -> None:
+    """A `connect` listener added to `storage.engine` (registering a SQL
+    function a trigger calls): from then on every call, saves and point
+    reads too, runs on connections it made (aiosqlite's)."""
+    path = tmp_path / "db.sqlite"
+    audited: list[str] = []
+
+    def hook(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.create_function("audit", 1, audited.append)
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        event.listen(storage.engine.sync_engine, "connect", hook)
+        await storage.engine.dispose()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(
+                "CREATE TRIGGER audited AFTER INSERT ON mastra_messages "
+                "BEGIN SELECT audit(NEW.id); END"
+            )
+        await storage.save_messages(messages=batch(2))
+        await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={})
+        assert await storage.get_thread_by_id(thread_id="t1") is not None
+        assert audited == ["m0000", "m0001"]
+
+    run(path, check)
+
+
+def test_a_second_close_returns_when_the_first_is_done(tmp_path: Path) -> None:
+    """`gather(close(), close())` while saves run: neither returns before
+    the saves are over and the connections are back."""
+    path = tmp_path / "db.sqlite"
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}")
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        saves = [
+            asyncio.create_task(storage.save_messages(messages=batch(300, first=300 * k)))
+            for k in range(4)
+        ]
+        await asyncio.sleep(0)
+        order: list[str] = []
+
+        async def close(name: str) -> None:
+            await storage.close()
+            order.append(name)
+            assert all(save.done() for save in saves), f"close {name} returned first"
+
+        await asyncio.gather(close("a"), close("b"))
+        await asyncio.gather(*saves, return_exceptions=True)
+        assert sorted(order) == ["a", "b"]
+
+    asyncio.run(main())
+
+
+def test_many_calls_waiting_for_the_lock_stay_within_the_bounds_and_reads_go_on(
+    tmp_path: Path,
+) -> None:
+    """300 saves gathered while another connection holds the write lock
+    (lock_timeout_ms=300, pool_timeout_s=1): each raises StorageTimeoutError
+    within about pool_timeout_s + lock_timeout_ms (a thread waited for as a
+    pooled connection, then the lock); a page read meanwhile needs no lock
+    and does not wait behind them."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        loop = asyncio.get_running_loop()
+        with write_locked(path):
+            started = loop.time()
+            saves = [
+                asyncio.ensure_future(storage.save_messages(messages=batch(1, first=k)))
+                for k in range(300)
+            ]
+            await asyncio.sleep(0.05)
+            read_started = loop.time()
+            page = await storage.list_messages(thread_id="t1")
+            read_took = loop.time() - read_started
+            outcomes = await asyncio.gather(*saves, return_exceptions=True)
+            took = loop.time() - started
+        assert page.total == 0
+        assert read_took < 1.0
+        assert all(isinstance(o, StorageTimeoutError) for o in outcomes), outcomes[:3]
+        assert took < 1.0 + 0.3 + 1.5, took
+        assert stored_ids(path) == []
+
+    run(path, check, lock_timeout_ms=300, pool_timeout_s=1.0)
+
+
+def test_a_lock_bound_below_a_slice_is_kept(tmp_path: Path) -> None:
+    """lock_timeout_ms=20: ten saves finding the lock taken raise
+    StorageTimeoutError after about 20 ms each, not a 100 ms slice each."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        started = time.monotonic()
+        with write_locked(path):
+            for k in range(10):
+                with pytest.raises(StorageTimeoutError):
+                    await storage.save_messages(messages=batch(1, first=k))
+        assert time.monotonic() - started < 0.8
+
+    run(path, check, lock_timeout_ms=20)
+
+
+def test_a_child_forked_while_a_call_runs_closes(tmp_path: Path) -> None:
+    """`os.fork()` while the parent's loop (in another thread) has a call
+    under way: in the child, `close()` returns (it does not wait for the
+    parent's calls, which never finish there) and new calls work."""
+    import os
+
+    path = tmp_path / "db.sqlite"
+    storage = AsyncDefaultStorage(url=f"file:{path}")
+    asyncio.run(storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"}))
+    stop = threading.Event()
+
+    def reads() -> None:
+        async def loop() -> None:
+            while not stop.is_set():
+                await storage.list_messages(thread_id="t1", per_page=10)
+
+        asyncio.run(loop())
+
+    reader = threading.Thread(target=reads)
+    reader.start()
+    time.sleep(0.2)
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+
+            async def child() -> None:
+                await asyncio.wait_for(storage.close(), 5)
+
+            asyncio.run(child())
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    stop.set()
+    reader.join(10)
+    asyncio.run(storage.close())
+    assert os.waitstatus_to_exitcode(status) == 0
