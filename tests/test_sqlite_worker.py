@@ -204,6 +204,22 @@ def test_a_save_cancelled_mid_statement_is_interrupted_and_writes_nothing(
     assert stored_ids(path) == [f"m{i:04d}" for i in range(5)]
 
 
+async def saving(
+    path: Path, *, count: int, size: int
+) -> tuple[AsyncDefaultStorage, list[asyncio.Task[Any]]]:
+    """An async storage of `path` (thread t1 saved) with `count` saves of
+    `size` messages each started, under way in its worker threads."""
+    storage = AsyncDefaultStorage(url=f"file:{path}")
+    await storage.init()
+    await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+    saves = [
+        asyncio.create_task(storage.save_messages(messages=batch(size, first=size * k)))
+        for k in range(count)
+    ]
+    await asyncio.sleep(0)
+    return storage, saves
+
+
 def test_close_waits_for_the_calls_under_way(tmp_path: Path) -> None:
     """`close()` while saves run in worker threads: each save returns its
     messages or raises `StorageClosedError` (never half-written), and after
@@ -212,14 +228,7 @@ def test_close_waits_for_the_calls_under_way(tmp_path: Path) -> None:
     outcomes: list[Any] = []
 
     async def main() -> None:
-        storage = AsyncDefaultStorage(url=f"file:{path}")
-        await storage.init()
-        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
-        saves = [
-            asyncio.create_task(storage.save_messages(messages=batch(200, first=200 * k)))
-            for k in range(6)
-        ]
-        await asyncio.sleep(0)
+        storage, saves = await saving(path, count=6, size=200)
         await storage.close()
         assert storage._worker is not None and not storage._worker._running
         outcomes.extend(await asyncio.gather(*saves, return_exceptions=True))
@@ -417,14 +426,7 @@ def test_a_second_close_returns_when_the_first_is_done(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
 
     async def main() -> None:
-        storage = AsyncDefaultStorage(url=f"file:{path}")
-        await storage.init()
-        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
-        saves = [
-            asyncio.create_task(storage.save_messages(messages=batch(300, first=300 * k)))
-            for k in range(4)
-        ]
-        await asyncio.sleep(0)
+        storage, saves = await saving(path, count=4, size=300)
         order: list[str] = []
 
         async def close(name: str) -> None:
