@@ -97,6 +97,14 @@ class Features:
     `NAMED_LOCKS`, or None (SQLite: none)."""
     max_bind_params: int
     """How many bound parameters one statement may carry."""
+    max_ids: int = 10_000
+    """How many ids one statement may list in an `IN (...)` (a bound
+    parameter each) beside a few other parameters: longer lists go in pieces
+    (`id_chunks`), in the caller's transaction. PostgreSQL: half its 65,535
+    bound parameters; SQLite: just under `SQLITE_MAX_VARIABLES`; MySQL and
+    MariaDB: 10,000 ids of up to 255 characters (4 bytes each) stay within
+    MariaDB's default 16 MiB `max_allowed_packet`, which the statement, its
+    values inlined by the driver, must fit."""
     update_returning: bool = True
     """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
     key_share_locks: bool = False
@@ -151,6 +159,23 @@ class Features:
         return hash(self.name)
 
 
+SQLITE_MAX_VARIABLES = 32_766
+"""SQLite's default limit of bound parameters per statement since 3.32 (a
+build may raise it; `Features.max_bind_params` stays lower for other reasons)."""
+
+T = TypeVar("T")
+
+
+def id_chunks(feats: Features, ids: Sequence[T]) -> Sequence[Sequence[T]]:
+    """`ids` in pieces of at most `feats.max_ids`, each for one statement of
+    the caller's transaction: `(ids,)` itself when it fits (no copy, one
+    statement, as without the limit)."""
+    size = feats.max_ids
+    if len(ids) <= size:
+        return (ids,)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
 @lru_cache(maxsize=8)
 def _features(name: str) -> Features:
     if name == "postgresql":
@@ -160,6 +185,7 @@ def _features(name: str) -> Features:
             row_locks=True,
             session_locks=PG_ADVISORY_LOCKS,
             max_bind_params=32_000,
+            max_ids=32_000,
             key_share_locks=True,
             direct_statements=True,
             direct_statements_async=True,
@@ -174,6 +200,7 @@ def _features(name: str) -> Features:
             row_locks=False,
             session_locks=None,
             max_bind_params=900,
+            max_ids=SQLITE_MAX_VARIABLES - 766,
             direct_statements=True,
             direct_in_transaction=True,
             multi_row_values=True,

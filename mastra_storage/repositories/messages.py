@@ -719,25 +719,30 @@ class MessageRepository:
             for m in self.get_many(ids)
             if resource_id is None or m.resource_id == resource_id
         }
-        shape: list[tuple[bool, bool]] = []
-        params: dict[str, Any] = {} if resource_id is None else {"resource_id": resource_id}
-        for message_id, before, after in windows:
-            target = targets.get(message_id)
-            if target is None or (before <= 0 and after <= 0):
-                continue
-            i = len(shape)
-            shape.append((before > 0, after > 0))
-            params.update(
-                {
-                    f"thread_{i}": target.thread_id,
-                    f"at_{i}": target.created_at,
-                    f"id_{i}": target.id,
-                    f"before_{i}": before,
-                    f"after_{i}": after,
-                }
-            )
+        wanted = [
+            (target, before, after)
+            for message_id, before, after in windows
+            if (target := targets.get(message_id)) is not None and (before > 0 or after > 0)
+        ]
         found = list(targets.values())
-        if shape:
+        # A statement per `WINDOWS_PER_STATEMENT` windows: within every
+        # backend's bound parameters and SQLite's 500 terms of a UNION.
+        for start in range(0, len(wanted), WINDOWS_PER_STATEMENT):
+            shape: list[tuple[bool, bool]] = []
+            params: dict[str, Any] = {} if resource_id is None else {"resource_id": resource_id}
+            for i, (target, before, after) in enumerate(
+                wanted[start : start + WINDOWS_PER_STATEMENT]
+            ):
+                shape.append((before > 0, after > 0))
+                params.update(
+                    {
+                        f"thread_{i}": target.thread_id,
+                        f"at_{i}": target.created_at,
+                        f"id_{i}": target.id,
+                        f"before_{i}": before,
+                        f"after_{i}": after,
+                    }
+                )
             stmt = _windows_statement(self.features, tuple(shape), resource_id is not None)
             found.extend(to_message(row) for row in self.session.execute(stmt, params).all())
         return found
@@ -781,6 +786,11 @@ class MessageRepository:
 
     def delete_in_thread(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(MessageRow.thread_id == thread_id))
+
+
+WINDOWS_PER_STATEMENT = 100
+"""`include` windows read by one UNION ALL statement (`context_windows`): two
+parts and five bound parameters each at most."""
 
 
 def order_keys(descending: bool, columns: Any = _C) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ from ..dialects import (
     Executor,
     Features,
     features,
+    id_chunks,
     insert_if_absent,
     json_contains,
     lock_rows,
@@ -145,7 +146,8 @@ class ThreadRepository:
         if not ids:
             return {}, {}
         if lock_rows_sends(self.session):  # its IN (...) costs more than the read
-            lock_rows(self.session, TABLE, _C.id.in_(ids))
+            for chunk in id_chunks(self.features, ids):
+                lock_rows(self.session, TABLE, _C.id.in_(chunk))
         lock = (
             ""
             if not self.features.row_locks
@@ -155,21 +157,26 @@ class ThreadRepository:
         )
         one = len(ids) == 1
         stmt = _FOR_MESSAGES[one, lock]
-        params = {"id": ids[0]} if one else {"ids": ids}
         threads: dict[str, StorageThread] = {}
         last: dict[str, datetime] = {}
-        for row in execute(self.session, stmt, params).all():
-            threads[row[0]] = to_thread(row[:-1])
-            if row[-1] is not None:
-                last[row[0]] = row[-1]
+        # In id order, piece after piece: the locks are taken in one order.
+        for chunk in [ids] if one else id_chunks(self.features, ids):
+            params = {"id": chunk[0]} if one else {"ids": chunk}
+            for row in execute(self.session, stmt, params).all():
+                threads[row[0]] = to_thread(row[:-1])
+                if row[-1] is not None:
+                    last[row[0]] = row[-1]
         return threads, last
 
     def get_many(self, thread_ids: Iterable[str]) -> dict[str, StorageThread]:
         ids = sorted(set(thread_ids))
         if not ids:
             return {}
-        rows = self.session.execute(_BY_IDS, {"ids": ids}).all()
-        return {row[0]: to_thread(row) for row in rows}
+        found: dict[str, StorageThread] = {}
+        for chunk in id_chunks(self.features, ids):
+            for row in self.session.execute(_BY_IDS, {"ids": chunk}).all():
+                found[row[0]] = to_thread(row)
+        return found
 
     def _values(self, thread: StorageThread) -> dict[str, Any]:
         return with_twins(
@@ -257,10 +264,14 @@ class ThreadRepository:
         }
         if len(ids) == 1:
             params["b_id"] = ids[0]
-        else:
-            params["b_ids"] = ids
-        result: Any = execute(self.session, _touch_statement(self.features, len(ids) > 1), params)
-        return int(result.rowcount)
+            result: Any = execute(self.session, _touch_statement(self.features, False), params)
+            return int(result.rowcount)
+        stmt = _touch_statement(self.features, True)
+        found = 0
+        for chunk in id_chunks(self.features, ids):  # in id order: the locks too
+            result = execute(self.session, stmt, {**params, "b_ids": chunk})
+            found += int(result.rowcount)
+        return found
 
     def delete(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(ThreadRow.id == thread_id))
