@@ -39,6 +39,9 @@ from ..dialects import (
     array_parameters,
     connection_of,
     features,
+    id_chunks,
+    ids_parameter,
+    in_ids,
     json_contains,
     keyset_past,
     lock_rows,
@@ -295,9 +298,10 @@ def _after_statement(
     )
 
 
-@lru_cache(maxsize=2)
-def _by_ids_statement(for_update: bool) -> AnySelect:
-    stmt = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+@lru_cache(maxsize=8)
+def _by_ids_statement(feats: Features, for_update: bool) -> AnySelect:
+    """The messages `ids` (`in_ids`)."""
+    stmt = select(*COLUMNS).where(in_ids(feats, _C.id, "ids"))
     return stmt.with_for_update() if for_update else stmt
 
 
@@ -529,11 +533,12 @@ class MessageRepository:
         locks them until the transaction ends."""
         ids = sorted(set(message_ids))
         found: list[MastraDBMessage] = []
-        stmt = _by_ids_statement(for_update and self.features.row_locks)
-        for chunk in chunks(ids, self.features.max_bind_params):
+        stmt = _by_ids_statement(self.features, for_update and self.features.row_locks)
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
             if for_update:
                 lock_rows(self.session, TABLE, _C.id.in_(chunk))
-            rows = self.session.execute(stmt, {"ids": list(chunk)}).all()
+            rows = self.session.execute(stmt, {key: chunk}).all()
             found.extend(to_message(row) for row in rows)
         found.sort(key=lambda m: (m.created_at, m.id))
         return found
@@ -779,9 +784,11 @@ class MessageRepository:
         """Delete these messages; returns the ids of the threads they were in."""
         ids = sorted(set(message_ids))
         threads: set[str] = set()
-        for chunk in chunks(ids, self.features.max_bind_params):
-            stmt = delete(TABLE).where(MessageRow.id.in_(chunk)).returning(MessageRow.thread_id)
-            threads.update(self.session.execute(stmt).scalars())
+        where = in_ids(self.features, _C.id, "ids")
+        stmt = delete(TABLE).where(where).returning(_C.thread_id)
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
+            threads.update(self.session.execute(stmt, {key: chunk}).scalars())
         return threads
 
     def delete_in_thread(self, thread_id: str) -> None:
