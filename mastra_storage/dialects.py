@@ -189,7 +189,10 @@ def in_ids(feats: Features, column: Any, name: str) -> ColumnElement[bool]:
     parameter however many ids (an index lookup per id, as `IN`); elsewhere
     an expanding `IN (...)`, a parameter per id."""
     if feats.id_arrays:
-        return column == any_(array_parameter(name, column.type))  # type: ignore[no-any-return]
+        # An array of the column's own type: each id gets its bind processing.
+        array = postgresql.ARRAY(column.type, dimensions=1)
+        ids = _BinaryParameter(f"{ROWS_PARAMETER}_{name}", type_=array)
+        return column == any_(ids)  # type: ignore[no-any-return]
     return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
 
 
