@@ -17,6 +17,7 @@ import pytest
 from conftest import Backend
 from sqlalchemy import Engine, Table, event, func, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.util import await_
 from support import PAST, UTC
 
 from mastra_storage import MastraStorage, NotFoundError, ValidationError
@@ -137,9 +138,7 @@ def _default_sqlite_limit(storage: Any) -> None:
         if inner is None:  # pysqlite: the sqlite3 connection itself
             dbapi_connection.setlimit(limit, SQLITE_DEFAULT_VARIABLES)
         else:  # aiosqlite: on its own thread
-            dbapi_connection.await_(
-                inner._execute(inner._conn.setlimit, limit, SQLITE_DEFAULT_VARIABLES)
-            )
+            await_(inner._execute(inner._conn.setlimit, limit, SQLITE_DEFAULT_VARIABLES))
 
 
 @pytest.fixture
