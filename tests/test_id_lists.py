@@ -126,19 +126,28 @@ class Big:
 def _default_sqlite_limit(storage: Any) -> None:
     """Every SQLite connection of the storage gets SQLite's default limit of
     bound variables, whatever this machine's build allows."""
-    engine = getattr(storage, "storage", storage).engine
-    engine = getattr(engine, "sync_engine", engine)
+    inner_storage = getattr(storage, "storage", storage)
+    engine = getattr(inner_storage.engine, "sync_engine", inner_storage.engine)
     if engine.dialect.name != "sqlite":
         return
     limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+    engines = [engine]
+    worker = getattr(inner_storage, "_worker", None)  # async SQLite's own thread
+    if worker is not None:
+        engines.append(worker.engine)
+    for each in engines:
+        event.listen(each, "connect", _lower(limit))
 
-    @event.listens_for(engine, "connect")
+
+def _lower(limit: int) -> Any:
     def lower(dbapi_connection: Any, _record: Any) -> None:
         inner = getattr(dbapi_connection, "_connection", None)
         if inner is None:  # pysqlite: the sqlite3 connection itself
             dbapi_connection.setlimit(limit, SQLITE_DEFAULT_VARIABLES)
         else:  # aiosqlite: on its own thread
             await_(inner._execute(inner._conn.setlimit, limit, SQLITE_DEFAULT_VARIABLES))
+
+    return lower
 
 
 @pytest.fixture
