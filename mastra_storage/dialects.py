@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     cast,
     event,
@@ -102,6 +103,17 @@ class Features:
     `NAMED_LOCKS`, or None (SQLite: none)."""
     max_bind_params: int
     """How many bound parameters one statement may carry."""
+    max_ids: int = 10_000
+    """How many ids one statement may list in an `IN (...)` (a bound
+    parameter each) beside a few other parameters: longer lists go in pieces
+    (`id_chunks`), in the caller's transaction. PostgreSQL: half its 65,535
+    bound parameters; SQLite: just under `SQLITE_MAX_VARIABLES`; MySQL and
+    MariaDB: 10,000 ids of up to 255 characters (4 bytes each) stay within
+    MariaDB's default 16 MiB `max_allowed_packet`, which the statement, its
+    values inlined by the driver, must fit."""
+    id_arrays: bool = False
+    """A list of ids travels as one array parameter (`in_ids`: `= ANY(:ids)`),
+    whatever its length, in one statement (PostgreSQL)."""
     update_returning: bool = True
     """`UPDATE ... RETURNING` exists (not on MySQL/MariaDB)."""
     key_share_locks: bool = False
@@ -156,6 +168,44 @@ class Features:
         return hash(self.name)
 
 
+SQLITE_MAX_VARIABLES = 32_766
+"""SQLite's default limit of bound parameters per statement since 3.32 (a
+build may raise it; `Features.max_bind_params` stays lower for other reasons)."""
+
+T = TypeVar("T")
+
+
+def id_chunks(feats: Features, ids: Sequence[T], size: int | None = None) -> Sequence[Sequence[T]]:
+    """`ids` in pieces for the bound list of `in_ids`, each for one statement
+    of the caller's transaction: `(ids,)` itself when it fits (no copy, one
+    statement, as without the limit) and always where the list is one array
+    (`Features.id_arrays`); else pieces of at most `size` (default
+    `Features.max_ids`), in order."""
+    if size is None:
+        size = feats.max_ids
+    if feats.id_arrays or len(ids) <= size:
+        return (ids,)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def in_ids(feats: Features, column: Any, name: str) -> ColumnElement[bool]:
+    """`column` among the ids bound as `ids_parameter(feats, name)` (values
+    from `id_chunks`): PostgreSQL, `column = ANY(:ids)`, one binary array
+    parameter however many ids (an index lookup per id, as `IN`); elsewhere
+    an expanding `IN (...)`, a parameter per id."""
+    if feats.id_arrays:
+        # An array of the column's own type: each id gets its bind processing.
+        array = postgresql.ARRAY(column.type, dimensions=1)
+        ids = _BinaryParameter(f"{ROWS_PARAMETER}_{name}", type_=array)
+        return column == any_(ids)  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def ids_parameter(feats: Features, name: str) -> str:
+    """The key under which `in_ids(feats, column, name)` takes its ids."""
+    return f"{ROWS_PARAMETER}_{name}" if feats.id_arrays else name
+
+
 @lru_cache(maxsize=8)
 def _features(name: str) -> Features:
     if name == "postgresql":
@@ -165,6 +215,8 @@ def _features(name: str) -> Features:
             row_locks=True,
             session_locks=PG_ADVISORY_LOCKS,
             max_bind_params=32_000,
+            max_ids=32_000,
+            id_arrays=True,
             key_share_locks=True,
             direct_statements=True,
             direct_statements_async=True,
@@ -179,6 +231,7 @@ def _features(name: str) -> Features:
             row_locks=False,
             session_locks=None,
             max_bind_params=900,
+            max_ids=SQLITE_MAX_VARIABLES - 766,
             direct_statements=True,
             direct_in_transaction=True,
             multi_row_values=True,

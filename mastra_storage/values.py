@@ -32,6 +32,10 @@ MAX_JSON_DEPTH = 100
 """How deep objects and arrays may nest inside one JSON value."""
 MAX_ID_LENGTH = 255
 """Characters in an id (any backend; PostgreSQL's index rows bound it)."""
+MAX_THREAD_IDS = 1000
+"""Distinct thread ids one `list_messages(thread_id=[...])` call may name: a
+page read over more threads than a page holds has no use, and its one
+statement would carry a bound parameter per id."""
 MAX_PAGE_SIZE = 100_000
 """Largest `per_page`, `with_previous_messages`, `with_next_messages`."""
 MAX_OFFSET = 2**31 - 1

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 from ..clock import format_iso, utc_now
 from ..domain import DateRange, StorageResource, StorageThread, parse
 from ..errors import ValidationError
-from ..values import check_id, clean_text, json_object, summary
+from ..values import MAX_THREAD_IDS, check_id, clean_text, json_object, summary
 
 Direction = Literal["ASC", "DESC"]
 _ORDER_BY = {
@@ -92,7 +92,13 @@ def thread_ids_of(value: Any) -> list[str]:
         raise ValidationError("thread_id must be a non-empty string", field="thread_id")
     for item in ids:
         check_id(item, "thread_id")
-    return list(dict.fromkeys(ids))
+    distinct = list(dict.fromkeys(ids))
+    if len(distinct) > MAX_THREAD_IDS:
+        raise ValidationError(
+            f"thread_id lists {len(distinct)} threads; at most {MAX_THREAD_IDS} per call",
+            field="thread_id",
+        )
+    return distinct
 
 
 def date_range_of(value: Any) -> DateRange | None:

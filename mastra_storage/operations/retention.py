@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,7 +142,13 @@ class StepResult:
 def run_step(session: Executor, *, plan: Plan, position: Position) -> StepResult:
     """One batch of the plan at `position`, on `session`; where to go next."""
     step = plan.steps[position.step]
-    batch = step.batch(RetentionRepository(session), plan, position.cursor)
+    repo = RetentionRepository(session)
+    # A batch's keys travel as one IN list (a run's key is two values): at
+    # most what one statement of this backend carries.
+    most = repo.features.max_ids // 2
+    if plan.batch_size > most:
+        plan = replace(plan, batch_size=most)
+    batch = step.batch(repo, plan, position.cursor)
     following: Position | None
     if not batch.finished:
         following = Position(position.step, batch.cursor)

@@ -39,6 +39,9 @@ from ..dialects import (
     array_parameters,
     connection_of,
     features,
+    id_chunks,
+    ids_parameter,
+    in_ids,
     json_contains,
     keyset_past,
     lock_rows,
@@ -295,9 +298,10 @@ def _after_statement(
     )
 
 
-@lru_cache(maxsize=2)
-def _by_ids_statement(for_update: bool) -> AnySelect:
-    stmt = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
+@lru_cache(maxsize=8)
+def _by_ids_statement(feats: Features, for_update: bool) -> AnySelect:
+    """The messages `ids` (`in_ids`)."""
+    stmt = select(*COLUMNS).where(in_ids(feats, _C.id, "ids"))
     return stmt.with_for_update() if for_update else stmt
 
 
@@ -529,11 +533,12 @@ class MessageRepository:
         locks them until the transaction ends."""
         ids = sorted(set(message_ids))
         found: list[MastraDBMessage] = []
-        stmt = _by_ids_statement(for_update and self.features.row_locks)
-        for chunk in chunks(ids, self.features.max_bind_params):
+        stmt = _by_ids_statement(self.features, for_update and self.features.row_locks)
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
             if for_update:
                 lock_rows(self.session, TABLE, _C.id.in_(chunk))
-            rows = self.session.execute(stmt, {"ids": list(chunk)}).all()
+            rows = self.session.execute(stmt, {key: chunk}).all()
             found.extend(to_message(row) for row in rows)
         found.sort(key=lambda m: (m.created_at, m.id))
         return found
@@ -719,25 +724,30 @@ class MessageRepository:
             for m in self.get_many(ids)
             if resource_id is None or m.resource_id == resource_id
         }
-        shape: list[tuple[bool, bool]] = []
-        params: dict[str, Any] = {} if resource_id is None else {"resource_id": resource_id}
-        for message_id, before, after in windows:
-            target = targets.get(message_id)
-            if target is None or (before <= 0 and after <= 0):
-                continue
-            i = len(shape)
-            shape.append((before > 0, after > 0))
-            params.update(
-                {
-                    f"thread_{i}": target.thread_id,
-                    f"at_{i}": target.created_at,
-                    f"id_{i}": target.id,
-                    f"before_{i}": before,
-                    f"after_{i}": after,
-                }
-            )
+        wanted = [
+            (target, before, after)
+            for message_id, before, after in windows
+            if (target := targets.get(message_id)) is not None and (before > 0 or after > 0)
+        ]
         found = list(targets.values())
-        if shape:
+        # A statement per `WINDOWS_PER_STATEMENT` windows: within every
+        # backend's bound parameters and SQLite's 500 terms of a UNION.
+        for start in range(0, len(wanted), WINDOWS_PER_STATEMENT):
+            shape: list[tuple[bool, bool]] = []
+            params: dict[str, Any] = {} if resource_id is None else {"resource_id": resource_id}
+            for i, (target, before, after) in enumerate(
+                wanted[start : start + WINDOWS_PER_STATEMENT]
+            ):
+                shape.append((before > 0, after > 0))
+                params.update(
+                    {
+                        f"thread_{i}": target.thread_id,
+                        f"at_{i}": target.created_at,
+                        f"id_{i}": target.id,
+                        f"before_{i}": before,
+                        f"after_{i}": after,
+                    }
+                )
             stmt = _windows_statement(self.features, tuple(shape), resource_id is not None)
             found.extend(to_message(row) for row in self.session.execute(stmt, params).all())
         return found
@@ -774,13 +784,20 @@ class MessageRepository:
         """Delete these messages; returns the ids of the threads they were in."""
         ids = sorted(set(message_ids))
         threads: set[str] = set()
-        for chunk in chunks(ids, self.features.max_bind_params):
-            stmt = delete(TABLE).where(MessageRow.id.in_(chunk)).returning(MessageRow.thread_id)
-            threads.update(self.session.execute(stmt).scalars())
+        where = in_ids(self.features, _C.id, "ids")
+        stmt = delete(TABLE).where(where).returning(_C.thread_id)
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
+            threads.update(self.session.execute(stmt, {key: chunk}).scalars())
         return threads
 
     def delete_in_thread(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(MessageRow.thread_id == thread_id))
+
+
+WINDOWS_PER_STATEMENT = 100
+"""`include` windows read by one UNION ALL statement (`context_windows`): two
+parts and five bound parameters each at most."""
 
 
 def order_keys(descending: bool, columns: Any = _C) -> tuple[Any, Any]:

@@ -14,6 +14,9 @@ from ..dialects import (
     Executor,
     Features,
     features,
+    id_chunks,
+    ids_parameter,
+    in_ids,
     insert_if_absent,
     json_contains,
     lock_rows,
@@ -39,7 +42,6 @@ _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _BY_ID_FOR_MERGE = _BY_ID.with_for_update(key_share=True)
 """FOR NO KEY UPDATE: one metadata merge at a time; writers of the thread's
 messages (FOR KEY SHARE) are not held up."""
-_BY_IDS = select(*COLUMNS).where(_C.id.in_(bindparam("ids", expanding=True)))
 _M = MessageRow.__table__.c
 _LAST_MESSAGE_AT = (
     select(_M.createdAt)
@@ -51,11 +53,17 @@ _LAST_MESSAGE_AT = (
 )
 
 
-def _for_messages(one: bool, lock: str) -> Select[Any]:
-    """The threads `:ids` (`one`: the thread `:id`, without the expanding IN
-    that SQLAlchemy re-renders on every execution) with each one's last
-    message's `createdAt`; `lock`: "" (none), "key_share" or "update"."""
-    where = _C.id == bindparam("id") if one else _C.id.in_(bindparam("ids", expanding=True))
+@lru_cache(maxsize=4)
+def _by_ids(feats: Features) -> Select[Any]:
+    """The threads `ids` (`in_ids`)."""
+    return select(*COLUMNS).where(in_ids(feats, _C.id, "ids"))
+
+
+def _for_messages(feats: Features | None, lock: str) -> Select[Any]:
+    """The threads `ids` (`in_ids`; `feats` None: the thread `:id`, without
+    the expanding IN that SQLAlchemy re-renders on every execution) with each
+    one's last message's `createdAt`; `lock`: "" (none), "key_share" or "update"."""
+    where = _C.id == bindparam("id") if feats is None else in_ids(feats, _C.id, "ids")
     stmt = select(*COLUMNS, _LAST_MESSAGE_AT).where(where)
     if lock == "no_key_update":
         # FOR NO KEY UPDATE, in id order: what a save's statement and the
@@ -76,18 +84,22 @@ def _for_messages(one: bool, lock: str) -> Select[Any]:
     return stmt
 
 
-_FOR_MESSAGES = {
-    (one, lock): prepare(_for_messages(one, lock))
-    for one in (True, False)
+_FOR_ONE = {
+    lock: prepare(_for_messages(None, lock))
     for lock in ("", "key_share", "no_key_update", "update")
 }
+
+
+@lru_cache(maxsize=16)
+def _for_many(feats: Features, lock: str) -> Select[Any]:
+    return prepare(_for_messages(feats, lock))
 
 
 @lru_cache(maxsize=8)
 def _touch_statement(feats: Features, many: bool) -> Update:
     """UPDATE of `updatedAt` (and its twin) to `:b_updatedAt`, of the thread
     `:b_id` (or, `many`, of the threads `:b_ids`), built once."""
-    where = _C.id.in_(bindparam("b_ids", expanding=True)) if many else _C.id == bindparam("b_id")
+    where = in_ids(feats, _C.id, "b_ids") if many else _C.id == bindparam("b_id")
     if many and feats.key_share_locks:
         # PostgreSQL: the rows locked in id order first (an UPDATE takes them
         # in the order its scan finds them), so that saves into several
@@ -145,7 +157,8 @@ class ThreadRepository:
         if not ids:
             return {}, {}
         if lock_rows_sends(self.session):  # its IN (...) costs more than the read
-            lock_rows(self.session, TABLE, _C.id.in_(ids))
+            for chunk in id_chunks(self.features, ids):
+                lock_rows(self.session, TABLE, _C.id.in_(chunk))
         lock = (
             ""
             if not self.features.row_locks
@@ -154,22 +167,29 @@ class ThreadRepository:
             else "update"
         )
         one = len(ids) == 1
-        stmt = _FOR_MESSAGES[one, lock]
-        params = {"id": ids[0]} if one else {"ids": ids}
+        stmt = _FOR_ONE[lock] if one else _for_many(self.features, lock)
+        key = ids_parameter(self.features, "ids")
         threads: dict[str, StorageThread] = {}
         last: dict[str, datetime] = {}
-        for row in execute(self.session, stmt, params).all():
-            threads[row[0]] = to_thread(row[:-1])
-            if row[-1] is not None:
-                last[row[0]] = row[-1]
+        # In id order, piece after piece: the locks are taken in one order.
+        for chunk in [ids] if one else id_chunks(self.features, ids):
+            params = {"id": chunk[0]} if one else {key: chunk}
+            for row in execute(self.session, stmt, params).all():
+                threads[row[0]] = to_thread(row[:-1])
+                if row[-1] is not None:
+                    last[row[0]] = row[-1]
         return threads, last
 
     def get_many(self, thread_ids: Iterable[str]) -> dict[str, StorageThread]:
         ids = sorted(set(thread_ids))
         if not ids:
             return {}
-        rows = self.session.execute(_BY_IDS, {"ids": ids}).all()
-        return {row[0]: to_thread(row) for row in rows}
+        found: dict[str, StorageThread] = {}
+        stmt, key = _by_ids(self.features), ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids):
+            for row in self.session.execute(stmt, {key: chunk}).all():
+                found[row[0]] = to_thread(row)
+        return found
 
     def _values(self, thread: StorageThread) -> dict[str, Any]:
         return with_twins(
@@ -257,10 +277,15 @@ class ThreadRepository:
         }
         if len(ids) == 1:
             params["b_id"] = ids[0]
-        else:
-            params["b_ids"] = ids
-        result: Any = execute(self.session, _touch_statement(self.features, len(ids) > 1), params)
-        return int(result.rowcount)
+            result: Any = execute(self.session, _touch_statement(self.features, False), params)
+            return int(result.rowcount)
+        stmt = _touch_statement(self.features, True)
+        key = ids_parameter(self.features, "b_ids")
+        found = 0
+        for chunk in id_chunks(self.features, ids):  # in id order: the locks too
+            result = execute(self.session, stmt, {**params, key: chunk})
+            found += int(result.rowcount)
+        return found
 
     def delete(self, thread_id: str) -> None:
         self.session.execute(delete(TABLE).where(ThreadRow.id == thread_id))

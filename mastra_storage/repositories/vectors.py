@@ -36,6 +36,9 @@ from ..dialects import (
     Features,
     connection_of,
     features,
+    id_chunks,
+    ids_parameter,
+    in_ids,
     keyset_past,
     upsert,
 )
@@ -43,7 +46,7 @@ from ..domain import MastraDBMessage
 from ..engines import quote_schema, schema_of
 from ..orm import MemoryMessageRow, MessageRow
 from ..orm.types import PgVector
-from ._common import AnySelect, chunks
+from ._common import AnySelect
 
 TABLE = cast(Table, MemoryMessageRow.__table__)
 _C = TABLE.c
@@ -340,8 +343,10 @@ class VectorRepository:
         originals, in `thread_id` and `resource_id`."""
         ids = sorted(id_map)
         stmt = select(_C.message_id, _C.dimension, _C.vector, _C.created_at)
-        for chunk in chunks(ids, self.features.max_bind_params):
-            rows = self.session.execute(stmt.where(_C.message_id.in_(chunk))).all()
+        stmt = stmt.where(in_ids(self.features, _C.message_id, "ids"))
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
+            rows = self.session.execute(stmt, {key: chunk}).all()
             self.upsert(
                 [
                     VectorRow(id_map[old], thread_id, resource_id, dimension, vector, created_at)
@@ -358,8 +363,10 @@ class VectorRepository:
         """The embeddings of these messages; returns how many there were."""
         ids = sorted(set(message_ids))
         deleted = 0
-        for chunk in chunks(ids, self.features.max_bind_params):
-            result = self.session.execute(delete(TABLE).where(_C.message_id.in_(chunk)))
+        stmt = delete(TABLE).where(in_ids(self.features, _C.message_id, "ids"))
+        key = ids_parameter(self.features, "ids")
+        for chunk in id_chunks(self.features, ids, self.features.max_bind_params):
+            result = self.session.execute(stmt, {key: chunk})
             deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return deleted
 
