@@ -25,14 +25,11 @@ from mastra_storage.dialects import array_parameters, unnest_rows
 from mastra_storage.orm import MessageRow, ThreadRow
 from mastra_storage.values import MAX_THREAD_IDS
 
-BIG = [
-    "sqlite-file",
-    "postgresql",
-    "mysql",
-    "async-sqlite-file",
-    "async-postgresql",
-    "async-mysql",
-]
+BIG = ["sqlite-file", "postgresql", "mysql", "async-sqlite-file"]
+"""The async PostgreSQL and MySQL classes run these very statements (the
+sync facade's code in a greenlet): left out, for the suite's time (~5 min of
+MySQL's 70,000-id updates). The async SQLite class runs on an engine of its
+own (`sqlite_worker`), so it is here."""
 SIZES = {"sqlite": 33_000, "postgresql": 66_000, "mysql": 70_000}
 """Ids per list: more than SQLite's default 32,766 bound variables, than
 PostgreSQL's 65,535 bound parameters, than MariaDB's 16 MiB packet holds
