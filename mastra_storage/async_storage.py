@@ -785,14 +785,15 @@ async def _direct_write(
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
 
 
-_POOL_EVENTS = ("connect", "first_connect", "checkout", "checkin", "reset", "close")
-
-
-def _pool_hooks(engine: AsyncEngine) -> tuple[tuple[Any, ...], ...]:
-    """The listeners of `engine`'s pool events (the pool's, after a
-    `dispose` too: it keeps them)."""
-    dispatch = engine.sync_engine.pool.dispatch
-    return tuple(tuple(getattr(dispatch, name)) for name in _POOL_EVENTS)
+def _pool_hooks(engine: AsyncEngine) -> int:
+    """How many listeners `engine`'s pool has for the events a caller's hook
+    would use (the pool's, after a `dispose` too: it keeps them); asked on
+    every call, so a plain count (listeners are added, not swapped)."""
+    d: Any = engine.sync_engine.pool.dispatch
+    return (
+        len(d.connect) + len(d.first_connect) + len(d.checkout)
+        + len(d.checkin) + len(d.reset) + len(d.close)
+    )  # fmt: skip
 
 
 def _inline_wal_ready(fairy: Any, values: Any) -> bool:
