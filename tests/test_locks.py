@@ -443,9 +443,11 @@ def test_an_advisory_lock_lasts_as_long_as_its_connection(
 def test_workflow_run_lock_heartbeat_keeps_it(make: Callable[[], MastraStorage]) -> None:
     a, b = make(), make()
     run_id = new_run()
-    with a.workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=300) as held:
+    # A TTL long enough that a heartbeat (every TTL / 3) delayed by a full
+    # garbage collection of a large test process still lands in time.
+    with a.workflow_run_lock(workflow_name=WF, run_id=run_id, ttl_ms=900) as held:
         assert held.fencing_token == token_of(a, run_id)
-        time.sleep(1.0)  # more than three TTLs
+        time.sleep(3.0)  # more than three TTLs
         assert not acquire(b, run_id)
         with (
             pytest.raises(LockNotAcquiredError),
