@@ -26,6 +26,12 @@ from mastra_storage.sqlite_worker import SQLiteWorker, _Call
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
+FORKS_THREADED = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
+"""Forking a process with threads running is what these tests check we survive
+(Python 3.12+ warns about it)."""
+
 SLOW_INSERT = (
     "CREATE TRIGGER slow BEFORE INSERT ON mastra_messages WHEN NEW.id = 'm0003' BEGIN "
     "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
@@ -262,6 +268,7 @@ def test_a_listener_on_the_storages_engine_sees_the_calls(tmp_path: Path) -> Non
     run(path, check)
 
 
+@FORKS_THREADED
 def test_a_forked_child_gets_threads_of_its_own(tmp_path: Path) -> None:
     """After `os.fork()` the child's calls run in new worker threads (the
     parent's are not in the child)."""
@@ -490,6 +497,7 @@ def test_a_lock_bound_below_a_slice_is_kept(tmp_path: Path) -> None:
     run(path, check, lock_timeout_ms=20)
 
 
+@FORKS_THREADED
 def test_a_child_forked_while_a_call_runs_closes(tmp_path: Path) -> None:
     """`os.fork()` while the parent's loop (in another thread) has a call
     under way: in the child, `close()` returns (it does not wait for the
