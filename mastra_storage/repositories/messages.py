@@ -82,7 +82,7 @@ def _walk_changes_nothing(text: str) -> bool:
         text.count("{") + text.count("[") < MAX_JSON_DEPTH
         and "NaN" not in text
         and "Infinity" not in text
-        and not _SURROGATE_ESCAPE.search(text)
+        and ("\\u" not in text or not _SURROGATE_ESCAPE.search(text))
         and not _BIG_EXPONENT.search(text)
     )
 
