@@ -14,15 +14,17 @@ SQLite file of the storage's own, that same `transaction` in a worker thread
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -87,6 +89,27 @@ INLINE_SLICE_S = 0.002
 turn of the loop, after which the next read lets the loop run the other
 ready tasks first: however many reads are gathered, no task waits much
 longer than this for them. Point writes share the same slice."""
+
+INLINE_READ_BUDGET_S = INLINE_SLICE_S
+"""Seconds a read's statement may run on the event loop's thread (async
+SQLite), counted from the first of SQLite's checks (a progress handler,
+every `PROGRESS_STEPS` of its virtual machine's steps): past them SQLite
+stops it, and the read runs in a worker thread instead. Binds the
+`operations.short_read` pages, whose statement takes longer the larger
+their thread is (its COUNT, its OFFSET)."""
+
+PROGRESS_STEPS = 1_000
+"""SQLite virtual-machine steps between two checks of the inline budget
+(about 10-50 µs of a statement's work)."""
+
+LONG_READ_SKIPS = 64
+"""A short read that went over its budget: how many of the next reads of
+the same operation and key (its thread, say) go straight to the worker
+thread, before one is tried on the loop's thread again."""
+
+LONG_READS_KEPT = 1_024
+"""How many (operation, key) pairs of over-budget reads are remembered
+(the oldest forgotten first)."""
 
 WAL_PAGES_PER_CHECKPOINT = 1_000
 """About how many pages the point writes on the event loop's thread (async
@@ -170,11 +193,16 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     upsert committed by itself, in WAL mode only (see `_write_inline`): one
     that finds the write lock taken, or meets a write of this storage under
     way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
-    in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so.
-    Point reads and writes run on the loop `INLINE_SLICE_S` at a time, then
-    let the other ready tasks run. The storage's other calls run whole in a
-    worker thread (`sqlite_worker.SQLiteWorker`): one trip a call, not one
-    per statement through aiosqlite; same bounds, cancellation as above."""
+    in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so. So
+    do the short page reads (`operations.short_read`: one thread's page of
+    at most `SHORT_READ_ROWS` messages, without `include`), their statement
+    stopped by SQLite after `INLINE_READ_BUDGET_S` on the loop and the page
+    then read in the worker thread (`_read_inline`).
+    Point reads, short pages and point writes run on the loop
+    `INLINE_SLICE_S` at a time, then let the other ready tasks run. The
+    storage's other calls run whole in a worker thread
+    (`sqlite_worker.SQLiteWorker`): one trip a call, not one per statement
+    through aiosqlite; same bounds, cancellation as above."""
 
     def __init__(
         self,
@@ -248,6 +276,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._checkpoint: asyncio.Future[int] | None = None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
+        self._long_reads: dict[tuple[Callable[..., Any], Hashable], int] = {}
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._run_locks, self._lock_engine = self._create_lock_service(lock_backend, lock_engine)
@@ -260,9 +289,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if sync.dialect.name != "sqlite" or not direct.allowed(sync) or is_memory_sqlite(sync.url):
             return None
         settings = replace(self.settings, lock_timeout_ms=1, pool_timeout_s=0.001)
-        return forget_connections_after_fork(
-            create_engine_for_url(sync_url(sync.url), settings=settings)
-        )
+        inline = create_engine_for_url(sync_url(sync.url), settings=settings)
+        event.listen(inline, "connect", _watch_budget)
+        return forget_connections_after_fork(inline)
 
     @abstractmethod
     def _create_engine(
@@ -377,15 +406,18 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         # A caller's pool hook on `storage.engine` (a `connect` listener, say)
         # applies to aiosqlite's connections only: then every call goes there.
         own_connections = self._inline is not None and self._pool_unhooked()
+        short = None if write else operations.short_read_key(operation, kwargs)
         if (
             own_connections
-            and operations.is_point_read(operation)
+            and (operations.is_point_read(operation) or self._may_read_inline(operation, short))
             and direct.unobserved(self._statement_engine.sync_engine)
         ):
             await self._share_the_loop()
             found, answer = self._read_inline(operation, kwargs)
             if found:
-                return answer  # type: ignore[return-value]
+                return cast(T, answer)
+            if short is not None and answer is _OVER_BUDGET:
+                self._note_long_read(operation, short)
         elif (
             write
             and own_connections
@@ -480,15 +512,40 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 waiter.set_result(None)
                 return
 
-    def _read_inline(
-        self, operation: Callable[..., T], kwargs: dict[str, Any]
-    ) -> tuple[bool, T | None]:
+    def _may_read_inline(self, operation: Callable[..., Any], short: Hashable | None) -> bool:
+        """Whether a short read (`operations.short_read`) of this key may run
+        on the loop's thread: unless one of the same operation and key went
+        over its budget lately (`LONG_READ_SKIPS`)."""
+        if short is None:
+            return False
+        key = (operation, short)
+        skips = self._long_reads.get(key)
+        if skips is None:
+            return True
+        if skips <= 1:
+            self._long_reads.pop(key, None)
+        else:
+            self._long_reads[key] = skips - 1
+        return False
+
+    def _note_long_read(self, operation: Callable[..., Any], short: Hashable) -> None:
+        long_reads = self._long_reads
+        long_reads.pop((operation, short), None)
+        long_reads[(operation, short)] = LONG_READ_SKIPS
+        if len(long_reads) > LONG_READS_KEPT:
+            del long_reads[next(iter(long_reads))]  # the oldest
+
+    def _read_inline(self, operation: Callable[..., T], kwargs: dict[str, Any]) -> tuple[bool, Any]:
         """A point read (`operations.point_read`: one indexed row, no lock)
-        of a SQLite file, run directly on the event loop's thread: (True, its
-        result); or (False, None) when it would have had to wait (the file
-        busy, say a writer's commit without WAL, or no pooled connection
-        free) or its connection was lost: then the caller goes the aiosqlite
-        way, which waits within the bounds and honours cancellation.
+        or a short read (`operations.short_read`: one statement, at most
+        `SHORT_READ_ROWS` rows, no lock) of a SQLite file, run directly on
+        the event loop's thread: (True, its result); or (False, None) when it
+        would have had to wait (the file busy, say a writer's commit without
+        WAL, or no pooled connection free) or its connection was lost, and
+        (False, `_OVER_BUDGET`) when SQLite stopped its statement after
+        `INLINE_READ_BUDGET_S`: then the caller goes the worker's (or
+        aiosqlite's) way, which waits within the bounds and honours
+        cancellation.
 
         Why: through aiosqlite each driver call is a trip to its thread and
         back (~100 µs on a 2-core VM, 4 per statement in SQLAlchemy's
@@ -497,15 +554,21 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         a busy wait of 1 ms at most, no wait for a pooled connection; in WAL
         mode (ours) a reader never waits for a writer."""
         assert self._inline is not None
+        budget = _INLINE_BUDGET
+        budget.armed, budget.deadline, budget.spent = True, None, False
         with translate_errors():
             try:
                 return True, direct_transaction(self._inline, operation, kwargs)
             except PoolTimeoutError:
                 return False, None
             except DBAPIError as error:
+                if budget.spent:
+                    return False, _OVER_BUDGET
                 if error.connection_invalidated or is_timeout(error):
                     return False, None
                 raise
+            finally:
+                budget.armed = False
 
     def _checkpoint_now_and_then(self) -> None:
         """After a point write on the loop's thread: once about
@@ -821,6 +884,47 @@ def _inline_wal_ready(fairy: Any, values: Any) -> bool:
             cursor.close()
         info[_INLINE_WAL] = wal
     return wal
+
+
+class _Budget(threading.local):
+    """The inline read under way on this thread (`armed`): its statement's
+    clock starts at SQLite's first check (`deadline` then set: not before,
+    so neither opening a connection nor building the statement counts), and
+    SQLite stops it once `time.perf_counter()` passes `deadline`, which
+    `spent` then says."""
+
+    armed: bool = False
+    deadline: float | None = None
+    spent: bool = False
+
+
+_INLINE_BUDGET = _Budget()
+_OVER_BUDGET = object()
+"""`_read_inline`'s answer for a read SQLite stopped past its budget."""
+
+
+def _over_budget() -> bool:
+    """SQLite's progress handler on the inline connections: True stops the
+    statement (SQLITE_INTERRUPT) once the read's budget is spent."""
+    budget = _INLINE_BUDGET
+    if not budget.armed:
+        return False
+    now = time.perf_counter()
+    deadline = budget.deadline
+    if deadline is None:
+        budget.deadline = now + INLINE_READ_BUDGET_S
+        return False
+    if now < deadline:
+        return False
+    budget.spent = True
+    return True
+
+
+def _watch_budget(dbapi_connection: Any, _record: Any) -> None:
+    """Pool `connect` hook of the inline engine: `_over_budget` checked every
+    `PROGRESS_STEPS` steps of each statement (outside an inline read, on a
+    worker thread's checkpoint say, it never stops one)."""
+    dbapi_connection.set_progress_handler(_over_budget, PROGRESS_STEPS)
 
 
 def _checkpoint_wal(engine: Engine) -> int:

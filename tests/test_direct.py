@@ -1547,3 +1547,146 @@ def test_large_async_snapshot_writes_keep_the_wal_bounded(tmp_path: Path) -> Non
         assert Path(f"{path}-wal").stat().st_size < 4_000_000
 
     run_filled_async(path, check)
+
+
+# -- short page reads on the event loop's thread (async SQLite) -----------------------
+
+SHORT_PAGES: dict[str, Callable[[Any], Any]] = {
+    "page": lambda s: s.list_messages(thread_id="t1", page=1, per_page=5),
+    "last 3": lambda s: s.list_messages(thread_id="t1", per_page=3, direction="DESC"),
+    "count only": lambda s: s.list_messages(thread_id="t1", per_page=0),
+    "past the end": lambda s: s.list_messages(thread_id="t1", page=9, per_page=100),
+    "by resource": lambda s: s.list_messages_by_resource_id(resource_id="r1", page=2, per_page=4),
+}
+"""Page reads the async SQLite storage runs on the loop's thread (`short_read`)."""
+
+LONG_PAGES: dict[str, Callable[[Any], Any]] = {
+    "101 a page": lambda s: s.list_messages(thread_id="t1", per_page=101),
+    "all": lambda s: s.list_messages(thread_id="t1", per_page=None),
+    "windows": lambda s: s.list_messages(
+        thread_id="t1", per_page=2, include=[{"id": "m09", "with_previous_messages": 1}]
+    ),
+    "two threads": lambda s: s.list_messages(thread_id=["t1", "t2"], per_page=5),
+}
+"""Page reads it runs in its worker thread: more rows, or more statements."""
+
+
+def _page_of(path: Path, read: Callable[[Any], Any]) -> Any:
+    with DefaultStorage(url=f"file:{path}") as sync_storage:
+        return read(sync_storage)
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_PAGES))
+def test_an_async_short_page_runs_on_the_loop_and_equals_the_sync_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """One statement on the loop's thread, no trip to a worker thread."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        expected = _page_of(path, SHORT_PAGES[name])
+        with inline_writes(monkeypatch) as ran:
+            found = await SHORT_PAGES[name](storage)
+        assert [on_loop for _sql, on_loop in ran] == [True]
+        assert found == expected and (found.messages or name != "page")
+
+    run_filled_async(path, check)
+
+
+@pytest.mark.parametrize("name", sorted(LONG_PAGES))
+def test_an_async_long_page_runs_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        expected = _page_of(path, LONG_PAGES[name])
+        with inline_writes(monkeypatch) as ran:
+            found = await LONG_PAGES[name](storage)
+        assert ran == [(OFF_LOOP, False)]
+        assert found == expected and found.messages
+
+    run_filled_async(path, check)
+
+
+def _stop_every_inline_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any inline statement over its budget: SQLite checks after each step,
+    and the budget is 0 s (stopped at its second check). For storages made
+    afterwards (the check is installed when a connection opens)."""
+    monkeypatch.setattr(async_storage, "PROGRESS_STEPS", 1)
+    monkeypatch.setattr(async_storage, "INLINE_READ_BUDGET_S", 0.0)
+
+
+def test_an_async_page_over_its_budget_is_stopped_and_read_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite stops the page's statement on the loop's thread once it has run
+    `INLINE_READ_BUDGET_S`; the page is read in the worker thread instead,
+    and so are the next `LONG_READ_SKIPS` pages of that thread, without a
+    try on the loop; then the loop's thread is tried again. Other threads'
+    pages, and point writes on the loop, are not concerned."""
+    path = tmp_path / "db.sqlite"
+    _stop_every_inline_statement(monkeypatch)
+    monkeypatch.setattr(async_storage, "LONG_READ_SKIPS", 3)
+    page = SHORT_PAGES["page"]
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        expected = _page_of(path, page)
+        tried = [(True, True), (OFF_LOOP, False)]
+        with inline_writes(monkeypatch) as ran:
+            assert await page(storage) == expected
+        assert [(sql if sql == OFF_LOOP else True, on) for sql, on in ran] == tried
+        for _ in range(3):
+            with inline_writes(monkeypatch) as ran:
+                assert await page(storage) == expected
+            assert ran == [(OFF_LOOP, False)]
+        with inline_writes(monkeypatch) as ran:
+            assert await page(storage) == expected
+        assert [(sql if sql == OFF_LOOP else True, on) for sql, on in ran] == tried
+        # The same thread by resource, and another thread: tried on the loop.
+        for other in (SHORT_PAGES["by resource"], lambda s: s.list_messages(thread_id="t2")):
+            with inline_writes(monkeypatch) as ran:
+                await other(storage)
+            assert ran[0][1] is True
+        with inline_writes(monkeypatch) as ran:
+            await storage.persist_workflow_snapshot(workflow_name="wf", run_id="w", snapshot=BIG)
+        assert [step for step in _inserts(ran) if step[1]] and (OFF_LOOP, False) not in ran
+        # Within the budget again: on the loop once t1's new skips are used up.
+        monkeypatch.setattr(async_storage, "INLINE_READ_BUDGET_S", 60.0)
+        for _ in range(3):
+            with inline_writes(monkeypatch) as ran:
+                assert await page(storage) == expected
+            assert ran == [(OFF_LOOP, False)]
+        with inline_writes(monkeypatch) as ran:
+            assert await page(storage) == expected
+        assert [on_loop for _sql, on_loop in ran] == [True]
+
+    with DefaultStorage(url=f"file:{path}") as sync_storage:
+        sync_storage.init()
+        sync_storage.save_thread(thread={"id": "t2", "resource_id": "r2", "title": "t"})
+    run_filled_async(path, check)
+
+
+def test_the_threads_over_budget_remembered_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most `LONG_READS_KEPT` (operation, thread) pairs are remembered: the
+    oldest is forgotten, and its next page tried on the loop again."""
+    path = tmp_path / "db.sqlite"
+    _stop_every_inline_statement(monkeypatch)
+    monkeypatch.setattr(async_storage, "LONG_READS_KEPT", 2)
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        for thread in ("t1", "t2", "t3"):
+            await storage.list_messages(thread_id=thread)
+        assert len(storage._long_reads) == 2
+        for thread, tried_on_loop in (("t3", False), ("t2", False), ("t1", True)):
+            with inline_writes(monkeypatch) as ran:
+                await storage.list_messages(thread_id=thread)
+            assert ran[0][1] is tried_on_loop, thread
+
+    with DefaultStorage(url=f"file:{path}") as sync_storage:
+        sync_storage.init()
+        for thread in ("t2", "t3"):
+            sync_storage.save_thread(thread={"id": thread, "resource_id": "r2", "title": "t"})
+    run_filled_async(path, check)

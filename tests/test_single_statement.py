@@ -291,6 +291,42 @@ def test_the_operations_single_without_windows_are_the_ones_checked_here() -> No
         assert not operations.is_single_statement(read, {"include": iter(())}, None)
 
 
+def test_the_short_reads_are_page_reads_of_one_statement() -> None:
+    """`short_read` marks (the async SQLite facade may run them on the event
+    loop's thread): the page reads of one thread or resource, without
+    windows, of at most `SHORT_READ_ROWS` messages; each then sends one
+    statement (checked for those arguments above and below)."""
+    given = {"thread_id": "t1", "resource_id": "r1"}
+    marked = {
+        name
+        for name in operations.__all__
+        if callable(getattr(operations, name))
+        and operations.short_read_key(getattr(operations, name), given) is not None
+    }
+    assert marked == {"list_messages", "list_messages_by_resource_id"}
+    limit = operations.SHORT_READ_ROWS
+    for name, key in (
+        ("list_messages", "thread_id"),
+        ("list_messages_by_resource_id", "resource_id"),
+    ):
+        read = getattr(operations, name)
+        for short in ({}, {"per_page": 0}, {"per_page": limit}, {"include": []}, {"page": 7}):
+            arguments = {key: "t1", **short}
+            assert operations.short_read_key(read, arguments) == "t1", arguments
+            assert operations.is_single_statement(read, arguments, None)
+        for long in (
+            {"per_page": limit + 1},
+            {"per_page": None},
+            {"per_page": True},
+            {"per_page": -1},
+            {"per_page": "40"},
+            {"include": [{"id": "m01"}]},
+        ):
+            assert operations.short_read_key(read, {key: "t1", **long}) is None, long
+        assert operations.short_read_key(read, {key: ["t1", "t2"]}) is None
+        assert operations.short_read_key(read, {}) is None
+
+
 # A page read: its arguments, and (ids, total, has_more) on the data of
 # `fill_single_statement_data` (16 messages m00..m15 of t1, resource r1).
 PAGES: dict[str, tuple[dict[str, Any], tuple[list[str], int | None, bool]]] = {

@@ -21,6 +21,7 @@ from ._inputs import (
     thread_ids_of,
 )
 from ._marks import (
+    SHORT_READ_ROWS,
     conditions,
     feature_needed,
     is_point_read,
@@ -28,6 +29,8 @@ from ._marks import (
     is_single_statement,
     point_read,
     point_write,
+    short_read,
+    short_read_key,
     single_statement,
     single_statement_unless,
     single_statement_when,
@@ -86,6 +89,7 @@ from .workflows import (
 
 __all__ = [
     "DOMAINS",
+    "SHORT_READ_ROWS",
     "DependentRows",
     "Direction",
     "add_counts",
@@ -136,6 +140,8 @@ __all__ = [
     "save_resource",
     "save_score",
     "save_thread",
+    "short_read",
+    "short_read_key",
     "single_statement",
     "single_statement_unless",
     "single_statement_when",

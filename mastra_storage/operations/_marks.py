@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -12,6 +12,11 @@ _UNLESS = "__mastra_storage_single_statement_unless__"
 _POINT = "__mastra_storage_point_read__"
 _POINT_WRITE = "__mastra_storage_point_write__"
 _WHERE = "__mastra_storage_single_statement_where__"
+_SHORT = "__mastra_storage_short_read__"
+
+SHORT_READ_ROWS = 100
+"""The most rows a `short_read` returns: building their models on the event
+loop's thread takes well under a millisecond."""
 
 
 def single_statement(operation: F) -> F:
@@ -37,6 +42,31 @@ def point_read(operation: F) -> F:
 def is_point_read(operation: Callable[..., Any]) -> bool:
     """Whether `operation` is marked `point_read`."""
     return getattr(operation, _POINT, False) is True
+
+
+def short_read(key: Callable[[Mapping[str, Any]], Hashable | None]) -> Callable[[F], F]:
+    """Mark a read that, when `key(arguments)` gives a key (not None) for the
+    call's keyword arguments (as given: before any parsing), sends one
+    statement taking no lock and returns at most `SHORT_READ_ROWS` rows; the
+    key names what the statement reads (a thread, a resource), whose size
+    decides how long it runs. The async SQLite facade may run such a read on
+    the event loop's own thread, its statement stopped past a time budget
+    (see `AsyncMastraStorage`). The operation must also be marked as sending
+    one statement then (`single_statement_when`); tests/test_single_statement.py
+    checks both."""
+
+    def mark(operation: F) -> F:
+        setattr(operation, _SHORT, key)
+        return operation
+
+    return mark
+
+
+def short_read_key(operation: Callable[..., Any], arguments: Mapping[str, Any]) -> Hashable | None:
+    """The key of a `short_read` call with these keyword `arguments` (None:
+    not marked, or not short with these arguments)."""
+    key: Callable[[Mapping[str, Any]], Hashable | None] | None = getattr(operation, _SHORT, None)
+    return None if key is None else key(arguments)
 
 
 def single_statement_unless(*arguments: str) -> Callable[[F], F]:

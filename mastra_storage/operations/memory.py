@@ -51,7 +51,14 @@ from ._inputs import (
     stamped,
     thread_ids_of,
 )
-from ._marks import point_read, single_statement, single_statement_when, single_statement_where
+from ._marks import (
+    SHORT_READ_ROWS,
+    point_read,
+    short_read,
+    single_statement,
+    single_statement_when,
+    single_statement_where,
+)
 
 # -- threads ----------------------------------------------------------------------
 
@@ -433,6 +440,25 @@ def _no_windows(arguments: Mapping[str, Any]) -> bool:
     return include is None or (type(include) in (list, tuple) and not include)
 
 
+def _short_page(arguments: Mapping[str, Any], key: str) -> str | None:
+    """A page without windows, of at most `SHORT_READ_ROWS` messages, of the
+    one thread or resource that argument `key` names: its id."""
+    per_page = arguments.get("per_page", 40)
+    if type(per_page) is not int or not 0 <= per_page <= SHORT_READ_ROWS:
+        return None
+    read = arguments.get(key)
+    return read if type(read) is str and _no_windows(arguments) else None
+
+
+def _short_thread_page(arguments: Mapping[str, Any]) -> str | None:
+    return _short_page(arguments, "thread_id")
+
+
+def _short_resource_page(arguments: Mapping[str, Any]) -> str | None:
+    return _short_page(arguments, "resource_id")
+
+
+@short_read(_short_thread_page)
 @single_statement_when(_no_windows)
 def list_messages(
     session: Executor,
@@ -450,6 +476,7 @@ def list_messages(
     )
 
 
+@short_read(_short_resource_page)
 @single_statement_when(_no_windows)
 def list_messages_by_resource_id(
     session: Executor, *, resource_id: str, **options: Any
