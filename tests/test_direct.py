@@ -40,6 +40,7 @@ from mastra_storage.errors import (
     StorageError,
     StorageTimeoutError,
 )
+from mastra_storage.memory import AsyncMemory, Memory
 from mastra_storage.sqlite_worker import SQLiteWorker
 
 # Every call that runs directly on SQLite, as a user makes it.
@@ -55,6 +56,13 @@ CALLS: dict[str, Callable[[MastraStorage], Any]] = {
         run_id="run", workflow_name="wf"
     ),
     "get_score_by_id": lambda s: s.get_score_by_id(id="score"),
+    "Memory.recall": lambda s: Memory(s).recall(thread_id="t1", resource_id="r1"),
+    "Memory.recall (working memory)": lambda s: Memory(
+        s, options={"last_messages": 3, "working_memory": {"enabled": True}}
+    ).recall(thread_id="t1", resource_id="r1"),
+    "Memory.recall (thread's working memory)": lambda s: Memory(
+        s, options={"working_memory": {"enabled": True, "scope": "thread"}}
+    ).recall(thread_id="t1", resource_id="r1"),
     "iter_messages": lambda s: list(s.iter_messages(thread_id="t1", batch_size=7)),
     "iter_messages (DESC)": lambda s: list(
         s.iter_messages(thread_id="t1", batch_size=7, direction="DESC")
@@ -1560,6 +1568,16 @@ SHORT_PAGES: dict[str, Callable[[Any], Any]] = {
 }
 """Page reads the async SQLite storage runs on the loop's thread (`short_read`)."""
 
+RECALLS: dict[str, tuple[dict[str, Any], bool]] = {
+    "history": ({}, True),
+    "100 messages, working memory": (
+        {"last_messages": 100, "working_memory": {"enabled": True}},
+        True,
+    ),
+    "101 messages": ({"last_messages": 101}, False),
+}
+"""`AsyncMemory.recall` options, and whether it runs on the loop's thread."""
+
 LONG_PAGES: dict[str, Callable[[Any], Any]] = {
     "101 a page": lambda s: s.list_messages(thread_id="t1", per_page=101),
     "all": lambda s: s.list_messages(thread_id="t1", per_page=None),
@@ -1604,6 +1622,30 @@ def test_an_async_long_page_runs_off_the_loop(
         with inline_writes(monkeypatch) as ran:
             found = await LONG_PAGES[name](storage)
         assert ran == [(OFF_LOOP, False)]
+        assert found == expected and found.messages
+
+    run_filled_async(path, check)
+
+
+@pytest.mark.parametrize("name", sorted(RECALLS))
+def test_an_async_memory_recall_of_up_to_100_messages_runs_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Without semantic recall, `recall` is one statement: up to
+    `SHORT_READ_ROWS` messages it runs on the loop's thread, as a page."""
+    path = tmp_path / "db.sqlite"
+    options, on_loop = RECALLS[name]
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with DefaultStorage(url=f"file:{path}") as sync_storage:
+            expected = Memory(sync_storage, options=options).recall(
+                thread_id="t1", resource_id="r1"
+            )
+        with inline_writes(monkeypatch) as ran:
+            found = await AsyncMemory(storage, options=options).recall(
+                thread_id="t1", resource_id="r1"
+            )
+        assert ran == ([(ran[0][0], True)] if on_loop else [(OFF_LOOP, False)])
         assert found == expected and found.messages
 
     run_filled_async(path, check)

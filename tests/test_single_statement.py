@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import Backend
+from conftest import Backend, BlockingStorage
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from support import PAST, POINT_READS, fill_single_statement_data
 
 from mastra_storage import AsyncPostgresStorage, MastraStorage, PostgresStorage, operations
 from mastra_storage.errors import StorageError
+from mastra_storage.memory import AsyncMemory, Memory, MemoryOptions
+from mastra_storage.memory.history import recall
 
 # Every marked operation, and a call of it through the facade.
 CALLS: dict[str, Callable[[Any], Any]] = {
@@ -325,6 +327,44 @@ def test_the_short_reads_are_page_reads_of_one_statement() -> None:
             assert operations.short_read_key(read, {key: "t1", **long}) is None, long
         assert operations.short_read_key(read, {key: ["t1", "t2"]}) is None
         assert operations.short_read_key(read, {}) is None
+
+
+def test_a_memory_recall_without_semantic_recall_is_a_short_read() -> None:
+    """`Memory.recall`'s operation: one statement without semantic recall (or
+    without a query), a short read up to `SHORT_READ_ROWS` messages."""
+    limit = operations.SHORT_READ_ROWS
+    semantic = MemoryOptions(semantic_recall={"top_k": 2})
+    for options, query, single, short in (
+        (MemoryOptions(), None, True, True),
+        (MemoryOptions(last_messages=limit), None, True, True),
+        (MemoryOptions(last_messages=limit + 1), None, True, False),
+        (semantic, None, True, True),
+        (semantic, [1.0, 0.0], False, False),
+    ):
+        arguments = {"thread_id": "t1", "resource_id": "r1", "options": options, "query": query}
+        assert operations.is_single_statement(recall, arguments, None) is single
+        assert (operations.short_read_key(recall, arguments) == "t1") is short
+
+
+@pytest.mark.parametrize("working_memory", [None, "resource", "thread"])
+def test_a_memory_recall_without_semantic_recall_sends_one_statement(
+    storage: MastraStorage, backend: Backend, working_memory: str | None
+) -> None:
+    fill_single_statement_data(storage)
+    options: dict[str, Any] = {"last_messages": 5}
+    if working_memory is not None:
+        options["working_memory"] = {"enabled": True, "scope": working_memory}
+    memory: Any = Memory(storage, options=options)
+    if isinstance(storage, BlockingStorage):
+        memory = BlockingStorage(
+            AsyncMemory(storage.storage, options=options), storage.engine, storage._loop
+        )
+    storage.get_thread_by_id(thread_id="warm-up")
+    with counting(_engine(storage)) as sent:
+        context = memory.recall(thread_id="t1", resource_id="r1")
+    assert len(sent) == 1, sent
+    assert [m.id for m in context.messages] == [f"m{i:02}" for i in range(11, 16)]
+    assert (context.working_memory is None) is (working_memory is None)
 
 
 # A page read: its arguments, and (ids, total, has_more) on the data of

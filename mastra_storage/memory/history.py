@@ -2,10 +2,14 @@
 
 Without semantic recall it is a single statement: the thread (to check its
 owner), its working memory and its last N messages, joined, so a recall costs
-one round trip, like a plain last-N `list_messages`."""
+one round trip, like a plain last-N `list_messages`; marked so
+(`single_statement_when`, `short_read`), the facades run it as they run a
+last-N read: without BEGIN / COMMIT, on the event loop's thread (async
+SQLite) for up to `SHORT_READ_ROWS` messages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
@@ -13,8 +17,10 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, bindparam, select
 
 from ..dialects import Executor
+from ..direct import prepare
 from ..domain import MastraDBMessage
 from ..errors import NotFoundError, ValidationError
+from ..operations import SHORT_READ_ROWS, short_read, single_statement_when
 from ..orm import ResourceRow, ThreadRow
 from ..repositories import MessageRepository
 from ..repositories._common import AnySelect
@@ -75,7 +81,7 @@ def _history_statement(messages: bool, working_memory: str | None) -> AnySelect:
         # clause reads as a cartesian product to SQLAlchemy's linter on MySQL,
         # which renders it `ON true = 1`.
         stmt = stmt.add_columns(*last.c).outerjoin(last, last.c.thread_id == _T.id)
-    return stmt.where(_T.id == bindparam("thread_id"))
+    return prepare(stmt.where(_T.id == bindparam("thread_id")))
 
 
 def owner_check(thread_id: str, resource_id: str, owner: str | None) -> None:
@@ -95,6 +101,29 @@ def working_memory_of(value: Any, scope: str, template: str) -> str:
     return stored if isinstance(stored, str) and stored else template
 
 
+def _history_only(arguments: Mapping[str, Any]) -> bool:
+    """A recall without semantic recall (or without a query): one statement."""
+    options = arguments.get("options")
+    return arguments.get("query") is None or getattr(options, "semantic_recall", None) is None
+
+
+def _short_history(arguments: Mapping[str, Any]) -> str | None:
+    """A recall of one statement and at most `SHORT_READ_ROWS` messages: its
+    thread id."""
+    options = arguments.get("options")
+    thread_id = arguments.get("thread_id")
+    if (
+        isinstance(options, MemoryOptions)
+        and options.last_messages <= SHORT_READ_ROWS
+        and type(thread_id) is str
+        and _history_only(arguments)
+    ):
+        return thread_id
+    return None
+
+
+@short_read(_short_history)
+@single_statement_when(_history_only)
 def recall(
     session: Executor,
     *,
