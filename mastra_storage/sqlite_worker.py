@@ -38,6 +38,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import QueuePool
 
 from . import direct
 from .dialects import BEGIN_OPTION, LOCK_WAIT_OPTION, NO_BEGIN, features
@@ -51,10 +52,22 @@ from .errors import StorageClosedError
 
 T = TypeVar("T")
 
-WORKER_THREADS = 8
-"""Threads for reads, and as many for writes, per storage (made as calls
-need them). A call waits for one at most `pool_timeout_s`, as for a pooled
+MAX_WORKER_THREADS = 64
+"""The most threads for reads, and for writes, of one storage. Otherwise it
+has as many of each as its pool may open connections (`pool_size` +
+`max_overflow`: 15 by default), made as calls need them. A call finding
+them all busy waits for one at most `pool_timeout_s`, as for a pooled
 connection."""
+
+
+def worker_threads(pool: Any) -> int:
+    """Threads for reads (and as many for writes) on an engine with `pool`:
+    the connections it may open, at most `MAX_WORKER_THREADS`."""
+    if isinstance(pool, QueuePool):
+        overflow = getattr(pool, "_max_overflow", -1)
+        if overflow >= 0:
+            return max(1, min(MAX_WORKER_THREADS, pool.size() + overflow))
+    return MAX_WORKER_THREADS
 
 
 class Abandoned(Exception):
@@ -68,14 +81,31 @@ class _Call:
     committing, and interrupts the SQLite statement it is running
     (`sqlite3.Connection.interrupt`)."""
 
-    __slots__ = ("_cancelled", "_driver", "_guard", "_operation", "deadline")
+    __slots__ = ("_cancelled", "_driver", "_guard", "_operation", "_started", "deadline")
 
     def __init__(self, operation: Callable[..., Any]) -> None:
         self._operation = operation
         self._guard = threading.Lock()
         self._driver: Any = None
         self._cancelled = False
+        self._started = False
         self.deadline = 0.0
+
+    def start(self) -> bool:
+        """In the worker thread, before anything else: whether the call is
+        still wanted (not cancelled, nor given up while it waited for a thread)."""
+        with self._guard:
+            self._started = not self._cancelled
+            return self._started
+
+    def give_up_unstarted(self) -> bool:
+        """From the loop's thread: cancel the call if no thread has started
+        it yet (then it never runs); whether it was so given up."""
+        with self._guard:
+            if self._started:
+                return False
+            self._cancelled = True
+            return True
 
     def __call__(self, conn: Any, **kwargs: Any) -> Any:
         try:
@@ -160,6 +190,11 @@ class SQLiteWorker:
         self._read_engine = waiting
         self._direct = features(self.engine).direct_statements and direct.allowed(self.engine)
         self._threads: dict[bool, ThreadPoolExecutor] = {}
+        self.threads = worker_threads(self.engine.pool)
+        # Calls given to the read (False) and write (True) threads and not
+        # ended: past `self.threads`, a new one waits for a thread.
+        self._calls = {False: 0, True: 0}
+        self._count_guard = threading.Lock()
         self._pid = os.getpid()
         self._running: set[asyncio.Future[Any]] = set()
         self._closed = False
@@ -171,10 +206,12 @@ class SQLiteWorker:
             self._pid = os.getpid()
             self._threads = {}
             self._running = set()  # the parent's: they never finish here
+            self._calls = {False: 0, True: 0}
+            self._count_guard = threading.Lock()
         executor = self._threads.get(write)
         if executor is None:
             executor = self._threads[write] = ThreadPoolExecutor(
-                WORKER_THREADS,
+                self.threads,
                 thread_name_prefix=f"mastra-storage-sqlite-{'write' if write else 'read'}",
             )
         return executor
@@ -221,12 +258,25 @@ class SQLiteWorker:
             raise StorageClosedError("the storage is closed")
         call = _Call(operation)
         context = contextvars.copy_context()
+        executor = self._pool(write)
+        with self._count_guard:
+            self._calls[write] += 1
+            queued = self._calls[write] > self.threads
         future = asyncio.get_running_loop().run_in_executor(
-            self._pool(write), context.run, self._job, run, engine, call, kwargs, time.monotonic()
+            executor, context.run, self._job, run, engine, call, kwargs, write
         )
         self._running.add(future)
         future.add_done_callback(self._finished)
         try:
+            if queued:
+                # Every thread busy: one is waited for as a pooled connection.
+                await asyncio.wait([future], timeout=self._pool_timeout_s)
+                if not future.done() and call.give_up_unstarted():
+                    raise PoolTimeoutError(
+                        f"no worker thread of the storage was free within "
+                        f"{self._pool_timeout_s} s ({self.threads} for "
+                        f"{'writes' if write else 'reads'}: pool_size + max_overflow)"
+                    )
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             call.cancel()
@@ -238,17 +288,23 @@ class SQLiteWorker:
         engine: Engine,
         call: _Call,
         kwargs: dict[str, Any],
-        submitted: float,
+        write: bool,
     ) -> T:
         """In a worker thread: `run(engine, call, kwargs)`, again while a
-        direct write finds the lock taken, until the lock bound."""
-        started = time.monotonic()
-        if started - submitted > self._pool_timeout_s:
-            raise PoolTimeoutError(
-                f"no worker thread of the storage was free within {self._pool_timeout_s} s "
-                f"({WORKER_THREADS} for reads, {WORKER_THREADS} for writes)"
-            )
-        call.deadline = started + self._lock_timeout_s
+        direct write finds the lock taken, until the lock bound; nothing
+        when the call was cancelled or given up before a thread took it."""
+        try:
+            if not call.start():
+                raise Abandoned()
+            return self._run_call(run, engine, call, kwargs)
+        finally:
+            with self._count_guard:
+                self._calls[write] -= 1
+
+    def _run_call(
+        self, run: Callable[..., T], engine: Engine, call: _Call, kwargs: dict[str, Any]
+    ) -> T:
+        call.deadline = time.monotonic() + self._lock_timeout_s
         _current.call = call
         try:
             while True:

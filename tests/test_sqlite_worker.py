@@ -536,3 +536,62 @@ def test_a_child_forked_while_a_call_runs_closes(tmp_path: Path) -> None:
     reader.join(10)
     asyncio.run(storage.close())
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_call_waits_for_a_busy_worker_thread_at_most_pool_timeout_s(tmp_path: Path) -> None:
+    """Both write threads (pool_size=2) wait for the lock (lock_timeout_ms 6 s):
+    a third save waits for a thread at most pool_timeout_s (0.3 s), not for
+    as long as the calls ahead of it wait for the lock, and writes nothing;
+    the two ahead save once the lock is free."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        assert storage._worker is not None and storage._worker.threads == 2
+        loop = asyncio.get_running_loop()
+        with write_locked(path):
+            ahead = [
+                asyncio.ensure_future(storage.save_messages(messages=batch(1, first=k)))
+                for k in range(2)
+            ]
+            await asyncio.sleep(0.1)
+            started = loop.time()
+            with pytest.raises(StorageTimeoutError, match="no worker thread"):
+                await storage.save_messages(messages=batch(1, first=2))
+            waited = loop.time() - started
+        await asyncio.gather(*ahead)
+        assert 0.25 < waited < 2.0, waited
+        assert stored_ids(path) == ["m0000", "m0001"]
+
+    run(path, check, pool_size=2, max_overflow=0, pool_timeout_s=0.3, lock_timeout_ms=6_000)
+
+
+def test_the_worker_threads_follow_the_pool_size(tmp_path: Path) -> None:
+    """pool_size=12: twelve saves at once all get a thread (they wait for the
+    lock, not for a thread: pool_timeout_s=0.1 would fail them) and save once
+    the lock is free, as twelve threads of the sync storage would."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        with write_locked(path):
+            saves = [
+                asyncio.ensure_future(storage.save_messages(messages=batch(1, first=k)))
+                for k in range(12)
+            ]
+            await asyncio.sleep(0.5)
+        await asyncio.gather(*saves)
+        assert len(stored_ids(path)) == 12
+
+    run(path, check, pool_size=12, max_overflow=0, pool_timeout_s=0.1, lock_timeout_ms=5_000)
+
+
+def test_a_tiny_pool_timeout_fails_no_call_while_a_thread_is_free(tmp_path: Path) -> None:
+    """pool_timeout_s=1e-6: with threads free (the first call making its
+    thread, too), no call waits for one, so none fails for want of one."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        for k in range(50):
+            await storage.save_messages(messages=batch(1, first=k))
+            assert (await storage.list_messages(thread_id="t1", per_page=None)).total == k + 1
+
+    run(path, check, pool_timeout_s=1e-6)
