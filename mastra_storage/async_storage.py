@@ -221,7 +221,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     ) -> None:
         self.name = name
         self._closed = False
-        self._closing: asyncio.Future[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         schema = getattr(self, "schema", None) or engine_options.get("schema")
         self._schema: str | None = schema
         url, self.settings = storage_settings(
@@ -277,6 +277,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
         self._long_reads: dict[tuple[Callable[..., Any], Hashable], int] = {}
+        self._active: dict[asyncio.AbstractEventLoop, int] = {}
+        self._drained: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._run_locks, self._lock_engine = self._create_lock_service(lock_backend, lock_engine)
@@ -316,20 +318,30 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         (nothing of it kept), `SchemaTooNewError` when a newer release has
         migrated the database, `StorageClosedError` after `close()`."""
         self._check_open()
-        async with self._init_lock:
-            with translate_errors():
-                async with self.engine.connect() as conn:
-                    conn = await conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-                    await conn.run_sync(migrate_on, self._prepare_database)
-            self._initialized = True
+        loop = asyncio.get_running_loop()
+        self._enter(loop)
+        try:
+            async with self._init_lock:
+                self._check_open()  # closed while this waited for another init
+                with translate_errors():
+                    async with self.engine.connect() as conn:
+                        conn = await conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+                        await conn.run_sync(migrate_on, self._prepare_database)
+                self._initialized = True
+        finally:
+            self._leave(loop)
 
     async def close(self) -> None:
         """Release the run locks this storage holds, then dispose the engines
         it created (a caller's `engine` / `lock_engine` is left alone). Also
         on leaving `async with storage:`. Our extension (Mastra's storages
-        have no `close`), as `MastraStorage.close`. Idempotent (a second
-        `close()` while one is under way returns when that one is done); any
-        later call raises `StorageClosedError`."""
+        have no `close`), as `MastraStorage.close`. Any later call, and any
+        call of this event loop not yet started (waiting for its turn on the
+        loop, say), raises `StorageClosedError`; the calls of this event
+        loop under way are waited for first (each within its bounds).
+        Idempotent (a second `close()` while one is under way returns when
+        that one is done); a `close()` cancelled (`asyncio.wait_for`) leaves
+        the release going on, which a second `close()` waits for."""
         loop = asyncio.get_running_loop()
         if self._closed:
             closing = self._closing
@@ -337,13 +349,28 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 await asyncio.shield(closing)  # a close under way: returns when it is done
             return
         self._closed = True
-        self._closing = loop.create_future()
-        try:
-            await self._release_everything(loop)
-        finally:
-            self._closing.set_result(None)
+        closing = self._closing = loop.create_task(self._release_everything(loop))
+        closing.add_done_callback(_retrieved)  # the caller may be gone (cancelled)
+        await asyncio.shield(closing)
+
+    def _enter(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A call of `loop` under way (`close()` waits for them)."""
+        self._active[loop] = self._active.get(loop, 0) + 1
+
+    def _leave(self, loop: asyncio.AbstractEventLoop) -> None:
+        left = self._active[loop] - 1
+        if left:
+            self._active[loop] = left
+            return
+        del self._active[loop]
+        drained = self._drained.pop(loop, None)
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
     async def _release_everything(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._active.get(loop):
+            drained = self._drained[loop] = loop.create_future()
+            await drained  # this loop's calls under way ended
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
@@ -400,8 +427,20 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if session is not None:
             with translate_errors():
                 return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
+        loop = asyncio.get_running_loop()
+        self._enter(loop)
+        try:
+            return await self._run_own(operation, write, kwargs)
+        finally:
+            self._leave(loop)
+
+    async def _run_own(self, operation: Callable[..., T], write: bool, kwargs: Any) -> T:
+        """`_run` without `session=`: a call of the storage's own connections,
+        counted under way (`_enter`); closed meanwhile, one that has not
+        started raises `StorageClosedError` (after each of its waits)."""
         if not self._initialized:
             await self.init()
+            self._check_open()
         single = operations.is_single_statement(operation, kwargs, self.features)
         # A caller's pool hook on `storage.engine` (a `connect` listener, say)
         # applies to aiosqlite's connections only: then every call goes there.
@@ -413,6 +452,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             and direct.unobserved(self._statement_engine.sync_engine)
         ):
             await self._share_the_loop()
+            self._check_open()
             found, answer = self._read_inline(operation, kwargs)
             if found:
                 return cast(T, answer)
@@ -435,6 +475,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 # Pages written meanwhile would keep the WAL from starting over.
                 await asyncio.wait([checkpoint])
             await self._share_the_loop()
+            self._check_open()
             written, answer = self._write_inline(operation, kwargs)
             if written:
                 self._checkpoint_now_and_then()
@@ -462,8 +503,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                         if delay is None:
                             raise_unless_retryable(error, write=write)
                             # A read whose connection the server had dropped: once more.
+                            self._check_open()
                             return await _transaction(engine, operation, kwargs)
                     await asyncio.sleep(delay)
+                    self._check_open()
                 raise AssertionError("unreachable: the last attempt returns or raises")
         finally:
             self._writes_in_flight -= int(write)
@@ -846,6 +889,13 @@ async def _direct_write(
 ) -> T:
     """`storage.direct_write` on the async engine's sync face, in one greenlet."""
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """`close()`'s release task done: its error retrieved (its caller, if
+    still there, gets it too)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _pool_hooks(engine: AsyncEngine) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import sqlite3
 import threading
 import time
@@ -21,7 +22,12 @@ import pytest
 from sqlalchemy import event
 
 from mastra_storage import AsyncDefaultStorage
-from mastra_storage.errors import NotFoundError, StorageTimeoutError, ValidationError
+from mastra_storage.errors import (
+    NotFoundError,
+    StorageClosedError,
+    StorageTimeoutError,
+    ValidationError,
+)
 from mastra_storage.sqlite_worker import SQLiteWorker, _Call
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -595,3 +601,114 @@ def test_a_tiny_pool_timeout_fails_no_call_while_a_thread_is_free(tmp_path: Path
             assert (await storage.list_messages(thread_id="t1", per_page=None)).total == k + 1
 
     run(path, check, pool_timeout_s=1e-6)
+
+
+def open_files(path: Path) -> list[str]:
+    """This process's open files of the database `path` (and its -wal, -shm)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(str(path)):
+                found.append(target)
+    return found
+
+
+LINUX_FDS = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc/self/fd (Linux)"
+)
+
+
+@LINUX_FDS
+def test_a_cancelled_close_still_releases_everything(tmp_path: Path) -> None:
+    """`close()` cancelled (by `wait_for`) while it waits for a save that waits
+    for the write lock: the release goes on; a second `close()` returns once
+    it is done, and no connection to the file is left open."""
+    path = tmp_path / "db.sqlite"
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}", lock_timeout_ms=5_000)
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        assert await storage.list_messages(thread_id="t1") is not None
+        with write_locked(path):
+            save = asyncio.ensure_future(storage.save_messages(messages=batch(1)))
+            await asyncio.sleep(0.1)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(storage.close(), 0.3)
+            assert not save.done()
+        await storage.close()
+        assert save.done() and len(save.result()) == 1
+        assert open_files(path) == []
+        with pytest.raises(StorageClosedError):
+            await storage.get_thread_by_id(thread_id="t1")
+
+    asyncio.run(main())
+
+
+@LINUX_FDS
+def test_close_ends_the_calls_not_yet_started_and_waits_for_the_others(
+    tmp_path: Path,
+) -> None:
+    """2,000 point reads, pages and saves gathered, then `close()`: those not
+    yet started (point reads waiting for their turn on the loop) raise
+    StorageClosedError, those under way end before `close()` returns; none
+    runs after it, and no connection to the file is left open."""
+    path = tmp_path / "db.sqlite"
+    closed = False
+    after_close: list[str] = []
+
+    async def call(storage: AsyncDefaultStorage, k: int) -> str:
+        try:
+            if k % 10 == 0:
+                await storage.save_messages(messages=batch(1, first=k))
+            elif k % 10 == 1:
+                await storage.list_messages(thread_id="t1", per_page=None)
+            else:
+                await storage.get_thread_by_id(thread_id="t1")
+        except StorageClosedError:
+            return "closed"
+        if closed:
+            after_close.append(str(k))
+        return "ran"
+
+    async def main() -> None:
+        nonlocal closed
+        storage = AsyncDefaultStorage(url=f"file:{path}")
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        calls = [asyncio.ensure_future(call(storage, k)) for k in range(2_000)]
+        await asyncio.sleep(0)
+        await storage.close()
+        closed = True
+        outcomes = await asyncio.gather(*calls)
+        assert after_close == []
+        assert "closed" in outcomes and "ran" in outcomes
+        assert open_files(path) == []
+
+    asyncio.run(main())
+
+
+@LINUX_FDS
+def test_close_waits_for_a_first_calls_init(tmp_path: Path) -> None:
+    """The first call's `init` waits for the write lock when `close()` comes:
+    `close()` waits for it, the call raises StorageClosedError (its operation
+    never started), and nothing is left open."""
+    path = tmp_path / "db.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE other (x)")
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}", lock_timeout_ms=5_000)
+        with write_locked(path):
+            first = asyncio.ensure_future(storage.get_thread_by_id(thread_id="t1"))
+            await asyncio.sleep(0.2)
+            closing = asyncio.ensure_future(storage.close())
+            await asyncio.sleep(0.2)
+            assert not closing.done()
+        await closing
+        with pytest.raises(StorageClosedError):
+            await first
+        assert open_files(path) == []
+
+    asyncio.run(main())
