@@ -325,7 +325,6 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 self._check_open()  # closed while this waited for another init
                 with translate_errors():
                     async with self.engine.connect() as conn:
-                        conn = await conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
                         await conn.run_sync(migrate_on, self._prepare_database)
                 self._initialized = True
         finally:

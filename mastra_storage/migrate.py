@@ -411,6 +411,21 @@ def _refuse_unknown(at: str | None) -> None:
         )
 
 
+def at_head(conn: Connection) -> bool:
+    """Whether the database is at head, read without taking the migration
+    lock (nor, on SQLite, the write lock): in a transaction of its own on
+    `conn` (one not in a transaction), ended before this returns. Raises
+    `SchemaTooNewError` at a revision this code does not know."""
+    if conn.in_transaction():
+        raise RuntimeError("at_head needs a connection outside a transaction")
+    try:
+        at, _where = _state(conn)
+    finally:
+        conn.rollback()
+    _refuse_unknown(at)
+    return at is not None and at == head()
+
+
 def current(bind: Engine | Connection) -> str | None:
     """The database's revision, or None when it has none of our schema. Read
     from our version table, or, when our versions are a branch of a host's

@@ -247,9 +247,7 @@ class MastraStorage(ABC):
         Raises `SchemaTooNewError` when a newer release has migrated the database."""
         self._check_open()
         with self._init_lock, translate_errors(), self.engine.connect() as conn:
-            migrate_on(
-                conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}), self._prepare_database
-            )
+            migrate_on(conn, self._prepare_database)
             self._initialized = True
 
     def close(self) -> None:
@@ -1303,9 +1301,15 @@ def arguments(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def migrate_on(conn: Connection, prepare: Callable[[Connection], None]) -> None:
-    """Prepare the database and migrate it to head on one connection, in one
-    transaction holding the migration lock (sync and async facades alike)."""
+    """Prepare the database and migrate it to head on one connection (not in
+    a transaction), in one transaction holding the migration lock (sync and
+    async facades alike); a database at head already is only read, without
+    that lock (nor SQLite's write lock: a writer holding it keeps no new
+    storage from reading)."""
     check_server(conn)
+    with translate_errors():
+        if migrate.at_head(conn):
+            return
     with migrate.migration_connection(conn) as locked, unbounded_statements(locked):
         prepare(locked)
         migrate.upgrade(locked)

@@ -8,14 +8,17 @@ MySQL/MariaDB (a fresh database each).
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +32,9 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from mastra_storage import (
+    AsyncDefaultStorage,
+    AsyncMySQLStorage,
+    AsyncPostgresStorage,
     DefaultStorage,
     MastraStorage,
     MigrationRequiredError,
@@ -38,7 +44,8 @@ from mastra_storage import (
     migrate,
 )
 from mastra_storage.engines import create_engine_for_url
-from mastra_storage.migrate import VERSION_TABLE, postgres_index_like
+from mastra_storage.errors import StorageTimeoutError
+from mastra_storage.migrate import MYSQL_MIGRATION_LOCK, VERSION_TABLE, postgres_index_like
 from mastra_storage.orm import metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -625,6 +632,78 @@ def test_current_check_and_idempotent_init(database: Database) -> None:
     assert schema_of(engine) == schema
     thread = storage.get_thread_by_id(thread_id="kept")
     assert thread is not None and thread.title == "kept"
+
+
+@contextmanager
+def migration_lock_held(database: Database) -> Iterator[None]:
+    """What a migrator holds, taken by another connection meanwhile: SQLite's
+    write lock, PostgreSQL's migration advisory lock, MySQL's named lock."""
+    if database.name == "sqlite-file":
+        holder = sqlite3.connect(database.url.removeprefix("file:"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    with database.engine.connect() as conn:
+        if database.name == "mysql":
+            assert conn.execute(text(f"SELECT GET_LOCK({MYSQL_MIGRATION_LOCK}, 0)")).scalar()
+            try:
+                yield
+            finally:
+                conn.execute(text(f"DO RELEASE_LOCK({MYSQL_MIGRATION_LOCK})"))
+            return
+        with conn.begin():
+            key = {"key": migrate.MIGRATION_LOCK_KEY}
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+            yield
+
+
+def _storage_on(database: Database, *, asynchronous: bool, **options: Any) -> Any:
+    if database.name == "mysql":
+        return (AsyncMySQLStorage if asynchronous else MySQLStorage)(url=database.url, **options)
+    if database.name == "postgresql":
+        kind = AsyncPostgresStorage if asynchronous else PostgresStorage
+        return kind(url=database.url, schema=database.schema, **options)
+    return (AsyncDefaultStorage if asynchronous else DefaultStorage)(url=database.url, **options)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_new_storage_on_a_database_at_head_reads_while_a_migrator_holds_the_lock(
+    shared_database: Database, asynchronous: bool
+) -> None:
+    """At head, `init` (and so a new storage's first call) only reads the
+    version: it needs neither the migration lock nor SQLite's write lock, so
+    a writer or a migrator holding it keeps no new process from reading.
+    Below head it still takes the lock, and waits for it within the bound."""
+    with _storage_on(shared_database, asynchronous=False) as first:
+        first.init()  # the schema made, at head
+    with migration_lock_held(shared_database):
+
+        async def first_calls(storage: Any) -> Any:
+            try:
+                await storage.init()
+                return await storage.get_thread_by_id(thread_id="none")
+            finally:
+                await storage.close()
+
+        storage = _storage_on(shared_database, asynchronous=asynchronous, lock_timeout_ms=300)
+        if asynchronous:
+            assert asyncio.run(first_calls(storage)) is None
+        else:
+            with storage:
+                assert storage.get_thread_by_id(thread_id="none") is None
+    # Below head: the lock is taken, and waited for.
+    with shared_database.engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE {VERSION_TABLE} SET version_num = :v"), {"v": revision_chain()[0]}
+        )
+    with migration_lock_held(shared_database):
+        behind = _storage_on(shared_database, asynchronous=False, lock_timeout_ms=300)
+        with behind, pytest.raises(StorageTimeoutError):
+            behind.init()
 
 
 def test_check_refuses_a_database_ahead_of_the_code(database: Database) -> None:
