@@ -407,9 +407,10 @@ def test_an_exhausted_pool_fails_fast_saying_what_to_size(backend: Backend) -> N
         conn = inner.engine.connect()
         release = conn.close
     try:
-        # Not a point read: the async SQLite storage reads those on its own
-        # connections, on the event loop's thread (they need no pooled one here).
-        result = bounded(lambda: storage.list_messages(thread_id="t"))
+        # Neither a point read nor a short page: the async SQLite storage
+        # reads those on its own connections, on the event loop's thread
+        # (they need no pooled one here).
+        result = bounded(lambda: storage.list_messages(thread_id="t", per_page=None))
     finally:
         release()
     assert timed_out(result), result
