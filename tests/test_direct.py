@@ -1585,8 +1585,10 @@ LONG_PAGES: dict[str, Callable[[Any], Any]] = {
         thread_id="t1", per_page=2, include=[{"id": "m09", "with_previous_messages": 1}]
     ),
     "two threads": lambda s: s.list_messages(thread_id=["t1", "t2"], per_page=5),
+    "metadata": lambda s: s.list_messages(thread_id="t1", metadata={"k": 1}),
 }
-"""Page reads it runs in its worker thread: more rows, or more statements."""
+"""Page reads it runs in its worker thread: more rows, more statements, or
+a metadata filter (a Python function per message on SQLite)."""
 
 
 def _page_of(path: Path, read: Callable[[Any], Any]) -> Any:
@@ -1622,7 +1624,7 @@ def test_an_async_long_page_runs_off_the_loop(
         with inline_writes(monkeypatch) as ran:
             found = await LONG_PAGES[name](storage)
         assert ran == [(OFF_LOOP, False)]
-        assert found == expected and found.messages
+        assert found == expected and (found.messages or name == "metadata")
 
     run_filled_async(path, check)
 
@@ -1706,6 +1708,30 @@ def test_an_async_page_over_its_budget_is_stopped_and_read_off_the_loop(
     with DefaultStorage(url=f"file:{path}") as sync_storage:
         sync_storage.init()
         sync_storage.save_thread(thread={"id": "t2", "resource_id": "r2", "title": "t"})
+    run_filled_async(path, check)
+
+
+def test_an_async_page_long_on_the_loop_in_all_sends_the_next_ones_off_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short read whose statement SQLite did not stop (too few steps: one
+    reading large messages, say) but that took more than twice the budget on
+    the loop's thread in all (its messages built too) is remembered as an
+    over-budget one: the next pages of that thread go to the worker thread."""
+    path = tmp_path / "db.sqlite"
+    monkeypatch.setattr(async_storage, "PROGRESS_STEPS", 10**9)  # never checked
+    monkeypatch.setattr(async_storage, "INLINE_READ_BUDGET_S", 1e-6)
+    page = SHORT_PAGES["page"]
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        expected = _page_of(path, page)
+        with inline_writes(monkeypatch) as ran:
+            assert await page(storage) == expected
+        assert [on_loop for _sql, on_loop in ran] == [True]
+        with inline_writes(monkeypatch) as ran:
+            assert await page(storage) == expected
+        assert ran == [(OFF_LOOP, False)]
+
     run_filled_async(path, check)
 
 

@@ -312,7 +312,14 @@ def test_the_short_reads_are_page_reads_of_one_statement() -> None:
         ("list_messages_by_resource_id", "resource_id"),
     ):
         read = getattr(operations, name)
-        for short in ({}, {"per_page": 0}, {"per_page": limit}, {"include": []}, {"page": 7}):
+        for short in (
+            {},
+            {"per_page": 0},
+            {"per_page": limit},
+            {"include": []},
+            {"page": 7},
+            {"metadata": None},
+        ):
             arguments = {key: "t1", **short}
             assert operations.short_read_key(read, arguments) == "t1", arguments
             assert operations.is_single_statement(read, arguments, None)
@@ -323,6 +330,7 @@ def test_the_short_reads_are_page_reads_of_one_statement() -> None:
             {"per_page": -1},
             {"per_page": "40"},
             {"include": [{"id": "m01"}]},
+            {"metadata": {"k": 1}},
         ):
             assert operations.short_read_key(read, {key: "t1", **long}) is None, long
         assert operations.short_read_key(read, {key: ["t1", "t2"]}) is None

@@ -441,10 +441,14 @@ def _no_windows(arguments: Mapping[str, Any]) -> bool:
 
 
 def _short_page(arguments: Mapping[str, Any], key: str) -> str | None:
-    """A page without windows, of at most `SHORT_READ_ROWS` messages, of the
-    one thread or resource that argument `key` names: its id."""
+    """A page without windows nor a `metadata` filter (on SQLite a Python
+    function parsing each message's content: work SQLite's steps do not
+    measure), of at most `SHORT_READ_ROWS` messages, of the one thread or
+    resource that argument `key` names: its id."""
     per_page = arguments.get("per_page", 40)
     if type(per_page) is not int or not 0 <= per_page <= SHORT_READ_ROWS:
+        return None
+    if arguments.get("metadata"):
         return None
     read = arguments.get(key)
     return read if type(read) is str and _no_windows(arguments) else None
