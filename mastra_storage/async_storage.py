@@ -103,12 +103,17 @@ PROGRESS_STEPS = 1_000
 (about 5-20 µs of a page's work; a step reading a large value takes
 longer). Checking every 250 steps cost a page ~7% more, every 100 ~20%."""
 
-LONG_READ_SKIPS = 64
+LONG_READ_SKIPS = 8
 """A short read that went over its budget, or took more than twice it on
 the loop's thread in all (its messages built too: large ones take long),
 makes the next this many reads of the same operation and key (its thread,
 say) go straight to the worker thread, before one is tried on the loop's
-thread again."""
+thread again; twice as many each time that one is long again (up to
+`MAX_LONG_READ_SKIPS`), back to none once one is not. A read held up once
+(a pause of the VM, a garbage collection) costs a few trips; a thread
+that stays large costs a try on the loop once in up to 1,024 reads."""
+
+MAX_LONG_READ_SKIPS = 1_024
 
 LONG_READS_KEPT = 1_024
 """How many (operation, key) pairs of over-budget reads are remembered
@@ -279,7 +284,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self._checkpoint: asyncio.Future[int] | None = None
         self._inline_turn: tuple[asyncio.AbstractEventLoop, float] | None = None
         self._inline_queue: deque[asyncio.Future[None]] = deque()
-        self._long_reads: dict[tuple[Callable[..., Any], Hashable], int] = {}
+        # (operation, key) of short reads found long: (reads left to skip, skips).
+        self._long_reads: dict[tuple[Callable[..., Any], Hashable], tuple[int, int]] = {}
         self._active: dict[asyncio.AbstractEventLoop, int] = {}
         self._drained: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._initialized = False
@@ -458,11 +464,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._check_open()
             started = time.perf_counter()
             found, answer = self._read_inline(operation, kwargs)
-            if short is not None and (
-                answer is _OVER_BUDGET
-                or time.perf_counter() - started > 2 * INLINE_READ_BUDGET_S
-            ):
-                self._note_long_read(operation, short)
+            if short is not None:
+                took = time.perf_counter() - started
+                long = answer is _OVER_BUDGET or took > 2 * INLINE_READ_BUDGET_S
+                self._note_read(operation, short, long)
             if found:
                 return cast(T, answer)
         elif (
@@ -564,24 +569,30 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
 
     def _may_read_inline(self, operation: Callable[..., Any], short: Hashable | None) -> bool:
         """Whether a short read (`operations.short_read`) of this key may run
-        on the loop's thread: unless one of the same operation and key went
-        over its budget lately (`LONG_READ_SKIPS`)."""
+        on the loop's thread: unless one of the same operation and key was
+        long lately (`LONG_READ_SKIPS`)."""
         if short is None:
             return False
         key = (operation, short)
-        skips = self._long_reads.get(key)
-        if skips is None:
+        found = self._long_reads.get(key)
+        if found is None:
             return True
-        if skips <= 1:
-            self._long_reads.pop(key, None)
-        else:
-            self._long_reads[key] = skips - 1
+        left, skips = found
+        if left <= 0:
+            return True  # tried again (kept: long again, it skips twice as many)
+        self._long_reads[key] = (left - 1, skips)
         return False
 
-    def _note_long_read(self, operation: Callable[..., Any], short: Hashable) -> None:
+    def _note_read(self, operation: Callable[..., Any], short: Hashable, long: bool) -> None:
+        """A short read of this key ran on the loop (or tried to): `long` or not."""
         long_reads = self._long_reads
-        long_reads.pop((operation, short), None)
-        long_reads[(operation, short)] = LONG_READ_SKIPS
+        if not long:
+            if long_reads:
+                long_reads.pop((operation, short), None)
+            return
+        found = long_reads.pop((operation, short), None)
+        skips = LONG_READ_SKIPS if found is None else min(2 * found[1], MAX_LONG_READ_SKIPS)
+        long_reads[(operation, short)] = (skips, skips)
         if len(long_reads) > LONG_READS_KEPT:
             del long_reads[next(iter(long_reads))]  # the oldest
 

@@ -1667,7 +1667,8 @@ def test_an_async_page_over_its_budget_is_stopped_and_read_off_the_loop(
     """SQLite stops the page's statement on the loop's thread once it has run
     `INLINE_READ_BUDGET_S`; the page is read in the worker thread instead,
     and so are the next `LONG_READ_SKIPS` pages of that thread, without a
-    try on the loop; then the loop's thread is tried again. Other threads'
+    try on the loop; then the loop's thread is tried again: stopped again,
+    twice as many pages skip it; within the budget, none. Other threads'
     pages, and point writes on the loop, are not concerned."""
     path = tmp_path / "db.sqlite"
     _stop_every_inline_statement(monkeypatch)
@@ -1695,15 +1696,17 @@ def test_an_async_page_over_its_budget_is_stopped_and_read_off_the_loop(
         with inline_writes(monkeypatch) as ran:
             await storage.persist_workflow_snapshot(workflow_name="wf", run_id="w", snapshot=BIG)
         assert [step for step in _inserts(ran) if step[1]] and (OFF_LOOP, False) not in ran
-        # Within the budget again: on the loop once t1's new skips are used up.
+        # Within the budget again: on the loop once t1's new skips (twice
+        # as many) are used up, and from then on.
         monkeypatch.setattr(async_storage, "INLINE_READ_BUDGET_S", 60.0)
-        for _ in range(3):
+        for _ in range(6):
             with inline_writes(monkeypatch) as ran:
                 assert await page(storage) == expected
             assert ran == [(OFF_LOOP, False)]
-        with inline_writes(monkeypatch) as ran:
-            assert await page(storage) == expected
-        assert [on_loop for _sql, on_loop in ran] == [True]
+        for _ in range(2):
+            with inline_writes(monkeypatch) as ran:
+                assert await page(storage) == expected
+            assert [on_loop for _sql, on_loop in ran] == [True]
 
     with DefaultStorage(url=f"file:{path}") as sync_storage:
         sync_storage.init()
