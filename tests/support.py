@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -213,3 +216,16 @@ def fill_single_statement_data(storage: MastraStorage) -> None:
             "source": "TEST",
         }
     )
+
+
+@contextmanager
+def write_locked(path: Path | str) -> Iterator[None]:
+    """SQLite's write lock on the file `path` held by another connection
+    meanwhile (BEGIN IMMEDIATE, rolled back at the end)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

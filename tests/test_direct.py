@@ -1596,35 +1596,25 @@ def _page_of(path: Path, read: Callable[[Any], Any]) -> Any:
         return read(sync_storage)
 
 
-@pytest.mark.parametrize("name", sorted(SHORT_PAGES))
-def test_an_async_short_page_runs_on_the_loop_and_equals_the_sync_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+@pytest.mark.parametrize(
+    ("name", "on_loop"),
+    [(name, True) for name in sorted(SHORT_PAGES)] + [(name, False) for name in sorted(LONG_PAGES)],
+)
+def test_an_async_short_page_runs_on_the_loop_and_others_off_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, on_loop: bool
 ) -> None:
-    """One statement on the loop's thread, no trip to a worker thread."""
+    """A short page: one statement on the loop's thread, no trip to a worker
+    thread; the others in the worker thread. Either way, the sync result."""
     path = tmp_path / "db.sqlite"
+    read = SHORT_PAGES[name] if on_loop else LONG_PAGES[name]
 
     async def check(storage: AsyncDefaultStorage) -> None:
-        expected = _page_of(path, SHORT_PAGES[name])
+        expected = _page_of(path, read)
         with inline_writes(monkeypatch) as ran:
-            found = await SHORT_PAGES[name](storage)
-        assert [on_loop for _sql, on_loop in ran] == [True]
-        assert found == expected and (found.messages or name != "page")
-
-    run_filled_async(path, check)
-
-
-@pytest.mark.parametrize("name", sorted(LONG_PAGES))
-def test_an_async_long_page_runs_off_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    path = tmp_path / "db.sqlite"
-
-    async def check(storage: AsyncDefaultStorage) -> None:
-        expected = _page_of(path, LONG_PAGES[name])
-        with inline_writes(monkeypatch) as ran:
-            found = await LONG_PAGES[name](storage)
-        assert ran == [(OFF_LOOP, False)]
-        assert found == expected and (found.messages or name == "metadata")
+            found = await read(storage)
+        assert ran == ([(ran[0][0], True)] if on_loop else [(OFF_LOOP, False)])
+        assert found == expected
+        assert found.messages or name not in ("page", "101 a page", "all", "two threads")
 
     run_filled_async(path, check)
 

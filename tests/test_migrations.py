@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from support import write_locked
 
 from mastra_storage import (
     AsyncDefaultStorage,
@@ -639,13 +639,8 @@ def migration_lock_held(database: Database) -> Iterator[None]:
     """What a migrator holds, taken by another connection meanwhile: SQLite's
     write lock, PostgreSQL's migration advisory lock, MySQL's named lock."""
     if database.name == "sqlite-file":
-        holder = sqlite3.connect(database.url.removeprefix("file:"), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with write_locked(database.url.removeprefix("file:")):
             yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         return
     with database.engine.connect() as conn:
         if database.name == "mysql":

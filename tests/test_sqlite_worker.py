@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import event
+from support import write_locked
 
 from mastra_storage import AsyncDefaultStorage
 from mastra_storage.errors import (
@@ -72,18 +73,6 @@ def run(
             await check(storage)
 
     asyncio.run(main())
-
-
-@contextlib.contextmanager
-def write_locked(path: Path) -> Iterator[None]:
-    """SQLite's write lock on `path` held by another connection meanwhile."""
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 def stored_ids(path: Path) -> list[str]:
