@@ -230,6 +230,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         self.name = name
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
+        self._released = False  # `close()`'s release done
         schema = getattr(self, "schema", None) or engine_options.get("schema")
         self._schema: str | None = schema
         url, self.settings = storage_settings(
@@ -354,9 +355,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         loop = asyncio.get_running_loop()
         if self._closed:
             closing = self._closing
-            if closing is not None and not closing.done() and closing.get_loop() is loop:
-                await asyncio.shield(closing)  # a close under way: returns when it is done
-            return
+            if closing is not None and not closing.done():
+                if closing.get_loop() is loop:
+                    await asyncio.shield(closing)  # a close under way: returns when it is done
+                return
+            if self._released:
+                return
+            # A release cut short (its event loop shut down under it): once more.
         self._closed = True
         closing = self._closing = loop.create_task(self._release_everything(loop))
         closing.add_done_callback(_retrieved)  # the caller may be gone (cancelled)
@@ -377,9 +382,15 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             drained.set_result(None)
 
     async def _release_everything(self, loop: asyncio.AbstractEventLoop) -> None:
+        interrupted = False
         if self._active.get(loop):
             drained = self._drained[loop] = loop.create_future()
-            await drained  # this loop's calls under way ended
+            try:
+                await drained  # this loop's calls under way ended
+            except asyncio.CancelledError:
+                # The loop shutting down (`asyncio.run` ending cancels every
+                # task, the calls too): release all the same, then say so.
+                interrupted = True
         await asyncio.to_thread(self._run_locks.close)
         if self._lock_engine is not None:
             self._lock_engine.dispose()
@@ -392,6 +403,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             await self._worker.close()
         if self._owns_engine:
             await self.engine.dispose()
+        self._released = True
+        if interrupted:
+            raise asyncio.CancelledError()
 
     async def __aenter__(self: T) -> T:
         """`async with AsyncDefaultStorage(...) as storage:` gives the storage
@@ -804,10 +818,18 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         return operations.supports_concurrent_updates()
 
     async def _in_lock_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` of the run-lock service in a worker thread, as a
+        call under way (`close()` waits for it, then releases its lock)."""
         self._check_open()
-        if not self._initialized:
-            await self.init()
-        return await asyncio.to_thread(function, *args)
+        loop = asyncio.get_running_loop()
+        self._enter(loop)
+        try:
+            if not self._initialized:
+                await self.init()
+                self._check_open()
+            return await asyncio.to_thread(function, *args)
+        finally:
+            self._leave(loop)
 
     async def try_acquire_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
@@ -873,6 +895,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         handle, beat = await self._in_lock_thread(
             self._run_locks.open_hold, workflow_name, run_id, ttl_ms, heartbeat
         )
+        if self._closed:  # closed while it was taken: `close()` releases it
+            await asyncio.to_thread(self._run_locks.close_hold, handle, beat)
+            self._check_open()
         try:
             yield handle
         finally:

@@ -48,7 +48,7 @@ from .engines import (
     create_engine_for_url,
     forget_connections_after_fork,
 )
-from .errors import StorageClosedError
+from .errors import StorageClosedError, StorageTimeoutError
 
 T = TypeVar("T")
 
@@ -136,6 +136,10 @@ class _Call:
         """Between two slices of a wait for the write lock: go on?"""
         return not self._cancelled and time.monotonic() < self.deadline
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def cancel(self) -> None:
         with self._guard:
             self._cancelled = True
@@ -195,6 +199,7 @@ class SQLiteWorker:
         # ended: past `self.threads`, a new one waits for a thread.
         self._calls = {False: 0, True: 0}
         self._count_guard = threading.Lock()
+        self._write_turn = threading.Lock()  # see `_take_turn`
         self._pid = os.getpid()
         self._running: set[asyncio.Future[Any]] = set()
         self._closed = False
@@ -208,6 +213,7 @@ class SQLiteWorker:
             self._running = set()  # the parent's: they never finish here
             self._calls = {False: 0, True: 0}
             self._count_guard = threading.Lock()
+            self._write_turn = threading.Lock()  # a parent's thread may hold it
         executor = self._threads.get(write)
         if executor is None:
             executor = self._threads[write] = ThreadPoolExecutor(
@@ -296,15 +302,42 @@ class SQLiteWorker:
         try:
             if not call.start():
                 raise Abandoned()
-            return self._run_call(run, engine, call, kwargs)
+            call.deadline = time.monotonic() + self._lock_timeout_s
+            if not write:
+                return self._run_call(run, engine, call, kwargs)
+            turn = self._write_turn
+            self._take_turn(turn, call)
+            try:
+                return self._run_call(run, engine, call, kwargs)
+            finally:
+                turn.release()
         finally:
             with self._count_guard:
                 self._calls[write] -= 1
 
+    def _take_turn(self, turn: threading.Lock, call: _Call) -> None:
+        """A write's turn among this storage's writes: one at a time holds a
+        pooled connection to wait for SQLite's write lock (which lets one
+        writer in at a time anyway), so the others leave the pool's
+        connections to the reads. Waited for in slices, as the lock: within
+        the call's lock deadline (`StorageTimeoutError`), cancellation
+        (`Abandoned`) at the end of a slice."""
+        while True:
+            left = call.deadline - time.monotonic()
+            if turn.acquire(timeout=max(0.0, min(ASYNC_SQLITE_BUSY_SLICE_S, left))):
+                return
+            if call.cancelled:
+                raise Abandoned()
+            if not call.keep_waiting():
+                raise StorageTimeoutError(
+                    f"the SQLite write lock was not free within lock_timeout_ms "
+                    f"({round(self._lock_timeout_s * 1000)} ms): writes of this storage "
+                    "ahead of this one held it or waited for it"
+                )
+
     def _run_call(
         self, run: Callable[..., T], engine: Engine, call: _Call, kwargs: dict[str, Any]
     ) -> T:
-        call.deadline = time.monotonic() + self._lock_timeout_s
         _current.call = call
         try:
             while True:

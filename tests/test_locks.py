@@ -10,6 +10,7 @@ transaction-pooling proxy), and MySQL/MariaDB with named locks (the
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import queue
@@ -49,6 +50,7 @@ from mastra_storage import (
     ValidationError,
     migrate,
 )
+from mastra_storage.errors import StorageClosedError
 from mastra_storage.locks import advisory_key, check_fencing
 from mastra_storage.locks.advisory import HOLDS_ADVISORY_LOCKS
 from mastra_storage.locks.keys import key_halves, named_lock_name
@@ -403,6 +405,68 @@ def test_close_releases_what_the_instance_holds(make: Callable[[], MastraStorage
         assert acquire(b, run_id)
     with pytest.raises(StorageError, match="closed"):
         acquire(a, new_run())
+
+
+@lock_cases(SHARED_DATABASE_CASES)
+def test_a_close_during_an_acquisition_leaves_the_lock_free(
+    make: Callable[[], MastraStorage],
+) -> None:
+    """`close()` comes while `try_acquire` is taking the lock (after `close`
+    released what the instance held, before the new hold was recorded): the
+    acquisition raises StorageError (closed) and gives the lock back, so
+    another instance takes it; the closed one never holds it."""
+    a, b = make(), make()
+    service = getattr(a, "storage", a)._run_locks
+    taking = service._acquire
+    run_id = new_run()
+
+    def acquire_then_closed(run: Any, ttl: Any) -> Any:
+        hold = taking(run, ttl)
+        service.close()
+        return hold
+
+    service._acquire = acquire_then_closed
+    with pytest.raises(StorageError, match="closed"):
+        acquire(a, run_id, ttl_ms=3_600_000)
+    assert acquire(b, run_id)
+
+
+@lock_cases([("async-sqlite-file", "lease"), ("async-postgresql", "advisory")])
+def test_an_async_close_waits_for_a_lock_call_under_way_and_releases_it(
+    make: Callable[[], MastraStorage],
+) -> None:
+    """`try_acquire_workflow_run_lock` started, then `close()`: the close waits
+    for it and releases what it took, so another instance takes the lock
+    once the close returns; a `workflow_run_lock` entered as the close
+    comes raises StorageClosedError, holding nothing."""
+    a, b = make(), make()
+    storage: Any = getattr(a, "storage", a)
+    loop = a._loop  # type: ignore[attr-defined]
+    first, second = new_run(), new_run()
+
+    async def race() -> tuple[Any, Any]:
+        taking = asyncio.ensure_future(
+            storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id=first)
+        )
+
+        closing = False
+
+        async def hold() -> None:
+            async with storage.workflow_run_lock(workflow_name="wf", run_id=second):
+                assert not closing, "entered after close() began"
+
+        holding = asyncio.ensure_future(hold())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        closing = True
+        await storage.close()
+        return await asyncio.gather(taking, holding, return_exceptions=True)
+
+    taken, held = loop.run_until_complete(race())
+    assert taken is True or isinstance(taken, StorageClosedError), taken
+    assert held is None or isinstance(held, StorageClosedError), held
+    assert acquire(b, first)
+    assert acquire(b, second)
 
 
 @lock_cases(EXPIRING_CASES)

@@ -701,3 +701,57 @@ def test_close_waits_for_a_first_calls_init(tmp_path: Path) -> None:
         assert open_files(path) == []
 
     asyncio.run(main())
+
+
+def test_reads_never_wait_behind_writes_waiting_for_the_lock(tmp_path: Path) -> None:
+    """Twenty writes wait for the write lock another connection holds (the
+    pool: 15 connections): they take turns before taking a connection, so a
+    read meanwhile finds one at once; all twenty write once the lock is free."""
+    path = tmp_path / "db.sqlite"
+
+    async def check(storage: AsyncDefaultStorage) -> None:
+        loop = asyncio.get_running_loop()
+        with write_locked(path):
+            writes = [
+                asyncio.ensure_future(
+                    storage.update_resource(resource_id=f"r{k}", working_memory=f"# {k}")
+                )
+                for k in range(20)
+            ]
+            await asyncio.sleep(0.2)
+            started = loop.time()
+            threads = await storage.list_threads()
+            took = loop.time() - started
+            assert not any(write.done() for write in writes)
+        await asyncio.gather(*writes)
+        assert threads.total == 1 and took < 0.9, took
+        for k in range(20):
+            found = await storage.get_resource_by_id(resource_id=f"r{k}")
+            assert found is not None and found.working_memory == f"# {k}"
+
+    run(path, check, pool_timeout_s=1.0, lock_timeout_ms=10_000)
+
+
+@LINUX_FDS
+def test_a_close_cut_short_by_the_loops_end_still_releases_everything(tmp_path: Path) -> None:
+    """`close()` given up by `wait_for` while a save waits for the write lock,
+    then `asyncio.run` ends (cancelling every task, the release too): the
+    release goes on all the same; no connection to the file is left open."""
+    path = tmp_path / "db.sqlite"
+    held = contextlib.ExitStack()
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}", lock_timeout_ms=5_000)
+        await storage.init()
+        await storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "t"})
+        held.enter_context(write_locked(path))  # until after asyncio.run
+        save = asyncio.ensure_future(storage.save_messages(messages=batch(1)))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(storage.close(), 0.2)
+        assert not save.done()
+
+    with held:
+        asyncio.run(main())
+    assert open_files(path) == []
+    assert stored_ids(path) == []

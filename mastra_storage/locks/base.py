@@ -151,7 +151,15 @@ class RunLockService(ABC):
         if hold is None:
             return False
         with self._mutex:
-            self._held[run] = hold
+            closed = self._closed
+            if not closed:
+                self._held[run] = hold
+        if closed:
+            # Closed while this acquired it: `close` released what it saw,
+            # not this one; given back at once.
+            with translate_errors():
+                self._release(run, hold)
+            raise StorageError("this storage is closed")
         return True
 
     def renew(self, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS) -> bool:
