@@ -14,6 +14,8 @@ SQLite file of the storage's own, that same `transaction` in a worker thread
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -22,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
@@ -74,6 +77,7 @@ from .storage import (
 )
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _INLINE_WAL = "mastra_storage_inline_wal"
 """Key in a pooled inline connection's `info`: whether it is in WAL mode
@@ -114,6 +118,7 @@ thread again; twice as many each time that one is long again (up to
 that stays large costs a try on the loop once in up to 1,024 reads."""
 
 MAX_LONG_READ_SKIPS = 1_024
+"""The most reads `LONG_READ_SKIPS` doubles to."""
 
 LONG_READS_KEPT = 1_024
 """How many (operation, key) pairs of over-budget reads are remembered
@@ -203,7 +208,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
     way through aiosqlite, goes through aiosqlite; the WAL is checkpointed
     in a worker thread every `WAL_PAGES_PER_CHECKPOINT` pages or so. So
     do the short page reads (`operations.short_read`: one thread's page of
-    at most `SHORT_READ_ROWS` messages, without `include`), their statement
+    at most `SHORT_READ_ROWS` messages, without `include` nor `metadata`;
+    `AsyncMemory.recall` without semantic recall), their statement
     stopped by SQLite after `INLINE_READ_BUDGET_S` on the loop and the page
     then read in the worker thread (`_read_inline`).
     Point reads, short pages and point writes run on the loop
@@ -358,14 +364,30 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             if closing is not None and not closing.done():
                 if closing.get_loop() is loop:
                     await asyncio.shield(closing)  # a close under way: returns when it is done
-                return
+                    return
+                if closing.get_loop().is_running():
+                    return  # another loop's close under way
             if self._released:
                 return
-            # A release cut short (its event loop shut down under it): once more.
+            # A release cut short (its event loop shut down or stopped under
+            # it): once more, here.
         self._closed = True
         closing = self._closing = loop.create_task(self._release_everything(loop))
-        closing.add_done_callback(_retrieved)  # the caller may be gone (cancelled)
+        closing.add_done_callback(self._release_ended)
         await asyncio.shield(closing)
+
+    def _release_ended(self, closing: asyncio.Task[None]) -> None:
+        """`close()`'s release task done. Cancelled before it could release
+        (its event loop ended, say, before the task even started): the run
+        locks at least are released here and now, synchronously (a lock left
+        held would keep every other worker from the run); the connections
+        and threads wait for a later `close()`."""
+        _retrieved(closing)
+        if not self._released:
+            try:
+                self._run_locks.close()
+            except Exception:
+                logger.warning("releasing the run locks on close failed", exc_info=True)
 
     def _enter(self, loop: asyncio.AbstractEventLoop) -> None:
         """A call of `loop` under way (`close()` waits for them)."""
@@ -817,19 +839,64 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         method of the async classes."""
         return operations.supports_concurrent_updates()
 
-    async def _in_lock_thread(self, function: Callable[..., T], *args: Any) -> T:
+    async def _in_lock_thread(
+        self,
+        function: Callable[..., T],
+        *args: Any,
+        undo: Callable[[T], object] | None = None,
+    ) -> T:
         """`function(*args)` of the run-lock service in a worker thread, as a
-        call under way (`close()` waits for it, then releases its lock)."""
+        call under way (`close()` waits for it, then releases its lock).
+        Cancelled, the call stays under way until its thread ends, and what
+        it took is given back then (`undo(result)`, in a thread): its caller
+        never learnt it holds it."""
         self._check_open()
         loop = asyncio.get_running_loop()
         self._enter(loop)
+        handed_over = False
         try:
             if not self._initialized:
                 await self.init()
                 self._check_open()
-            return await asyncio.to_thread(function, *args)
+            context = contextvars.copy_context()
+            future = loop.run_in_executor(None, partial(context.run, function, *args))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                handed_over = True
+                future.add_done_callback(partial(self._lock_call_ended, loop, undo))
+                raise
         finally:
+            if not handed_over:
+                self._leave(loop)
+
+    def _lock_call_ended(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        undo: Callable[[Any], object] | None,
+        done: asyncio.Future[Any],
+    ) -> None:
+        """A lock call whose caller was cancelled has ended in its thread:
+        what it took is given back, then it is no longer under way."""
+        if done.cancelled() or done.exception() is not None or undo is None:
             self._leave(loop)
+            return
+        result = done.result()
+        try:
+            undoing = loop.run_in_executor(None, undo, result)
+        except RuntimeError:  # the loop is closing: here, then
+            _undo_quietly(undo, result)
+            self._leave(loop)
+            return
+        undoing.add_done_callback(partial(self._undone, loop))
+
+    def _undone(self, loop: asyncio.AbstractEventLoop, undoing: asyncio.Future[Any]) -> None:
+        if not undoing.cancelled() and undoing.exception() is not None:
+            logger.warning(
+                "giving back a run lock whose caller was cancelled failed",
+                exc_info=undoing.exception(),
+            )
+        self._leave(loop)
 
     async def try_acquire_workflow_run_lock(
         self, *, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS
@@ -840,8 +907,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         reentrant: False when this instance already holds it. Runs in a
         worker thread. Raises `ValidationError` for empty names or a TTL
         outside 1 ms to 366 days."""
+        locks = self._run_locks
+
+        def give_back(taken: bool) -> None:
+            if taken:
+                locks.release(workflow_name, run_id)
+
         return await self._in_lock_thread(
-            self._run_locks.try_acquire, workflow_name, run_id, ttl_ms
+            locks.try_acquire, workflow_name, run_id, ttl_ms, undo=give_back
         )
 
     async def renew_workflow_run_lock(
@@ -892,8 +965,14 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         released on exit. Yields a `HeldRunLock`: pass its `fencing_token` to
         the writes. Our extension over Mastra's lock calls, as
         `MastraStorage.workflow_run_lock`."""
+        locks = self._run_locks
         handle, beat = await self._in_lock_thread(
-            self._run_locks.open_hold, workflow_name, run_id, ttl_ms, heartbeat
+            locks.open_hold,
+            workflow_name,
+            run_id,
+            ttl_ms,
+            heartbeat,
+            undo=lambda opened: locks.close_hold(*opened),
         )
         if self._closed:  # closed while it was taken: `close()` releases it
             await asyncio.to_thread(self._run_locks.close_hold, handle, beat)
@@ -934,11 +1013,18 @@ async def _direct_write(
     return await greenlet_spawn(direct_write, engine.sync_engine, operation, kwargs)
 
 
-def _retrieved(task: asyncio.Task[None]) -> None:
-    """`close()`'s release task done: its error retrieved (its caller, if
-    still there, gets it too)."""
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A task or future done that its caller may no longer await: its error
+    retrieved (a caller still there gets it too)."""
     if not task.cancelled():
         task.exception()
+
+
+def _undo_quietly(undo: Callable[[Any], object], result: Any) -> None:
+    try:
+        undo(result)
+    except Exception:
+        logger.warning("giving back a run lock whose caller was cancelled failed", exc_info=True)
 
 
 def _pool_hooks(engine: AsyncEngine) -> int:

@@ -11,6 +11,7 @@ transaction-pooling proxy), and MySQL/MariaDB with named locks (the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -38,8 +39,10 @@ from lock_workers import (
 )
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from support import write_locked
 
 from mastra_storage import (
+    AsyncDefaultStorage,
     DefaultStorage,
     FencingTokenError,
     LockNotAcquiredError,
@@ -426,9 +429,44 @@ def test_a_close_during_an_acquisition_leaves_the_lock_free(
         return hold
 
     service._acquire = acquire_then_closed
-    with pytest.raises(StorageError, match="closed"):
+    with pytest.raises(StorageClosedError):
         acquire(a, run_id, ttl_ms=3_600_000)
     assert acquire(b, run_id)
+
+
+@lock_cases([("sqlite-file", "lease"), ("postgresql", "advisory")])
+def test_a_close_between_taking_a_hold_and_opening_it_raises_closed(
+    make: Callable[[], MastraStorage],
+) -> None:
+    """`close()` lands after `workflow_run_lock` took the lock, before it made
+    its handle: StorageClosedError (not a KeyError), and the lock is free."""
+    a, b = make(), make()
+    service = getattr(a, "storage", a)._run_locks
+    taking = service.try_acquire
+    run_id = new_run()
+
+    def take_then_closed(*args: Any) -> bool:
+        taken = taking(*args)
+        service.close()
+        return taken
+
+    service.try_acquire = take_then_closed  # type: ignore[method-assign]
+    with pytest.raises(StorageClosedError), a.workflow_run_lock(workflow_name="wf", run_id=run_id):
+        raise AssertionError("entered")
+    assert acquire(b, run_id)
+
+
+@lock_cases([("sqlite-file", "lease"), ("postgresql", "advisory")])
+def test_close_stops_the_heartbeats(make: Callable[[], MastraStorage]) -> None:
+    """A heartbeat renews every ttl/3 (10 minutes by default): `close()` stops
+    it at once, not at its next renewal."""
+    a = make()
+    run_id = new_run()
+    name = f"mastra-run-lock-heartbeat:{run_id}"
+    with a.workflow_run_lock(workflow_name="wf", run_id=run_id):
+        assert [t for t in threading.enumerate() if t.name == name]
+        a.close()
+        assert not [t for t in threading.enumerate() if t.name == name and t.is_alive()]
 
 
 @lock_cases([("async-sqlite-file", "lease"), ("async-postgresql", "advisory")])
@@ -467,6 +505,105 @@ def test_an_async_close_waits_for_a_lock_call_under_way_and_releases_it(
     assert held is None or isinstance(held, StorageClosedError), held
     assert acquire(b, first)
     assert acquire(b, second)
+
+
+def _free_for_another(path: Path, run_id: str, timeout: float = 5.0) -> bool:
+    """Whether another storage on the SQLite file takes the run's lock (tried
+    until `timeout`)."""
+    with DefaultStorage(url=f"file:{path}") as other:
+        took = wait_until(
+            lambda: other.try_acquire_workflow_run_lock(workflow_name="wf", run_id=run_id),
+            timeout,
+        )
+    return took < timeout
+
+
+def test_an_async_lock_call_cancelled_gives_back_what_its_thread_took(tmp_path: Path) -> None:
+    """`try_acquire_workflow_run_lock` and `workflow_run_lock` given up by
+    `wait_for` while their thread waits for SQLite's write lock: the thread
+    goes on and takes the run lock, which its caller never learns; it is
+    given back as soon as the thread ends, and `close()` waits for that."""
+    path = tmp_path / "db.sqlite"
+    held = contextlib.ExitStack()
+
+    async def main() -> None:
+        storage = AsyncDefaultStorage(url=f"file:{path}", lock_timeout_ms=5_000)
+        await storage.init()
+        held.enter_context(write_locked(path))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="a"), 0.2
+            )
+        entering = storage.workflow_run_lock(workflow_name="wf", run_id="b")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(entering.__aenter__(), 0.2)
+        held.close()  # the threads take the run locks now, and give them back
+        await asyncio.sleep(0.3)
+        assert _free_for_another(path, "a")
+        assert _free_for_another(path, "b")
+        await storage.close()
+
+    asyncio.run(main())
+    assert not [t for t in threading.enumerate() if t.name.startswith("mastra-run-lock-heart")]
+
+
+def test_an_async_close_cut_short_before_it_started_still_releases_the_run_locks(
+    tmp_path: Path,
+) -> None:
+    """`close()` started as a task just before `asyncio.run` ends: its release
+    may be cancelled before it ever runs; the run locks are released all the
+    same (the connections wait for a later `close()`, which finishes)."""
+    path = tmp_path / "db.sqlite"
+    for round_ in range(5):
+        run_id = f"r{round_}"
+        storage = AsyncDefaultStorage(url=f"file:{path}")
+
+        async def main(storage: AsyncDefaultStorage = storage, run_id: str = run_id) -> None:
+            await storage.init()
+            assert await storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id=run_id)
+            asyncio.ensure_future(storage.close())  # noqa: RUF006 (cut short on purpose)
+            await asyncio.sleep(0)
+
+        asyncio.run(main())
+        assert _free_for_another(path, run_id, timeout=0.5)
+        asyncio.run(storage.close())
+        assert storage._released
+
+
+def test_a_second_close_in_a_new_loop_finishes_one_stuck_in_a_stopped_loop(
+    tmp_path: Path,
+) -> None:
+    """The first `close()` waits for a lock call under way (its thread waiting
+    for SQLite's write lock), is given up by `wait_for`, and its loop stops:
+    a `close()` in a new loop releases everything, and the run lock that the
+    thread takes afterwards is given back."""
+    path = tmp_path / "db.sqlite"
+    storage = AsyncDefaultStorage(url=f"file:{path}", lock_timeout_ms=5_000)
+    first = asyncio.new_event_loop()
+    held = contextlib.ExitStack()
+
+    async def stuck() -> None:
+        await storage.init()
+        held.enter_context(write_locked(path))
+        asyncio.ensure_future(  # noqa: RUF006 (left under way on purpose)
+            storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="r")
+        )
+        await asyncio.sleep(0.05)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(storage.close(), 0.2)
+
+    try:
+        first.run_until_complete(stuck())
+        held.close()
+        asyncio.run(asyncio.wait_for(storage.close(), 10))
+        assert storage._released
+        assert _free_for_another(path, "r")
+    finally:
+        left = asyncio.all_tasks(first)  # the first close, still waiting there
+        for task in left:
+            task.cancel()
+        first.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        first.close()
 
 
 @lock_cases(EXPIRING_CASES)

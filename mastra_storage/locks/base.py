@@ -26,7 +26,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..dialects import Executor, Features, features
 from ..domain import RunLock
-from ..errors import LockNotAcquiredError, StorageError, ValidationError, translate_errors
+from ..errors import (
+    LockNotAcquiredError,
+    StorageClosedError,
+    StorageError,
+    ValidationError,
+    translate_errors,
+)
 from ..values import check_id, summary
 from .rows import RunKey
 
@@ -118,6 +124,7 @@ class RunLockService(ABC):
         self.features: Features = features(engine)
         self._prepare = prepare  # brings the schema to head before the first use
         self._held: dict[RunKey, Hold] = {}
+        self._beats: set[_Heartbeat] = set()  # running, stopped by `close`
         self._mutex = threading.Lock()
         self._closed = False
         _SERVICES.add(self)
@@ -133,6 +140,7 @@ class RunLockService(ABC):
         parent still believed it held them (and let the child take them)."""
         _INHERITED_HOLDS.extend(self._held.values())
         self._held = {}
+        self._beats = set()  # the parent's threads: not in the child
         self._mutex = threading.Lock()
 
     # -- the interface ----------------------------------------------------------------
@@ -143,7 +151,7 @@ class RunLockService(ABC):
         run, ttl = run_key(workflow_name, run_id), ttl_of(ttl_ms)
         with self._mutex:
             if self._closed:
-                raise StorageError("this storage is closed")
+                raise StorageClosedError("this storage is closed")
             if run in self._held:
                 return False
         with translate_errors():
@@ -159,7 +167,7 @@ class RunLockService(ABC):
             # not this one; given back at once.
             with translate_errors():
                 self._release(run, hold)
-            raise StorageError("this storage is closed")
+            raise StorageClosedError("this storage is closed")
         return True
 
     def renew(self, workflow_name: str, run_id: str, ttl_ms: int = DEFAULT_TTL_MS) -> bool:
@@ -233,27 +241,44 @@ class RunLockService(ABC):
             raise LockNotAcquiredError(
                 f"workflow run {run_id!r} of {workflow_name!r} is locked by another holder"
             )
-        handle = HeldRunLock(
-            workflow_name=workflow_name,
-            run_id=run_id,
-            holder=self.holder,
-            backend=self.backend,
-            token=self._held[run].token,
-        )
-        beat = _Heartbeat(self, run, handle.fencing_token, ttl, handle) if heartbeat else None
+        with self._mutex:
+            hold = self._held.get(run)
+            if hold is None:
+                # Released meanwhile: by `close`, or by another thread's `release`.
+                if self._closed:
+                    raise StorageClosedError("this storage is closed")
+                raise LockNotAcquiredError(
+                    f"workflow run {run_id!r} of {workflow_name!r} was released as it was taken"
+                )
+            handle = HeldRunLock(
+                workflow_name=workflow_name,
+                run_id=run_id,
+                holder=self.holder,
+                backend=self.backend,
+                token=hold.token,
+            )
+            beat = _Heartbeat(self, run, handle.fencing_token, ttl, handle) if heartbeat else None
+            if beat is not None:
+                self._beats.add(beat)
         return handle, beat
 
     def close_hold(self, handle: HeldRunLock, beat: _Heartbeat | None) -> None:
         """The second half of `hold`: stop the heartbeat, release."""
         if beat is not None:
             beat.stop()
+            with self._mutex:
+                self._beats.discard(beat)
         self._release_hold((handle.workflow_name, handle.run_id), handle.fencing_token)
 
     def close(self) -> None:
-        """Release everything this instance holds; later acquisitions fail."""
+        """Stop the heartbeats and release everything this instance holds;
+        later acquisitions raise `StorageClosedError`."""
         with self._mutex:
             self._closed = True
             runs = list(self._held)
+            beats, self._beats = self._beats, set()
+        for beat in beats:
+            beat.stop()
         for run in runs:
             try:
                 self._release_hold(run, None)
