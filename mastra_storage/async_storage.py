@@ -490,7 +490,10 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         # A caller's pool hook on `storage.engine` (a `connect` listener, say)
         # applies to aiosqlite's connections only: then every call goes there.
         own_connections = self._inline is not None and self._pool_unhooked()
-        short = None if write else operations.short_read_key(operation, kwargs)
+        # Asked only where reads may run on the loop's thread (async SQLite).
+        short = (
+            operations.short_read_key(operation, kwargs) if own_connections and not write else None
+        )
         if (
             own_connections
             and (operations.is_point_read(operation) or self._may_read_inline(operation, short))
