@@ -53,6 +53,7 @@ from .engines import (
     with_storage_isolation,
 )
 from .errors import StorageClosedError, ValidationError, is_timeout, translate_errors
+from .held_connection import HeldConnection
 from .locks import (
     DEFAULT_TTL_MS,
     LOCK_BACKENDS,
@@ -277,6 +278,17 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        # PostgreSQL (psycopg), the storage's own engine: single-statement
+        # reads and point writes awaited on one held connection, no greenlet
+        # (`held_connection`).
+        self._held = (
+            HeldConnection(self._statement_engine.sync_engine, _direct_transaction, _direct_write)
+            if self._owns_engine
+            and self._direct
+            and self.engine.dialect.name == "postgresql"
+            and self.engine.dialect.driver == "psycopg"
+            else None
+        )
         self._own_pool_hooks = _pool_hooks(self.engine)
         # Where the inline engine is (a SQLite file, the storage's own engine),
         # the other calls run whole in a worker thread: one trip each.
@@ -423,6 +435,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._inline.dispose()
         if self._worker is not None:
             await self._worker.close()
+        if self._held is not None:
+            await self._held.close()
         if self._owns_engine:
             await self.engine.dispose()
         self._released = True
@@ -543,6 +557,19 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             run = self._worker.runner(write=write, single=single)
         elif single and self._direct and direct.unobserved(engine.sync_engine):
             run = _direct_write if write else _direct_transaction
+        held = self._held
+        if held is not None:
+            if run is _direct_transaction and self._pool_unhooked():
+                run = held.read
+            elif (
+                run is _direct_write
+                and operations.is_point_write(operation)
+                and self._pool_unhooked()
+            ):
+                run = held.write
+            elif held.idle and _pool_full(engine):
+                await held.give_back()  # this call may need it
+                self._check_open()
         self._writes_in_flight += int(write)
         try:
             with translate_errors():
@@ -1028,6 +1055,16 @@ def _undo_quietly(undo: Callable[[Any], object], result: Any) -> None:
         undo(result)
     except Exception:
         logger.warning("giving back a run lock whose caller was cancelled failed", exc_info=True)
+
+
+def _pool_full(engine: AsyncEngine) -> bool:
+    """Whether every connection `engine`'s pool may open is checked out (a
+    checkout would wait up to `pool_timeout_s`)."""
+    pool: Any = engine.sync_engine.pool
+    overflow = getattr(pool, "_max_overflow", -1)
+    if overflow < 0 or not hasattr(pool, "checkedout"):
+        return False
+    return bool(pool.checkedout() >= pool.size() + overflow)
 
 
 def _pool_hooks(engine: AsyncEngine) -> int:

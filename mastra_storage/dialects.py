@@ -1328,7 +1328,7 @@ def execute_alone(
 
     Async PostgreSQL (SQLAlchemy's asyncio adapter, in the greenlet of
     `greenlet_spawn`): the same steps on psycopg's `AsyncConnection` itself,
-    in one coroutine awaited once (`_alone_async`), rather than one await
+    in one coroutine awaited once (`postgres_alone_async`), rather than one await
     through the adapter per step (the cursor's opening, each autocommit
     switch, the execute): each await is a greenlet switch each way."""
     if dialect.name != "postgresql":
@@ -1340,17 +1340,10 @@ def execute_alone(
             return found
         return _alone_on(fairy.dbapi_connection.cursor(), statement, parameters, fetch)
     driver = fairy.driver_connection
-    try:
-        # What the server said meanwhile: a goodbye (FATAL), then the end of
-        # the stream, read one at a time (on a live connection: nothing).
-        driver.pgconn.consume_input()
-        driver.pgconn.consume_input()
-    except Exception as error:
-        setattr(error, NOT_SENT, True)
-        raise
     if dialect.is_async:
-        rows: list[Any] = await_(_alone_async(driver, statement, parameters, fetch))
+        rows: list[Any] = await_(postgres_alone_async(driver, statement, parameters, fetch))
         return rows
+    _check_server_goodbye(driver)
     cursor = driver.cursor()
     if _postgres_autocommit(fairy, cursor, statement, parameters):
         return _rows_of(cursor, fetch)
@@ -1383,10 +1376,28 @@ def _rows_of(cursor: Any, fetch: bool) -> list[Any]:
     return rows
 
 
-async def _alone_async(driver: Any, statement: str, parameters: Any, fetch: bool) -> list[Any]:
+def _check_server_goodbye(driver: Any) -> None:
+    """Before a statement on the psycopg connection `driver`: what the server
+    said meanwhile, a goodbye (FATAL) then the end of the stream, read one
+    at a time (on a live connection: nothing); a connection found closed
+    raises the driver's error, marked `NOT_SENT`."""
+    try:
+        driver.pgconn.consume_input()
+        driver.pgconn.consume_input()
+    except Exception as error:
+        setattr(error, NOT_SENT, True)
+        raise
+
+
+async def postgres_alone_async(
+    driver: Any, statement: str, parameters: Any, fetch: bool
+) -> list[Any]:
     """`execute_alone`'s PostgreSQL steps on psycopg's `AsyncConnection`
-    `driver` (the sync ones: `_postgres_autocommit`, then the commit of a
-    transaction the connection came with)."""
+    `driver` (the sync ones: `_check_server_goodbye`, `_postgres_autocommit`,
+    then the commit of a transaction the connection came with). Awaited in
+    `greenlet_spawn`'s greenlet by `execute_alone`, or directly by
+    `held_connection`."""
+    _check_server_goodbye(driver)
     cursor = driver.cursor()
     alone = not driver.autocommit and driver.pgconn.transaction_status == _IDLE
     if alone:

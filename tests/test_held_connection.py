@@ -1,0 +1,489 @@
+"""Async PostgreSQL's single-statement reads on the connection the storage
+holds between calls (`mastra_storage.held_connection`): the connection goes back
+to the pool when it should, and no error, cancellation, lost connection,
+event loop change or fork leaves it in a wrong state or loses a read.
+
+PostgreSQL only: the held connection is psycopg's (SQLite's async reads run
+on the loop's thread their own way, see test_sqlite_worker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event
+from support import fill_single_statement_data
+
+from mastra_storage import AsyncPostgresStorage, PostgresStorage, held_connection
+from mastra_storage.errors import ConnectionLostError, StorageTimeoutError, ValidationError
+
+
+@pytest.fixture
+def schema(postgres_url: str, pg_schemas: Any) -> str:
+    name: str = pg_schemas.new("held")
+    with PostgresStorage(url=postgres_url, schema=name) as filler:
+        filler.init()
+        fill_single_statement_data(filler)
+    return name
+
+
+def held_pid(storage: AsyncPostgresStorage) -> int | None:
+    """The server process of the connection the storage holds (None: none)."""
+    fairy = storage._held._fairy if storage._held is not None else None
+    return None if fairy is None else int(fairy.driver_connection.info.backend_pid)
+
+
+def checked_out(storage: AsyncPostgresStorage) -> int:
+    return int(storage.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+def server_pids(url: str) -> set[int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity").all()
+        return {int(row[0]) for row in rows}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def table_locked(postgres_url: str, schema: str) -> Iterator[threading.Event]:
+    """A sync transaction holding ACCESS EXCLUSIVE on the threads table (so
+    any read of it waits on the server) until the event is set."""
+    release = threading.Event()
+    locked = threading.Event()
+    engine = create_engine(postgres_url)
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'LOCK TABLE "{schema}".mastra_threads IN ACCESS EXCLUSIVE MODE')
+            locked.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join(30)
+        engine.dispose()
+
+
+def test_a_read_is_held_then_given_back_once_idle(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 0.05)
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            thread = await storage.get_thread_by_id(thread_id="t1")
+            assert thread is not None and thread.metadata == {"a": 1}
+            pid = held_pid(storage)
+            assert pid is not None and checked_out(storage) == 1
+            # The next reads take the same connection.
+            for _ in range(3):
+                assert await storage.get_resource_by_id(resource_id="r1") is not None
+                assert held_pid(storage) == pid
+            await asyncio.sleep(0.3)
+            assert held_pid(storage) is None
+            assert checked_out(storage) == 0
+
+    asyncio.run(check())
+
+
+def test_a_connection_held_long_goes_back_at_its_next_idle_moment(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy all along, it still goes back to the pool after `HELD_MAX_S`
+    (where the pool's recycle and pre-ping checks apply again)."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 0.02)
+    monkeypatch.setattr(held_connection, "HELD_MAX_S", 0.1)
+    taken: set[float] = set()
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 0.5
+            while loop.time() < deadline:
+                await storage.get_thread_by_id(thread_id="t1")
+                taken.add(storage._held._taken_at)  # type: ignore[union-attr]
+                await asyncio.sleep(0.005)
+
+    asyncio.run(check())
+    assert len(taken) >= 3  # checked out again about every HELD_MAX_S
+
+
+def test_other_calls_take_the_held_connection_when_the_pool_is_exhausted(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pooled connection, held by a read: a write (and a read that goes
+    the usual way) get it at once, not after `pool_timeout_s`."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, pool_size=1, max_overflow=0, pool_timeout_s=0.5
+        ) as storage:
+            await storage.init()
+            assert await storage.get_thread_by_id(thread_id="t1") is not None
+            assert held_pid(storage) is not None
+            await storage.save_thread(thread={"id": "t2", "resource_id": "r1", "title": "x"})
+            assert await storage.get_thread_by_id(thread_id="t2") is not None
+            threads = await storage.list_threads(per_page=10)  # not single-statement
+            assert {t.id for t in threads.threads} == {"t1", "t2"}
+
+    asyncio.run(check())
+
+
+def test_gathered_reads_share_it_or_go_the_usual_way(postgres_url: str, schema: str) -> None:
+    async def check() -> None:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, pool_size=2, max_overflow=0
+        ) as storage:
+            await storage.init()
+            found = await asyncio.gather(
+                *(storage.get_thread_by_id(thread_id="t1") for _ in range(30)),
+                *(
+                    storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
+                    for _ in range(30)
+                ),
+                *(storage.get_thread_by_id(thread_id="missing") for _ in range(5)),
+            )
+            assert all(t is not None and t.id == "t1" for t in found[:30])
+            assert all(s is not None for s in found[30:60])
+            assert found[60:] == [None] * 5
+            assert checked_out(storage) <= 1
+
+    asyncio.run(check())
+
+
+def test_bad_input_raises_and_sends_nothing(postgres_url: str, schema: str) -> None:
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            with pytest.raises(ValidationError):
+                await storage.get_thread_by_id(thread_id="")
+            with pytest.raises(ValidationError):
+                await storage.load_workflow_snapshot(workflow_name="wf", run_id=None)  # type: ignore[arg-type]
+            assert held_pid(storage) is None and checked_out(storage) == 0
+
+    asyncio.run(check())
+
+
+def test_a_read_cancelled_mid_statement_drops_the_connection(
+    postgres_url: str, schema: str, table_locked: threading.Event
+) -> None:
+    """Cancelled while the server runs it (waiting for a lock): the server is
+    told to cancel it, the connection is dropped, not held nor pooled, and
+    the next read gets a new one."""
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
+            pid = held_pid(storage)
+            assert pid is not None
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(storage.get_thread_by_id(thread_id="t1"), 0.3)
+            for _ in range(50):  # the drop runs in a task of its own
+                await asyncio.sleep(0.02)
+                if checked_out(storage) == 0:
+                    break
+            assert held_pid(storage) is None and checked_out(storage) == 0
+            assert pid not in server_pids(postgres_url)
+            table_locked.set()
+            thread = await storage.get_thread_by_id(thread_id="t1")
+            assert thread is not None and thread.metadata == {"a": 1}
+            assert held_pid(storage) not in (None, pid)
+
+    asyncio.run(check())
+
+
+def test_a_server_timeout_raises_and_the_connection_is_given_back(
+    postgres_url: str, schema: str, table_locked: threading.Event
+) -> None:
+    async def check() -> None:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, statement_timeout_s=0.3
+        ) as storage:
+            await storage.init()
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="run")
+            pid = held_pid(storage)
+            with pytest.raises(StorageTimeoutError):
+                await storage.get_thread_by_id(thread_id="t1")
+            assert held_pid(storage) is None and checked_out(storage) == 0
+            assert pid in server_pids(postgres_url)  # back in the pool, alive
+            table_locked.set()
+            assert await storage.get_thread_by_id(thread_id="t1") is not None
+
+    asyncio.run(check())
+
+
+def test_a_held_connection_the_server_ended_is_replaced_and_the_read_runs_again(
+    postgres_url: str, schema: str
+) -> None:
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            assert await storage.get_thread_by_id(thread_id="t1") is not None
+            pid = held_pid(storage)
+            killer = create_engine(postgres_url)
+            with killer.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)}, 5000)")
+            killer.dispose()
+            thread = await storage.get_thread_by_id(thread_id="t1")
+            assert thread is not None and thread.metadata == {"a": 1}
+            assert checked_out(storage) <= 1
+
+    asyncio.run(check())
+
+
+def test_close_gives_the_held_connection_back_and_closes_it(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+
+    async def check() -> int | None:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+        await storage.init()
+        assert await storage.get_thread_by_id(thread_id="t1") is not None
+        pid = held_pid(storage)
+        # At once: not after the idle period (60 s here).
+        await asyncio.wait_for(storage.close(), 10)
+        assert held_pid(storage) is None
+        return pid
+
+    pid = asyncio.run(check())
+    assert pid is not None and pid not in server_pids(postgres_url)
+
+
+def test_a_caller_pool_hook_sees_every_read_check_out(postgres_url: str, schema: str) -> None:
+    """A `checkout` listener (a per-call tenant setting, say) expects one
+    checkout per call: with one, reads are not held."""
+    seen: list[int] = []
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            event.listen(storage.engine.sync_engine.pool, "checkout", lambda *a: seen.append(1))
+            for _ in range(4):
+                assert await storage.get_thread_by_id(thread_id="t1") is not None
+            assert held_pid(storage) is None
+
+    asyncio.run(check())
+    assert len(seen) == 4
+
+
+def test_the_end_of_its_event_loop_gives_it_back(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`asyncio.run` ending with a connection held (a storage not closed
+    yet): it is back in the pool (else SQLAlchemy's garbage collection of
+    a checked-out connection warns), and the next loop's reads take one."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+    storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+
+    async def read() -> int | None:
+        assert await storage.get_thread_by_id(thread_id="t1") is not None
+        return held_pid(storage)
+
+    try:
+        for _ in range(2):
+            assert asyncio.run(read()) is not None
+            assert held_pid(storage) is None and checked_out(storage) == 0
+    finally:
+        asyncio.run(storage.close())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_a_forked_child_reads_on_its_own_connection_and_leaves_the_parents(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent holds a connection when it forks: the child must not use
+    nor close it (the socket is shared), and the parent's stays usable."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+    storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+
+    async def read() -> int | None:
+        thread = await storage.get_thread_by_id(thread_id="t1")
+        assert thread is not None and thread.metadata == {"a": 1}
+        return held_pid(storage)
+
+    try:
+        parent_pid = asyncio.run(read())
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            said = "ok"
+            try:
+                child_pid = asyncio.run(read())
+                if child_pid == parent_pid:
+                    said = "the child read on the parent's connection"
+                asyncio.run(storage.close())
+            except BaseException as error:
+                said = f"{type(error).__name__}: {error}"
+            finally:
+                os.write(write_end, said.encode()[:4000])
+                os._exit(0)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_end, "rb") as pipe:
+            said = pipe.read().decode()
+        assert os.waitstatus_to_exitcode(status) == 0 and said == "ok", said
+        assert asyncio.run(read()) == parent_pid  # still held, still alive
+    finally:
+        asyncio.run(storage.close())
+
+
+def row_locked(url: str, schema: str, run_id: str) -> Any:
+    """Another session holding the snapshot row of `run_id` FOR UPDATE (a
+    sync context manager)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def holding() -> Iterator[Any]:
+        holder = create_engine(url)
+        try:
+            with holder.connect() as conn, conn.begin():
+                conn.exec_driver_sql(
+                    f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
+                    f"WHERE run_id = '{run_id}' FOR UPDATE"
+                )
+                yield conn
+        finally:
+            holder.dispose()
+
+    return holding()
+
+
+def test_a_snapshot_write_on_the_held_connection_is_committed_when_it_returns(
+    postgres_url: str, schema: str
+) -> None:
+    """Written through the held connection, read by another connection."""
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            for k in range(5):
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="w", snapshot={"k": k}
+                )
+                assert held_pid(storage) is not None
+                with PostgresStorage(url=postgres_url, schema=schema) as other:
+                    assert other.load_workflow_snapshot(workflow_name="wf", run_id="w") == {"k": k}
+            run = await storage.get_workflow_run_by_id(run_id="w", workflow_name="wf")
+            assert run is not None and run.created_at < run.updated_at
+
+    asyncio.run(check())
+
+
+def test_a_snapshot_write_on_a_held_connection_the_server_ended_wrote_nothing(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found closed before the upsert is sent: `written=False`, as the sync
+    class says; the next write lands."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            assert await storage.get_thread_by_id(thread_id="t1") is not None
+            killer = create_engine(postgres_url)
+            with killer.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({held_pid(storage)}, 5000)")
+            killer.dispose()
+            with pytest.raises(ConnectionLostError) as caught:
+                await storage.persist_workflow_snapshot(
+                    workflow_name="wf", run_id="r9", snapshot={"a": 1}
+                )
+            assert caught.value.written is False
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") is None
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="r9", snapshot={"ok": 1}
+            )
+            found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r9")
+            assert found == {"ok": 1}
+
+    asyncio.run(check())
+
+
+def test_a_snapshot_write_whose_held_connection_drops_on_the_way_may_be_lost(
+    postgres_url: str, schema: str
+) -> None:
+    """Sent (waiting for a row lock) when its backend is ended: whether it
+    committed is not known, and the error says so (`written=None`)."""
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="r", snapshot={"a": 0}
+            )
+            with row_locked(postgres_url, schema, "r") as conn:
+                write = asyncio.ensure_future(
+                    storage.persist_workflow_snapshot(
+                        workflow_name="wf", run_id="r", snapshot={"a": 1}
+                    )
+                )
+                pid = None
+                for _ in range(500):
+                    await asyncio.sleep(0.02)
+                    pid = conn.exec_driver_sql(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE 'INSERT INTO %%mastra_workflow_snapshot%%'"
+                    ).scalar()
+                    if pid is not None:
+                        break
+                assert pid == held_pid(storage)
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+                with pytest.raises(ConnectionLostError) as caught:
+                    await write
+            assert caught.value.written is None
+            found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
+            assert found == {"a": 0}
+
+    asyncio.run(check())
+
+
+def test_a_cancelled_snapshot_write_is_cancelled_on_the_server(
+    postgres_url: str, schema: str
+) -> None:
+    """Cancelled (`wait_for`) while it waits for a row lock: the upsert, which
+    would commit by itself once the lock is free, is cancelled on the
+    server, so nothing is written after the caller was told it failed."""
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="r", snapshot={"a": 0}
+            )
+            assert held_pid(storage) is not None
+            with row_locked(postgres_url, schema, "r"):
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        storage.persist_workflow_snapshot(
+                            workflow_name="wf", run_id="r", snapshot={"a": 1}
+                        ),
+                        0.3,
+                    )
+                await asyncio.sleep(0.3)  # the drop (the server's cancel) in its task
+            await asyncio.sleep(0.5)  # the lock is free: an upsert still running lands now
+            found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
+            assert found == {"a": 0}
+            await storage.persist_workflow_snapshot(
+                workflow_name="wf", run_id="r", snapshot={"a": 2}
+            )
+            found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
+            assert found == {"a": 2}
+
+    asyncio.run(check())
