@@ -144,8 +144,10 @@ def point_write(*arguments: str) -> Callable[[F], F]:
     statement writing one row found by its key (`single_statement_unless`
     those arguments): no large result, and in SQLite's WAL mode its commit
     waits for nothing but the write lock. The async SQLite facade may run it
-    on the event loop's own thread (see `AsyncMastraStorage`); checked by
-    tests/test_single_statement.py."""
+    on the event loop's own thread (see `AsyncMastraStorage`), async
+    PostgreSQL's in two passes on its held connection (`held_connection`:
+    the second pass's result is returned, so a point write returns None);
+    checked by tests/test_single_statement.py."""
     unless = single_statement_unless(*arguments)
 
     def mark(operation: F) -> F:
