@@ -190,28 +190,33 @@ class HeldConnection:
         usual = self._usual_write if write else self._usual_read
         if self._closed or operation in self._declined or not self._in_use.acquire(False):
             return cast(T, await usual(engine, operation, kwargs))
+        # Holding `_in_use` from here to the rows (released before any
+        # usual way: it does not use the held connection).
         try:
             loop = asyncio.get_running_loop()
             held_by = self._loop if self._fairy is not None else None
-            if held_by is not None and held_by is not loop and held_by.is_running():
-                return cast(T, await usual(engine, operation, kwargs))
-            recorder = _Recorder(self._dialect, self._schema_map, engine.sync_engine)
-            try:
-                return operation(recorder, **kwargs)  # sent nothing (no key given, say)
-            except _Statement as sent:
-                statement = sent
-            except Declined:
-                self._declined.add(operation)
-                return cast(T, await usual(engine, operation, kwargs))
-            try:
-                fairy = await self._take(loop)
-                rows = await self._send(fairy, statement, write)
-            finally:
-                self._used_at = time.monotonic()
-            if self._closed:
-                await self._give_back_held()
+            elsewhere = held_by is not None and held_by is not loop and held_by.is_running()
+            statement = None
+            if not elsewhere:
+                recorder = _Recorder(self._dialect, self._schema_map, engine.sync_engine)
+                try:
+                    return operation(recorder, **kwargs)  # sent nothing (no key given, say)
+                except _Statement as sent:
+                    statement = sent
+                except Declined:
+                    self._declined.add(operation)
+            if statement is not None:
+                try:
+                    fairy = await self._take(loop)
+                    rows = await self._send(fairy, statement, write)
+                finally:
+                    self._used_at = time.monotonic()
+                if self._closed:
+                    await self._give_back_held()
         finally:
             self._in_use.release()
+        if statement is None:  # another loop's, or the statement not run directly
+            return cast(T, await usual(engine, operation, kwargs))
         recorder.statement, recorder.rows = statement.statement, rows
         return operation(recorder, **kwargs)
 
@@ -241,6 +246,8 @@ class HeldConnection:
                 loop,
             )
             self._taken_at = time.monotonic()
+        watcher = self._watcher
+        if watcher is None or watcher.done():
             self._watcher = loop.create_task(self._watch(fairy))
         return fairy
 
@@ -281,21 +288,35 @@ class HeldConnection:
 
     async def _watch(self, fairy: Any) -> None:
         """The held connection back to the pool once unused for
-        `HELD_IDLE_S`, or held for `HELD_MAX_S`; or when its event loop
-        ends (`asyncio.run` cancels this task and waits for it)."""
+        `HELD_IDLE_S`, or held for `HELD_MAX_S` (at a moment no call uses
+        it); or when its event loop ends (`asyncio.run` cancels this task
+        and waits for it; a call using it then is cancelled too, and drops
+        it)."""
         try:
             while self._fairy is fairy:
                 await asyncio.sleep(HELD_IDLE_S)
                 now = time.monotonic()
-                if now - self._used_at >= HELD_IDLE_S or now - self._taken_at >= HELD_MAX_S:
-                    break
+                if (
+                    now - self._used_at >= HELD_IDLE_S or now - self._taken_at >= HELD_MAX_S
+                ) and await self._give_back_unused(fairy):
+                    return
+        except asyncio.CancelledError:
+            await self._give_back_unused(fairy)
+            raise
+
+    async def _give_back_unused(self, fairy: Any) -> bool:
+        """`fairy` back to the pool if it is still held and no call uses it;
+        whether it is no longer held."""
+        if self._fairy is not fairy:
+            return True
+        if not self._in_use.acquire(False):
+            return False
+        try:
+            if self._fairy is fairy:
+                await self._give_back_held()
+            return True
         finally:
-            if self._fairy is fairy and self._in_use.acquire(False):
-                try:
-                    if self._fairy is fairy:
-                        await self._give_back_held()
-                finally:
-                    self._in_use.release()
+            self._in_use.release()
 
     def _let_go(self) -> None:
         """Hold the connection no more (the caller gives it back or drops

@@ -99,6 +99,29 @@ def test_a_read_is_held_then_given_back_once_idle(
     asyncio.run(check())
 
 
+def test_a_call_using_it_when_the_idle_check_comes_does_not_keep_it_for_good(
+    postgres_url: str, schema: str, table_locked: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read waiting on the server (a locked table) across several idle
+    checks: once it ends, the connection still goes back after the idle
+    time (the check skipped while in use, not given up)."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 0.05)
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            assert await storage.get_resource_by_id(resource_id="r1") is not None
+            pid = held_pid(storage)
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.4, table_locked.set)
+            thread = await storage.get_thread_by_id(thread_id="t1")  # waits for the lock
+            assert thread is not None and held_pid(storage) == pid
+            await asyncio.sleep(0.4)
+            assert held_pid(storage) is None and checked_out(storage) == 0
+
+    asyncio.run(check())
+
+
 def test_a_connection_held_long_goes_back_at_its_next_idle_moment(
     postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
