@@ -41,7 +41,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Engine
@@ -72,6 +72,9 @@ HELD_MAX_S = 1.0
 """Seconds a connection is held in all before it goes back to the pool (at
 its next idle moment), so the pool's own checks (`pool_recycle`,
 `pool_pre_ping`) see it again."""
+
+MAX_DECLINED = 256
+"""The most call shapes remembered as not run directly (then forgotten)."""
 
 _INHERITED: list[Any] = []
 """Held connections a forked child inherited: kept referenced, never closed
@@ -119,13 +122,23 @@ class _Recorder:
             if plan is None:
                 raise Declined(f"not run directly: {statement}")
             raise _Statement(statement, plan, bind_values(plan, params))
-        if rows is _SPENT or statement is not self.statement:
+        if rows is _SPENT or not self._same(statement, parameters or {}):
             raise AssertionError(
-                "a single-statement read sent a second statement, or another one than "
+                "a single-statement call sent a second statement, or another one than "
                 "its first pass: it is not single-statement (operations.single_statement)"
             )
         self.rows = _SPENT
         return DirectResult(rows)
+
+    def _same(self, statement: Any, params: Mapping[str, Any]) -> bool:
+        """Whether the second pass's statement is the first's: the same
+        object, or one of the same SQL (a statement cache, a repository's
+        `lru_cache`, may have made it anew meanwhile: other calls ran)."""
+        sent: _Statement = self.statement
+        if statement is sent.statement:
+            return True
+        plan = plan_for(self.dialect, statement, params, self.schema_map)
+        return plan is not None and plan.sql == sent.plan.sql
 
 
 class HeldConnection:
@@ -160,7 +173,10 @@ class HeldConnection:
         self._closed = False
         self._taken_at = 0.0
         self._used_at = 0.0
-        self._declined: set[Callable[..., Any]] = set()
+        # Calls whose statement is not run directly (`Declined`), by their
+        # operation and the arguments given (a page with a `metadata`
+        # filter, say): the first pass is not tried again for them.
+        self._declined: set[tuple[Any, ...]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[Any]] = set()
 
@@ -188,11 +204,19 @@ class HeldConnection:
         self, engine: Any, operation: Callable[..., T], kwargs: dict[str, Any], write: bool
     ) -> T:
         usual = self._usual_write if write else self._usual_read
-        if self._closed or operation in self._declined or not self._in_use.acquire(False):
+        shape = (operation, *(name for name, value in kwargs.items() if value is not None))
+        if self._closed or shape in self._declined or not self._in_use.acquire(False):
             return cast(T, await usual(engine, operation, kwargs))
         # Holding `_in_use` from here to the rows (released before any
         # usual way: it does not use the held connection).
         try:
+            # An iterator given (thread ids from a generator, say) would be
+            # spent by the first pass: both see its values, listed once.
+            if any(isinstance(value, Iterator) for value in kwargs.values()):
+                kwargs = {
+                    name: list(value) if isinstance(value, Iterator) else value
+                    for name, value in kwargs.items()
+                }
             loop = asyncio.get_running_loop()
             held_by = self._loop if self._fairy is not None else None
             elsewhere = held_by is not None and held_by is not loop and held_by.is_running()
@@ -204,7 +228,9 @@ class HeldConnection:
                 except _Statement as sent:
                     statement = sent
                 except Declined:
-                    self._declined.add(operation)
+                    if len(self._declined) >= MAX_DECLINED:
+                        self._declined.clear()
+                    self._declined.add(shape)
             if statement is not None:
                 try:
                     fairy = await self._take(loop)
@@ -217,7 +243,7 @@ class HeldConnection:
             self._in_use.release()
         if statement is None:  # another loop's, or the statement not run directly
             return cast(T, await usual(engine, operation, kwargs))
-        recorder.statement, recorder.rows = statement.statement, rows
+        recorder.statement, recorder.rows = statement, rows
         return operation(recorder, **kwargs)
 
     async def _take(self, loop: asyncio.AbstractEventLoop) -> Any:

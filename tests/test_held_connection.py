@@ -9,9 +9,11 @@ on the loop's thread their own way, see test_sqlite_worker.py)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -508,5 +510,87 @@ def test_a_cancelled_snapshot_write_is_cancelled_on_the_server(
             )
             found = await storage.load_workflow_snapshot(workflow_name="wf", run_id="r")
             assert found == {"a": 2}
+
+    asyncio.run(check())
+
+
+def _page_shapes() -> Iterator[dict[str, Any]]:
+    """`list_messages` arguments of many shapes (each its own statement)."""
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    for thread_id, resource_id, since, until, direction, paged in itertools.product(
+        ["t1", ["t1", "x"]],
+        [None, "r1"],
+        [None, ">", ">="],
+        [None, "<", "<="],
+        ["ASC", "DESC"],
+        [True, False],
+    ):
+        date_range: dict[str, Any] = {}
+        if since:
+            date_range.update(start=start, start_exclusive=since == ">")
+        if until:
+            date_range.update(end=end, end_exclusive=until == "<")
+        arguments: dict[str, Any] = {
+            "thread_id": thread_id,
+            "resource_id": resource_id,
+            "date_range": date_range or None,
+            "direction": direction,
+        }
+        arguments.update({"per_page": 5, "include_total": False} if paged else {"per_page": None})
+        yield arguments
+
+
+def test_gathered_pages_of_many_shapes_read_what_the_sync_class_reads(
+    postgres_url: str, schema: str
+) -> None:
+    """Between a read's two passes other calls run: they may make its
+    statement anew (a repository's statement cache evicting it), which the
+    second pass must take as the same statement, not fail on."""
+    shapes = list(_page_shapes())
+
+    async def check() -> list[Any]:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, pool_size=10, max_overflow=0, pool_timeout_s=60
+        ) as storage:
+            await storage.init()
+            return await asyncio.gather(*(storage.list_messages(**kw) for kw in shapes))
+
+    pages = asyncio.run(check())
+    with PostgresStorage(url=postgres_url, schema=schema) as sync:
+        for arguments, page in zip(shapes, pages, strict=True):
+            expected = sync.list_messages(**arguments)
+            assert [m.id for m in page.messages] == [m.id for m in expected.messages], arguments
+
+
+def test_an_iterator_argument_is_read_once_for_both_passes(postgres_url: str, schema: str) -> None:
+    """Thread ids given as a generator: the first pass must not leave the
+    second an empty one."""
+
+    async def check() -> list[str]:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            page = await storage.list_messages(thread_id=(t for t in ["t1"]), per_page=40)
+            assert held_pid(storage) is not None
+            return [m.id for m in page.messages]
+
+    with PostgresStorage(url=postgres_url, schema=schema) as sync:
+        expected = [m.id for m in sync.list_messages(thread_id=["t1"], per_page=40).messages]
+    assert len(expected) == 16
+    assert asyncio.run(check()) == expected
+
+
+def test_a_call_not_run_directly_leaves_other_calls_of_its_operation_held(
+    postgres_url: str, schema: str
+) -> None:
+    """A page with a `metadata` filter goes SQLAlchemy's way; plain pages of
+    the same operation still take the held connection."""
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(url=postgres_url, schema=schema) as storage:
+            await storage.init()
+            page = await storage.list_messages(thread_id="t1", per_page=5, metadata={"a": 1})
+            assert page.messages == [] and held_pid(storage) is None
+            page = await storage.list_messages(thread_id="t1", per_page=5)
+            assert len(page.messages) == 5 and held_pid(storage) is not None
 
     asyncio.run(check())
