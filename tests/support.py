@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from mastra_storage import MastraDBMessage, MastraStorage, StorageThread
 from mastra_storage.orm import metadata
@@ -229,3 +232,62 @@ def write_locked(path: Path | str) -> Iterator[None]:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def wait_for_children(pids: list[int], seconds: float = 60.0) -> list[int]:
+    """Exit codes of the children; any still running after `seconds` is killed
+    and counted as hung (-1)."""
+    deadline = time.monotonic() + seconds
+    codes: dict[int, int] = {}
+    while len(codes) < len(pids) and time.monotonic() < deadline:
+        for pid in pids:
+            if pid in codes:
+                continue
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    for pid in pids:
+        if pid not in codes:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            codes[pid] = -1
+    return [codes[pid] for pid in pids]
+
+
+def in_child(call: Callable[[], Any]) -> str:
+    """Run `call` in a forked child; what it returned or raised, as text
+    (`"ok"`, or the exception's class and message)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read_end)
+        try:
+            call()
+            said = "ok"
+        except BaseException as error:
+            said = f"{type(error).__name__}: {error}"
+        finally:
+            os.write(write_end, said.encode()[:4000])
+            os._exit(0)
+    os.close(write_end)
+    codes = wait_for_children([pid])
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    assert codes == [0], said
+    return said
+
+
+@contextmanager
+def snapshot_row_locked(url: str, schema: str, run_id: str) -> Iterator[Any]:
+    """Another session holding the snapshot row of `run_id` FOR UPDATE."""
+    holder = create_engine(url)
+    try:
+        with holder.connect() as conn, conn.begin():
+            conn.exec_driver_sql(
+                f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
+                f"WHERE run_id = '{run_id}' FOR UPDATE"
+            )
+            yield conn
+    finally:
+        holder.dispose()

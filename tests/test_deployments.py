@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import BACKENDS, Backend, BlockingStorage
 from sqlalchemy import create_engine, text
-from support import make_thread, message
+from support import in_child, make_thread, message, wait_for_children
 
 from mastra_storage import (
     AsyncDefaultStorage,
@@ -126,27 +126,6 @@ def save_fifty(storage: Any, child: int) -> None:
         storage.save_messages(messages=[message(f"c{child}-{i}", "t")])
 
 
-def wait_for_children(pids: list[int], seconds: float = HANG) -> list[int]:
-    """Exit codes of the children; any still running after `seconds` is killed
-    and counted as hung (-1)."""
-    deadline = time.monotonic() + seconds
-    codes: dict[int, int] = {}
-    while len(codes) < len(pids) and time.monotonic() < deadline:
-        for pid in pids:
-            if pid in codes:
-                continue
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                codes[pid] = os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    for pid in pids:
-        if pid not in codes:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            codes[pid] = -1
-    return [codes[pid] for pid in pids]
-
-
 @pytest.mark.parametrize("backend", SERVER_BACKENDS, indirect=True)
 def test_forked_workers_each_use_their_own_connections(backend: Backend) -> None:
     """Issue #9 case 3: one call, then three forked children save 50 messages
@@ -175,29 +154,6 @@ def test_forked_workers_each_use_their_own_connections(backend: Backend) -> None
     listed = storage.list_messages(thread_id="t", per_page=None)
     assert listed.total == 160
     assert storage.get_thread_by_id(thread_id="t") is not None  # the parent still works
-
-
-def in_child(call: Callable[[], Any]) -> str:
-    """Run `call` in a forked child; what it returned or raised, as text
-    (`"ok"`, or the exception's class and message)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(read_end)
-        try:
-            call()
-            said = "ok"
-        except BaseException as error:
-            said = f"{type(error).__name__}: {error}"
-        finally:
-            os.write(write_end, said.encode()[:4000])
-            os._exit(0)
-    os.close(write_end)
-    codes = wait_for_children([pid])
-    with os.fdopen(read_end, "rb") as pipe:
-        said = pipe.read().decode()
-    assert codes == [0], said
-    return said
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])

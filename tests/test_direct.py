@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
-from support import PAST, POINT_READS, SNAPSHOT
+from support import PAST, POINT_READS, SNAPSHOT, snapshot_row_locked
 from support import fill_single_statement_data as fill
 
 from mastra_storage import (
@@ -704,21 +704,6 @@ def test_a_postgres_direct_write_on_a_connection_closed_meanwhile_wrote_nothing(
     assert pg_storage.load_workflow_snapshot(workflow_name="wf", run_id="r9") == {"ok": 1}
 
 
-@contextmanager
-def row_locked(url: str, schema: str, run_id: str) -> Iterator[Any]:
-    """Another session holding the snapshot row of `run_id` FOR UPDATE."""
-    holder = create_engine(url)
-    try:
-        with holder.connect() as conn, conn.begin():
-            conn.exec_driver_sql(
-                f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
-                f"WHERE run_id = '{run_id}' FOR UPDATE"
-            )
-            yield conn
-    finally:
-        holder.dispose()
-
-
 def test_a_postgres_direct_write_whose_connection_drops_on_the_way_may_be_lost(
     postgres_url: str, pg_schemas: Any
 ) -> None:
@@ -735,7 +720,7 @@ def test_a_postgres_direct_write_whose_connection_drops_on_the_way_may_be_lost(
             except BaseException as error:
                 outcome.append(error)
 
-        with row_locked(postgres_url, schema, "r") as conn:
+        with snapshot_row_locked(postgres_url, schema, "r") as conn:
             writer = threading.Thread(target=write)
             writer.start()
             pid = None
@@ -773,7 +758,7 @@ def test_a_postgres_direct_write_interrupted_by_a_signal_handler_is_cancelled(
         storage.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"a": 0})
         previous = signal.signal(signal.SIGALRM, interrupt)
         try:
-            with row_locked(postgres_url, schema, "r"):
+            with snapshot_row_locked(postgres_url, schema, "r"):
                 signal.setitimer(signal.ITIMER_REAL, 0.5)
                 with pytest.raises(_Interrupted):
                     storage.persist_workflow_snapshot(

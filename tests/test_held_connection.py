@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event
-from support import fill_single_statement_data
+from support import fill_single_statement_data, in_child, snapshot_row_locked
 
 from mastra_storage import AsyncPostgresStorage, PostgresStorage, held_connection
 from mastra_storage.errors import ConnectionLostError, StorageTimeoutError, ValidationError
@@ -333,8 +333,10 @@ def test_the_end_of_its_event_loop_gives_it_back(
 def test_a_forked_child_reads_on_its_own_connection_and_leaves_the_parents(
     postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parent holds a connection when it forks: the child must not use
-    nor close it (the socket is shared), and the parent's stays usable."""
+    """gunicorn --preload style: the parent read (its connection back in its
+    pool when its loop ended), then forks. The child reads on a connection
+    of its own, never the parent's (the socket is shared), and the
+    parent's stays usable."""
     monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
     storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
 
@@ -343,51 +345,17 @@ def test_a_forked_child_reads_on_its_own_connection_and_leaves_the_parents(
         assert thread is not None and thread.metadata == {"a": 1}
         return held_pid(storage)
 
-    try:
-        parent_pid = asyncio.run(read())
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into pytest
-            said = "ok"
-            try:
-                child_pid = asyncio.run(read())
-                if child_pid == parent_pid:
-                    said = "the child read on the parent's connection"
-                asyncio.run(storage.close())
-            except BaseException as error:
-                said = f"{type(error).__name__}: {error}"
-            finally:
-                os.write(write_end, said.encode()[:4000])
-                os._exit(0)
-        os.close(write_end)
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_end, "rb") as pipe:
-            said = pipe.read().decode()
-        assert os.waitstatus_to_exitcode(status) == 0 and said == "ok", said
-        assert asyncio.run(read()) == parent_pid  # still held, still alive
-    finally:
+    def in_the_child() -> None:
+        if asyncio.run(read()) == parent_pid:
+            raise AssertionError("the child read on the parent's connection")
         asyncio.run(storage.close())
 
-
-def row_locked(url: str, schema: str, run_id: str) -> Any:
-    """Another session holding the snapshot row of `run_id` FOR UPDATE (a
-    sync context manager)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def holding() -> Iterator[Any]:
-        holder = create_engine(url)
-        try:
-            with holder.connect() as conn, conn.begin():
-                conn.exec_driver_sql(
-                    f'SELECT 1 FROM "{schema}".mastra_workflow_snapshot '
-                    f"WHERE run_id = '{run_id}' FOR UPDATE"
-                )
-                yield conn
-        finally:
-            holder.dispose()
-
-    return holding()
+    try:
+        parent_pid = asyncio.run(read())
+        assert in_child(in_the_child) == "ok"
+        assert asyncio.run(read()) == parent_pid  # alive, given back, taken again
+    finally:
+        asyncio.run(storage.close())
 
 
 def test_a_snapshot_write_on_the_held_connection_is_committed_when_it_returns(
@@ -453,7 +421,7 @@ def test_a_snapshot_write_whose_held_connection_drops_on_the_way_may_be_lost(
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id="r", snapshot={"a": 0}
             )
-            with row_locked(postgres_url, schema, "r") as conn:
+            with snapshot_row_locked(postgres_url, schema, "r") as conn:
                 write = asyncio.ensure_future(
                     storage.persist_workflow_snapshot(
                         workflow_name="wf", run_id="r", snapshot={"a": 1}
@@ -493,7 +461,7 @@ def test_a_cancelled_snapshot_write_is_cancelled_on_the_server(
                 workflow_name="wf", run_id="r", snapshot={"a": 0}
             )
             assert held_pid(storage) is not None
-            with row_locked(postgres_url, schema, "r"):
+            with snapshot_row_locked(postgres_url, schema, "r"):
                 with pytest.raises(asyncio.TimeoutError):
                     await asyncio.wait_for(
                         storage.persist_workflow_snapshot(
