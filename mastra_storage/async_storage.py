@@ -53,7 +53,7 @@ from .engines import (
     with_storage_isolation,
 )
 from .errors import StorageClosedError, ValidationError, is_timeout, translate_errors
-from .held_connection import HeldConnection
+from .held_connection import HeldConnection, pool_full
 from .locks import (
     DEFAULT_TTL_MS,
     LOCK_BACKENDS,
@@ -567,7 +567,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
                 and self._pool_unhooked()
             ):
                 run = held.write
-            elif held.idle and _pool_full(engine):
+            elif held.idle and pool_full(engine.sync_engine.pool):
                 await held.give_back()  # this call may need it
                 self._check_open()
         self._writes_in_flight += int(write)
@@ -1055,16 +1055,6 @@ def _undo_quietly(undo: Callable[[Any], object], result: Any) -> None:
         undo(result)
     except Exception:
         logger.warning("giving back a run lock whose caller was cancelled failed", exc_info=True)
-
-
-def _pool_full(engine: AsyncEngine) -> bool:
-    """Whether every connection `engine`'s pool may open is checked out (a
-    checkout would wait up to `pool_timeout_s`)."""
-    pool: Any = engine.sync_engine.pool
-    overflow = getattr(pool, "_max_overflow", -1)
-    if overflow < 0 or not hasattr(pool, "checkedout"):
-        return False
-    return bool(pool.checkedout() >= pool.size() + overflow)
 
 
 def _pool_hooks(engine: AsyncEngine) -> int:

@@ -26,12 +26,15 @@ greenlet:
 
 The held connection goes back to the pool once unused for `HELD_IDLE_S`,
 held for `HELD_MAX_S` in all (so the pool's `pool_recycle` and
-`pool_pre_ping` apply at its next checkout), when its event loop ends (a
-task of ours watches it, which `asyncio.run` cancels and waits for), on any
-error, when another call finds the pool exhausted, and on `close()`. One
-read at a time uses it; reads gathered meanwhile take the usual way. Only
-where the storage made its engine and no caller's pool hook (a `checkout`
-listener, say) expects a checkout per call.
+`pool_pre_ping` apply at its next checkout; a timer checks, not a task:
+nothing of ours is left pending in a loop closed by hand), when its event
+loop ends (`asyncio.run`'s `shutdown_asyncgens` closes an async generator
+of ours), at the end of a call that finds the pool full, when another call
+finds the pool exhausted, on any error, and on `close()`. A loop closed
+without that clean-up leaves it checked out until the storage's next call
+or `close()`. One call at a time uses it; calls gathered meanwhile take
+the usual way. Only where the storage made its engine and no caller's pool
+hook (a `checkout` listener, say) expects a checkout per call.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Engine
@@ -177,7 +180,8 @@ class HeldConnection:
         # operation and the arguments given (a page with a `metadata`
         # filter, say): the first pass is not tried again for them.
         self._declined: set[tuple[Any, ...]] = set()
-        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the idle check
+        self._guard: AsyncGenerator[None, None] | None = None  # the loop's end
         self._cleanups: set[asyncio.Future[Any]] = set()
 
     @property
@@ -237,7 +241,8 @@ class HeldConnection:
                     rows = await self._send(fairy, statement, write)
                 finally:
                     self._used_at = time.monotonic()
-                if self._closed:
+                if self._closed or pool_full(self._engine.pool):
+                    # Closed, or a call may wait for a pooled connection.
                     await self._give_back_held()
         finally:
             self._in_use.release()
@@ -272,9 +277,10 @@ class HeldConnection:
                 loop,
             )
             self._taken_at = time.monotonic()
-        watcher = self._watcher
-        if watcher is None or watcher.done():
-            self._watcher = loop.create_task(self._watch(fairy))
+            guard = self._guard_loop_end(fairy)
+            await guard.__anext__()  # now one of the loop's async generators
+            self._guard = guard
+            self._timer = loop.call_later(HELD_IDLE_S, self._check)
         return fairy
 
     async def _send(self, fairy: Any, sent: _Statement, write: bool) -> list[tuple[Any, ...]]:
@@ -306,29 +312,46 @@ class HeldConnection:
             # does, it is not given back (cancelled on the server, dropped),
             # in a task of its own (this one is cancelled).
             self._let_go()
-            cleanup = asyncio.ensure_future(_quietly(abandon_statement, dialect, fairy))
-            self._cleanups.add(cleanup)
-            cleanup.add_done_callback(self._cleanups.discard)
+            self._clean_up(asyncio.ensure_future(_quietly(abandon_statement, dialect, fairy)))
             raise
         return processed(plan, rows)
 
-    async def _watch(self, fairy: Any) -> None:
-        """The held connection back to the pool once unused for
-        `HELD_IDLE_S`, or held for `HELD_MAX_S` (at a moment no call uses
-        it); or when its event loop ends (`asyncio.run` cancels this task
-        and waits for it; a call using it then is cancelled too, and drops
-        it)."""
+    def _check(self) -> None:
+        """The idle check (a timer, not a task: nothing is left pending when
+        a loop is closed without `asyncio.run`'s clean-up): once unused for
+        `HELD_IDLE_S`, or held for `HELD_MAX_S`, at a moment no call uses it,
+        the connection goes back to the pool (in a task of its own, which
+        `give_back` and `close` wait for); else it is checked again later."""
+        self._timer = None
+        fairy, loop = self._fairy, self._loop
+        if fairy is None or loop is None:
+            return
+        now = time.monotonic()
+        if self._in_use.locked() or (
+            now - self._used_at < HELD_IDLE_S and now - self._taken_at < HELD_MAX_S
+        ):
+            self._timer = loop.call_later(HELD_IDLE_S, self._check)
+            return
+        self._clean_up(loop.create_task(self._return_idle(fairy)))
+
+    async def _return_idle(self, fairy: Any) -> None:
+        if not await self._give_back_unused(fairy) and self._timer is None:
+            # A call took it meanwhile: checked again later.
+            self._timer = asyncio.get_running_loop().call_later(HELD_IDLE_S, self._check)
+
+    async def _guard_loop_end(self, fairy: Any) -> AsyncGenerator[None, None]:
+        """Started once per connection held: the event loop closes it when it
+        ends (`asyncio.run`: `shutdown_asyncgens`, after cancelling the
+        tasks), which gives the connection back (else: nothing to do)."""
         try:
-            while self._fairy is fairy:
-                await asyncio.sleep(HELD_IDLE_S)
-                now = time.monotonic()
-                if (
-                    now - self._used_at >= HELD_IDLE_S or now - self._taken_at >= HELD_MAX_S
-                ) and await self._give_back_unused(fairy):
-                    return
-        except asyncio.CancelledError:
+            yield
+        finally:
             await self._give_back_unused(fairy)
-            raise
+
+    def _clean_up(self, task: asyncio.Future[Any]) -> None:
+        """Keep `task` (a give-back, a drop) until it is done."""
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _give_back_unused(self, fairy: Any) -> bool:
         """`fairy` back to the pool if it is still held and no call uses it;
@@ -346,16 +369,13 @@ class HeldConnection:
 
     def _let_go(self) -> None:
         """Hold the connection no more (the caller gives it back or drops
-        it): its watcher stopped (one of an event loop no longer running
-        stops at its next wake-up, if ever)."""
+        it): its idle check stopped, its loop-end guard let go (the loop
+        closes it, which then finds nothing to give back)."""
         self._fairy = None
-        watcher, self._watcher = self._watcher, None
-        if (
-            watcher is not None
-            and watcher is not asyncio.current_task()
-            and watcher.get_loop() is asyncio.get_running_loop()
-        ):
-            watcher.cancel()
+        self._guard = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     async def _give_back_held(self) -> None:
         """The held connection (if any) back to the pool; in a forked child,
@@ -408,3 +428,12 @@ async def _quietly(function: Callable[..., Any], *args: Any) -> None:
         await greenlet_spawn(function, *args)
     except Exception:
         logger.warning("cleaning up a held connection failed", exc_info=True)
+
+
+def pool_full(pool: Any) -> bool:
+    """Whether every connection `pool` may open is checked out (a checkout
+    would wait up to `pool_timeout_s`)."""
+    overflow = getattr(pool, "_max_overflow", -1)
+    if overflow < 0 or not hasattr(pool, "checkedout"):
+        return False
+    return bool(pool.checkedout() >= pool.size() + overflow)

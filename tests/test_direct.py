@@ -480,7 +480,9 @@ def test_an_async_postgres_direct_call_awaits_the_driver_once(
         await original(self)
 
     async def check() -> list[str]:
-        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=1, max_overflow=0)
+        # Two pooled connections: a call leaves the held one held (with one,
+        # the pool is full at its end: given back for the calls waiting).
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_size=2, max_overflow=0)
         try:
             await storage.init()
             await ASYNC_CALLS[name](storage)  # plans made, statement prepared

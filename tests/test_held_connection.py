@@ -9,9 +9,11 @@ on the loop's thread their own way, see test_sqlite_worker.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -150,21 +152,50 @@ def test_a_connection_held_long_goes_back_at_its_next_idle_moment(
 def test_other_calls_take_the_held_connection_when_the_pool_is_exhausted(
     postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One pooled connection, held by a read: a write (and a read that goes
-    the usual way) get it at once, not after `pool_timeout_s`."""
+    """Two pooled connections: one held by a read, the other checked out by
+    the caller. A write (and a read that goes the usual way) get the held
+    one at once, not after `pool_timeout_s`."""
     monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
 
     async def check() -> None:
         async with AsyncPostgresStorage(
-            url=postgres_url, schema=schema, pool_size=1, max_overflow=0, pool_timeout_s=0.5
+            url=postgres_url, schema=schema, pool_size=2, max_overflow=0, pool_timeout_s=0.5
         ) as storage:
             await storage.init()
             assert await storage.get_thread_by_id(thread_id="t1") is not None
             assert held_pid(storage) is not None
-            await storage.save_thread(thread={"id": "t2", "resource_id": "r1", "title": "x"})
-            assert await storage.get_thread_by_id(thread_id="t2") is not None
-            threads = await storage.list_threads(per_page=10)  # not single-statement
-            assert {t.id for t in threads.threads} == {"t1", "t2"}
+            async with storage.engine.connect() as mine:
+                await storage.save_thread(thread={"id": "t2", "resource_id": "r1", "title": "x"})
+                threads = await storage.list_threads(per_page=10)  # not single-statement
+                assert {t.id for t in threads.threads} == {"t1", "t2"}
+                await mine.exec_driver_sql("SELECT 1")
+
+    asyncio.run(check())
+
+
+def test_a_call_waiting_for_the_pool_gets_it_when_a_held_read_ends(
+    postgres_url: str, schema: str, table_locked: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pooled connection, a held read on it waiting on the server, a
+    write waiting for the pool: when the read ends, the connection goes
+    back at once (the pool is full), not at the idle check."""
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 60.0)
+
+    async def check() -> None:
+        async with AsyncPostgresStorage(
+            url=postgres_url, schema=schema, pool_size=1, max_overflow=0, pool_timeout_s=3
+        ) as storage:
+            await storage.init()
+            read = asyncio.ensure_future(storage.get_thread_by_id(thread_id="t1"))
+            await asyncio.sleep(0.2)  # the read waits for the table
+            write = asyncio.ensure_future(
+                storage.persist_workflow_snapshot(workflow_name="wf", run_id="w", snapshot={})
+            )
+            await asyncio.sleep(0.2)  # the write waits for the pool
+            table_locked.set()
+            assert (await read) is not None
+            await write
+            assert await storage.load_workflow_snapshot(workflow_name="wf", run_id="w") == {}
 
     asyncio.run(check())
 
@@ -562,3 +593,44 @@ def test_a_call_not_run_directly_leaves_other_calls_of_its_operation_held(
             assert len(page.messages) == 5 and held_pid(storage) is not None
 
     asyncio.run(check())
+
+
+def test_close_right_after_a_busy_loop_leaves_no_connection_open(
+    postgres_url: str, schema: str
+) -> None:
+    """The loop blocked past the idle time, then `close()`: the idle
+    give-back starting then is waited for, and the pool disposed after it
+    (it went back to the disposed pool, and stayed open)."""
+
+    async def check() -> int | None:
+        storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+        await storage.init()
+        assert await storage.get_thread_by_id(thread_id="t1") is not None
+        pid = held_pid(storage)
+        time.sleep(0.05)  # the loop busy elsewhere (held_connection.HELD_IDLE_S: 20 ms)
+        await storage.close()
+        return pid
+
+    pid = asyncio.run(check())
+    assert pid is not None and pid not in server_pids(postgres_url)
+
+
+def test_a_loop_closed_without_asyncio_runs_clean_up_leaves_nothing_pending(
+    postgres_url: str, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run_until_complete` then `loop.close()` (a sync wrapper's way): no
+    task of ours left pending ("Task was destroyed but it is pending!"); the
+    held connection goes back at the storage's next call or `close()`."""
+    storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(storage.get_thread_by_id(thread_id="t1")) is not None
+        assert held_pid(storage) is not None
+        assert asyncio.all_tasks(loop) == set()
+    finally:
+        loop.close()
+    del loop
+    gc.collect()
+    assert "pending" not in caplog.text
+    asyncio.run(storage.close())
+    assert checked_out(storage) == 0
