@@ -30,9 +30,12 @@ held for `HELD_MAX_S` in all (so the pool's `pool_recycle` and
 nothing of ours is left pending in a loop closed by hand), when its event
 loop ends (`asyncio.run`'s `shutdown_asyncgens` closes an async generator
 of ours), at the end of a call that finds the pool full, when another call
-finds the pool exhausted, on any error, and on `close()`. A loop closed
-without that clean-up leaves it checked out until the storage's next call
-or `close()`. One call at a time uses it; calls gathered meanwhile take
+finds the pool exhausted, on any error, and on `close()`. A call that finds
+it unused or held longer than that (its loop was stopped meanwhile: a sync
+wrapper's `run_until_complete`) gives it back and checks one out, with
+the pool's checks. A loop stopped between calls, or closed without
+`asyncio.run`'s clean-up, leaves it checked out until the storage's next
+call or `close()`. One call at a time uses it; calls gathered meanwhile take
 the usual way. Only where the storage made its engine and no caller's pool
 hook (a `checkout` listener, say) expects a checkout per call.
 """
@@ -255,9 +258,20 @@ class HeldConnection:
         """The held connection, checked out now if none is (or the one held
         is a stopped event loop's, or its pool's since disposed)."""
         fairy = self._fairy
-        if fairy is not None and (self._loop is not loop or self._pool is not self._engine.pool):
-            await self._give_back_held()
-            fairy = None
+        if fairy is not None:
+            now = time.monotonic()
+            if (
+                self._loop is not loop
+                or self._pool is not self._engine.pool
+                # Unused or held longer than the idle check allows: its loop
+                # did not run it (stopped between `run_until_complete`
+                # calls, say). Back to the pool, and a checkout (with the
+                # pool's `pool_pre_ping` and `pool_recycle`) instead.
+                or now - self._used_at >= HELD_IDLE_S
+                or now - self._taken_at >= HELD_MAX_S
+            ):
+                await self._give_back_held()
+                fairy = None
         if fairy is None:
             fairy = await greenlet_spawn(self._engine.raw_connection)
             driver = fairy.driver_connection
@@ -266,9 +280,11 @@ class HeldConnection:
             self._switched = not driver.autocommit and driver.pgconn.transaction_status == _IDLE
             if self._switched:
                 try:
+                    # Client side only, but psycopg may yield to the loop here
+                    # (after 5 ms without), where a cancellation can land.
                     await driver.set_autocommit(True)
-                except Exception:
-                    await _quietly(fairy.invalidate)
+                except BaseException:
+                    self._drop_later(fairy)
                     raise
             self._fairy, self._pool, self._pid, self._loop = (
                 fairy,
@@ -395,10 +411,17 @@ class HeldConnection:
         if self._switched:
             try:
                 await fairy.driver_connection.set_autocommit(False)
-            except Exception:
-                await _quietly(fairy.invalidate)
-                return
+            except BaseException as error:
+                self._drop_later(fairy)  # cancelled too: dropped, not lost
+                if isinstance(error, Exception):
+                    return
+                raise
         await _quietly(fairy.close)
+
+    def _drop_later(self, fairy: Any) -> None:
+        """`fairy` invalidated (closed, its pool slot freed) in a task of its
+        own: the caller may be a cancelled task."""
+        self._clean_up(asyncio.ensure_future(_quietly(fairy.invalidate)))
 
     async def give_back(self) -> None:
         """The held connection back to the pool now (unless a read uses it:

@@ -9,6 +9,7 @@ on the loop's thread their own way, see test_sqlite_worker.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import os
@@ -634,3 +635,77 @@ def test_a_loop_closed_without_asyncio_runs_clean_up_leaves_nothing_pending(
     assert "pending" not in caplog.text
     asyncio.run(storage.close())
     assert checked_out(storage) == 0
+
+
+@pytest.mark.parametrize("where", ["_take", "_return"])
+def test_a_cancellation_inside_the_autocommit_switch_loses_no_connection(
+    postgres_url: str,
+    schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    """psycopg's `set_autocommit` may yield to the loop (after 5 ms without),
+    where a cancellation can land: in a call's checkout (`_take`), or in the
+    idle give-back (`_return`: as when `asyncio.run` ends under it). The
+    connection is dropped, not left checked out for the garbage collector."""
+    import traceback
+
+    import psycopg.waiting
+
+    original = psycopg.waiting.sleep
+
+    async def cancelling_sleep(seconds: float) -> None:
+        if where in [frame.name for frame in traceback.extract_stack(limit=10)]:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+        await original(seconds)
+
+    monkeypatch.setattr(psycopg.waiting, "sleep", cancelling_sleep)
+    monkeypatch.setattr(held_connection, "HELD_IDLE_S", 0.02)
+    storage = AsyncPostgresStorage(url=postgres_url, schema=schema)
+
+    async def check() -> None:
+        await storage.init()
+        with contextlib.suppress(asyncio.CancelledError):
+            await storage.get_thread_by_id(thread_id="t1")
+        await asyncio.sleep(0.2)  # the idle give-back
+        assert checked_out(storage) == 0
+
+    try:
+        asyncio.run(check())
+        gc.collect()
+    finally:
+        asyncio.run(storage.close())
+    assert "garbage collector" not in caplog.text
+
+
+def test_a_loop_stopped_between_calls_takes_a_checked_connection_again(
+    postgres_url: str, schema: str
+) -> None:
+    """`run_until_complete` on a loop kept between calls (a sync wrapper):
+    the loop is stopped in between, so the idle check cannot run. A call
+    finding its held connection idle past the idle time gives it back and
+    checks one out, so `pool_pre_ping` applies: a connection the server
+    ended meanwhile does not fail a write."""
+    storage = AsyncPostgresStorage(url=postgres_url, schema=schema, pool_pre_ping=True)
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(storage.get_thread_by_id(thread_id="t1")) is not None
+        pid = held_pid(storage)
+        killer = create_engine(postgres_url)
+        with killer.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)}, 5000)")
+        killer.dispose()
+        time.sleep(0.05)  # past held_connection.HELD_IDLE_S (20 ms)
+        loop.run_until_complete(
+            storage.persist_workflow_snapshot(workflow_name="wf", run_id="s", snapshot={"a": 1})
+        )
+        found = loop.run_until_complete(
+            storage.load_workflow_snapshot(workflow_name="wf", run_id="s")
+        )
+        assert found == {"a": 1}
+        loop.run_until_complete(storage.close())
+    finally:
+        loop.close()
