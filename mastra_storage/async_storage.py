@@ -559,14 +559,11 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             run = _direct_write if write else _direct_transaction
         held = self._held
         if held is not None:
-            if run is _direct_transaction and self._pool_unhooked():
-                run = held.read
-            elif (
-                run is _direct_write
-                and operations.is_point_write(operation)
-                and self._pool_unhooked()
-            ):
-                run = held.write
+            by_held = run is _direct_transaction or (
+                run is _direct_write and operations.is_point_write(operation)
+            )
+            if by_held and self._pool_unhooked():
+                run = held.read if run is _direct_transaction else held.write
             elif held.idle and pool_full(engine.sync_engine.pool):
                 await held.give_back()  # this call may need it
                 self._check_open()

@@ -960,7 +960,7 @@ def check_packet_size(
             )
 
 
-_IDLE = 0  # libpq PQTRANS_IDLE: no transaction open
+TRANSACTION_IDLE = 0  # libpq PQTRANS_IDLE: no transaction open
 
 
 def _postgres_single_statement(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
@@ -974,7 +974,7 @@ def _postgres_autocommit(fairy: Any, cursor: Any, statement: str, parameters: An
     pool's wrapper): True; or False (nothing run) when the connection is in
     autocommit already or has a transaction open."""
     driver = fairy.driver_connection  # psycopg's (Async)Connection
-    if driver.autocommit or driver.pgconn.transaction_status != _IDLE:
+    if driver.autocommit or driver.pgconn.transaction_status != TRANSACTION_IDLE:
         return False  # already autocommit, or a transaction is open: as it is
     dbapi_connection = fairy.dbapi_connection
     dbapi_connection.autocommit = True  # client side only: no round trip
@@ -986,7 +986,7 @@ def _postgres_autocommit(fairy: Any, cursor: Any, statement: str, parameters: An
         except Exception:
             # Only a broken connection refuses (status unknown): the pool's
             # rollback on its return fails and discards it.
-            if driver.pgconn.transaction_status == _IDLE:
+            if driver.pgconn.transaction_status == TRANSACTION_IDLE:
                 raise
     return True
 
@@ -1273,7 +1273,7 @@ def _postgres_may_be_in_transaction(dbapi_connection: Any) -> bool:
     UNKNOWN) goes on to the driver, as before."""
     try:
         pgconn = dbapi_connection.driver_connection.pgconn
-        return bool(pgconn.transaction_status != _IDLE or pgconn.pipeline_status)
+        return bool(pgconn.transaction_status != TRANSACTION_IDLE or pgconn.pipeline_status)
     except Exception:
         return True
 
@@ -1399,7 +1399,7 @@ async def postgres_alone_async(
     `held_connection`."""
     _check_server_goodbye(driver)
     cursor = driver.cursor()
-    alone = not driver.autocommit and driver.pgconn.transaction_status == _IDLE
+    alone = not driver.autocommit and driver.pgconn.transaction_status == TRANSACTION_IDLE
     if alone:
         await driver.set_autocommit(True)  # client side only: no round trip
         try:
@@ -1410,7 +1410,7 @@ async def postgres_alone_async(
             except Exception:
                 # As in `_postgres_autocommit`: only a broken connection
                 # refuses, which the pool then discards.
-                if driver.pgconn.transaction_status == _IDLE:
+                if driver.pgconn.transaction_status == TRANSACTION_IDLE:
                     raise
     else:
         await cursor.execute(statement, parameters)

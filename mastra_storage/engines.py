@@ -380,6 +380,16 @@ _DRIVER_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+def pool_capacity(pool: Any) -> int | None:
+    """The most connections `pool` may have checked out at once (`pool_size`
+    + `max_overflow`), or None when it sets no bound (an unbounded overflow,
+    a pool that is not a `QueuePool`)."""
+    overflow = getattr(pool, "_max_overflow", -1)
+    if not isinstance(pool, QueuePool) or overflow < 0:
+        return None
+    return int(pool.size() + overflow)
+
+
 def require_driver(url: URL, *, asynchronous: bool = False) -> None:
     """Raise `MissingDependencyError`, naming the extra to install, when the
     URL's driver (or, for async engines, greenlet) is not installed. A

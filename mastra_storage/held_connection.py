@@ -53,7 +53,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import Engine
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from .dialects import _IDLE, NOT_SENT, abandon_statement, postgres_alone_async
+from .dialects import NOT_SENT, TRANSACTION_IDLE, abandon_statement, postgres_alone_async
 from .direct import (
     Declined,
     DirectResult,
@@ -64,6 +64,7 @@ from .direct import (
     plan_for,
     processed,
 )
+from .engines import pool_capacity
 from .storage import COMMIT_REACHED
 
 T = TypeVar("T")
@@ -277,7 +278,8 @@ class HeldConnection:
             driver = fairy.driver_connection
             # In autocommit while held (no switch per statement); out of it
             # before the pool has it again (`_return`). Client side only.
-            self._switched = not driver.autocommit and driver.pgconn.transaction_status == _IDLE
+            idle = driver.pgconn.transaction_status == TRANSACTION_IDLE
+            self._switched = not driver.autocommit and idle
             if self._switched:
                 try:
                     # Client side only, but psycopg may yield to the loop here
@@ -427,11 +429,7 @@ class HeldConnection:
         """The held connection back to the pool now (unless a read uses it:
         then at the end of that read, after `close()`), and the clean-ups
         under way in this event loop done."""
-        if self._in_use.acquire(False):
-            try:
-                await self._give_back_held()
-            finally:
-                self._in_use.release()
+        await self._give_back_unused(self._fairy)
         loop = asyncio.get_running_loop()
         pending = [task for task in self._cleanups if task.get_loop() is loop]
         if pending:
@@ -456,7 +454,5 @@ async def _quietly(function: Callable[..., Any], *args: Any) -> None:
 def pool_full(pool: Any) -> bool:
     """Whether every connection `pool` may open is checked out (a checkout
     would wait up to `pool_timeout_s`)."""
-    overflow = getattr(pool, "_max_overflow", -1)
-    if overflow < 0 or not hasattr(pool, "checkedout"):
-        return False
-    return bool(pool.checkedout() >= pool.size() + overflow)
+    capacity = pool_capacity(pool)
+    return capacity is not None and pool.checkedout() >= capacity

@@ -38,7 +38,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.pool import QueuePool
 
 from . import direct
 from .dialects import BEGIN_OPTION, LOCK_WAIT_OPTION, NO_BEGIN, features
@@ -47,6 +46,7 @@ from .engines import (
     ConnectionSettings,
     create_engine_for_url,
     forget_connections_after_fork,
+    pool_capacity,
 )
 from .errors import StorageClosedError, StorageTimeoutError
 
@@ -63,11 +63,10 @@ connection."""
 def worker_threads(pool: Any) -> int:
     """Threads for reads (and as many for writes) on an engine with `pool`:
     the connections it may open, at most `MAX_WORKER_THREADS`."""
-    if isinstance(pool, QueuePool):
-        overflow = getattr(pool, "_max_overflow", -1)
-        if overflow >= 0:
-            return max(1, min(MAX_WORKER_THREADS, pool.size() + overflow))
-    return MAX_WORKER_THREADS
+    capacity = pool_capacity(pool)
+    if capacity is None:
+        return MAX_WORKER_THREADS
+    return max(1, min(MAX_WORKER_THREADS, capacity))
 
 
 class Abandoned(Exception):
