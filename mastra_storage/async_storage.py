@@ -43,6 +43,8 @@ from .engines import (
     create_engine_for_url,
     forget_connections_after_fork,
     is_memory_sqlite,
+    pool_full,
+    pool_hooks,
     prepare_engine,
     schema_on,
     snapshot_engine,
@@ -53,7 +55,8 @@ from .engines import (
     with_storage_isolation,
 )
 from .errors import StorageClosedError, ValidationError, is_timeout, translate_errors
-from .held_connection import HeldConnection, pool_full
+from .held_connection import HeldConnection
+from .kept_connection import KeptConnection, may_keep
 from .locks import (
     DEFAULT_TTL_MS,
     LOCK_BACKENDS,
@@ -278,6 +281,13 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             self._statement_engine.sync_engine
         )
         self._inline = self._create_inline_engine() if self._owns_engine else None
+        # Its direct statements share one pooled connection between calls
+        # (`kept_connection`): the loop's thread lends it to one call at a time.
+        self._inline_kept = (
+            KeptConnection(self._inline, on_lend=_lend_budget)
+            if self._inline is not None and may_keep(self._inline)
+            else None
+        )
         # PostgreSQL (psycopg), the storage's own engine: single-statement
         # reads and point writes awaited on one held connection, no greenlet
         # (`held_connection`).
@@ -289,7 +299,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             and self.engine.dialect.driver == "psycopg"
             else None
         )
-        self._own_pool_hooks = _pool_hooks(self.engine)
+        self._own_pool_hooks = pool_hooks(self.engine.sync_engine.pool)
         # Where the inline engine is (a SQLite file, the storage's own engine),
         # the other calls run whole in a worker thread: one trip each.
         self._worker = (
@@ -431,6 +441,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         running = self._checkpoint
         if running is not None and not running.done() and running.get_loop() is loop:
             await asyncio.wait([running])  # its connection back to the pool first
+        if self._inline_kept is not None:
+            self._inline_kept.close()
         if self._inline is not None:
             self._inline.dispose()
         if self._worker is not None:
@@ -487,64 +499,50 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
             with translate_errors():
                 return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
         loop = asyncio.get_running_loop()
+        plan = self._inline_plan(operation, write, kwargs) if self._initialized else None
+        if plan is not None and self._inline_turn_open(loop, write):
+            # On the loop's thread now, nothing awaited: no call of this loop
+            # can close the storage meanwhile (`_enter` is for calls that wait).
+            done, answer = self._run_inline(plan, operation, kwargs)
+            if done:
+                return cast(T, answer)
+            plan = None  # it would have had to wait: the worker's way
         self._enter(loop)
         try:
-            return await self._run_own(operation, write, kwargs)
+            return await self._run_own(operation, write, kwargs, plan)
         finally:
             self._leave(loop)
 
-    async def _run_own(self, operation: Callable[..., T], write: bool, kwargs: Any) -> T:
+    async def _run_own(
+        self, operation: Callable[..., T], write: bool, kwargs: Any, plan: _InlinePlan | None
+    ) -> T:
         """`_run` without `session=`: a call of the storage's own connections,
         counted under way (`_enter`); closed meanwhile, one that has not
-        started raises `StorageClosedError` (after each of its waits)."""
+        started raises `StorageClosedError` (after each of its waits).
+        `plan`: how it runs on the loop's thread (`_inline_plan`), once its
+        turn comes; None: not there (then `_inline_plan` is asked again
+        only when the storage was not initialized yet)."""
         if not self._initialized:
             await self.init()
             self._check_open()
-        single = operations.is_single_statement(operation, kwargs, self.features)
-        # A caller's pool hook on `storage.engine` (a `connect` listener, say)
-        # applies to aiosqlite's connections only: then every call goes there.
-        own_connections = self._inline is not None and self._pool_unhooked()
-        # Asked only where reads may run on the loop's thread (async SQLite).
-        short = (
-            operations.short_read_key(operation, kwargs) if own_connections and not write else None
-        )
-        if (
-            own_connections
-            and (operations.is_point_read(operation) or self._may_read_inline(operation, short))
-            and direct.unobserved(self._statement_engine.sync_engine)
-        ):
+            plan = self._inline_plan(operation, write, kwargs)
+        if plan is not None:
+            if write:
+                checkpoint = self._checkpoint
+                if (
+                    checkpoint is not None
+                    and not checkpoint.done()
+                    and checkpoint.get_loop() is asyncio.get_running_loop()
+                ):
+                    # Pages written meanwhile would keep the WAL from starting over.
+                    await asyncio.wait([checkpoint])
             await self._share_the_loop()
             self._check_open()
-            started = time.perf_counter()
-            found, answer = self._read_inline(operation, kwargs)
-            if short is not None:
-                took = time.perf_counter() - started
-                long = answer is _OVER_BUDGET or took > 2 * INLINE_READ_BUDGET_S
-                self._note_read(operation, short, long)
-            if found:
+            done, answer = self._run_inline(plan, operation, kwargs)
+            if done:
                 return cast(T, answer)
-        elif (
-            write
-            and own_connections
-            and operations.is_point_write(operation)
-            and single
-            and not self._writes_in_flight  # it would wait 1 ms for their lock
-            and direct.unobserved(self._write_engine.sync_engine)
-        ):
-            checkpoint = self._checkpoint
-            if (
-                checkpoint is not None
-                and not checkpoint.done()
-                and checkpoint.get_loop() is asyncio.get_running_loop()
-            ):
-                # Pages written meanwhile would keep the WAL from starting over.
-                await asyncio.wait([checkpoint])
-            await self._share_the_loop()
-            self._check_open()
-            written, answer = self._write_inline(operation, kwargs)
-            if written:
-                self._checkpoint_now_and_then()
-                return answer  # type: ignore[return-value]
+        single = operations.is_single_statement(operation, kwargs, self.features)
+        own_connections = self._inline is not None and self._pool_unhooked()
         engine = (
             self._write_engine
             if write
@@ -586,10 +584,76 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         finally:
             self._writes_in_flight -= int(write)
 
+    def _inline_plan(
+        self, operation: Callable[..., Any], write: bool, kwargs: Any
+    ) -> _InlinePlan | None:
+        """Whether this call of an initialized storage runs on the event
+        loop's thread (async SQLite): a point read, a short read not long
+        lately (`_may_read_inline`), or a point write with no write of this
+        storage under way (it would wait 1 ms for their lock); on the
+        storage's own connections, unobserved. None: not there."""
+        if self._inline is None or not self._pool_unhooked():
+            # A caller's pool hook on `storage.engine` (a `connect` listener,
+            # say) applies to aiosqlite's connections only: then every call goes there.
+            return None
+        if write:
+            if (
+                operations.is_point_write(operation)
+                and not self._writes_in_flight
+                and operations.is_single_statement(operation, kwargs, self.features)
+                and direct.unobserved(self._write_engine.sync_engine)
+            ):
+                return _POINT_WRITE_PLAN
+            return None
+        if operations.is_point_read(operation):
+            short = None
+        else:
+            short = operations.short_read_key(operation, kwargs)
+            if not self._may_read_inline(operation, short):
+                return None
+        if not direct.unobserved(self._statement_engine.sync_engine):
+            return None
+        return _POINT_READ_PLAN if short is None else _InlinePlan(short)
+
+    def _inline_turn_open(self, loop: asyncio.AbstractEventLoop, write: bool) -> bool:
+        """Whether a call planned for the loop's thread may run there at once,
+        with nothing awaited: this turn of `loop` has not used up its slice
+        (`_share_the_loop`) and, for a write, no checkpoint of this loop is
+        under way. A turn not started yet starts here."""
+        if write:
+            checkpoint = self._checkpoint
+            if checkpoint is not None and not checkpoint.done():
+                return False
+        turn = self._inline_turn
+        if turn is None or turn[0] is not loop:
+            self._start_inline_turn(loop)
+            return True
+        return not self._inline_queue and time.monotonic() - turn[1] < INLINE_SLICE_S
+
+    def _run_inline(
+        self, plan: _InlinePlan, operation: Callable[..., Any], kwargs: Any
+    ) -> tuple[bool, Any]:
+        """The call on the loop's thread, as `plan` says: (True, its result),
+        or (False, None) when it would have had to wait (`_read_inline`,
+        `_write_inline`)."""
+        if plan is _POINT_WRITE_PLAN:
+            written, answer = self._write_inline(operation, kwargs)
+            if written:
+                self._checkpoint_now_and_then()
+            return written, answer
+        short = plan.short
+        if short is None:
+            return self._read_inline(operation, kwargs)
+        started = time.perf_counter()
+        found, answer = self._read_inline(operation, kwargs)
+        took = time.perf_counter() - started
+        self._note_read(operation, short, answer is _OVER_BUDGET or took > 2 * INLINE_READ_BUDGET_S)
+        return found, (answer if found else None)
+
     def _pool_unhooked(self) -> bool:
         """Whether `storage.engine`'s pool has only the listeners it was made
         with (no caller's `connect`, `checkout`, ... hook)."""
-        return _pool_hooks(self.engine) == self._own_pool_hooks
+        return pool_hooks(self.engine.sync_engine.pool) == self._own_pool_hooks
 
     async def _share_the_loop(self) -> None:
         """Before a point read on the loop's thread: once such reads have run
@@ -682,7 +746,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         budget.armed, budget.deadline, budget.spent = True, None, False
         with translate_errors():
             try:
-                return True, direct_transaction(self._inline, operation, kwargs)
+                return True, direct_transaction(
+                    self._inline, operation, kwargs, None, self._inline_kept
+                )
             except PoolTimeoutError:
                 return False, None
             except DBAPIError as error:
@@ -748,7 +814,9 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         with translate_errors():
             try:
                 # `accept` given: only the statement run directly, never a BEGIN.
-                answer = direct_write(self._inline, operation, kwargs, _inline_wal_ready)
+                answer = direct_write(
+                    self._inline, operation, kwargs, _inline_wal_ready, self._inline_kept
+                )
             except (direct.Declined, PoolTimeoutError):
                 return False, None
             except DBAPIError as error:
@@ -1054,17 +1122,6 @@ def _undo_quietly(undo: Callable[[Any], object], result: Any) -> None:
         logger.warning("giving back a run lock whose caller was cancelled failed", exc_info=True)
 
 
-def _pool_hooks(engine: AsyncEngine) -> int:
-    """How many listeners `engine`'s pool has for the events a caller's hook
-    would use (the pool's, after a `dispose` too: it keeps them); asked on
-    every call, so a plain count (listeners are added, not swapped)."""
-    d: Any = engine.sync_engine.pool.dispatch
-    return (
-        len(d.connect) + len(d.first_connect) + len(d.checkout)
-        + len(d.checkin) + len(d.reset) + len(d.close)
-    )  # fmt: skip
-
-
 def _inline_wal_ready(fairy: Any, values: Any) -> bool:
     """Whether a pooled inline connection (`fairy`: the pool's wrapper) may
     write these bound `values` on the loop's thread: in WAL mode, which our
@@ -1105,6 +1162,21 @@ class _Budget(threading.local):
 
 _INLINE_BUDGET = _Budget()
 _OVER_BUDGET = object()
+
+
+class _InlinePlan:
+    """How a call runs on the event loop's thread (`_inline_plan`): a read,
+    with its `short` key (`operations.short_read_key`; None: a point read),
+    or a point write (`_POINT_WRITE_PLAN`)."""
+
+    __slots__ = ("short",)
+
+    def __init__(self, short: Hashable | None) -> None:
+        self.short = short
+
+
+_POINT_READ_PLAN = _InlinePlan(None)
+_POINT_WRITE_PLAN = _InlinePlan(None)
 """`_read_inline`'s answer for a read SQLite stopped past its budget."""
 
 
@@ -1121,6 +1193,12 @@ def _over_budget() -> bool:
 
 def _start_budget(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Pool `checkout` hook of the inline engine: an inline read's clock starts."""
+    _lend_budget()
+
+
+def _lend_budget() -> None:
+    """An inline read's clock starts: its connection checked out, or lent
+    again by the storage's `KeptConnection`."""
     budget = _INLINE_BUDGET
     if budget.armed:
         budget.deadline = time.perf_counter() + INLINE_READ_BUDGET_S

@@ -37,7 +37,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine, Result
@@ -60,6 +60,9 @@ from .dialects import (
     features,
     on_aiosqlite,
 )
+
+if TYPE_CHECKING:
+    from .kept_connection import KeptConnection
 
 S = TypeVar("S", bound=ClauseElement)
 
@@ -370,13 +373,24 @@ class DirectExecutor:
     With `accept` (a test given the pool's wrapper of the connection once
     checked out, and the statement's bound values), only statements run
     directly are sent, those `accept` says yes to; otherwise `Declined` is
-    raised before anything is sent."""
+    raised before anything is sent.
 
-    def __init__(self, engine: Engine, accept: Callable[[Any, Any], bool] | None = None) -> None:
+    With `kept` (`kept_connection.KeptConnection`, unless another call has
+    it), the statement runs on the connection it keeps between calls (or
+    one checked out and kept); at the exit that one goes back to it, to
+    keep or give back, instead of to the pool."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        accept: Callable[[Any, Any], bool] | None = None,
+        kept: KeptConnection | None = None,
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
         self._accept = accept
+        self._kept = kept if kept is not None and kept.acquire() else None
         self._raw: Any = None
         self._conn: Connection | None = None
 
@@ -386,6 +400,7 @@ class DirectExecutor:
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         conn, self._conn = self._conn, None
         raw, self._raw = self._raw, None
+        kept, self._kept = self._kept, None
         try:
             if conn is not None:
                 try:
@@ -394,7 +409,9 @@ class DirectExecutor:
                 finally:
                     conn.close()
         finally:
-            if raw is not None:
+            if kept is not None:
+                kept.release(kind is None)  # its connection: kept, or back to the pool
+            elif raw is not None:
                 raw.close()
 
     def execute(
@@ -422,7 +439,10 @@ class DirectExecutor:
             if raw is None:
                 # In here: an error opening the connection (the file gone or
                 # locked) is wrapped as any other.
-                raw = self._raw = self.engine.raw_connection()
+                kept = self._kept
+                raw = self._raw = (
+                    self.engine.raw_connection() if kept is None else kept.connection()
+                )
                 if self._accept is not None and not self._accept(raw, values):
                     raise Declined("the pooled connection or the values were refused")
             sending = True

@@ -390,6 +390,27 @@ def pool_capacity(pool: Any) -> int | None:
     return int(pool.size() + overflow)
 
 
+def pool_full(pool: Any) -> bool:
+    """Whether every connection `pool` may open is checked out (a checkout
+    would wait up to `pool_timeout_s`)."""
+    capacity = pool_capacity(pool)
+    return capacity is not None and pool.checkedout() >= capacity
+
+
+def pool_hooks(pool: Any) -> int:
+    """How many listeners `pool` has for the events a caller's hook would use
+    (`connect`, `checkout`, `checkin`, ...: a pool keeps them after a
+    `dispose` too); asked on every call, so a plain count (listeners are
+    added, not swapped). A storage compares it with the count it made the
+    pool with: a connection it keeps between calls (`kept_connection`,
+    `held_connection`) skips the `checkout` and `checkin` a hook expects."""
+    d: Any = pool.dispatch
+    return (
+        len(d.connect) + len(d.first_connect) + len(d.checkout)
+        + len(d.checkin) + len(d.reset) + len(d.close)
+    )  # fmt: skip
+
+
 def require_driver(url: URL, *, asynchronous: bool = False) -> None:
     """Raise `MissingDependencyError`, naming the extra to install, when the
     URL's driver (or, for async engines, greenlet) is not installed. A

@@ -64,7 +64,7 @@ from .direct import (
     plan_for,
     processed,
 )
-from .engines import pool_capacity
+from .engines import pool_full
 from .storage import COMMIT_REACHED
 
 T = TypeVar("T")
@@ -449,10 +449,3 @@ async def _quietly(function: Callable[..., Any], *args: Any) -> None:
         await greenlet_spawn(function, *args)
     except Exception:
         logger.warning("cleaning up a held connection failed", exc_info=True)
-
-
-def pool_full(pool: Any) -> bool:
-    """Whether every connection `pool` may open is checked out (a checkout
-    would wait up to `pool_timeout_s`)."""
-    capacity = pool_capacity(pool)
-    return capacity is not None and pool.checkedout() >= capacity

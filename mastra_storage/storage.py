@@ -56,6 +56,8 @@ from .engines import (
     check_identifier,
     create_engine_for_url,
     forget_connections_after_fork,
+    pool_full,
+    pool_hooks,
     prepare_engine,
     schema_on,
     snapshot_engine,
@@ -72,6 +74,7 @@ from .errors import (
     is_deadlock,
     translate_errors,
 )
+from .kept_connection import KeptConnection, may_keep
 from .locks import (
     ADVISORY,
     DEFAULT_TTL_MS,
@@ -198,6 +201,14 @@ class MastraStorage(ABC):
         self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         self._snapshot_engine = snapshot_engine(self.engine)
         self._direct = direct.allowed(self._statement_engine)
+        # SQLite: direct statements share one pooled connection between calls
+        # (`kept_connection`), while no caller's pool hook expects a checkout.
+        self._kept = (
+            KeptConnection(self.engine)
+            if self._owns_engine and self._direct and may_keep(self.engine)
+            else None
+        )
+        self._own_pool_hooks = pool_hooks(self.engine.pool)
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._initialized = False
         self._init_lock = threading.Lock()
@@ -258,6 +269,8 @@ class MastraStorage(ABC):
         if self._closed:
             return
         self._closed = True
+        if self._kept is not None:
+            self._kept.close()
         self._run_locks.close()
         if self._lock_engine is not None:
             self._lock_engine.dispose()
@@ -311,7 +324,7 @@ class MastraStorage(ABC):
                     return operation(session, **kwargs)
         if not self._initialized:
             self.init()
-        run = transaction
+        run: Callable[..., T] = transaction
         engine: Engine
         if write:
             engine = self._write_engine
@@ -327,9 +340,19 @@ class MastraStorage(ABC):
                 run = direct_transaction
         else:
             engine = self._snapshot_engine
+        kept = self._kept
+        if kept is not None:
+            if run is transaction:
+                if pool_full(engine.pool):
+                    kept.give_back_if_idle()  # this transaction may need it
+                kept = None
+            elif pool_hooks(engine.pool) != self._own_pool_hooks:
+                kept = None  # a caller's pool hook expects a checkout per call
         with translate_errors():
             for attempt in range(DEADLOCK_RETRIES + 1):
                 try:
+                    if kept is not None:
+                        return run(engine, operation, kwargs, None, kept)
                     return run(engine, operation, kwargs)
                 except DBAPIError as error:
                     delay = deadlock_retry_delay(error, attempt)
@@ -1208,11 +1231,12 @@ def direct_transaction(
     operation: Callable[..., T],
     kwargs: dict[str, Any],
     accept: Callable[[Any, Any], bool] | None = None,
+    kept: KeptConnection | None = None,
 ) -> T:
     """A single-statement read through `direct.DirectExecutor`: its prebuilt
     statement on the pooled DBAPI connection, a transaction by itself
-    (`accept`: as the executor's)."""
-    with direct.DirectExecutor(engine, accept) as executor:
+    (`accept`, `kept`: as the executor's)."""
+    with direct.DirectExecutor(engine, accept, kept) as executor:
         # The executor offers the part of Connection's interface operations use.
         return operation(cast(Connection, executor), **kwargs)
 
@@ -1222,15 +1246,16 @@ def direct_write(
     operation: Callable[..., T],
     kwargs: dict[str, Any],
     accept: Callable[[Any, Any], bool] | None = None,
+    kept: KeptConnection | None = None,
 ) -> T:
     """A single-statement write through `direct.DirectExecutor`, in autocommit:
     the statement's execution is its commit, so an error says it may have
     come from the commit (`COMMIT_REACHED`): a dropped connection raises
     `ConnectionLostError` with `written=None` (`written=False` when it was
     found closed before the statement was sent), and nothing is retried
-    (`accept`: as the executor's)."""
+    (`accept`, `kept`: as the executor's)."""
     try:
-        return direct_transaction(engine, operation, kwargs, accept)
+        return direct_transaction(engine, operation, kwargs, accept, kept)
     except DBAPIError as error:
         # Unless the connection was found closed before anything was sent.
         setattr(error, COMMIT_REACHED, not getattr(error.orig, NOT_SENT, False))

@@ -115,8 +115,14 @@ def traced(storage: DefaultStorage) -> Iterator[list[str]]:
 
 
 def kill_pooled_connection(storage: DefaultStorage) -> None:
-    """Close the one pooled connection while it waits in the pool (as a
-    server restart or a killed backend would): the pool does not know."""
+    """Close the connection the next direct call gets while it waits (as a
+    server restart or a killed backend would): the one the storage keeps
+    between calls (`kept_connection`), else the one pooled; neither the
+    storage nor the pool knows."""
+    kept = storage._kept._fairy if storage._kept is not None else None
+    if kept is not None:
+        kept.driver_connection.close()
+        return
     raw: Any = storage.engine.raw_connection()
     driver = raw.driver_connection
     raw.close()
@@ -1380,11 +1386,10 @@ def test_an_async_snapshot_write_on_a_lost_connection_says_it_may_be_lost(
 
     async def check(storage: AsyncDefaultStorage) -> None:
         await storage.persist_workflow_snapshot(workflow_name="wf", run_id="r9", snapshot={})
-        assert storage._inline is not None
-        raw: Any = storage._inline.raw_connection()
-        driver = raw.driver_connection
-        raw.close()
-        driver.close()
+        assert storage._inline is not None and storage._inline_kept is not None
+        # The connection the next write gets: the one kept since the first.
+        kept: Any = storage._inline_kept._fairy
+        kept.driver_connection.close()
         with inline_writes(monkeypatch) as ran, pytest.raises(ConnectionLostError) as caught:
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id="r9", snapshot={"lost": 1}
@@ -1441,9 +1446,10 @@ def test_inline_snapshot_writes_alone_keep_the_wal_bounded(tmp_path: Path) -> No
             await storage.persist_workflow_snapshot(
                 workflow_name="wf", run_id=f"run-{number % 500}", snapshot=BIG
             )
-        assert storage._inline is not None
-        with storage._inline.connect() as conn:
-            autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert storage._inline_kept is not None
+        # The connection the last writes used: kept between them (`kept_connection`).
+        kept: Any = storage._inline_kept._fairy
+        autocheckpoint = kept.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         assert autocheckpoint == 0
         assert Path(f"{path}-wal").stat().st_size < 6_000_000
 
