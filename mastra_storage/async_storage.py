@@ -494,7 +494,8 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         write: bool,
         **kwargs: Any,
     ) -> T:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if session is not None:
             with translate_errors():
                 return await session.run_sync(_call_in_schema, self._schema, operation, kwargs)
@@ -503,9 +504,12 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         if plan is not None and self._inline_turn_open(loop, write):
             # On the loop's thread now, nothing awaited: no call of this loop
             # can close the storage meanwhile (`_enter` is for calls that wait).
-            done, answer = self._run_inline(plan, operation, kwargs)
+            if plan is _POINT_READ_PLAN:
+                done, answer = self._read_inline(operation, kwargs)
+            else:
+                done, answer = self._run_inline(plan, operation, kwargs)
             if done:
-                return cast(T, answer)
+                return answer  # type: ignore[no-any-return]
             plan = None  # it would have had to wait: the worker's way
         self._enter(loop)
         try:

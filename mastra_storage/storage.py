@@ -301,6 +301,8 @@ class MastraStorage(ABC):
         self._check_open()
         if not self._initialized:
             self.init()
+        if self._kept is not None and pool_full(self.engine.pool):
+            self._kept.give_back_if_idle()  # this transaction may need it
         maker = self._writer if write else self._reader
         with translate_errors(), maker.begin() as session:
             yield session

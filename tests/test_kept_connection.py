@@ -275,3 +275,18 @@ def test_the_reaper_thread_sleeps_while_nothing_is_kept(storage: Any) -> None:
     storage.get_thread_by_id(thread_id="t1")
     assert wait_until(lambda: checked_out(storage.engine) == 0)
     assert wait_until(lambda: not kept_connection._REAPER._wake.is_set())
+
+
+def test_a_session_scope_does_not_wait_for_the_kept_connection(tmp_path: Path) -> None:
+    with DefaultStorage(
+        url=f"sqlite:///{tmp_path / 'two.db'}", pool_size=2, max_overflow=0, pool_timeout_s=0.01
+    ) as storage:
+        storage.init()
+        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "one"})
+        storage.get_thread_by_id(thread_id="t1")
+        with storage.engine.connect() as held:
+            held.execute(text("SELECT 1"))
+            # Both connections out (one kept, one here): the scope gets the kept one.
+            with storage.session_scope() as session:
+                session.execute(text("UPDATE mastra_threads SET title = 'two'"))
+        assert storage.get_thread_by_id(thread_id="t1").title == "two"
