@@ -390,7 +390,8 @@ class DirectExecutor:
         self.dialect = engine.dialect
         self._schema_map = engine.get_execution_options().get("schema_translate_map")
         self._accept = accept
-        self._kept = kept if kept is not None and kept.acquire() else None
+        self._offer = kept
+        self._kept: KeptConnection | None = None  # once `_run` has it
         self._raw: Any = None
         self._conn: Connection | None = None
 
@@ -439,10 +440,14 @@ class DirectExecutor:
             if raw is None:
                 # In here: an error opening the connection (the file gone or
                 # locked) is wrapped as any other.
-                kept = self._kept
-                raw = self._raw = (
-                    self.engine.raw_connection() if kept is None else kept.connection()
-                )
+                # Taken here, inside the `try` the exit pairs with: an
+                # interruption (KeyboardInterrupt) can hardly land between.
+                offer = self._offer
+                if offer is not None and offer.acquire():
+                    self._kept = offer
+                    raw = self._raw = offer.connection()
+                else:
+                    raw = self._raw = self.engine.raw_connection()
                 if self._accept is not None and not self._accept(raw, values):
                     raise Declined("the pooled connection or the values were refused")
             sending = True

@@ -10,18 +10,22 @@ snapshot, no transaction.
 
 `KeptConnection` keeps the connection of the last direct call checked out
 for the next one, lent to one call at a time (a call finding it lent takes
-the pool's way, as before). It goes back to the pool:
+the pool's way, as before). It has a slot of its own: the pool may open one
+connection more than `pool_size + max_overflow` (`add_slot`), so nothing
+else ever waits for the kept one. It goes back to the pool:
 
 - once unused for `KEPT_IDLE_S` (a daemon thread, `_Reaper`, checks every
   `KEPT_IDLE_S` while any is kept, and sleeps otherwise);
-- at a call's end when the pool is full (every connection it may open is
-  checked out), or when the storage's own transaction needs the pool
-  (`give_back_if_idle`);
+- at a call's end when the pool is full, or before a transaction of the
+  storage when the pool is full (`give_back_if_idle`);
 - when held for `KEPT_MAX_S` in all (so `pool_recycle` and `pool_pre_ping`
-  see it again), when another thread calls (a connection is lent to the
-  thread that checked it out, so a driver made with `check_same_thread`
-  keeps working), on any error of its call, with a transaction left open,
-  and on the storage's `close()`.
+  see it again), when the engine's pool was replaced (`engine.dispose()`),
+  when another thread calls (a connection is lent to the thread that
+  checked it out, so a driver made with `check_same_thread` keeps
+  working), on any error of its call, with a transaction left open, on the
+  storage's `close()` (at once, or at the end of the call that has it:
+  `close()` never waits), at the interpreter's exit and when the storage is
+  collected.
 
 A forked child never uses its parent's: right after the fork it forgets it
 (SQLite's rule: no connection carried across a fork; a call of another
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -44,6 +49,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from .engines import pool_capacity
+
+logger = logging.getLogger(__name__)
 
 KEPT_IDLE_S = 0.02
 """Seconds the kept connection stays checked out unused before it goes back
@@ -68,17 +75,29 @@ def may_keep(engine: Engine) -> bool:
     return capacity is not None and capacity >= 2
 
 
+def add_slot(engine: Engine) -> None:
+    """One more connection `engine`'s pool may open (in overflow), for the
+    one kept: what else checks out has the pool's own `pool_size +
+    max_overflow` as before, and never waits for the kept one. (A
+    `recreate`d pool, after `dispose()`, keeps it.)"""
+    pool: Any = engine.pool
+    pool._max_overflow += 1
+
+
 class KeptConnection:
     """The pooled connection (the pool's wrapper, a "fairy") a storage's
-    direct statements on `engine` share between calls. `on_lend` (optional)
+    direct statements on `engine` share between calls (`engine`: one
+    `may_keep` says yes to; its pool gets a slot for it, `add_slot`). `on_lend` (optional)
     runs each time the kept connection is lent again (what a pool `checkout`
     hook would do for a fresh checkout)."""
 
     def __init__(self, engine: Engine, on_lend: Callable[[], None] | None = None) -> None:
+        add_slot(engine)
         self.engine = engine
         self._on_lend = on_lend
         self._lock = threading.Lock()
         self._fairy: Any = None
+        self._pool: Any = None  # the fairy's: `engine.dispose()` swaps the engine's
         self._thread = 0
         self._since = 0.0
         self.used = 0.0
@@ -103,13 +122,18 @@ class KeptConnection:
         checkout raises), for the call that `acquire`d."""
         fairy = self._fairy
         if fairy is not None:
-            if self._thread != threading.get_ident() or time.monotonic() - self._since > KEPT_MAX_S:
+            if (
+                self._thread != threading.get_ident()
+                or self._pool is not self.engine.pool
+                or time.monotonic() - self._since > KEPT_MAX_S
+            ):
                 self._fairy = None
                 fairy.close()
             else:
                 if self._on_lend is not None:
                     self._on_lend()
                 return fairy
+        self._pool = self.engine.pool
         fairy = self.engine.raw_connection()
         self._fairy = fairy
         self._thread = threading.get_ident()
@@ -123,7 +147,12 @@ class KeptConnection:
             fairy = self._fairy
             if fairy is None:
                 return
-            if ok and fairy.is_valid and not fairy.dbapi_connection.in_transaction:
+            if (
+                ok
+                and not self._closed
+                and fairy.is_valid
+                and not fairy.dbapi_connection.in_transaction
+            ):
                 pool: Any = self.engine.pool
                 capacity = pool_capacity(pool)
                 if capacity is not None and pool.checkedout() < capacity:
@@ -162,11 +191,15 @@ class KeptConnection:
             self._lock.release()
 
     def close(self) -> None:
-        """Give it back and keep none from now on; waits for a call that has
-        it (each bounded by its own statement's bounds)."""
-        with self._lock:
-            self._closed = True
-            self._give_back()
+        """Keep none from now on: the kept connection back to the pool now,
+        or at the end of the call that has it. Never waits (a signal
+        handler may call it in the middle of that call, on its thread)."""
+        self._closed = True
+        if self._lock.acquire(blocking=False):
+            try:
+                self._give_back()
+            finally:
+                self._lock.release()
 
     def _give_back(self) -> None:
         fairy, self._fairy = self._fairy, None
@@ -225,7 +258,7 @@ class _Reaper:
             with self._guard:
                 watched = list(self._kept)
             now = time.monotonic()
-            done = [kept for kept in watched if not kept.give_back_if_unused(now)]
+            done = [kept for kept in watched if not _checked(kept, now)]
             with self._guard:
                 for kept in done:
                     if not kept.watched:  # else kept again meanwhile
@@ -245,7 +278,19 @@ class _Reaper:
         with self._guard:
             watched = list(self._kept)
         for kept in watched:
-            kept.give_back_if_idle()
+            with contextlib.suppress(Exception):  # at exit: nothing to tell
+                kept.give_back_if_idle()
+
+
+def _checked(kept: KeptConnection, now: float) -> bool:
+    """`kept.give_back_if_unused(now)`, an error logged (a caller's pool
+    hook raising, say: the connection is the pool's then): the reaper
+    goes on for every storage."""
+    try:
+        return kept.give_back_if_unused(now)
+    except Exception:
+        logger.warning("giving a kept connection back to its pool failed", exc_info=True)
+        return kept._fairy is not None
 
 
 _ALL: weakref.WeakSet[KeptConnection] = weakref.WeakSet()

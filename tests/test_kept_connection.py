@@ -290,3 +290,123 @@ def test_a_session_scope_does_not_wait_for_the_kept_connection(tmp_path: Path) -
             with storage.session_scope() as session:
                 session.execute(text("UPDATE mastra_threads SET title = 'two'"))
         assert storage.get_thread_by_id(thread_id="t1").title == "two"
+
+
+def test_close_in_the_middle_of_a_call_returns_and_the_call_gives_it_back(
+    storage: Any,
+) -> None:
+    """A signal handler's `close()` runs on the thread of the call that has
+    the kept connection: it must not wait for that call (it would wait for
+    itself); the call's end gives the connection back."""
+    storage.get_thread_by_id(thread_id="t1")
+    kept = storage._kept
+    assert kept.acquire()  # a call under way has it
+    fairy = kept.connection()
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (kept.close(), done.set()))
+    closer.start()
+    assert done.wait(2), "close() waited for the call under way"
+    assert kept._fairy is fairy  # still the call's
+    kept.release(True)
+    assert kept._fairy is None
+    assert checked_out(storage.engine) == 0
+
+
+def test_close_from_a_signal_handler_during_calls_returns(tmp_path: Path) -> None:
+    script = f"""
+import signal, sys
+from mastra_storage import DefaultStorage
+from mastra_storage.errors import StorageClosedError
+s = DefaultStorage(url='sqlite:///{tmp_path / "sig.db"}')
+s.init()
+s.save_thread(thread={{'id': 't1', 'resource_id': 'r1', 'title': 't'}})
+signal.signal(signal.SIGALRM, lambda *_: s.close())
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+try:
+    while True:
+        s.get_thread_by_id(thread_id='t1')
+except StorageClosedError:
+    print('closed')
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "closed"
+
+
+def test_an_executor_never_entered_leaves_the_kept_connection_free(storage: Any) -> None:
+    """Interrupted between its making and its `with` (KeyboardInterrupt): the
+    kept connection is not taken until a statement runs."""
+    from mastra_storage import direct
+
+    direct.DirectExecutor(storage._statement_engine, None, storage._kept)
+    assert storage._kept.acquire()
+    storage._kept.release(True)
+    assert storage.get_thread_by_id(thread_id="t1") is not None
+
+
+def test_after_engine_dispose_calls_use_the_new_pool(tmp_path: Path) -> None:
+    """Restoring the file from a backup, then `engine.dispose()`: no call is
+    served by the connection kept from the old pool (the old file)."""
+    live, backup = tmp_path / "live.db", tmp_path / "backup.db"
+    with DefaultStorage(url=f"sqlite:///{backup}") as filler:
+        filler.init()
+        filler.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "from backup"})
+    with DefaultStorage(url=f"sqlite:///{live}") as storage:
+        storage.init()
+        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "live"})
+        assert storage.get_thread_by_id(thread_id="t1").title == "live"
+        storage.engine.dispose()  # no connection open on the file but the kept one
+        for suffix in ("-wal", "-shm"):
+            Path(f"{live}{suffix}").unlink(missing_ok=True)
+        Path(f"{live}.tmp").write_bytes(backup.read_bytes())
+        Path(f"{live}.tmp").replace(live)
+        storage.engine.dispose()
+        assert storage.get_thread_by_id(thread_id="t1").title == "from backup"
+        storage.persist_workflow_snapshot(workflow_name="wf", run_id="after", snapshot=SNAPSHOT)
+    with DefaultStorage(url=f"sqlite:///{live}") as check:
+        assert check.load_workflow_snapshot(workflow_name="wf", run_id="after") == SNAPSHOT
+
+
+def test_a_hook_raising_while_the_reaper_gives_back_stops_nothing(tmp_path: Path) -> None:
+    first = DefaultStorage(url=f"sqlite:///{tmp_path / 'a.db'}")
+    second = DefaultStorage(url=f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        for storage in (first, second):
+            storage.init()
+            storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "one"})
+        first.get_thread_by_id(thread_id="t1")  # kept
+        raised: list[str] = []
+
+        def flaky(*_: Any) -> None:
+            if not raised:
+                raised.append(threading.current_thread().name)
+                raise RuntimeError("metrics backend down")
+
+        event.listen(first.engine.pool, "checkin", flaky)
+        assert wait_until(lambda: bool(raised))
+        event.remove(first.engine.pool, "checkin", flaky)
+        second.get_thread_by_id(thread_id="t1")
+        assert checked_out(second.engine) == 1
+        assert wait_until(lambda: checked_out(second.engine) == 0)  # the reaper goes on
+    finally:
+        first.close()
+        second.close()
+
+
+def test_run_locks_and_init_never_wait_for_the_kept_connection(tmp_path: Path) -> None:
+    """The kept connection has a slot of its own: with the pool's connections
+    all in a caller's hands but it, the run locks and `init()` get one."""
+    with DefaultStorage(
+        url=f"sqlite:///{tmp_path / 'l.db'}", pool_size=2, max_overflow=0, pool_timeout_s=0.01
+    ) as storage:
+        storage.init()
+        storage.save_thread(thread={"id": "t1", "resource_id": "r1", "title": "one"})
+        storage.get_thread_by_id(thread_id="t1")  # kept
+        with storage.engine.connect() as one:
+            one.execute(text("SELECT 1"))
+            assert storage.try_acquire_workflow_run_lock(workflow_name="wf", run_id="r")
+            assert storage.get_workflow_run_lock(workflow_name="wf", run_id="r") is not None
+            storage.init()
+        assert checked_out(storage.engine) <= 1
