@@ -41,8 +41,8 @@ from .engines import (
     ConnectionSettings,
     create_async_engine_for_url,
     create_engine_for_url,
-    forget_connections_after_fork,
     is_memory_sqlite,
+    own_engine,
     pool_full,
     pool_hooks,
     prepare_engine,
@@ -263,7 +263,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         options = dict(engine_options)
         if engine is None:
             engine = self._create_engine(url, settings=self.settings, **engine_options)
-            forget_connections_after_fork(engine.sync_engine)
+            own_engine(engine.sync_engine)
         else:
             engine = with_storage_isolation(
                 with_caller_schema(engine, engine_options.pop("schema", schema))
@@ -332,7 +332,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         inline = create_engine_for_url(sync_url(sync.url), settings=settings)
         event.listen(inline, "connect", _watch_budget)
         event.listen(inline, "checkout", _start_budget)
-        return forget_connections_after_fork(inline)
+        return own_engine(inline)
 
     @abstractmethod
     def _create_engine(
@@ -908,7 +908,7 @@ class AsyncMastraStorage(AsyncDataMethods, ABC):
         elif lock_engine is not None:
             engine = with_caller_schema(lock_engine, self._schema)
         else:
-            engine = owned = forget_connections_after_fork(
+            engine = owned = own_engine(
                 create_engine_for_url(
                     sync_url(self.engine.url),
                     schema=self._schema,

@@ -3,6 +3,7 @@ pragmas and transaction mode, PostgreSQL's driver and schema."""
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib.util
 import math
@@ -620,23 +621,43 @@ def _keep_memory_database(context: ExceptionContext) -> None:
     context.is_disconnect = False
 
 
-# -- fork safety ---------------------------------------------------------------------
+# -- engines this library owns: fork safety, closed at exit -------------------------
 
 _OWNED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def forget_connections_after_fork(engine: Engine) -> Engine:
-    """Make an engine this library owns safe across `os.fork()`.
+def own_engine(engine: Engine) -> Engine:
+    """Register an engine this library creates (a storage's, its lock pool's,
+    its SQLite worker's): safe across `os.fork()`, closed at the interpreter's exit.
 
-    A forked child inherits the parent's pooled connections: the same sockets,
-    which two processes must never talk on at once. In the child each such
-    engine drops its pool without closing those connections (SQLAlchemy's
-    `dispose(close=False)` recipe), so the child opens its own and the
-    parent's stay intact. Works for gunicorn --preload, Celery prefork,
+    Fork: a forked child inherits the parent's pooled connections: the same
+    sockets, which two processes must never talk on at once. In the child each
+    such engine drops its pool without closing those connections (SQLAlchemy's
+    `dispose(close=False)` recipe), so the child opens its own and the parent's
+    stay intact. Works for gunicorn --preload, Celery prefork,
     multiprocessing's fork start method.
+
+    Exit: a storage never closed leaves its pool's connections open until the
+    interpreter tears them down, each then warning `ResourceWarning`
+    (psycopg's "deleted while still open"; from Python 3.13 sqlite3's
+    "unclosed database"). At exit each sync engine still registered closes
+    the connections its pool holds (`engine.dispose()`), after the kept
+    connections went back to it (`kept_connection`, whose exit hook, imported
+    after this module, runs first). An async driver's connections need their
+    event loop, gone by then: `await storage.close()` closes them.
     """
     _OWNED_ENGINES.add(engine)
     return engine
+
+
+def _dispose_at_exit() -> None:
+    for engine in list(_OWNED_ENGINES):
+        if engine.dialect.is_async:
+            continue
+        try:
+            engine.dispose()
+        except Exception:  # at exit: one pool's failure must not stop the others
+            continue
 
 
 def _after_fork_in_child() -> None:
@@ -668,6 +689,7 @@ def _refuse_memory_database_in_child(_dbapi_connection: Any, _record: Any) -> No
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_dispose_at_exit)
 
 
 _WAL_SWITCHES: weakref.WeakKeyDictionary[Engine, Callable[[Any, Any], None]] = (

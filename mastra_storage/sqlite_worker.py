@@ -45,7 +45,7 @@ from .engines import (
     ASYNC_SQLITE_BUSY_SLICE_S,
     ConnectionSettings,
     create_engine_for_url,
-    forget_connections_after_fork,
+    own_engine,
     pool_capacity,
 )
 from .errors import StorageClosedError, StorageTimeoutError
@@ -183,7 +183,7 @@ class SQLiteWorker:
         # The busy wait of one slice; `dialects.begin_sqlite` waits slice after
         # slice up to lock_timeout_ms, asking `_keep_waiting` in between.
         connect_args.setdefault("timeout", min(self._lock_timeout_s, ASYNC_SQLITE_BUSY_SLICE_S))
-        self.engine = forget_connections_after_fork(
+        self.engine = own_engine(
             create_engine_for_url(url, settings=settings, connect_args=connect_args, **arguments)
         )
         event.listen(self.engine.pool, "checkout", _on_checkout)

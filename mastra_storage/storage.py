@@ -55,7 +55,7 @@ from .engines import (
     ConnectionSettings,
     check_identifier,
     create_engine_for_url,
-    forget_connections_after_fork,
+    own_engine,
     pool_full,
     pool_hooks,
     prepare_engine,
@@ -190,7 +190,7 @@ class MastraStorage(ABC):
             )
         else:
             self._owns_engine = True
-            self.engine = forget_connections_after_fork(
+            self.engine = own_engine(
                 self._create_engine(url, settings=self.settings, **engine_options)
             )
         self.features = features(self.engine)  # refuses unsupported databases early
@@ -216,7 +216,7 @@ class MastraStorage(ABC):
         self._lock_engine: Engine | None = None
         if lock_engine is None and backend == ADVISORY and self._owns_engine:
             # Held advisory locks keep connections checked out: never the data pool's.
-            lock_engine = self._lock_engine = forget_connections_after_fork(
+            lock_engine = self._lock_engine = own_engine(
                 create_engine_for_url(
                     self.engine.url,
                     schema=self._schema,

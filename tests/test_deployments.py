@@ -16,6 +16,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -238,6 +239,38 @@ def test_a_forked_child_neither_frees_nor_takes_the_parents_run_lock(
     finally:
         storage.close()
         other.close()
+
+
+EXIT_CLASSES = {
+    "sqlite-file": "DefaultStorage",
+    "postgresql": "PostgresStorage",
+    "mysql": "MySQLStorage",
+}
+
+
+@pytest.mark.parametrize("backend", SYNC_SERVER_BACKENDS, indirect=True)
+def test_a_process_exiting_with_its_storage_open_warns_about_nothing(backend: Backend) -> None:
+    """A script that never closes its storage: at the interpreter's exit the
+    connections its pool holds are closed, so none warns (psycopg's "deleted
+    while still open", Python 3.13's sqlite3 "unclosed database"). The child
+    runs with `-W error`: any warning ends up on its stderr."""
+    options: dict[str, str] = {"url": backend.url}
+    if backend.schema is not None:
+        options["schema"] = backend.schema
+    name = EXIT_CLASSES[backend.name]
+    script = (
+        f"from mastra_storage import {name}\n"
+        f"s = {name}(**{options!r})\n"
+        "s.init()\n"
+        "s.save_thread(thread={'id': 't1', 'resource_id': 'r1', 'title': 't'})\n"
+        "assert s.get_thread_by_id(thread_id='t1') is not None\n"
+        "assert s.list_threads(resource_id='r1').total == 1\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=HANG
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
 
 
 # -- 6. bounded waits ---------------------------------------------------------------
