@@ -185,6 +185,66 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
     return cleaned
 
 
+def json_object_as_is(value: dict[str, Any], field: str) -> dict[str, Any]:
+    """`json_object` for a value the call encodes at once and keeps no
+    reference to (a workflow snapshot): a dict of plain JSON that the check
+    leaves unchanged (exact `dict`, `list`, `tuple`, `str` without a lone
+    surrogate, `int`, `bool`, finite `float`, None; text keys; within
+    `MAX_JSON_DEPTH`) is returned itself, checked without building a copy;
+    anything else goes through `json_object` (its copy, or its
+    `ValidationError`). The stored JSON text is the same either way."""
+    if _as_is(value, 0):
+        return value
+    return json_object(value, field)
+
+
+def _as_is(value: dict[str, Any], depth: int) -> bool:
+    """True when the dict `value` holds only what `_plain_json` keeps as it is."""
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    for key, item in value.items():
+        if type(key) is not str or (not key.isascii() and has_surrogate(key)):
+            return False
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and has_surrogate(item):
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            if not _as_is(item, depth + 1):
+                return False
+        elif kind is list or kind is tuple:
+            if not _array_as_is(item, depth + 1):
+                return False
+        elif kind not in _PLAIN_LEAVES:
+            return False
+    return True
+
+
+def _array_as_is(value: list[Any] | tuple[Any, ...], depth: int) -> bool:
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and has_surrogate(item):
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            if not _as_is(item, depth + 1):
+                return False
+        elif kind is list or kind is tuple:
+            if not _array_as_is(item, depth + 1):
+                return False
+        elif kind not in _PLAIN_LEAVES:
+            return False
+    return True
+
+
 Path = str | tuple[Any, str | int]
 """Where a value sits in the caller's argument: the field's name, or (the
 parent's `Path`, a key or index). Built as a chain of pairs while walking,

@@ -522,6 +522,47 @@ def test_json_walk_shortcut_gives_what_the_full_walk_gives(value: Any) -> None:
         assert json.dumps(full[1]) == json.dumps(values.json_value(value, "metadata"))
 
 
+@settings(max_examples=400, deadline=None, database=None)
+@given(value=st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_a_snapshot_checked_as_it_is_stores_what_its_copy_stores(value: Any) -> None:
+    """`json_object_as_is` (a workflow snapshot: checked without a copy)
+    refuses what `json_object` refuses, with its error and field, and gives
+    a value encoded to the same JSON text: the caller's dict itself only when
+    the check would change nothing."""
+    copied = _walked(lambda: values.json_object(value, "snapshot"))
+    as_is = _walked(lambda: values.json_object_as_is(value, "snapshot"))
+    assert as_is[0] == copied[0]
+    if copied[0] == "refused":
+        assert as_is == copied
+        return
+    assert dumps(as_is[1]) == dumps(copied[1])
+    if as_is[1] is value:
+        assert dumps(value) == dumps(copied[1])
+
+
+def test_a_snapshot_is_copied_only_when_the_check_changes_it() -> None:
+    plain = {"a": [1, 2.5, None, True, "é", {"b": ("x",)}], "ü": {}}
+    assert values.json_object_as_is(plain, "snapshot") is plain
+    for changed in (
+        {"a": "\ud800"},
+        {"k\udfff": 1},
+        {"a": datetime(2026, 1, 1, tzinfo=timezone.utc)},
+    ):
+        stored = values.json_object_as_is(changed, "snapshot")
+        assert stored is not changed
+        assert stored == values.json_object(changed, "snapshot")
+    deep: Any = "leaf"
+    for _ in range(values.MAX_JSON_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="nested deeper") as caught:
+        values.json_object_as_is({"a": deep}, "snapshot")
+    assert caught.value.field == "snapshot"
+    for refused in ({1: "x"}, {"a": float("inf")}, {"a": [b"x"]}):
+        with pytest.raises(ValidationError) as caught:
+            values.json_object_as_is(refused, "snapshot")
+        assert caught.value.field == "snapshot"
+
+
 def test_json_walk_limits_hold_on_the_shortcut() -> None:
     deep: Any = "leaf"
     for _ in range(values.MAX_JSON_DEPTH + 1):

@@ -13,7 +13,7 @@ from ..domain import WorkflowRun, WorkflowRuns, check_paging, require_aware
 from ..errors import ValidationError
 from ..locks import check_fencing
 from ..repositories import WorkflowRepository
-from ..values import json_value
+from ..values import json_object_as_is, json_value
 from ._inputs import optional_dict, optional_string, optional_text, require_text
 from ._marks import point_read, point_write
 
@@ -38,7 +38,13 @@ def persist_workflow_snapshot(
     (checked, and the lock row held, in this transaction before the write)."""
     require_text(workflow_name, "workflow_name")
     require_text(run_id, "run_id")
-    value = optional_dict(snapshot, "snapshot")
+    if type(snapshot) is dict and fencing_token is None:
+        # Encoded before anything is awaited or sent, and not kept: checked
+        # as it is, not copied. (A fencing check awaits a read first, during
+        # which the caller's dict could change: copied then, as elsewhere.)
+        value: dict[str, Any] | None = json_object_as_is(snapshot, "snapshot")
+    else:
+        value = optional_dict(snapshot, "snapshot")
     if value is None:
         raise ValidationError("snapshot must be a mapping", field="snapshot")
     created = require_aware(created_at, field="created_at")
