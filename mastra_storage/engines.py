@@ -660,9 +660,17 @@ def _dispose_at_exit() -> None:
             continue
 
 
+_INHERITED_POOLS: list[Pool] = []
+"""In a forked child: the pools its owned engines had in the parent, kept
+referenced so that the parent's connections in them are never collected
+here (psycopg warns "deleted while still open" for each; nothing is closed
+or sent either way)."""
+
+
 def _after_fork_in_child() -> None:
     for engine in list(_OWNED_ENGINES):
         opened = is_memory_sqlite(engine.url) and _has_connections(engine.pool)
+        _INHERITED_POOLS.append(engine.pool)
         engine.dispose(close=False)
         if opened and not event.contains(engine, "connect", _refuse_memory_database_in_child):
             event.listen(engine, "connect", _refuse_memory_database_in_child, insert=True)

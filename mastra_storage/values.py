@@ -30,6 +30,11 @@ from .errors import ValidationError
 
 MAX_JSON_DEPTH = 100
 """How deep objects and arrays may nest inside one JSON value."""
+MAX_JSON_INT_DIGITS = 4_300
+"""Digits of an integer inside a JSON value at most: what Python writes as
+text by default (`sys.get_int_max_str_digits()`); a longer one is refused
+rather than failing in the encoder."""
+_INT_BOUND = 10**MAX_JSON_INT_DIGITS
 MAX_ID_LENGTH = 255
 """Characters in an id (any backend; PostgreSQL's index rows bound it)."""
 MAX_THREAD_IDS = 1000
@@ -132,7 +137,8 @@ def json_value(value: Any, field: str) -> Any:
         return _json(value, field, 0)
 
 
-_PLAIN_LEAVES = frozenset({type(None), bool, int})
+_PLAIN_LEAVES = frozenset({type(None), bool})
+"""Leaves kept as they are without a check (an `int` is checked for its length)."""
 
 
 class _NotPlain(Exception):
@@ -155,15 +161,23 @@ def _plain_json(value: Any, depth: int) -> Any:
             if not key.isascii():
                 key = clean_text(key)
             item_kind = type(item)
-            if (item_kind is str and item.isascii()) or item_kind in _PLAIN_LEAVES:
+            if (
+                (item_kind is str and item.isascii())
+                or item_kind in _PLAIN_LEAVES
+                or (item_kind is int and -_INT_BOUND < item < _INT_BOUND)
+            ):
                 out[key] = item
             else:
                 out[key] = _plain_json(item, depth + 1)
         return out
     if kind is str:
         return value if value.isascii() else clean_text(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or kind is bool:
         return value
+    if kind is int:
+        if -_INT_BOUND < value < _INT_BOUND:
+            return value
+        raise _NotPlain
     if kind is float:
         if not math.isfinite(value):
             raise _NotPlain
@@ -209,6 +223,9 @@ def _as_is(value: dict[str, Any], depth: int) -> bool:
         if kind is str:
             if not item.isascii() and has_surrogate(item):
                 return False
+        elif kind is int:
+            if not -_INT_BOUND < item < _INT_BOUND:
+                return False
         elif kind is float:
             if not math.isfinite(item):
                 return False
@@ -230,6 +247,9 @@ def _array_as_is(value: list[Any] | tuple[Any, ...], depth: int) -> bool:
         kind = type(item)
         if kind is str:
             if not item.isascii() and has_surrogate(item):
+                return False
+        elif kind is int:
+            if not -_INT_BOUND < item < _INT_BOUND:
                 return False
         elif kind is float:
             if not math.isfinite(item):
@@ -255,8 +275,10 @@ def _json(value: Any, path: Path, depth: int) -> Any:
     kind = type(value)
     if kind is str:
         return value if value.isascii() else clean_text(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or kind is bool:
         return value
+    if kind is int:
+        return _json_int(value, path)
     if kind is float:
         if not math.isfinite(value):
             raise _not_json(path, f"{value} is not a JSON number (NaN and infinity are not)")
@@ -268,7 +290,7 @@ def _json(value: Any, path: Path, depth: int) -> Any:
     elif isinstance(value, bool):
         return bool(value)
     elif isinstance(value, int):
-        return int(value)
+        return _json_int(int(value), path)
     elif isinstance(value, float):
         return _json(float(value), path, depth)
     elif isinstance(value, datetime):
@@ -292,6 +314,14 @@ def _json(value: Any, path: Path, depth: int) -> Any:
             out[key] = _json(item, (path, key), depth + 1)
         return out
     return [_json(item, (path, index), depth + 1) for index, item in enumerate(value)]
+
+
+def _json_int(value: int, path: Path) -> int:
+    if -_INT_BOUND < value < _INT_BOUND:
+        return value
+    raise _not_json(
+        path, f"an integer longer than {MAX_JSON_INT_DIGITS} digits is not stored"
+    )
 
 
 MAX_PATH_LENGTH = 200

@@ -273,6 +273,41 @@ def test_a_process_exiting_with_its_storage_open_warns_about_nothing(backend: Ba
     assert done.stderr == ""
 
 
+@pytest.mark.parametrize("backend", SYNC_SERVER_BACKENDS, indirect=True)
+def test_a_forked_child_exiting_warns_about_nothing(backend: Backend) -> None:
+    """A worker forked from a process whose storage has connections, which
+    exits normally: the parent's connections it inherited are neither used,
+    closed nor collected there (psycopg warned "deleted while still open" for
+    each), and the parent's storage goes on. A fresh tester's find."""
+    options: dict[str, str] = {"url": backend.url}
+    if backend.schema is not None:
+        options["schema"] = backend.schema
+    name = EXIT_CLASSES[backend.name]
+    script = (
+        "import os, sys\n"
+        f"from mastra_storage import {name}\n"
+        f"s = {name}(**{options!r})\n"
+        "s.init()\n"
+        "s.save_thread(thread={'id': 't1', 'resource_id': 'r1', 'title': 't'})\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    assert s.get_thread_by_id(thread_id='t1') is not None\n"
+        "    sys.exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "assert os.waitstatus_to_exitcode(status) == 0\n"
+        "assert s.get_thread_by_id(thread_id='t1') is not None\n"
+        "s.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-W", "ignore::DeprecationWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
 # -- 6. bounded waits ---------------------------------------------------------------
 
 

@@ -487,6 +487,9 @@ _LEAVES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
+    # 4,300 digits (stored) and 4,301 (refused): built by `map`, as hypothesis
+    # cannot write such an integer in the strategy's repr.
+    st.sampled_from([(4300, 1), (4301, 1), (4301, -1)]).map(lambda d: d[1] * (10 ** d[0] - 1)),
     st.floats(),  # NaN and infinities included: refused by both walks
     _ODD_TEXT,
     st.datetimes(timezones=st.just(timezone.utc)),  # left to the full walk
@@ -561,6 +564,19 @@ def test_a_snapshot_is_copied_only_when_the_check_changes_it() -> None:
         with pytest.raises(ValidationError) as caught:
             values.json_object_as_is(refused, "snapshot")
         assert caught.value.field == "snapshot"
+
+
+def test_an_integer_as_long_as_python_writes_round_trips(storage: MastraStorage) -> None:
+    longest = 10**values.MAX_JSON_INT_DIGITS - 1
+    snapshot = {"n": longest, "m": [-longest]}
+    storage.persist_workflow_snapshot(workflow_name="w", run_id="r", snapshot=snapshot)
+    assert storage.load_workflow_snapshot(workflow_name="w", run_id="r") == snapshot
+    with pytest.raises(ValidationError, match="longer than 4300 digits") as caught:
+        storage.persist_workflow_snapshot(
+            workflow_name="w", run_id="r", snapshot={"m": [1, longest + 1]}
+        )
+    assert caught.value.field == "snapshot"
+    assert storage.load_workflow_snapshot(workflow_name="w", run_id="r") == snapshot
 
 
 def test_json_walk_limits_hold_on_the_shortcut() -> None:
