@@ -319,9 +319,7 @@ def _json(value: Any, path: Path, depth: int) -> Any:
 def _json_int(value: int, path: Path) -> int:
     if -_INT_BOUND < value < _INT_BOUND:
         return value
-    raise _not_json(
-        path, f"an integer longer than {MAX_JSON_INT_DIGITS} digits is not stored"
-    )
+    raise _not_json(path, f"an integer longer than {MAX_JSON_INT_DIGITS} digits is not stored")
 
 
 MAX_PATH_LENGTH = 200
