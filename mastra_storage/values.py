@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import reprlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -216,9 +217,15 @@ def _as_is(value: dict[str, Any], depth: int) -> bool:
     """True when the dict `value` holds only what `_plain_json` keeps as it is."""
     if depth >= MAX_JSON_DEPTH:
         return False
-    for key, item in value.items():
+    for key in value:
         if type(key) is not str or (not key.isascii() and has_surrogate(key)):
             return False
+    return _items_as_is(value.values(), depth)
+
+
+def _items_as_is(items: Iterable[Any], depth: int) -> bool:
+    """`_as_is` for the values of a dict, or the items of an array, at `depth`."""
+    for item in items:
         kind = type(item)
         if kind is str:
             if not item.isascii() and has_surrogate(item):
@@ -233,32 +240,7 @@ def _as_is(value: dict[str, Any], depth: int) -> bool:
             if not _as_is(item, depth + 1):
                 return False
         elif kind is list or kind is tuple:
-            if not _array_as_is(item, depth + 1):
-                return False
-        elif kind not in _PLAIN_LEAVES:
-            return False
-    return True
-
-
-def _array_as_is(value: list[Any] | tuple[Any, ...], depth: int) -> bool:
-    if depth >= MAX_JSON_DEPTH:
-        return False
-    for item in value:
-        kind = type(item)
-        if kind is str:
-            if not item.isascii() and has_surrogate(item):
-                return False
-        elif kind is int:
-            if not -_INT_BOUND < item < _INT_BOUND:
-                return False
-        elif kind is float:
-            if not math.isfinite(item):
-                return False
-        elif kind is dict:
-            if not _as_is(item, depth + 1):
-                return False
-        elif kind is list or kind is tuple:
-            if not _array_as_is(item, depth + 1):
+            if depth + 1 >= MAX_JSON_DEPTH or not _items_as_is(item, depth + 1):
                 return False
         elif kind not in _PLAIN_LEAVES:
             return False

@@ -98,6 +98,15 @@ def message(
     return item
 
 
+def nested(depth: int, *, arrays: bool = False) -> Any:
+    """A JSON value `depth` levels deep: objects `{"a": ...}` (or, `arrays`,
+    one-item arrays) around the text "leaf"."""
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value] if arrays else {"a": value}
+    return value
+
+
 def ids(messages: Iterable[MastraDBMessage]) -> list[str]:
     return [m.id for m in messages]
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import Backend
 from sqlalchemy import func, select, text
+from support import nested
 
 from mastra_storage import MastraStorage, StorageError, ValidationError
 from mastra_storage.orm import metadata
@@ -32,13 +33,6 @@ def assert_names(error: ValidationError, field: str) -> None:
     """The error names the field: its `field`, and its message starts with the path."""
     assert error.field, error
     assert str(error).startswith(field) or error.field.startswith(field), (field, error)
-
-
-def nested(depth: int) -> Any:
-    value: Any = "leaf"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from support import (
     at,
     make_thread,
     message,
+    nested,
     raw_one,
     row_counts,
     same_json,
@@ -554,9 +555,7 @@ def test_a_snapshot_is_copied_only_when_the_check_changes_it() -> None:
         stored = values.json_object_as_is(changed, "snapshot")
         assert stored is not changed
         assert stored == values.json_object(changed, "snapshot")
-    deep: Any = "leaf"
-    for _ in range(values.MAX_JSON_DEPTH + 1):
-        deep = [deep]
+    deep = nested(values.MAX_JSON_DEPTH + 1, arrays=True)
     with pytest.raises(ValidationError, match="nested deeper") as caught:
         values.json_object_as_is({"a": deep}, "snapshot")
     assert caught.value.field == "snapshot"
@@ -580,9 +579,7 @@ def test_an_integer_as_long_as_python_writes_round_trips(storage: MastraStorage)
 
 
 def test_json_walk_limits_hold_on_the_shortcut() -> None:
-    deep: Any = "leaf"
-    for _ in range(values.MAX_JSON_DEPTH + 1):
-        deep = [deep]
+    deep = nested(values.MAX_JSON_DEPTH + 1, arrays=True)
     with pytest.raises(ValidationError, match="nested deeper") as caught:
         values.json_value({"a": deep}, "metadata")
     assert caught.value.field == "metadata"
